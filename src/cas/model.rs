@@ -1,0 +1,159 @@
+//! The typed model every CAS answer is parsed into and serialised from.
+//!
+//! One model for every wire format (CAS 1 text, CAS 2/3 XML, JSON, SAML 1.1), so the
+//! rest of bonenfant never looks at bytes: it reasons about an [`Outcome`].
+
+/// Attributes as an ordered multimap keyed by **local name** (no prefix, no namespace).
+///
+/// Why a `Vec` and not a map: real ENTs repeat names for multi-valued attributes and the
+/// order of values carries meaning (Pronote and SACoche take the *first* FrEduVecteur
+/// value), so order and duplicates must survive a parse/serialise round trip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attributes {
+    entries: Vec<(String, String)>,
+}
+
+impl Attributes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one value; an existing name gets one more value.
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.entries.push((name.into(), value.into()));
+    }
+
+    /// All values of `name`, in document order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every (name, value) pair, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Number of (name, value) pairs.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Distinct names, in order of first appearance.
+    pub fn names(&self) -> Vec<&str> {
+        let mut seen: Vec<&str> = Vec::new();
+        for (n, _) in &self.entries {
+            if !seen.contains(&n.as_str()) {
+                seen.push(n);
+            }
+        }
+        seen
+    }
+
+    /// Removes every value of `name` and returns them in order.
+    pub fn remove(&mut self, name: &str) -> Vec<String> {
+        let mut removed = Vec::new();
+        self.entries.retain(|(n, v)| {
+            if n == name {
+                removed.push(v.clone());
+                false
+            } else {
+                true
+            }
+        });
+        removed
+    }
+}
+
+impl FromIterator<(String, String)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        Self {
+            entries: iter.into_iter().collect(),
+        }
+    }
+}
+
+/// Authentication metadata. Kept apart from the attributes because the rewrite guard
+/// (invariant I1b) must always take it from the *current* assertion, never a stored one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthMeta {
+    /// CAS 3 `authenticationDate` or SAML `AuthenticationInstant`, verbatim.
+    pub authentication_date: Option<String>,
+    /// CAS 3 `longTermAuthenticationRequestTokenUsed` (remember-me).
+    pub long_term: Option<bool>,
+    /// CAS 3 `isFromNewLogin`.
+    pub from_new_login: Option<bool>,
+    /// SAML `AuthenticationMethod`, verbatim.
+    pub method: Option<String>,
+}
+
+/// A successful validation: who the ENT says this ticket belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assertion {
+    /// `cas:user` (or SAML `NameIdentifier`), XML whitespace trimmed, otherwise byte-exact.
+    pub principal: String,
+    /// Every released attribute except the authentication metadata.
+    pub attributes: Attributes,
+    /// `cas:proxyGrantingTicket`: the PGT IOU, never the PGT itself.
+    pub pgt_iou: Option<String>,
+    /// `cas:proxies`, most recent first.
+    pub proxies: Vec<String>,
+    pub auth: AuthMeta,
+}
+
+/// A failed validation, as the ENT (or bonenfant, failing closed) states it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// CAS error code (`INVALID_TICKET`, `INTERNAL_ERROR`, …) or SAML status local name.
+    pub code: String,
+    /// Free text, trimmed.
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The failure bonenfant answers when it cannot vouch for the ENT's answer (I1c).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new("INTERNAL_ERROR", message)
+    }
+}
+
+/// What a validation answer says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success(Assertion),
+    Failure(Failure),
+}
+
+/// The wire format of a validation answer, fixed by the endpoint and `format` parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResponseFormat {
+    /// `/validate`: `yes\nuser\n` / `no\n`.
+    Cas1Text,
+    /// `/serviceValidate`, `/proxyValidate`, `/p3/…`: `cas:serviceResponse` XML.
+    Xml,
+    /// The same endpoints with `format=JSON`.
+    Json,
+    /// `/samlValidate`: SAML 1.1 in a SOAP envelope.
+    Saml11,
+}
