@@ -42,20 +42,42 @@ impl Default for ParseLimits {
     }
 }
 
-/// Strictly parses a validation answer in `format` (section §4 of the CAS research).
+/// What the parser needs besides the bytes. Pure: the caller supplies the clock.
+#[derive(Clone, Debug, Default)]
+pub struct ParseOptions<'a> {
+    pub limits: ParseLimits,
+    /// Unix seconds, for SAML `Conditions` (`NotBefore`/`NotOnOrAfter`); `None` skips
+    /// the check (tests, offline tools).
+    pub now_unix: Option<u64>,
+    /// The service the ticket was validated for, checked against SAML `Audience`;
+    /// `None` skips the check.
+    pub service: Option<&'a str>,
+}
+
+/// What a serialised answer needs besides the outcome (SAML carries a recipient, an
+/// audience and a validity window).
+#[derive(Clone, Copy, Debug)]
+pub struct AnswerContext<'a> {
+    pub service: &'a str,
+    /// Unix seconds.
+    pub now_unix: u64,
+}
+
+/// Strictly parses a validation answer in `format` (CAS research §4, security
+/// research §4). For `Xml` and `Json` the body decides (servers ignore `format=JSON`).
 pub fn parse_response(
     format: ResponseFormat,
     body: &[u8],
-    limits: &ParseLimits,
+    options: &ParseOptions<'_>,
 ) -> Result<Outcome, ParseError> {
-    let _ = (format, body, limits);
+    let _ = (format, body, options);
     todo!("cas::parse_response")
 }
 
 /// Writes the canonical form of `outcome` in `format`: fixed `cas` prefix, no comments,
 /// escaped text, attributes as `cas:attributes` children in model order.
-/// `parse_response(f, &serialize(x, f), …) == Ok(x)` for every `x` the format can carry.
-pub fn serialize(outcome: &Outcome, format: ResponseFormat) -> Vec<u8> {
-    let _ = (outcome, format);
+/// `parse_response(f, &serialize(x, f, ctx), …) == Ok(x)` for every `x` the format carries.
+pub fn serialize(outcome: &Outcome, format: ResponseFormat, context: &AnswerContext<'_>) -> Vec<u8> {
+    let _ = (outcome, format, context);
     todo!("cas::serialize")
 }
