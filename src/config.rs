@@ -1,1 +1,738 @@
-//! (config: being written.)
+//! Configuration in two stages, as ripgrep does: raw settings (command-line flags and
+//! TOML keys, all optional) → one validated [`Config`].
+//!
+//! Every `serve` flag is also a TOML key with the same kebab-case name, because the same
+//! struct ([`RawConfig`]) is both the clap argument set and the serde document. Flags win
+//! over the file. Every error names the key and what is wrong with it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::pupil::EstablishmentPattern;
+
+/// Why a configuration was refused. Each names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("{key}: missing (give --{key} or `{key} = …` in the config file)")]
+    Missing { key: &'static str },
+    #[error("config file {path}: {problem}")]
+    File { path: PathBuf, problem: String },
+}
+
+impl ConfigError {
+    fn invalid(key: &'static str, problem: impl std::fmt::Display) -> Self {
+        ConfigError::Invalid {
+            key,
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// How bonenfant acts on what it sees (DESIGN §5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PinMode {
+    /// Never change anything; log verdicts.
+    #[default]
+    Observe,
+    /// Re-run the silent login until the ENT asserts the intended pupil.
+    Retry,
+    /// Replace pupil-designating attributes from a guarded earlier assertion.
+    Rewrite,
+}
+
+impl PinMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinMode::Observe => "observe",
+            PinMode::Retry => "retry",
+            PinMode::Rewrite => "rewrite",
+        }
+    }
+}
+
+/// What Pronote receives when bonenfant lets a validation answer through unchanged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnswerMode {
+    /// The ENT's bytes, once the strict parser accepted them (transparent).
+    #[default]
+    Verbatim,
+    /// bonenfant's canonical serialisation of the parsed answer (no parser
+    /// differential between bonenfant and Pronote is possible).
+    Canonical,
+}
+
+/// Raw settings: every field optional, every field both a flag and a TOML key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address to listen on (e.g. 127.0.0.1:8443).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// The ENT's CAS base URL everything is forwarded to (http or https).
+    #[arg(long)]
+    pub upstream: Option<Url>,
+    /// TLS certificate chain (PEM) presented to browsers and Pronote.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// CA bundle (PEM) to verify the upstream with, instead of the webpki roots.
+    #[arg(long, value_name = "PEM")]
+    pub upstream_ca: Option<PathBuf>,
+    /// observe (default), retry or rewrite. `--pin` alone means retry.
+    #[arg(long, num_args = 0..=1, default_missing_value = "retry")]
+    pub pin: Option<PinMode>,
+    /// Regex with a named group `uai`, applied to the service URL.
+    #[arg(long, value_name = "REGEX")]
+    pub establishment_pattern: Option<String>,
+    /// Trace log (JSON lines) for the DSI.
+    #[arg(long, value_name = "PATH")]
+    pub trace_log: Option<PathBuf>,
+    /// Admin server address (/healthz, /readyz, /metrics, /status).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<SocketAddr>,
+    /// Session store: `memory` (default) or `redis://host:port/db`.
+    #[arg(long, value_name = "memory|redis://…")]
+    pub store: Option<String>,
+    /// File holding the HMAC key for pseudonyms (≥ 32 bytes). Random per run if absent.
+    #[arg(long, value_name = "PATH")]
+    pub pseudonym_key_file: Option<PathBuf>,
+    /// File holding the session-cookie keys, one per line (hex or base64, 64 bytes each),
+    /// the first one current, the others still accepted (rotation). Random if absent.
+    #[arg(long, value_name = "PATH")]
+    pub cookie_key_file: Option<PathBuf>,
+    /// Peers whose X-Forwarded-* headers are trusted (CIDR list, comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR,…")]
+    pub trusted_proxies: Option<Vec<IpNet>>,
+    /// Only paths under this prefix are CAS endpoints (default: any base path).
+    #[arg(long, value_name = "PATH")]
+    pub cas_prefix: Option<String>,
+    /// Path prefix of bonenfant's own pages (chooser).
+    #[arg(long, value_name = "PATH")]
+    pub control_prefix: Option<String>,
+    /// verbatim (default) or canonical answers to Pronote.
+    #[arg(long)]
+    pub answer: Option<AnswerMode>,
+    /// Refuse validations whose ticket was never seen on the front channel.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub strict_correlation: Option<bool>,
+    /// Retry strategy: most silent re-logins per login.
+    #[arg(long, value_name = "N")]
+    pub retry_max: Option<u32>,
+    /// Retry strategy: time budget for all re-logins of one login (e.g. 10s).
+    #[arg(long, value_name = "DURATION")]
+    pub retry_budget: Option<String>,
+    /// Rewrite strategy: oldest earlier assertion that may be used (e.g. 10m).
+    #[arg(long, value_name = "DURATION")]
+    pub rewrite_max_age: Option<String>,
+    /// Rewrite strategy: attributes that may be taken from an earlier assertion.
+    #[arg(long, value_delimiter = ',', value_name = "NAME,…")]
+    pub rewrite_allow: Option<Vec<String>>,
+    /// Window in which another pupil for the same principal and service is a flip.
+    #[arg(long, value_name = "DURATION")]
+    pub flip_window: Option<String>,
+    /// Browser session lifetime (proxy cookie and state).
+    #[arg(long, value_name = "DURATION")]
+    pub session_ttl: Option<String>,
+    /// Most live browser sessions held (memory store).
+    #[arg(long, value_name = "N")]
+    pub max_sessions: Option<usize>,
+    /// Most concurrent client connections.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Time a client has to send its request head.
+    #[arg(long, value_name = "DURATION")]
+    pub header_read_timeout: Option<String>,
+    /// Idle keep-alive connections are closed after this.
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+    /// Time to connect to the upstream.
+    #[arg(long, value_name = "DURATION")]
+    pub upstream_connect_timeout: Option<String>,
+    /// Time for the upstream to answer a request (head and buffered body).
+    #[arg(long, value_name = "DURATION")]
+    pub upstream_timeout: Option<String>,
+    /// Largest validation answer buffered for inspection (bytes).
+    #[arg(long, value_name = "BYTES")]
+    pub max_validation_body: Option<usize>,
+    /// Largest request body buffered for inspection (samlValidate, logout) (bytes).
+    #[arg(long, value_name = "BYTES")]
+    pub max_request_body: Option<usize>,
+    /// Grace period for in-flight requests on shutdown.
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
+}
+
+/// Bounds and timeouts (invariant I5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub max_validation_body: usize,
+    pub max_request_body: usize,
+    pub max_sessions: usize,
+    pub session_ttl: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// Pinning settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinSettings {
+    pub mode: PinMode,
+    pub retry_max: u32,
+    pub retry_budget: Duration,
+    pub rewrite_max_age: Duration,
+    pub rewrite_allow: Vec<String>,
+    pub flip_window: Duration,
+}
+
+/// Keys, loaded from files or generated. `Debug` never shows them.
+#[derive(Clone)]
+pub struct Secrets {
+    /// HMAC key for pseudonyms in trace events.
+    pub pseudonym_key: Vec<u8>,
+    /// Session-cookie keys, current first.
+    pub cookie_keys: Vec<[u8; 64]>,
+    /// Whether the keys came from files (random keys don't survive a restart and
+    /// can't be shared by two instances).
+    pub from_files: bool,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("pseudonym_key", &"<masked>")
+            .field(
+                "cookie_keys",
+                &format_args!("<{} masked>", self.cookie_keys.len()),
+            )
+            .finish()
+    }
+}
+
+/// The validated configuration of `bonenfant serve`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub upstream: Url,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub upstream_ca: Option<PathBuf>,
+    pub establishment: EstablishmentPattern,
+    pub trace_log: Option<PathBuf>,
+    pub admin: Option<SocketAddr>,
+    pub store: String,
+    pub trusted_proxies: Vec<IpNet>,
+    pub cas_prefix: Option<String>,
+    pub control_prefix: String,
+    pub answer: AnswerMode,
+    pub strict_correlation: bool,
+    pub pin: PinSettings,
+    pub limits: Limits,
+    pub secrets: Secrets,
+    /// The settings as given (flags over file), for `check-config`.
+    pub raw: RawConfig,
+}
+
+// === impl RawConfig ===
+
+impl RawConfig {
+    /// Reads a TOML file; unknown keys are errors (a typo must not pass silently).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            problem: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            problem: e.to_string(),
+        })
+    }
+
+    /// `self` (flags) over `base` (file): a flag given wins.
+    pub fn over(self, base: RawConfig) -> RawConfig {
+        macro_rules! merge {
+            ($($field:ident),* $(,)?) => {
+                RawConfig { $($field: self.$field.or(base.$field)),* }
+            };
+        }
+        merge!(
+            listen,
+            upstream,
+            tls_cert,
+            tls_key,
+            upstream_ca,
+            pin,
+            establishment_pattern,
+            trace_log,
+            admin,
+            store,
+            pseudonym_key_file,
+            cookie_key_file,
+            trusted_proxies,
+            cas_prefix,
+            control_prefix,
+            answer,
+            strict_correlation,
+            retry_max,
+            retry_budget,
+            rewrite_max_age,
+            rewrite_allow,
+            flip_window,
+            session_ttl,
+            max_sessions,
+            max_connections,
+            header_read_timeout,
+            idle_timeout,
+            upstream_connect_timeout,
+            upstream_timeout,
+            max_validation_body,
+            max_request_body,
+            shutdown_grace,
+        )
+    }
+
+    /// Validates every setting and loads the keys.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let listen = self.listen.ok_or(ConfigError::Missing { key: "listen" })?;
+        let upstream = self
+            .upstream
+            .clone()
+            .ok_or(ConfigError::Missing { key: "upstream" })?;
+        if !matches!(upstream.scheme(), "http" | "https") {
+            return Err(ConfigError::invalid(
+                "upstream",
+                format!("scheme must be http or https, not {:?}", upstream.scheme()),
+            ));
+        }
+        if upstream.host_str().is_none() {
+            return Err(ConfigError::invalid("upstream", "has no host"));
+        }
+        if upstream.query().is_some() || upstream.fragment().is_some() {
+            return Err(ConfigError::invalid(
+                "upstream",
+                "must be a base URL without query or fragment",
+            ));
+        }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                readable("tls-cert", cert)?;
+                readable("tls-key", key)?;
+                Some((cert.clone(), key.clone()))
+            }
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::Missing { key: "tls-key" }),
+            (None, Some(_)) => return Err(ConfigError::Missing { key: "tls-cert" }),
+        };
+        if let Some(ca) = &self.upstream_ca {
+            readable("upstream-ca", ca)?;
+            if upstream.scheme() != "https" {
+                return Err(ConfigError::invalid(
+                    "upstream-ca",
+                    "given, but the upstream is plain http",
+                ));
+            }
+        }
+        let establishment = EstablishmentPattern::new(
+            self.establishment_pattern
+                .as_deref()
+                .unwrap_or(EstablishmentPattern::DEFAULT),
+        )
+        .map_err(|e| ConfigError::invalid("establishment-pattern", e))?;
+        let store = self.store.clone().unwrap_or_else(|| "memory".to_owned());
+        if store != "memory" && !store.starts_with("redis://") && !store.starts_with("rediss://") {
+            return Err(ConfigError::invalid(
+                "store",
+                format!("expected `memory` or a redis:// URL, got {store:?}"),
+            ));
+        }
+        let control_prefix = self
+            .control_prefix
+            .clone()
+            .unwrap_or_else(|| "/bonenfant".to_owned());
+        path_prefix("control-prefix", &control_prefix)?;
+        if let Some(prefix) = &self.cas_prefix {
+            path_prefix("cas-prefix", prefix)?;
+        }
+        let pin = PinSettings {
+            mode: self.pin.unwrap_or_default(),
+            retry_max: match self.retry_max.unwrap_or(8) {
+                0 => return Err(ConfigError::invalid("retry-max", "must be at least 1")),
+                n if n > 32 => return Err(ConfigError::invalid("retry-max", "at most 32")),
+                n => n,
+            },
+            retry_budget: duration("retry-budget", &self.retry_budget, "15s")?,
+            rewrite_max_age: duration("rewrite-max-age", &self.rewrite_max_age, "10m")?,
+            rewrite_allow: self.rewrite_allow.clone().unwrap_or_else(|| {
+                [
+                    "FrEduVecteur",
+                    "ENTEleveStructRattachId",
+                    "ENTPersonJointure",
+                ]
+                .map(String::from)
+                .to_vec()
+            }),
+            flip_window: duration("flip-window", &self.flip_window, "1h")?,
+        };
+        if pin.rewrite_allow.iter().any(|name| {
+            matches!(
+                name.as_str(),
+                "authenticationDate" | "isFromNewLogin" | "longTermAuthenticationRequestTokenUsed"
+            )
+        }) {
+            return Err(ConfigError::invalid(
+                "rewrite-allow",
+                "authentication metadata always comes from the current assertion",
+            ));
+        }
+        let limits = Limits {
+            max_connections: positive("max-connections", self.max_connections, 10_000)?,
+            header_read_timeout: duration("header-read-timeout", &self.header_read_timeout, "10s")?,
+            idle_timeout: duration("idle-timeout", &self.idle_timeout, "60s")?,
+            upstream_connect_timeout: duration(
+                "upstream-connect-timeout",
+                &self.upstream_connect_timeout,
+                "3s",
+            )?,
+            upstream_timeout: duration("upstream-timeout", &self.upstream_timeout, "10s")?,
+            max_validation_body: positive(
+                "max-validation-body",
+                self.max_validation_body,
+                64 * 1024,
+            )?,
+            max_request_body: positive("max-request-body", self.max_request_body, 64 * 1024)?,
+            max_sessions: positive("max-sessions", self.max_sessions, 1_000_000)?,
+            session_ttl: duration("session-ttl", &self.session_ttl, "8h")?,
+            shutdown_grace: duration("shutdown-grace", &self.shutdown_grace, "10s")?,
+        };
+        let secrets = load_secrets(
+            self.pseudonym_key_file.as_deref(),
+            self.cookie_key_file.as_deref(),
+        )?;
+        Ok(Config {
+            listen,
+            upstream,
+            tls,
+            upstream_ca: self.upstream_ca.clone(),
+            establishment,
+            trace_log: self.trace_log.clone(),
+            admin: self.admin,
+            store,
+            trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
+            cas_prefix: self.cas_prefix.clone(),
+            control_prefix,
+            answer: self.answer.unwrap_or_default(),
+            strict_correlation: self.strict_correlation.unwrap_or(false),
+            pin,
+            limits,
+            secrets,
+            raw: self,
+        })
+    }
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Flags over an optional file, validated.
+    pub fn load(flags: RawConfig, file: Option<&Path>) -> Result<Config, ConfigError> {
+        let base = match file {
+            Some(path) => RawConfig::from_file(path)?,
+            None => RawConfig::default(),
+        };
+        flags.over(base).validate()
+    }
+
+    /// The effective configuration as TOML, defaults filled in, secrets masked (key files
+    /// are named, never read out).
+    pub fn effective_toml(&self) -> String {
+        let c = self;
+        let mut out = String::new();
+        let mut line = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
+        let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let d = |d: Duration| q(&humantime::format_duration(d).to_string());
+        line("listen", q(&c.listen.to_string()));
+        line("upstream", q(c.upstream.as_str()));
+        if let Some((cert, key)) = &c.tls {
+            line("tls-cert", q(&cert.display().to_string()));
+            line("tls-key", q(&key.display().to_string()));
+        }
+        if let Some(ca) = &c.upstream_ca {
+            line("upstream-ca", q(&ca.display().to_string()));
+        }
+        line("pin", q(c.pin.mode.as_str()));
+        line(
+            "establishment-pattern",
+            q(c.raw
+                .establishment_pattern
+                .as_deref()
+                .unwrap_or(EstablishmentPattern::DEFAULT)),
+        );
+        if let Some(p) = &c.trace_log {
+            line("trace-log", q(&p.display().to_string()));
+        }
+        if let Some(a) = c.admin {
+            line("admin", q(&a.to_string()));
+        }
+        line("store", q(&mask_url_password(&c.store)));
+        for (key, path) in [
+            ("pseudonym-key-file", &c.raw.pseudonym_key_file),
+            ("cookie-key-file", &c.raw.cookie_key_file),
+        ] {
+            match path {
+                Some(p) => line(key, q(&format!("{} (masked)", p.display()))),
+                None => line(&format!("# {key}"), q("(none: random keys for this run)")),
+            }
+        }
+        let proxies: Vec<String> = c
+            .trusted_proxies
+            .iter()
+            .map(|n| q(&n.to_string()))
+            .collect();
+        line("trusted-proxies", format!("[{}]", proxies.join(", ")));
+        if let Some(p) = &c.cas_prefix {
+            line("cas-prefix", q(p));
+        }
+        line("control-prefix", q(&c.control_prefix));
+        line(
+            "answer",
+            q(match c.answer {
+                AnswerMode::Verbatim => "verbatim",
+                AnswerMode::Canonical => "canonical",
+            }),
+        );
+        line("strict-correlation", c.strict_correlation.to_string());
+        line("retry-max", c.pin.retry_max.to_string());
+        line("retry-budget", d(c.pin.retry_budget));
+        line("rewrite-max-age", d(c.pin.rewrite_max_age));
+        let allow: Vec<String> = c.pin.rewrite_allow.iter().map(|a| q(a)).collect();
+        line("rewrite-allow", format!("[{}]", allow.join(", ")));
+        line("flip-window", d(c.pin.flip_window));
+        let l = &c.limits;
+        line("session-ttl", d(l.session_ttl));
+        line("max-sessions", l.max_sessions.to_string());
+        line("max-connections", l.max_connections.to_string());
+        line("header-read-timeout", d(l.header_read_timeout));
+        line("idle-timeout", d(l.idle_timeout));
+        line("upstream-connect-timeout", d(l.upstream_connect_timeout));
+        line("upstream-timeout", d(l.upstream_timeout));
+        line("max-validation-body", l.max_validation_body.to_string());
+        line("max-request-body", l.max_request_body.to_string());
+        line("shutdown-grace", d(l.shutdown_grace));
+        out
+    }
+}
+
+fn readable(key: &'static str, path: &Path) -> Result<(), ConfigError> {
+    std::fs::metadata(path)
+        .map(|_| ())
+        .map_err(|e| ConfigError::invalid(key, format!("{}: {e}", path.display())))
+}
+
+fn path_prefix(key: &'static str, prefix: &str) -> Result<(), ConfigError> {
+    if !prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/') {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{prefix:?} must start with '/' and not end with one (e.g. /bonenfant)"),
+        ));
+    }
+    Ok(())
+}
+
+fn duration(
+    key: &'static str,
+    value: &Option<String>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let text = value.as_deref().unwrap_or(default);
+    let parsed = humantime::parse_duration(text).map_err(|e| {
+        ConfigError::invalid(
+            key,
+            format!("{text:?} is not a duration like 10s or 5m: {e}"),
+        )
+    })?;
+    if parsed.is_zero() {
+        return Err(ConfigError::invalid(key, "must be longer than zero"));
+    }
+    Ok(parsed)
+}
+
+fn positive(key: &'static str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Err(ConfigError::invalid(key, "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+fn mask_url_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("masked"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Loads the pseudonym and cookie keys, or generates random ones for this run.
+fn load_secrets(pseudonym: Option<&Path>, cookie: Option<&Path>) -> Result<Secrets, ConfigError> {
+    let pseudonym_key = match pseudonym {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| {
+                ConfigError::invalid("pseudonym-key-file", format!("{}: {e}", path.display()))
+            })?;
+            let trimmed = bytes.trim_ascii().to_vec();
+            if trimmed.len() < 32 {
+                return Err(ConfigError::invalid(
+                    "pseudonym-key-file",
+                    format!("{}: key must be at least 32 bytes", path.display()),
+                ));
+            }
+            trimmed
+        }
+        None => rand::random::<[u8; 32]>().to_vec(),
+    };
+    let cookie_keys = match cookie {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::invalid("cookie-key-file", format!("{}: {e}", path.display()))
+            })?;
+            let mut keys = Vec::new();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                keys.push(decode_key(line).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "cookie-key-file",
+                        format!(
+                            "{} line {}: expected 64 bytes as 128 hex digits or base64",
+                            path.display(),
+                            n + 1
+                        ),
+                    )
+                })?);
+            }
+            if keys.is_empty() {
+                return Err(ConfigError::invalid(
+                    "cookie-key-file",
+                    format!("{}: no key in file", path.display()),
+                ));
+            }
+            keys
+        }
+        None => vec![random_key()],
+    };
+    Ok(Secrets {
+        pseudonym_key,
+        cookie_keys,
+        from_files: pseudonym.is_some() && cookie.is_some(),
+    })
+}
+
+fn decode_key(text: &str) -> Option<[u8; 64]> {
+    use base64::Engine as _;
+    let bytes = hex::decode(text)
+        .ok()
+        .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())?;
+    bytes.try_into().ok()
+}
+
+fn random_key() -> [u8; 64] {
+    let mut key = [0u8; 64];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut key[..]);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> RawConfig {
+        RawConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            upstream: Some(Url::parse("http://127.0.0.1:9/cas").unwrap()),
+            ..RawConfig::default()
+        }
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let file: RawConfig = toml::from_str("retry-max = 3\npin = \"rewrite\"").unwrap();
+        let flags = RawConfig {
+            pin: Some(PinMode::Retry),
+            ..minimal()
+        };
+        let merged = flags.over(file);
+        assert_eq!(merged.pin, Some(PinMode::Retry));
+        assert_eq!(merged.retry_max, Some(3));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        assert!(toml::from_str::<RawConfig>("retry_maxx = 3").is_err());
+    }
+
+    #[test]
+    fn error_names_the_key() {
+        let raw = RawConfig {
+            retry_budget: Some("soon".into()),
+            ..minimal()
+        };
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.starts_with("retry-budget:"), "{err}");
+        let err = RawConfig::default().validate().unwrap_err().to_string();
+        assert!(err.starts_with("listen:"), "{err}");
+    }
+
+    #[test]
+    fn rewrite_allow_refuses_authentication_metadata() {
+        let raw = RawConfig {
+            rewrite_allow: Some(vec!["isFromNewLogin".into()]),
+            ..minimal()
+        };
+        assert!(raw
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("rewrite-allow:"));
+    }
+
+    #[test]
+    fn store_must_be_memory_or_redis() {
+        let raw = RawConfig {
+            store: Some("postgres://x".into()),
+            ..minimal()
+        };
+        assert!(raw
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("store:"));
+    }
+
+    #[test]
+    fn effective_toml_masks_redis_password_and_parses_back() {
+        let raw = RawConfig {
+            store: Some("redis://:hunter2@127.0.0.1:6379/0".into()),
+            ..minimal()
+        };
+        let text = raw.validate().unwrap().effective_toml();
+        assert!(!text.contains("hunter2"), "{text}");
+        let reparsed: Result<RawConfig, _> = toml::from_str(&text);
+        assert!(reparsed.is_ok(), "{text}: {reparsed:?}");
+    }
+}
