@@ -1,1 +1,0 @@
-//! (events: being written.)
