@@ -1,1 +1,316 @@
-//! (pin: being written.)
+//! The identity decision: what Pronote is told about who logged in.
+//!
+//! The only module that builds a success answer for Pronote (DESIGN §4): everything
+//! that leaves bonenfant as a CAS success goes through [`success_answer`]. Strategies:
+//! observe (change nothing), retry (the automated refresh, on the front channel),
+//! rewrite (guarded, opt-in) and its gentle form reorder. The chooser page where a
+//! parent states the intent lives here too.
+
+pub mod chooser;
+pub mod rewrite;
+
+use crate::cas::{self, AnswerContext, Assertion, ResponseFormat};
+use crate::config::{PinMode, PinSettings};
+use crate::pupil::{
+    self, Designations, DirectoryIndex, EstablishmentPattern, ExtractionRules, Intent,
+    PrincipalKind, PupilKey, Uai,
+};
+use crate::session::{ObservedAssertion, SessionState};
+use crate::verdict::{self, Judgement, Verdict, VerdictInput};
+
+use self::rewrite::{RewriteGuard, RewriteRefusal};
+
+/// Bounds on what one session remembers (≤ 1 KiB per session, DESIGN §8).
+const MAX_KNOWN: usize = 8;
+const MAX_LANDED: usize = 8;
+const MAX_OBSERVED: usize = 4;
+
+/// What bonenfant did to the identity Pronote receives. Names as in the `pin` field of
+/// `validate` events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PinAction {
+    None,
+    Retry,
+    Rewrite,
+    Reorder,
+    GaveUp,
+}
+
+impl PinAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinAction::None => "none",
+            PinAction::Retry => "retry",
+            PinAction::Rewrite => "rewrite",
+            PinAction::Reorder => "reorder",
+            PinAction::GaveUp => "gave_up",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::None,
+            Self::Retry,
+            Self::Rewrite,
+            Self::Reorder,
+            Self::GaveUp,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == name)
+    }
+}
+
+/// Everything learnt from one assertion: where the parent was going, whom the
+/// assertion designates, whom the parent meant, and the verdict.
+#[derive(Clone, Debug)]
+pub struct Inspection {
+    pub expected: Option<Uai>,
+    pub designations: Designations,
+    pub kind: PrincipalKind,
+    pub intent: Option<Intent>,
+    pub judgement: Judgement,
+}
+
+impl Inspection {
+    /// The designated pupil's UAI, for the `uai_asserted` event field.
+    pub fn uai_asserted(&self) -> Option<&Uai> {
+        self.designations.designated().map(|d| &d.key.uai)
+    }
+
+    pub fn designated(&self) -> Option<&PupilKey> {
+        self.designations.designated().map(|d| &d.key)
+    }
+}
+
+/// Reads assertions: the establishment pattern, the extraction rules and the optional
+/// directory index.
+#[derive(Clone, Debug)]
+pub struct Inspector {
+    pub establishment: EstablishmentPattern,
+    pub rules: ExtractionRules,
+    pub index: Option<DirectoryIndex>,
+}
+
+impl Inspector {
+    /// Judges `assertion` for `service`, given what this browser session knows (if the
+    /// ticket was correlated) and the pupil this principal had last time (flip window).
+    pub fn inspect(
+        &self,
+        assertion: &Assertion,
+        service: &str,
+        session: Option<&SessionState>,
+        previous: Option<&PupilKey>,
+    ) -> Inspection {
+        let expected = self.establishment.expected(service);
+        let designations = pupil::designations(assertion, &self.rules, self.index.as_ref());
+        let kind = pupil::principal_kind(assertion, service);
+        // A session's memory counts only for the principal it belongs to (T05: a cookie
+        // carried to another person's login says nothing about their children).
+        let session = session.filter(|s| s.principal.as_deref() == Some(&assertion.principal));
+        let mut known: Vec<PupilKey> = designations.0.iter().map(|d| d.key.clone()).collect();
+        if let Some(state) = session {
+            for (key, _) in &state.known {
+                if !known.contains(key) {
+                    known.push(key.clone());
+                }
+            }
+        }
+        let pin = session.and_then(|s| s.pin.as_ref());
+        let sticky = session.and_then(|s| {
+            s.landed
+                .iter()
+                .find(|k| expected.as_ref().is_some_and(|e| &k.uai == e))
+        });
+        let intent = pupil::intent(pin, &known, expected.as_ref(), sticky);
+        let judgement = verdict::judge(&VerdictInput {
+            kind,
+            expected: expected.as_ref(),
+            designations: &designations,
+            intent: intent.as_ref(),
+            known: &known,
+            previous,
+        });
+        Inspection {
+            expected,
+            designations,
+            kind,
+            intent,
+            judgement,
+        }
+    }
+}
+
+/// The front-channel decision of the retry and rewrite strategies, after bonenfant
+/// validated the redirect's ticket itself.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrontDecision {
+    /// Stash this assertion for Pronote's validation of the ticket and let the browser
+    /// go on to Pronote.
+    Deliver {
+        assertion: Assertion,
+        action: PinAction,
+        /// A rewrite that was tried and refused on the way (logged).
+        refused: Option<RewriteRefusal>,
+    },
+    /// Send the browser back to `/login` for another ticket (the ENT's SSO makes it
+    /// silent).
+    Relogin { refused: Option<RewriteRefusal> },
+    /// Out of attempts or time: deliver what the ENT asserted and say so.
+    GiveUp { assertion: Assertion },
+}
+
+/// Where a login stands in its retry loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attempts {
+    /// Re-logins already sent for this login.
+    pub retries: u32,
+    /// Milliseconds since the first ticket of this login.
+    pub elapsed_ms: u64,
+}
+
+/// Decides what the front channel does with an early-validated assertion.
+pub fn decide_front(
+    settings: &PinSettings,
+    inspection: &Inspection,
+    assertion: &Assertion,
+    session: Option<&SessionState>,
+    service: &str,
+    attempts: Attempts,
+    now_ms: u64,
+) -> FrontDecision {
+    let settled = if attempts.retries > 0 {
+        PinAction::Retry
+    } else {
+        PinAction::None
+    };
+    if settings.mode == PinMode::Observe || !inspection.judgement.verdict.is_wrong_landing() {
+        return FrontDecision::Deliver {
+            assertion: assertion.clone(),
+            action: settled,
+            refused: None,
+        };
+    }
+    let mut refused = None;
+    if settings.mode == PinMode::Rewrite {
+        if let Some(intent) = &inspection.intent {
+            if let Some(reordered) = rewrite::reorder(assertion, &intent.pupil) {
+                return FrontDecision::Deliver {
+                    assertion: reordered,
+                    action: PinAction::Reorder,
+                    refused: None,
+                };
+            }
+            let source = session
+                .filter(|s| s.principal.as_deref() == Some(&assertion.principal))
+                .and_then(|s| {
+                    s.observed
+                        .iter()
+                        .rev()
+                        .find(|o| o.service == service && observed_designates(o, &intent.pupil))
+                });
+            let guard = RewriteGuard {
+                service,
+                has_session: session.is_some(),
+                now_ms,
+                max_age_ms: u64::try_from(settings.rewrite_max_age.as_millis()).unwrap_or(u64::MAX),
+                allow: &settings.rewrite_allow,
+            };
+            match rewrite::rewrite(assertion, source, &guard) {
+                Ok(rewritten) => {
+                    return FrontDecision::Deliver {
+                        assertion: rewritten,
+                        action: PinAction::Rewrite,
+                        refused: None,
+                    }
+                }
+                Err(refusal) => refused = Some(refusal),
+            }
+        }
+    }
+    let budget_ms = u64::try_from(settings.retry_budget.as_millis()).unwrap_or(u64::MAX);
+    if attempts.retries < settings.retry_max && attempts.elapsed_ms < budget_ms {
+        FrontDecision::Relogin { refused }
+    } else {
+        FrontDecision::GiveUp {
+            assertion: assertion.clone(),
+        }
+    }
+}
+
+fn observed_designates(observed: &ObservedAssertion, pupil: &PupilKey) -> bool {
+    let as_assertion = Assertion {
+        principal: observed.principal.clone(),
+        attributes: observed.attributes.iter().cloned().collect(),
+        ..Assertion::default()
+    };
+    pupil::designations(&as_assertion, &ExtractionRules::default(), None)
+        .designated()
+        .is_some_and(|d| &d.key == pupil)
+}
+
+/// Updates a browser session with an assertion Pronote is about to receive: who the
+/// principal is, which children are known, where the session landed, and (when the
+/// landing was the intended one) what a later rewrite may borrow.
+pub fn remember(
+    state: &mut SessionState,
+    assertion: &Assertion,
+    service: &str,
+    inspection: &Inspection,
+    allow: &[String],
+    now_ms: u64,
+) {
+    if state.principal.as_deref() != Some(&assertion.principal) {
+        // Another person on this browser: nothing of the previous one carries over.
+        *state = SessionState::default();
+        state.principal = Some(assertion.principal.clone());
+    }
+    for d in &inspection.designations.0 {
+        if let Some(entry) = state.known.iter_mut().find(|(k, _)| k == &d.key) {
+            if entry.1.is_none() {
+                entry.1.clone_from(&d.first_name);
+            }
+        } else {
+            push_bounded(
+                &mut state.known,
+                (d.key.clone(), d.first_name.clone()),
+                MAX_KNOWN,
+            );
+        }
+    }
+    let landed_well = !inspection.judgement.verdict.is_wrong_landing();
+    if let (Some(pupil), true) = (inspection.designated(), landed_well) {
+        state.landed.retain(|k| k.uai != pupil.uai);
+        push_bounded(&mut state.landed, pupil.clone(), MAX_LANDED);
+        if inspection.judgement.verdict == Verdict::Ok {
+            state.observed.retain(|o| o.service != service);
+            push_bounded(
+                &mut state.observed,
+                rewrite::observe(assertion, service, now_ms, allow),
+                MAX_OBSERVED,
+            );
+        }
+    }
+    state.updated_at_ms = now_ms;
+}
+
+fn push_bounded<T>(list: &mut Vec<T>, item: T, max: usize) {
+    if list.len() >= max {
+        list.remove(0);
+    }
+    list.push(item);
+}
+
+/// The bytes of a success answer for Pronote. `verbatim` is the ENT's own answer to
+/// this very validation, already accepted by the strict parser, and is used only when
+/// `assertion` is exactly what it says; anything else is serialised canonically.
+pub fn success_answer(
+    assertion: &Assertion,
+    format: ResponseFormat,
+    context: &AnswerContext<'_>,
+    verbatim: Option<&[u8]>,
+) -> Vec<u8> {
+    match verbatim {
+        Some(bytes) => bytes.to_vec(),
+        None => cas::serialize(&cas::Outcome::Success(assertion.clone()), format, context),
+    }
+}

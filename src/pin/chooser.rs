@@ -1,0 +1,250 @@
+//! The chooser page: where a parent says which child they mean.
+//!
+//! Served by the proxy under the control prefix (`/bonenfant/choose`). Plain HTML that
+//! works without JavaScript, French by default. The form posts an opaque per-session
+//! token for each child, never the pupil's identifier, and a CSRF token.
+
+use quick_xml::escape::escape;
+use sha2::{Digest, Sha256};
+
+use crate::pupil::PupilKey;
+
+/// One child the page offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChooserChild<'a> {
+    pub key: &'a PupilKey,
+    pub first_name: Option<&'a str>,
+    pub class: Option<&'a str>,
+    /// Whether this child is the current pin.
+    pub pinned: bool,
+}
+
+/// The fields of a pin POST, not yet checked against the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinForm {
+    /// Opaque token naming a child (see [`child_token`]).
+    pub child: String,
+    /// Where to send the parent afterwards (the Pronote service URL).
+    pub service: String,
+    pub csrf: String,
+}
+
+/// Why a pin request was refused. Stable codes, as every rejection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChooserError {
+    #[error("pin form is missing the field {0}")]
+    MissingField(&'static str),
+    #[error("pin form repeats the field {0}")]
+    RepeatedField(&'static str),
+    #[error("pin request without a bonenfant session")]
+    NoSession,
+    #[error("pin request with a bad CSRF token")]
+    Csrf,
+    #[error("pin request from another origin")]
+    Origin,
+    #[error("pin request names a child not asserted for this parent")]
+    UnknownChild,
+    #[error("pin requests must be POSTed")]
+    Method,
+}
+
+impl ChooserError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChooserError::MissingField(_) => "pin.form_missing_field",
+            ChooserError::RepeatedField(_) => "pin.form_repeated_field",
+            ChooserError::NoSession => "pin.no_session",
+            ChooserError::Csrf => "pin.csrf",
+            ChooserError::Origin => "pin.origin",
+            ChooserError::UnknownChild => "pin.unknown_child",
+            ChooserError::Method => "pin.method",
+        }
+    }
+
+    /// HTTP status for the browser.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            ChooserError::Method => http::StatusCode::METHOD_NOT_ALLOWED,
+            ChooserError::Csrf | ChooserError::Origin | ChooserError::UnknownChild => {
+                http::StatusCode::FORBIDDEN
+            }
+            _ => http::StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// The opaque token for a child in one session: a hash of the session's CSRF token and
+/// the pupil key, so the page never carries the pupil's identifier and a token from one
+/// session means nothing in another.
+pub fn child_token(csrf: &str, key: &PupilKey) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"bonenfant/chooser\0");
+    hash.update(csrf.as_bytes());
+    hash.update(b"\0");
+    hash.update(key.uai.as_str().as_bytes());
+    hash.update(b"\0");
+    hash.update(key.eleve_id.as_bytes());
+    hex::encode(&hash.finalize()[..12])
+}
+
+/// Renders the chooser page. `action` is the form's target path.
+pub fn render(children: &[ChooserChild<'_>], service: &str, csrf: &str, action: &str) -> String {
+    let mut items = String::new();
+    for (n, child) in children.iter().enumerate() {
+        let label = match (child.first_name, child.class) {
+            (Some(name), Some(class)) => format!("{} — classe de {}", escape(name), escape(class)),
+            (Some(name), None) => escape(name).into_owned(),
+            (None, Some(class)) => format!("Enfant n°{} — classe de {}", n + 1, escape(class)),
+            (None, None) => format!("Enfant n°{}", n + 1),
+        };
+        let token = child_token(csrf, child.key);
+        let checked = if child.pinned { " checked" } else { "" };
+        items.push_str(&format!(
+            "<li><input type=\"radio\" name=\"child\" id=\"c{n}\" value=\"{token}\" required{checked}>\
+             <label for=\"c{n}\">{label}</label></li>\n"
+        ));
+    }
+    let body = if children.is_empty() {
+        "<p>Aucun enfant n'est encore connu pour ce compte. Connectez-vous une première fois \
+         à Pronote, puis revenez sur cette page.</p>"
+            .to_owned()
+    } else {
+        format!(
+            "<form method=\"post\" action=\"{action}\">\n\
+             <fieldset><legend>Pour quel enfant voulez-vous ouvrir Pronote&nbsp;?</legend>\n\
+             <ul>\n{items}</ul></fieldset>\n\
+             <input type=\"hidden\" name=\"service\" value=\"{service}\">\n\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
+             <button type=\"submit\">Ouvrir Pronote pour cet enfant</button>\n\
+             </form>",
+            action = escape(action),
+            service = escape(service),
+            csrf = escape(csrf),
+        )
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"fr\">\n<head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Choisir l'enfant — Pronote</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}\
+         ul{{list-style:none;padding:0}}li{{margin:.5rem 0}}button{{font-size:1rem;padding:.5rem 1rem}}</style>\
+         </head>\n<body>\n<main>\n<h1>Choisir l'enfant</h1>\n{body}\n</main>\n</body>\n</html>\n"
+    )
+}
+
+/// Parses an `application/x-www-form-urlencoded` pin POST. Each field exactly once.
+pub fn parse_form(body: &[u8]) -> Result<PinForm, ChooserError> {
+    let mut child = None;
+    let mut service = None;
+    let mut csrf = None;
+    for (name, value) in form_urlencoded::parse(body) {
+        let (slot, field) = match name.as_ref() {
+            "child" => (&mut child, "child"),
+            "service" => (&mut service, "service"),
+            "csrf" => (&mut csrf, "csrf"),
+            _ => continue,
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(ChooserError::RepeatedField(field));
+        }
+    }
+    Ok(PinForm {
+        child: child.ok_or(ChooserError::MissingField("child"))?,
+        service: service.ok_or(ChooserError::MissingField("service"))?,
+        csrf: csrf.ok_or(ChooserError::MissingField("csrf"))?,
+    })
+}
+
+/// The CSRF defence beside the token: a POST must come from this very host. A request
+/// without `Origin` is accepted only with a same-host `Referer` (old browsers).
+pub fn same_origin(headers: &http::HeaderMap, host: &str) -> Result<(), ChooserError> {
+    let source = headers
+        .get(http::header::ORIGIN)
+        .or_else(|| headers.get(http::header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ChooserError::Origin)?;
+    let url = url::Url::parse(source).map_err(|_| ChooserError::Origin)?;
+    let authority = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => return Err(ChooserError::Origin),
+    };
+    if authority.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(ChooserError::Origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pupil::Uai;
+
+    fn key(id: &str) -> PupilKey {
+        PupilKey {
+            uai: Uai::parse("0330012A").unwrap(),
+            eleve_id: id.to_owned(),
+        }
+    }
+
+    #[test]
+    fn page_never_shows_the_pupil_identifier_and_escapes_names() {
+        let k = key("4242001");
+        let children = [ChooserChild {
+            key: &k,
+            first_name: Some("<Zoé>"),
+            class: Some("4e B"),
+            pinned: false,
+        }];
+        let html = render(&children, "https://x/?a=1&b=2", "tok", "/bonenfant/choose");
+        assert!(!html.contains("4242001"));
+        assert!(html.contains("&lt;Zoé&gt;"));
+        assert!(html.contains("a=1&amp;b=2"));
+        assert!(html.contains(&child_token("tok", &k)));
+    }
+
+    #[test]
+    fn child_tokens_differ_between_sessions() {
+        let k = key("1");
+        assert_ne!(child_token("a", &k), child_token("b", &k));
+    }
+
+    #[test]
+    fn form_fields_must_appear_once() {
+        assert_eq!(
+            parse_form(b"child=a&child=b&service=s&csrf=c"),
+            Err(ChooserError::RepeatedField("child"))
+        );
+        assert_eq!(
+            parse_form(b"child=a&service=s"),
+            Err(ChooserError::MissingField("csrf"))
+        );
+        let form = parse_form(b"child=a&service=https%3A%2F%2Fx%2F&csrf=c").unwrap();
+        assert_eq!(form.service, "https://x/");
+    }
+
+    #[test]
+    fn origin_must_match_host() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(
+            same_origin(&headers, "ent.example"),
+            Err(ChooserError::Origin)
+        );
+        headers.insert(
+            http::header::ORIGIN,
+            "https://evil.example".parse().unwrap(),
+        );
+        assert_eq!(
+            same_origin(&headers, "ent.example"),
+            Err(ChooserError::Origin)
+        );
+        headers.insert(http::header::ORIGIN, "https://ent.example".parse().unwrap());
+        assert_eq!(same_origin(&headers, "ent.example"), Ok(()));
+        headers.insert(
+            http::header::ORIGIN,
+            "http://127.0.0.1:8080".parse().unwrap(),
+        );
+        assert_eq!(same_origin(&headers, "127.0.0.1:8080"), Ok(()));
+    }
+}
