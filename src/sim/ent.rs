@@ -1,0 +1,900 @@
+//! The test ENT: a CAS server over a [`Directory`], built like OSE's facade, that can
+//! reproduce the wrong-child bug on demand.
+//!
+//! It serves `/cas/login` (form, SSO cookie, silent re-login), every validation endpoint
+//! (`/validate`, `/serviceValidate`, `/proxyValidate`, `/p3/…`, `/samlValidate`,
+//! `format=JSON`) and `/cas/logout` with single-logout POSTs. Tickets are single use,
+//! bound to their service and short-lived, like real servers'. What a parent's assertion
+//! designates is the [`Pick`]; how it is written is the [`Dialect`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use url::Url;
+
+use super::directory::{Directory, Parent, Pupil, PupilRef};
+use super::http::{self as web, Body, HttpClient, Server};
+use crate::cas::{
+    self, AnswerContext, Assertion, Attributes, AuthMeta, Endpoint, Failure, Outcome,
+    ResponseFormat, ValidationRequest,
+};
+use crate::pupil::EstablishmentPattern;
+
+/// The SSO cookie (CAS "ticket-granting cookie"), scoped to `/cas`.
+pub const SSO_COOKIE: &str = "CASTGC";
+
+/// Where the ENT's CAS lives on its host.
+pub const CAS_PATH: &str = "/cas";
+
+/// Service URLs the sim ENT and Pronote understand: the real host style
+/// (`https://0330012a.index-education.net/…`) and the loopback path style
+/// (`http://127.0.0.1:PORT/0330012a/pronote/…`).
+pub const SIM_SERVICE_PATTERN: &str = r"(?i)^https?://(?:[^/?#]*/)?(?P<uai>\d{7}[a-z])[./]";
+
+/// How long a single-logout POST may take before the ENT gives up on it (CAS SLO is
+/// fire and forget).
+const SLO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Random characters in tickets and SSO cookie values (Apereo uses 20+).
+const TICKET_RANDOM_LEN: usize = 32;
+
+/// Which of a parent's children an assertion designates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Pick {
+    /// The child in the service's establishment (the first if several): a correct ENT.
+    Correct,
+    /// One child at random per ticket among all the parent's children: the OSE bug.
+    Random,
+    /// All children's values, in random order per ticket.
+    Shuffled,
+    /// Always the first child.
+    First,
+}
+
+/// How the assertion is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Dialect {
+    /// OSE facade: CAS 3 attributes (shape A) with `FrEduVecteur`, `ENTPersonJointure`
+    /// of the designated child's record, `categories`, `nom`, `prenom`.
+    Ose,
+    /// Open ENT NG: `cas:userAttributes` with unprefixed children (shape E), plus the
+    /// FrEduVecteur values.
+    #[value(name = "openentng")]
+    OpenEntNg,
+    /// Laclasse.com: attributes both inside `cas:attributes` and directly under
+    /// `cas:authenticationSuccess`; the child is known only through the record jointure
+    /// and the establishment.
+    Laclasse,
+}
+
+/// How the test ENT behaves.
+#[derive(Clone, Debug)]
+pub struct EntOptions {
+    pub pick: Pick,
+    pub dialect: Dialect,
+    /// Seeds ticket values and every random pick.
+    pub seed: u64,
+    /// How long a ticket stays valid (real servers: 10 s to a few minutes).
+    pub ticket_ttl: Duration,
+    /// The establishment a service URL names, for the `correct` pick.
+    pub establishment: EstablishmentPattern,
+}
+
+/// What the ENT did, for tests and the demo.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntCounters {
+    /// Login forms shown.
+    pub login_forms: u64,
+    /// Credentials accepted.
+    pub logins: u64,
+    /// Credentials refused.
+    pub failed_logins: u64,
+    /// `/login` answered from the SSO session without a form.
+    pub silent_logins: u64,
+    pub tickets_issued: u64,
+    /// Validation requests, whatever their outcome.
+    pub validations: u64,
+    pub validations_ok: u64,
+    pub logouts: u64,
+    /// Single-logout POSTs that got a 2xx answer.
+    pub slo_delivered: u64,
+    /// Single-logout POSTs that failed or timed out.
+    pub slo_failed: u64,
+}
+
+/// What the ENT issued one ticket for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketInfo {
+    /// The parent's login (the principal).
+    pub login: String,
+    pub service: String,
+    /// The pupils the assertion names, designated first.
+    pub picked: Vec<PupilRef>,
+    /// Validation requests that named this ticket (the first consumes it).
+    pub validations: u32,
+}
+
+/// The test ENT. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct TestEnt {
+    state: Arc<EntState>,
+}
+
+/// A test ENT running on its own task; dropping it stops it.
+pub struct EntHandle {
+    pub ent: TestEnt,
+    server: Server,
+}
+
+struct EntState {
+    directory: Arc<Directory>,
+    options: EntOptions,
+    client: HttpClient,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Lazily seeded from `options.seed`.
+    rng: Option<StdRng>,
+    /// Live tickets; removed by the first validation attempt.
+    tickets: HashMap<String, LiveTicket>,
+    /// SSO cookie value → session.
+    sessions: HashMap<String, SsoSession>,
+    /// Every ticket ever issued, kept for tests.
+    issued: HashMap<String, TicketInfo>,
+    counters: EntCounters,
+}
+
+struct LiveTicket {
+    login: String,
+    service: String,
+    /// Pupil jointures, designated first.
+    picked: Vec<String>,
+    issued_at: Instant,
+}
+
+struct SsoSession {
+    login: String,
+    /// (service, ticket) of every ticket issued in this session, for single logout.
+    services: Vec<(String, String)>,
+}
+
+// === impl Pick ===
+
+impl Pick {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pick::Correct => "correct",
+            Pick::Random => "random",
+            Pick::Shuffled => "shuffled",
+            Pick::First => "first",
+        }
+    }
+}
+
+// === impl Dialect ===
+
+impl Dialect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Ose => "ose",
+            Dialect::OpenEntNg => "openentng",
+            Dialect::Laclasse => "laclasse",
+        }
+    }
+}
+
+// === impl EntOptions ===
+
+impl EntOptions {
+    /// The `random` OSE facade: the bug, as the field reports it.
+    pub fn ose_random(seed: u64) -> Self {
+        Self {
+            pick: Pick::Random,
+            seed,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for EntOptions {
+    fn default() -> Self {
+        Self {
+            pick: Pick::Random,
+            dialect: Dialect::Ose,
+            seed: 0,
+            ticket_ttl: Duration::from_secs(60),
+            establishment: sim_service_pattern(),
+        }
+    }
+}
+
+/// [`SIM_SERVICE_PATTERN`], compiled.
+pub fn sim_service_pattern() -> EstablishmentPattern {
+    match EstablishmentPattern::new(SIM_SERVICE_PATTERN) {
+        Ok(pattern) => pattern,
+        Err(reason) => unreachable!("SIM_SERVICE_PATTERN is a valid pattern: {reason}"),
+    }
+}
+
+// === impl TestEnt ===
+
+impl TestEnt {
+    pub fn new(directory: Arc<Directory>, options: EntOptions) -> Self {
+        Self {
+            state: Arc::new(EntState {
+                directory,
+                options,
+                client: web::client(),
+                inner: Mutex::new(Inner::default()),
+            }),
+        }
+    }
+
+    pub fn counters(&self) -> EntCounters {
+        self.state.lock().counters
+    }
+
+    /// What the ENT issued `ticket` for, and how often it was presented since.
+    pub fn ticket(&self, ticket: &str) -> Option<TicketInfo> {
+        self.state.lock().issued.get(ticket).cloned()
+    }
+
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.state.directory
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let state = self.state;
+        web::serve(
+            listener,
+            move |request| {
+                let state = Arc::clone(&state);
+                async move { state.handle(request).await }
+            },
+            shutdown,
+        )
+        .await
+    }
+
+    /// Starts serving on `listener` in the background.
+    pub fn spawn(self, listener: TcpListener) -> io::Result<EntHandle> {
+        let ent = self.clone();
+        let server = Server::spawn(listener, move |listener, shutdown| {
+            self.serve(listener, shutdown)
+        })?;
+        Ok(EntHandle { ent, server })
+    }
+
+    /// Binds `127.0.0.1:0` and starts serving.
+    pub async fn spawn_local(
+        directory: Arc<Directory>,
+        options: EntOptions,
+    ) -> io::Result<EntHandle> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::new(directory, options).spawn(listener)
+    }
+}
+
+/// Serves the test ENT on `listener` until `shutdown` completes.
+pub async fn serve_ent(
+    listener: TcpListener,
+    directory: Arc<Directory>,
+    options: EntOptions,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    TestEnt::new(directory, options)
+        .serve(listener, shutdown)
+        .await
+}
+
+// === impl EntHandle ===
+
+impl EntHandle {
+    /// `http://ADDR/cas`: the CAS base URL.
+    pub fn cas_base(&self) -> Url {
+        let mut url = self.server.base_url().clone();
+        url.set_path(CAS_PATH);
+        url
+    }
+
+    /// `http://ADDR/`.
+    pub fn base_url(&self) -> &Url {
+        self.server.base_url()
+    }
+
+    pub async fn stop(self) -> io::Result<()> {
+        self.server.stop().await
+    }
+}
+
+// === impl EntState ===
+
+impl EntState {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let query = parts.uri.query().unwrap_or("").to_owned();
+        let path = parts.uri.path();
+        let Some(endpoint) = path.strip_prefix(CAS_PATH).and_then(cas::classify) else {
+            return web::html(
+                StatusCode::NOT_FOUND,
+                page("Page introuvable", "<p>Cette page n’existe pas.</p>"),
+            );
+        };
+        let Some(body) = web::read_body(body).await else {
+            return web::respond(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/plain; charset=utf-8",
+                "request body too large\n",
+            );
+        };
+        let sso = web::cookie(&parts.headers, SSO_COOKIE);
+        match (endpoint, parts.method) {
+            (Endpoint::Login, Method::GET) => self.login_page(&query, sso),
+            (Endpoint::Login, Method::POST) => self.login_submit(&query, &body),
+            (Endpoint::Logout, _) => self.logout(&query, sso).await,
+            (Endpoint::Proxy, _) => self.answer(
+                ResponseFormat::Xml,
+                "",
+                &Outcome::Failure(Failure::new(
+                    "UNAUTHORIZED_SERVICE",
+                    "proxy tickets are not issued by this ENT",
+                )),
+            ),
+            (endpoint, _) => self.validate(endpoint, &query, &body),
+        }
+    }
+
+    // --- login ---
+
+    fn login_page(&self, query: &str, sso: Option<String>) -> Response<Body> {
+        let service = web::param(query.as_bytes(), "service");
+        let renew = web::param(query.as_bytes(), "renew").as_deref() == Some("true");
+        let gateway = web::param(query.as_bytes(), "gateway").as_deref() == Some("true");
+        if !renew {
+            let login = sso.and_then(|id| {
+                self.lock()
+                    .sessions
+                    .get(&id)
+                    .map(|s| (id.clone(), s.login.clone()))
+            });
+            if let Some((session, login)) = login {
+                self.lock().counters.silent_logins += 1;
+                return match service {
+                    Some(service) => self.issue_and_redirect(&session, &login, &service),
+                    None => web::html(
+                        StatusCode::OK,
+                        page("Connecté", "<p>Vous êtes déjà connecté.</p>"),
+                    ),
+                };
+            }
+        }
+        if let (true, Some(service)) = (gateway && !renew, &service) {
+            return web::redirect(service);
+        }
+        self.lock().counters.login_forms += 1;
+        web::html(StatusCode::OK, login_form(service.as_deref(), None))
+    }
+
+    fn login_submit(&self, query: &str, body: &[u8]) -> Response<Body> {
+        let field = |name| web::param(body, name).or_else(|| web::param(query.as_bytes(), name));
+        let service = field("service").filter(|s| !s.is_empty());
+        let username = field("username").unwrap_or_default();
+        let password = field("password").unwrap_or_default();
+        let accepted = self
+            .directory
+            .parent(&username)
+            .filter(|parent| parent.password == password)
+            .map(|parent| parent.login.clone());
+        let Some(login) = accepted else {
+            self.lock().counters.failed_logins += 1;
+            return web::html(
+                StatusCode::UNAUTHORIZED,
+                login_form(
+                    service.as_deref(),
+                    Some("Identifiant ou mot de passe incorrect."),
+                ),
+            );
+        };
+        let session = format!("TGC-{}", self.random_token());
+        {
+            let mut inner = self.lock();
+            inner.counters.logins += 1;
+            inner.sessions.insert(
+                session.clone(),
+                SsoSession {
+                    login: login.clone(),
+                    services: Vec::new(),
+                },
+            );
+        }
+        let mut response = match service {
+            Some(service) => self.issue_and_redirect(&session, &login, &service),
+            None => web::html(
+                StatusCode::OK,
+                page("Connecté", "<p>Connexion réussie.</p>"),
+            ),
+        };
+        let cookie = cookie::Cookie::build((SSO_COOKIE, session))
+            .path(CAS_PATH)
+            .http_only(true)
+            .same_site(cookie::SameSite::Lax)
+            .build();
+        web::set_cookie(&mut response, &cookie);
+        response
+    }
+
+    /// Issues a ticket for `service` in SSO session `session` and sends the browser there.
+    fn issue_and_redirect(&self, session: &str, login: &str, service: &str) -> Response<Body> {
+        let Some(parent) = self.directory.parent(login) else {
+            return web::html(
+                StatusCode::FORBIDDEN,
+                page("Accès refusé", "<p>Compte inconnu.</p>"),
+            );
+        };
+        let ticket = format!("ST-{}", self.random_token());
+        let picked = self.pick(parent, service);
+        let info = TicketInfo {
+            login: login.to_owned(),
+            service: service.to_owned(),
+            picked: picked
+                .iter()
+                .filter_map(|j| self.directory.pupil_by_jointure(j))
+                .map(Pupil::reference)
+                .collect(),
+            validations: 0,
+        };
+        {
+            let mut inner = self.lock();
+            inner.counters.tickets_issued += 1;
+            inner.tickets.insert(
+                ticket.clone(),
+                LiveTicket {
+                    login: login.to_owned(),
+                    service: service.to_owned(),
+                    picked,
+                    issued_at: Instant::now(),
+                },
+            );
+            inner.issued.insert(ticket.clone(), info);
+            if let Some(sso) = inner.sessions.get_mut(session) {
+                sso.services.push((service.to_owned(), ticket.clone()));
+            }
+        }
+        let separator = if service.contains('?') { '&' } else { '?' };
+        web::redirect(&format!("{service}{separator}ticket={ticket}"))
+    }
+
+    /// The children this ticket's assertion names (jointures), designated first.
+    fn pick(&self, parent: &Parent, service: &str) -> Vec<String> {
+        let children = &parent.children;
+        match self.options.pick {
+            Pick::First => children.iter().take(1).cloned().collect(),
+            Pick::Random => {
+                let mut inner = self.lock();
+                let rng = inner.rng(self.options.seed);
+                children.choose(rng).cloned().into_iter().collect()
+            }
+            Pick::Shuffled => {
+                let mut all = children.clone();
+                let mut inner = self.lock();
+                all.shuffle(inner.rng(self.options.seed));
+                all
+            }
+            Pick::Correct => {
+                let expected = self.options.establishment.expected(service);
+                let in_establishment = expected.and_then(|uai| {
+                    self.directory
+                        .children_of(parent)
+                        .find(|child| child.uai == uai.as_str())
+                        .map(|child| child.jointure.clone())
+                });
+                in_establishment
+                    .or_else(|| children.first().cloned())
+                    .into_iter()
+                    .collect()
+            }
+        }
+    }
+
+    fn random_token(&self) -> String {
+        let mut inner = self.lock();
+        let rng = inner.rng(self.options.seed);
+        rng.sample_iter(rand::distributions::Alphanumeric)
+            .take(TICKET_RANDOM_LEN)
+            .map(char::from)
+            .collect()
+    }
+
+    // --- validation ---
+
+    fn validate(&self, endpoint: Endpoint, query: &str, body: &[u8]) -> Response<Body> {
+        let request = match ValidationRequest::parse(endpoint, Some(query), body) {
+            Ok(request) => request,
+            Err(error) => {
+                self.lock().counters.validations += 1;
+                let format = requested_format(endpoint, query);
+                let service = web::param(query.as_bytes(), "service")
+                    .or_else(|| web::param(query.as_bytes(), "TARGET"))
+                    .unwrap_or_default();
+                let failure = Failure::new(
+                    "INVALID_REQUEST",
+                    format!("request refused ({})", error.code()),
+                );
+                return self.answer(format, &service, &Outcome::Failure(failure));
+            }
+        };
+        let outcome = self.consume(&request);
+        self.answer(request.format, &request.service, &outcome)
+    }
+
+    /// Consumes the ticket (first attempt, whatever its outcome) and says what it proves.
+    fn consume(&self, request: &ValidationRequest) -> Outcome {
+        let ticket = request.ticket.expose();
+        let live = {
+            let mut inner = self.lock();
+            inner.counters.validations += 1;
+            if let Some(info) = inner.issued.get_mut(ticket) {
+                info.validations += 1;
+            }
+            inner.tickets.remove(ticket)
+        };
+        let Some(live) = live else {
+            return Outcome::Failure(Failure::new("INVALID_TICKET", "ticket not recognized"));
+        };
+        if live.issued_at.elapsed() >= self.options.ticket_ttl {
+            return Outcome::Failure(Failure::new("INVALID_TICKET", "ticket expired"));
+        }
+        if live.service != request.service {
+            return Outcome::Failure(Failure::new(
+                "INVALID_SERVICE",
+                "ticket was issued for another service",
+            ));
+        }
+        let Some(parent) = self.directory.parent(&live.login) else {
+            return Outcome::Failure(Failure::internal("account no longer exists"));
+        };
+        let picked: Vec<&Pupil> = live
+            .picked
+            .iter()
+            .filter_map(|j| self.directory.pupil_by_jointure(j))
+            .collect();
+        self.lock().counters.validations_ok += 1;
+        Outcome::Success(assertion(
+            &self.directory,
+            self.options.dialect,
+            parent,
+            &picked,
+        ))
+    }
+
+    /// Writes `outcome` in `format`: the dialect's own XML, else the canonical forms.
+    fn answer(&self, format: ResponseFormat, service: &str, outcome: &Outcome) -> Response<Body> {
+        let (content_type, bytes): (&'static str, Bytes) = match format {
+            ResponseFormat::Xml => (
+                "application/xml; charset=utf-8",
+                render_xml(self.options.dialect, outcome).into(),
+            ),
+            ResponseFormat::Json => (
+                "application/json",
+                cas::serialize(outcome, format, &context(service)).into(),
+            ),
+            ResponseFormat::Saml11 => (
+                "text/xml; charset=utf-8",
+                cas::serialize(outcome, format, &context(service)).into(),
+            ),
+            ResponseFormat::Cas1Text => (
+                "text/plain; charset=utf-8",
+                cas::serialize(outcome, format, &context(service)).into(),
+            ),
+        };
+        web::respond(StatusCode::OK, content_type, bytes)
+    }
+
+    // --- logout ---
+
+    async fn logout(&self, query: &str, sso: Option<String>) -> Response<Body> {
+        let session = sso.and_then(|id| self.lock().sessions.remove(&id));
+        self.lock().counters.logouts += 1;
+        if let Some(session) = session {
+            let deliveries = session
+                .services
+                .iter()
+                .map(|(service, ticket)| self.single_logout(service, ticket));
+            let delivered = futures_util::future::join_all(deliveries).await;
+            let ok = delivered.iter().filter(|ok| **ok).count() as u64;
+            let mut inner = self.lock();
+            inner.counters.slo_delivered += ok;
+            inner.counters.slo_failed += delivered.len() as u64 - ok;
+        }
+        let mut response = match web::param(query.as_bytes(), "service") {
+            Some(service) => web::redirect(&service),
+            None => web::html(
+                StatusCode::OK,
+                page("Déconnexion", "<p>Vous êtes déconnecté de l’ENT.</p>"),
+            ),
+        };
+        let removal = cookie::Cookie::build((SSO_COOKIE, ""))
+            .path(CAS_PATH)
+            .max_age(cookie::time::Duration::ZERO)
+            .build();
+        web::set_cookie(&mut response, &removal);
+        response
+    }
+
+    /// POSTs one CAS single-logout request to `service`; true when it answered 2xx.
+    async fn single_logout(&self, service: &str, ticket: &str) -> bool {
+        let Ok(uri) = service.parse::<http::Uri>() else {
+            return false;
+        };
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair(
+                "logoutRequest",
+                &logout_request(&self.random_token(), ticket),
+            )
+            .finish();
+        let Ok(request) = Request::post(uri)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(Body::from(form))
+        else {
+            return false;
+        };
+        matches!(
+            tokio::time::timeout(SLO_TIMEOUT, self.client.request(request)).await,
+            Ok(Ok(response)) if response.status().is_success()
+        )
+    }
+}
+
+// === impl Inner ===
+
+impl Inner {
+    fn rng(&mut self, seed: u64) -> &mut StdRng {
+        self.rng.get_or_insert_with(|| StdRng::seed_from_u64(seed))
+    }
+}
+
+/// The format a refused request is answered in (no parsed request to ask).
+fn requested_format(endpoint: Endpoint, query: &str) -> ResponseFormat {
+    match endpoint {
+        Endpoint::Validate => ResponseFormat::Cas1Text,
+        Endpoint::SamlValidate => ResponseFormat::Saml11,
+        _ if web::param(query.as_bytes(), "format").as_deref() == Some("JSON") => {
+            ResponseFormat::Json
+        }
+        _ => ResponseFormat::Xml,
+    }
+}
+
+fn context(service: &str) -> AnswerContext<'_> {
+    AnswerContext {
+        service,
+        now_unix: web::now_unix(),
+    }
+}
+
+/// The assertion for `parent` naming `picked` (designated first), in `dialect`'s attribute set.
+fn assertion(
+    directory: &Directory,
+    dialect: Dialect,
+    parent: &Parent,
+    picked: &[&Pupil],
+) -> Assertion {
+    let designated = picked.first();
+    let record = designated.and_then(|child| directory.record_for(parent, &child.uai));
+    let mut attributes = Attributes::new();
+    let mut auth = AuthMeta::default();
+    match dialect {
+        Dialect::Ose => {
+            if let Some(record) = record {
+                attributes.push("ENTPersonJointure", record.jointure.clone());
+            }
+            attributes.push("nom", parent.last_name.clone());
+            attributes.push("prenom", parent.first_name.clone());
+            attributes.push("categories", "National_2");
+            for child in picked {
+                attributes.push("FrEduVecteur", directory.vector(parent, child));
+            }
+        }
+        Dialect::OpenEntNg => {
+            auth.long_term = Some(false);
+            auth.from_new_login = Some(false);
+            attributes.push("nom", parent.last_name.clone());
+            attributes.push("prenom", parent.first_name.clone());
+            attributes.push("categories", "National_2");
+            for child in picked {
+                attributes.push("FrEduVecteur", directory.vector(parent, child));
+            }
+        }
+        Dialect::Laclasse => {
+            attributes.push("uid", parent.login.clone());
+            attributes.push("user", parent.login.clone());
+            attributes.push("login", parent.login.clone());
+            attributes.push("nom", parent.last_name.clone());
+            attributes.push("prenom", parent.first_name.clone());
+            attributes.push("categories", "National_2");
+            attributes.push("ENTPersonProfils", "TUT");
+            if let Some(child) = designated {
+                attributes.push("ENTPersonStructRattach", child.uai.clone());
+                attributes.push("ENTPersonStructRattachRNE", child.uai.clone());
+            }
+            if let Some(record) = record {
+                attributes.push("ENTPersonJointure", record.jointure.clone());
+            }
+        }
+    }
+    Assertion {
+        principal: parent.login.clone(),
+        attributes,
+        pgt_iou: None,
+        proxies: Vec::new(),
+        auth,
+    }
+}
+
+const CAS_NS: &str = "http://www.yale.edu/tp/cas";
+
+/// The dialect's XML for `outcome` (shapes A, E, A+B: `research/cas-protocol.md` §5).
+fn render_xml(dialect: Dialect, outcome: &Outcome) -> String {
+    let mut xml = format!("<cas:serviceResponse xmlns:cas=\"{CAS_NS}\">\n");
+    match outcome {
+        Outcome::Failure(failure) => {
+            xml.push_str(&format!(
+                "  <cas:authenticationFailure code=\"{}\">{}</cas:authenticationFailure>\n",
+                web::escape(&failure.code),
+                web::escape(&failure.message)
+            ));
+        }
+        Outcome::Success(assertion) => {
+            xml.push_str("  <cas:authenticationSuccess>\n");
+            xml.push_str(&format!(
+                "    <cas:user>{}</cas:user>\n",
+                web::escape(&assertion.principal)
+            ));
+            xml.push_str("    <cas:attributes>\n");
+            let bool_element = |name: &str, value: Option<bool>| {
+                value
+                    .map(|v| format!("      <cas:{name}>{v}</cas:{name}>\n"))
+                    .unwrap_or_default()
+            };
+            xml.push_str(&bool_element(
+                "longTermAuthenticationRequestTokenUsed",
+                assertion.auth.long_term,
+            ));
+            xml.push_str(&bool_element(
+                "isFromNewLogin",
+                assertion.auth.from_new_login,
+            ));
+            match dialect {
+                Dialect::OpenEntNg => {
+                    xml.push_str("      <cas:userAttributes>\n");
+                    push_elements(&mut xml, &assertion.attributes, "", "        ");
+                    xml.push_str("      </cas:userAttributes>\n");
+                    xml.push_str("    </cas:attributes>\n");
+                }
+                Dialect::Ose => {
+                    push_elements(&mut xml, &assertion.attributes, "cas:", "      ");
+                    xml.push_str("    </cas:attributes>\n");
+                }
+                Dialect::Laclasse => {
+                    push_elements(&mut xml, &assertion.attributes, "cas:", "      ");
+                    xml.push_str("    </cas:attributes>\n");
+                    push_elements(&mut xml, &assertion.attributes, "cas:", "    ");
+                }
+            }
+            xml.push_str("  </cas:authenticationSuccess>\n");
+        }
+    }
+    xml.push_str("</cas:serviceResponse>\n");
+    xml
+}
+
+fn push_elements(xml: &mut String, attributes: &Attributes, prefix: &str, indent: &str) {
+    for (name, value) in attributes.iter() {
+        xml.push_str(&format!(
+            "{indent}<{prefix}{name}>{}</{prefix}{name}>\n",
+            web::escape(value)
+        ));
+    }
+}
+
+/// A CAS single-logout request (`research/cas-protocol.md` §10) for `ticket`.
+fn logout_request(id: &str, ticket: &str) -> String {
+    let instant = web::now_rfc3339();
+    format!(
+        "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" ID=\"LR-{id}\" \
+         Version=\"2.0\" IssueInstant=\"{instant}\">\
+         <saml:NameID xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\">@NOT_USED@</saml:NameID>\
+         <samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>",
+        web::escape(ticket)
+    )
+}
+
+/// A page of the ENT.
+fn page(title: &str, content: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title} — ENT de test</title></head>\n\
+         <body><header><strong>ENT de test</strong> (simulateur bonenfant : aucun compte réel)</header>\n\
+         <h1>{title}</h1>\n{content}\n</body></html>\n"
+    )
+}
+
+/// The CAS login form; scripted browsers post it like people do.
+fn login_form(service: Option<&str>, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", web::escape(e)))
+        .unwrap_or_default();
+    let service = service
+        .map(|s| {
+            format!(
+                "<input type=\"hidden\" name=\"service\" value=\"{}\">\n",
+                web::escape(s)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        "Connexion",
+        &format!(
+            "{error}<form id=\"fm1\" method=\"post\" action=\"login\">\n{service}\
+             <label>Identifiant <input type=\"text\" name=\"username\" autocomplete=\"username\"></label>\n\
+             <label>Mot de passe <input type=\"password\" name=\"password\" autocomplete=\"current-password\"></label>\n\
+             <button type=\"submit\">Se connecter</button>\n</form>"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_xml_escapes_the_message() {
+        let xml = render_xml(
+            Dialect::Ose,
+            &Outcome::Failure(Failure::new("INVALID_TICKET", "a<b")),
+        );
+        assert!(xml.contains("code=\"INVALID_TICKET\">a&lt;b</cas:authenticationFailure>"));
+    }
+
+    #[test]
+    fn laclasse_writes_attributes_inside_and_outside_attributes() {
+        let mut attributes = Attributes::new();
+        attributes.push("nom", "MARTIN");
+        let outcome = Outcome::Success(Assertion {
+            principal: "claire.martin".into(),
+            attributes,
+            ..Assertion::default()
+        });
+        let xml = render_xml(Dialect::Laclasse, &outcome);
+        assert_eq!(xml.matches("<cas:nom>MARTIN</cas:nom>").count(), 2);
+        let entng = render_xml(Dialect::OpenEntNg, &outcome);
+        assert!(entng.contains("<cas:userAttributes>\n        <nom>MARTIN</nom>"));
+    }
+}
