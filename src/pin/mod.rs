@@ -11,6 +11,7 @@ pub mod rewrite;
 
 use crate::cas::{self, AnswerContext, Assertion, ResponseFormat};
 use crate::config::{PinMode, PinSettings};
+use crate::events::PinOutcome;
 use crate::pupil::{
     self, Designations, DirectoryIndex, EstablishmentPattern, ExtractionRules, Intent,
     PrincipalKind, PupilKey, Uai,
@@ -24,41 +25,6 @@ use self::rewrite::{RewriteGuard, RewriteRefusal};
 const MAX_KNOWN: usize = 8;
 const MAX_LANDED: usize = 8;
 const MAX_OBSERVED: usize = 4;
-
-/// What bonenfant did to the identity Pronote receives. Names as in the `pin` field of
-/// `validate` events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PinAction {
-    None,
-    Retry,
-    Rewrite,
-    Reorder,
-    GaveUp,
-}
-
-impl PinAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PinAction::None => "none",
-            PinAction::Retry => "retry",
-            PinAction::Rewrite => "rewrite",
-            PinAction::Reorder => "reorder",
-            PinAction::GaveUp => "gave_up",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::None,
-            Self::Retry,
-            Self::Rewrite,
-            Self::Reorder,
-            Self::GaveUp,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == name)
-    }
-}
 
 /// Everything learnt from one assertion: where the parent was going, whom the
 /// assertion designates, whom the parent meant, and the verdict.
@@ -148,7 +114,7 @@ pub enum FrontDecision {
     /// go on to Pronote.
     Deliver {
         assertion: Assertion,
-        action: PinAction,
+        action: PinOutcome,
         /// A rewrite that was tried and refused on the way (logged).
         refused: Option<RewriteRefusal>,
     },
@@ -179,9 +145,9 @@ pub fn decide_front(
     now_ms: u64,
 ) -> FrontDecision {
     let settled = if attempts.retries > 0 {
-        PinAction::Retry
+        PinOutcome::Retry
     } else {
-        PinAction::None
+        PinOutcome::None
     };
     if settings.mode == PinMode::Observe || !inspection.judgement.verdict.is_wrong_landing() {
         return FrontDecision::Deliver {
@@ -196,7 +162,7 @@ pub fn decide_front(
             if let Some(reordered) = rewrite::reorder(assertion, &intent.pupil) {
                 return FrontDecision::Deliver {
                     assertion: reordered,
-                    action: PinAction::Reorder,
+                    action: PinOutcome::Reorder,
                     refused: None,
                 };
             }
@@ -219,7 +185,7 @@ pub fn decide_front(
                 Ok(rewritten) => {
                     return FrontDecision::Deliver {
                         assertion: rewritten,
-                        action: PinAction::Rewrite,
+                        action: PinOutcome::Rewrite,
                         refused: None,
                     }
                 }
