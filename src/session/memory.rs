@@ -1,1 +1,185 @@
-//! The in-memory session store (embedded default).
+//! The in-memory session store (embedded default): five bounded maps with TTLs, keyed
+//! by digests, holding encoded values (see `codec` for why).
+
+use std::sync::Arc;
+
+use super::codec::{self, Digest};
+use super::expiring::{ExpiringMap, Insert};
+use super::{
+    Clock, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig, StoreError,
+    StoreStats, SystemClock, TicketBinding,
+};
+use crate::cas::ServiceTicket;
+use crate::pupil::PupilKey;
+
+/// The embedded store. Cheap to share behind an `Arc`; every method is a few hash-map
+/// operations under one shard lock, so the futures complete on first poll.
+pub struct MemoryStore {
+    clock: Arc<dyn Clock>,
+    /// Front-channel ticket → binding (one-shot).
+    tickets: ExpiringMap<Digest>,
+    /// Early validations for Pronote's own (one-shot).
+    stash: ExpiringMap<Digest>,
+    /// Browser session → state (sliding TTL).
+    sessions: ExpiringMap<Digest>,
+    /// Validated ticket → session, for single logout.
+    validated: ExpiringMap<Digest>,
+    /// (principal pseudonym, establishment) → last pupil.
+    last_pupils: ExpiringMap<Digest>,
+}
+
+// === impl MemoryStore ===
+
+impl MemoryStore {
+    /// A store reading the system clock.
+    pub fn new(config: &StoreConfig) -> Self {
+        Self::with_clock(config, Arc::new(SystemClock::new()))
+    }
+
+    /// A store reading `clock` (tests advance a [`super::ManualClock`]).
+    pub fn with_clock(config: &StoreConfig, clock: Arc<dyn Clock>) -> Self {
+        let config = config.clone().clamped();
+        Self {
+            clock,
+            tickets: ExpiringMap::new(&config.tickets),
+            stash: ExpiringMap::new(&config.stash),
+            sessions: ExpiringMap::new(&config.sessions),
+            validated: ExpiringMap::new(&config.validated),
+            last_pupils: ExpiringMap::new(&config.last_pupils),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn maps(&self) -> [&ExpiringMap<Digest>; 5] {
+        [
+            &self.tickets,
+            &self.stash,
+            &self.sessions,
+            &self.validated,
+            &self.last_pupils,
+        ]
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn bind_ticket(
+        &self,
+        ticket: &ServiceTicket,
+        binding: TicketBinding,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.tickets.insert_new(
+            codec::ticket_digest(ticket),
+            codec::encode_binding(&binding),
+            self.now(),
+        )?;
+        Ok(inserted == Insert::Inserted)
+    }
+
+    async fn take_ticket(
+        &self,
+        ticket: &ServiceTicket,
+    ) -> Result<Option<TicketBinding>, StoreError> {
+        self.tickets
+            .take(&codec::ticket_digest(ticket), self.now())
+            .map(|bytes| codec::decode_binding(&bytes))
+            .transpose()
+    }
+
+    async fn stash(
+        &self,
+        ticket: &ServiceTicket,
+        entry: StashedValidation,
+    ) -> Result<bool, StoreError> {
+        let inserted = self.stash.insert_new(
+            codec::ticket_digest(ticket),
+            codec::encode_stash(&entry),
+            self.now(),
+        )?;
+        Ok(inserted == Insert::Inserted)
+    }
+
+    async fn take_stash(
+        &self,
+        ticket: &ServiceTicket,
+    ) -> Result<Option<StashedValidation>, StoreError> {
+        self.stash
+            .take(&codec::ticket_digest(ticket), self.now())
+            .map(|bytes| codec::decode_stash(&bytes))
+            .transpose()
+    }
+
+    async fn session(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
+        self.sessions
+            .get_refresh(&codec::session_digest(id), self.now())
+            .map(|bytes| codec::decode_state(&bytes))
+            .transpose()
+    }
+
+    async fn put_session(&self, id: &SessionId, state: SessionState) -> Result<(), StoreError> {
+        self.sessions.put(
+            codec::session_digest(id),
+            codec::encode_state(&state),
+            self.now(),
+        )
+    }
+
+    async fn drop_session(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.sessions.remove(&codec::session_digest(id), self.now());
+        Ok(())
+    }
+
+    async fn remember_validated(
+        &self,
+        ticket: &ServiceTicket,
+        session: SessionId,
+    ) -> Result<(), StoreError> {
+        self.validated.put(
+            codec::ticket_digest(ticket),
+            codec::encode_session_id(&session),
+            self.now(),
+        )
+    }
+
+    async fn forget_ticket(&self, ticket: &ServiceTicket) -> Result<Option<SessionId>, StoreError> {
+        let key = codec::ticket_digest(ticket);
+        let now = self.now();
+        self.tickets.tombstone(&key, now);
+        self.stash.tombstone(&key, now);
+        self.validated
+            .remove(&key, now)
+            .map(|bytes| codec::decode_session_id(&bytes))
+            .transpose()
+    }
+
+    async fn swap_last_pupil(
+        &self,
+        key: &str,
+        pupil: PupilKey,
+        now_ms: u64,
+    ) -> Result<Option<(PupilKey, u64)>, StoreError> {
+        self.last_pupils
+            .swap(
+                codec::caller_key_digest(key),
+                codec::encode_last_pupil(&pupil, now_ms),
+                self.now(),
+            )?
+            .map(|bytes| codec::decode_last_pupil(&bytes))
+            .transpose()
+    }
+
+    fn stats(&self) -> StoreStats {
+        let count = |map: &ExpiringMap<Digest>| map.len() as u64;
+        StoreStats {
+            tickets: count(&self.tickets),
+            sessions: count(&self.sessions),
+            stash: count(&self.stash),
+            evictions: self.maps().iter().map(|m| m.evictions()).sum(),
+            validated: count(&self.validated),
+            last_pupils: count(&self.last_pupils),
+            bytes: self.maps().iter().map(|m| m.bytes() as u64).sum(),
+        }
+    }
+}

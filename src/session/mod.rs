@@ -2,12 +2,41 @@
 //! validation, and across logins of one browser.
 //!
 //! A trait with two stores: [`memory::MemoryStore`] (the embedded default) and
-//! `redis::RedisStore` (several instances sharing state). TTLs and bounds are the
-//! store's job, so callers never see an expired entry.
+//! [`redis::RedisStore`] (several instances sharing state, DESIGN §9), and
+//! [`AnyStore`] so the proxy holds one concrete type whatever `--store` says. TTLs and
+//! bounds are the store's job, so callers never see an expired entry.
+//!
+//! # Layout
+//!
+//! * [`clock`]: where stores read the time, so tests can advance it.
+//! * `codec`: the compact wire form of every stored value (shared by both stores), and
+//!   the digests that stand for tickets in keys (no ticket is ever kept in clear).
+//! * `expiring`: a sharded, bounded map with TTLs and one-shot take (memory store).
+//! * [`memory`], [`redis`]: the two stores; [`AnyStore`] dispatches between them.
+//! * [`cookie`]: the proxy's own encrypted browser-session cookie.
+//!
+//! # Invariants every store keeps
+//!
+//! * A ticket binds at most once: after a take, the ticket leaves a tombstone until its
+//!   binding would have expired, so a replayed redirect cannot bind it again and a
+//!   replayed validation finds nothing.
+//! * Stash entries are one-shot the same way.
+//! * Every entry has a TTL; the memory store also bounds entries and bytes per map and
+//!   counts what it had to evict.
 
+mod any;
+pub mod clock;
+mod codec;
+pub mod cookie;
+mod expiring;
 pub mod memory;
+pub mod redis;
 
 use std::future::Future;
+use std::time::Duration;
+
+pub use any::AnyStore;
+pub use clock::{Clock, ManualClock, SystemClock};
 
 use crate::cas::{Assertion, ServiceTicket};
 use crate::pupil::PupilKey;
@@ -80,13 +109,20 @@ pub struct ObservedAssertion {
     pub attributes: Vec<(String, String)>,
 }
 
-/// Store errors. The memory store never fails; Redis can.
+/// Store errors. The memory store fails only on an entry larger than its bounds; Redis
+/// can fail at any time. Messages never carry a ticket, a key or a URL password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("session store unavailable: {0}")]
     Unavailable(String),
     #[error("session store entry corrupt: {0}")]
     Corrupt(String),
+    /// One value is larger than the store's byte bound for its map (invariant I5).
+    #[error("session store entry of {bytes} bytes exceeds the bound of {limit} bytes")]
+    TooLarge { bytes: usize, limit: usize },
+    /// `--store` is neither `memory` nor a `redis://`/`rediss://` URL.
+    #[error("session store URL must be \"memory\" or redis://…: {0}")]
+    InvalidUrl(String),
 }
 
 impl StoreError {
@@ -94,17 +130,110 @@ impl StoreError {
         match self {
             StoreError::Unavailable(_) => "store.unavailable",
             StoreError::Corrupt(_) => "store.corrupt",
+            StoreError::TooLarge { .. } => "store.too_large",
+            StoreError::InvalidUrl(_) => "store.invalid_url",
         }
     }
 }
 
-/// Counters for `/metrics`.
+/// Counters for `/metrics`. The gauges (`tickets` … `bytes`) are what this instance
+/// holds; a Redis store holds nothing locally and reports them as zero (Redis's own
+/// `INFO keyspace` has the figures).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
+    /// Live ticket bindings, tombstones of consumed tickets included.
     pub tickets: u64,
     pub sessions: u64,
     pub stash: u64,
+    /// Entries dropped before their TTL because a map was full (entries or bytes).
     pub evictions: u64,
+    /// Validated ticket → session entries kept for single logout.
+    pub validated: u64,
+    /// Last-pupil entries (back-channel correlation, flip detection).
+    pub last_pupils: u64,
+    /// Bytes held by all maps, entry overhead included.
+    pub bytes: u64,
+}
+
+/// Bounds of one map of the memory store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapLimits {
+    /// Time to live of an entry, from its last write (sessions: last read or write).
+    pub ttl: Duration,
+    /// Most entries held at once; beyond it the entry closest to expiry is evicted.
+    pub max_entries: usize,
+    /// Most bytes held at once, entry overhead included.
+    pub max_bytes: usize,
+}
+
+/// TTLs and bounds of every map. Redis uses the TTLs (and the key prefix); the memory
+/// store uses everything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Front-channel ticket bindings. Clamped to [`StoreConfig::MAX_TICKET_TTL`]: a CAS
+    /// ticket is validated within seconds of its redirect or not at all.
+    pub tickets: MapLimits,
+    /// Early validations kept for Pronote's own (retry strategy): short.
+    pub stash: MapLimits,
+    /// Browser sessions (idle TTL: a read or a write extends it).
+    pub sessions: MapLimits,
+    /// Validated ticket → session, for single logout: as long as a session lives.
+    pub validated: MapLimits,
+    /// Last pupil per (principal pseudonym, establishment): flip detection horizon.
+    pub last_pupils: MapLimits,
+    /// Prefix of every Redis key, so bonenfant can share a Redis with others.
+    pub redis_prefix: String,
+    /// Redis connect and per-command timeout: past it a call fails as `Unavailable`
+    /// instead of holding a request.
+    pub redis_timeout: Duration,
+}
+
+impl StoreConfig {
+    /// Upper bound on the ticket TTL (issue 3: ticket entries ≤ 30 s).
+    pub const MAX_TICKET_TTL: Duration = Duration::from_secs(30);
+
+    /// The same config with the ticket TTL clamped to its bound.
+    pub fn clamped(mut self) -> Self {
+        self.tickets.ttl = self.tickets.ttl.min(Self::MAX_TICKET_TTL);
+        self
+    }
+}
+
+impl Default for StoreConfig {
+    /// Sized for one academy many times over (DESIGN §8): a million sessions in well
+    /// under 1 GiB; ticket and stash maps sized for bursts of 500 logins/s over a TTL.
+    fn default() -> Self {
+        const MIB: usize = 1024 * 1024;
+        Self {
+            tickets: MapLimits {
+                ttl: Duration::from_secs(30),
+                max_entries: 100_000,
+                max_bytes: 64 * MIB,
+            },
+            stash: MapLimits {
+                ttl: Duration::from_secs(30),
+                max_entries: 20_000,
+                max_bytes: 64 * MIB,
+            },
+            sessions: MapLimits {
+                ttl: Duration::from_secs(2 * 3600),
+                max_entries: 1_000_000,
+                max_bytes: 768 * MIB,
+            },
+            validated: MapLimits {
+                ttl: Duration::from_secs(2 * 3600),
+                max_entries: 1_000_000,
+                max_bytes: 128 * MIB,
+            },
+            last_pupils: MapLimits {
+                ttl: Duration::from_secs(7 * 24 * 3600),
+                max_entries: 1_000_000,
+                max_bytes: 128 * MIB,
+            },
+            redis_prefix: "bonenfant:".to_owned(),
+            redis_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 /// The session map. Every method is atomic with respect to the others.

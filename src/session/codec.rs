@@ -1,0 +1,441 @@
+//! The compact wire form of every stored value, and the digests that stand for tickets,
+//! sessions and caller keys in store keys.
+//!
+//! Why a wire form apart from the domain types: the memory store keeps encoded bytes
+//! (one allocation per entry instead of one per string, which is what keeps a session
+//! under 1 KiB, DESIGN §8), Redis needs bytes anyway, and both stores share one codec
+//! so a value written by one instance reads the same on another. JSON with one-letter
+//! field names: compact, tolerant of added fields (`serde(default)`), readable by an
+//! operator who has the right to look.
+//!
+//! Why digests: a ticket is a bearer credential and a session id nearly one; neither is
+//! kept in clear as a key (security research §6bis). Tickets carry ≥ 128 bits of
+//! entropy (CAS spec §3.7), so an unkeyed SHA-256 cannot be reversed, and every
+//! instance derives the same key without sharing a secret.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::{
+    ObservedAssertion, SessionId, SessionState, StashedValidation, StoreError, TicketBinding,
+};
+use crate::cas::{Assertion, Attributes, AuthMeta, ServiceTicket};
+use crate::pupil::{PupilKey, Uai};
+
+/// SHA-256 of a domain-separated input: the key that stands for a secret.
+pub(crate) type Digest = [u8; 32];
+
+/// The key that stands for `ticket`.
+pub(crate) fn ticket_digest(ticket: &ServiceTicket) -> Digest {
+    digest(b"bonenfant.ticket", ticket.expose().as_bytes())
+}
+
+/// The key that stands for a session id.
+pub(crate) fn session_digest(id: &SessionId) -> Digest {
+    digest(b"bonenfant.session", &id.0)
+}
+
+/// The key that stands for a caller-built key (last-pupil map): fixed length whatever
+/// the caller passes.
+pub(crate) fn caller_key_digest(key: &str) -> Digest {
+    digest(b"bonenfant.last_pupil", key.as_bytes())
+}
+
+fn digest(domain: &[u8], input: &[u8]) -> Digest {
+    let mut hasher = Sha256::new();
+    hasher.update(domain);
+    hasher.update([0]);
+    hasher.update(input);
+    hasher.finalize().into()
+}
+
+/// Serialises a value through its wire form.
+pub(crate) fn encode<W: Serialize>(wire: &W) -> Vec<u8> {
+    // Serialising plain structs of strings, integers and vectors to a Vec cannot fail.
+    serde_json::to_vec(wire).unwrap_or_default()
+}
+
+/// Parses bytes written by [`encode`]; anything else is `Corrupt` (the message names
+/// the kind of value, never its content).
+pub(crate) fn decode<'a, W: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<W, StoreError> {
+    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt(format!("undecodable {what}")))
+}
+
+// === wire types ===
+
+/// A pupil key as `["0330012A","701294"]`.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WirePupil(String, String);
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WireBinding {
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    session: Option<String>,
+    #[serde(rename = "v")]
+    service: String,
+    #[serde(rename = "t")]
+    issued_at_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WireStash {
+    #[serde(rename = "v")]
+    service: String,
+    #[serde(rename = "a")]
+    assertion: WireAssertion,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    session: Option<String>,
+    #[serde(rename = "t")]
+    stored_at_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireAssertion {
+    #[serde(rename = "u")]
+    principal: String,
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    attributes: Vec<(String, String)>,
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pgt_iou: Option<String>,
+    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
+    proxies: Vec<String>,
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    authentication_date: Option<String>,
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    long_term: Option<bool>,
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    from_new_login: Option<bool>,
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WireState {
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    principal: Option<String>,
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pin: Option<WirePupil>,
+    #[serde(rename = "l", default, skip_serializing_if = "Vec::is_empty")]
+    landed: Vec<WirePupil>,
+    #[serde(rename = "k", default, skip_serializing_if = "Vec::is_empty")]
+    known: Vec<(WirePupil, Option<String>)>,
+    #[serde(rename = "o", default, skip_serializing_if = "Vec::is_empty")]
+    observed: Vec<WireObserved>,
+    #[serde(rename = "t", default)]
+    updated_at_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireObserved {
+    #[serde(rename = "u")]
+    principal: String,
+    #[serde(rename = "v")]
+    service: String,
+    #[serde(rename = "t")]
+    at_ms: u64,
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    attributes: Vec<(String, String)>,
+}
+
+/// The last pupil of a (principal, establishment) pair and when it was asserted.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WireLastPupil(WirePupil, u64);
+
+// === conversions ===
+
+fn session_to_wire(id: &SessionId) -> String {
+    hex::encode(id.0)
+}
+
+pub(crate) fn session_from_wire(text: &str) -> Result<SessionId, StoreError> {
+    let mut id = [0u8; 16];
+    hex::decode_to_slice(text, &mut id)
+        .map_err(|_| StoreError::Corrupt("undecodable session id".to_owned()))?;
+    Ok(SessionId(id))
+}
+
+impl From<&PupilKey> for WirePupil {
+    fn from(key: &PupilKey) -> Self {
+        Self(key.uai.as_str().to_owned(), key.eleve_id.clone())
+    }
+}
+
+impl TryFrom<WirePupil> for PupilKey {
+    type Error = StoreError;
+
+    fn try_from(wire: WirePupil) -> Result<Self, StoreError> {
+        let uai = Uai::parse(&wire.0).ok_or_else(|| {
+            StoreError::Corrupt("stored pupil key has a malformed UAI".to_owned())
+        })?;
+        Ok(PupilKey {
+            uai,
+            eleve_id: wire.1,
+        })
+    }
+}
+
+impl From<&TicketBinding> for WireBinding {
+    fn from(binding: &TicketBinding) -> Self {
+        Self {
+            session: binding.session.as_ref().map(session_to_wire),
+            service: binding.service.clone(),
+            issued_at_ms: binding.issued_at_ms,
+        }
+    }
+}
+
+impl TryFrom<WireBinding> for TicketBinding {
+    type Error = StoreError;
+
+    fn try_from(wire: WireBinding) -> Result<Self, StoreError> {
+        Ok(TicketBinding {
+            session: wire.session.as_deref().map(session_from_wire).transpose()?,
+            service: wire.service,
+            issued_at_ms: wire.issued_at_ms,
+        })
+    }
+}
+
+impl From<&Assertion> for WireAssertion {
+    fn from(assertion: &Assertion) -> Self {
+        Self {
+            principal: assertion.principal.clone(),
+            attributes: assertion
+                .attributes
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect(),
+            pgt_iou: assertion.pgt_iou.clone(),
+            proxies: assertion.proxies.clone(),
+            authentication_date: assertion.auth.authentication_date.clone(),
+            long_term: assertion.auth.long_term,
+            from_new_login: assertion.auth.from_new_login,
+            method: assertion.auth.method.clone(),
+        }
+    }
+}
+
+impl From<WireAssertion> for Assertion {
+    fn from(wire: WireAssertion) -> Self {
+        Assertion {
+            principal: wire.principal,
+            attributes: wire.attributes.into_iter().collect::<Attributes>(),
+            pgt_iou: wire.pgt_iou,
+            proxies: wire.proxies,
+            auth: AuthMeta {
+                authentication_date: wire.authentication_date,
+                long_term: wire.long_term,
+                from_new_login: wire.from_new_login,
+                method: wire.method,
+            },
+        }
+    }
+}
+
+impl From<&StashedValidation> for WireStash {
+    fn from(entry: &StashedValidation) -> Self {
+        Self {
+            service: entry.service.clone(),
+            assertion: WireAssertion::from(&entry.assertion),
+            session: entry.session.as_ref().map(session_to_wire),
+            stored_at_ms: entry.stored_at_ms,
+        }
+    }
+}
+
+impl TryFrom<WireStash> for StashedValidation {
+    type Error = StoreError;
+
+    fn try_from(wire: WireStash) -> Result<Self, StoreError> {
+        Ok(StashedValidation {
+            service: wire.service,
+            assertion: wire.assertion.into(),
+            session: wire.session.as_deref().map(session_from_wire).transpose()?,
+            stored_at_ms: wire.stored_at_ms,
+        })
+    }
+}
+
+impl From<&SessionState> for WireState {
+    fn from(state: &SessionState) -> Self {
+        Self {
+            principal: state.principal.clone(),
+            pin: state.pin.as_ref().map(WirePupil::from),
+            landed: state.landed.iter().map(WirePupil::from).collect(),
+            known: state
+                .known
+                .iter()
+                .map(|(key, name)| (WirePupil::from(key), name.clone()))
+                .collect(),
+            observed: state
+                .observed
+                .iter()
+                .map(|o| WireObserved {
+                    principal: o.principal.clone(),
+                    service: o.service.clone(),
+                    at_ms: o.at_ms,
+                    attributes: o.attributes.clone(),
+                })
+                .collect(),
+            updated_at_ms: state.updated_at_ms,
+        }
+    }
+}
+
+impl TryFrom<WireState> for SessionState {
+    type Error = StoreError;
+
+    fn try_from(wire: WireState) -> Result<Self, StoreError> {
+        Ok(SessionState {
+            principal: wire.principal,
+            pin: wire.pin.map(PupilKey::try_from).transpose()?,
+            landed: wire
+                .landed
+                .into_iter()
+                .map(PupilKey::try_from)
+                .collect::<Result<_, _>>()?,
+            known: wire
+                .known
+                .into_iter()
+                .map(|(key, name)| Ok((PupilKey::try_from(key)?, name)))
+                .collect::<Result<_, StoreError>>()?,
+            observed: wire
+                .observed
+                .into_iter()
+                .map(|o| ObservedAssertion {
+                    principal: o.principal,
+                    service: o.service,
+                    at_ms: o.at_ms,
+                    attributes: o.attributes,
+                })
+                .collect(),
+            updated_at_ms: wire.updated_at_ms,
+        })
+    }
+}
+
+// === typed helpers used by both stores ===
+
+pub(crate) fn encode_binding(binding: &TicketBinding) -> Vec<u8> {
+    encode(&WireBinding::from(binding))
+}
+
+pub(crate) fn decode_binding(bytes: &[u8]) -> Result<TicketBinding, StoreError> {
+    decode::<WireBinding>(bytes, "ticket binding")?.try_into()
+}
+
+pub(crate) fn encode_stash(entry: &StashedValidation) -> Vec<u8> {
+    encode(&WireStash::from(entry))
+}
+
+pub(crate) fn decode_stash(bytes: &[u8]) -> Result<StashedValidation, StoreError> {
+    decode::<WireStash>(bytes, "stashed validation")?.try_into()
+}
+
+pub(crate) fn encode_state(state: &SessionState) -> Vec<u8> {
+    encode(&WireState::from(state))
+}
+
+pub(crate) fn decode_state(bytes: &[u8]) -> Result<SessionState, StoreError> {
+    decode::<WireState>(bytes, "session state")?.try_into()
+}
+
+pub(crate) fn encode_session_id(id: &SessionId) -> Vec<u8> {
+    session_to_wire(id).into_bytes()
+}
+
+pub(crate) fn decode_session_id(bytes: &[u8]) -> Result<SessionId, StoreError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| StoreError::Corrupt("undecodable session id".to_owned()))?;
+    session_from_wire(text)
+}
+
+pub(crate) fn encode_last_pupil(pupil: &PupilKey, at_ms: u64) -> Vec<u8> {
+    encode(&WireLastPupil(WirePupil::from(pupil), at_ms))
+}
+
+pub(crate) fn decode_last_pupil(bytes: &[u8]) -> Result<(PupilKey, u64), StoreError> {
+    let WireLastPupil(pupil, at_ms) = decode(bytes, "last pupil")?;
+    Ok((pupil.try_into()?, at_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pupil(uai: &str, id: &str) -> PupilKey {
+        PupilKey {
+            uai: Uai::parse(uai).unwrap(),
+            eleve_id: id.to_owned(),
+        }
+    }
+
+    #[test]
+    fn session_state_round_trips() {
+        let state = SessionState {
+            principal: Some("AC-BORDEAUX$1234567".to_owned()),
+            pin: Some(pupil("0330012A", "701294")),
+            landed: vec![pupil("0330012A", "701294")],
+            known: vec![
+                (pupil("0330012A", "701294"), Some("Léa".to_owned())),
+                (pupil("0330099B", "701295"), None),
+            ],
+            observed: vec![ObservedAssertion {
+                principal: "AC-BORDEAUX$1234567".to_owned(),
+                service: "https://0330012a.index-education.net/pronote/parent.html".to_owned(),
+                at_ms: 42,
+                attributes: vec![(
+                    "FrEduVecteur".to_owned(),
+                    "2|D|L|701294|0330012A".to_owned(),
+                )],
+            }],
+            updated_at_ms: 43,
+        };
+        assert_eq!(decode_state(&encode_state(&state)).unwrap(), state);
+    }
+
+    #[test]
+    fn stash_round_trips_with_attribute_order() {
+        let mut attributes = Attributes::new();
+        attributes.push("FrEduVecteur", "2|D|L|701294|0330012A");
+        attributes.push("FrEduVecteur", "2|D|T|701295|0330099B");
+        let entry = StashedValidation {
+            service: "https://s/".to_owned(),
+            assertion: Assertion {
+                principal: "p".to_owned(),
+                attributes,
+                pgt_iou: Some("PGTIOU-1".to_owned()),
+                proxies: vec!["https://proxy/".to_owned()],
+                auth: AuthMeta {
+                    authentication_date: Some("2026-01-01T00:00:00Z".to_owned()),
+                    long_term: Some(false),
+                    from_new_login: Some(true),
+                    method: None,
+                },
+            },
+            session: Some(SessionId([7; 16])),
+            stored_at_ms: 9,
+        };
+        assert_eq!(decode_stash(&encode_stash(&entry)).unwrap(), entry);
+    }
+
+    #[test]
+    fn rejects_garbage_and_malformed_uai_as_corrupt() {
+        assert!(matches!(
+            decode_state(b"\xff{"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode_last_pupil(br#"[["nope","1"],5]"#),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn digests_are_domain_separated() {
+        assert_ne!(
+            session_digest(&SessionId([0; 16])),
+            digest(b"bonenfant.ticket", &[0; 16])
+        );
+    }
+}
