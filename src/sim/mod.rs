@@ -25,3 +25,6 @@ pub use pronote::{
     serve_pronote, Landing, LandingOutcome, PronoteHandle, PronoteOptions, TestPronote,
     ValidationMode,
 };
+pub mod browser;
+
+pub use browser::{parent_login, Browser, BrowserError, LoginResult, Page};

@@ -1,0 +1,477 @@
+//! A scripted browser for the demo and the tests: a cookie jar, redirects followed (and
+//! counted), forms posted. Enough of a browser for the CAS dance, nothing more.
+//!
+//! Cookies are host-only (no `Domain` sharing) and honour `Path`, `Max-Age`, `Expires`
+//! and `Secure` (sent over HTTPS, and to loopback hosts as browsers do for localhost).
+
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, USER_AGENT};
+use http::{Method, Request, StatusCode};
+use regex::Regex;
+use url::Url;
+
+use super::directory::PupilRef;
+use super::http::{self as web, Body, HttpClient};
+use super::pronote::LandingOutcome;
+
+/// Redirects followed before giving up. A pinning proxy in `retry` mode adds two per
+/// retry; real browsers stop at about 20.
+pub const DEFAULT_MAX_HOPS: usize = 20;
+
+/// One request's budget; the simulators answer in milliseconds.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a scripted visit stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    #[error("URL cannot be requested: {0}")]
+    Url(String),
+    #[error("request failed: {0}")]
+    Request(#[from] hyper_util::client::legacy::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("answer body unreadable or too large")]
+    Body,
+    #[error("more than {max} redirects")]
+    TooManyRedirects { max: usize },
+    #[error("redirect without a usable Location")]
+    BadRedirect,
+}
+
+impl BrowserError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BrowserError::Url(_) => "sim.browser.url",
+            BrowserError::Request(_) => "sim.browser.request",
+            BrowserError::Timeout(_) => "sim.browser.timeout",
+            BrowserError::Body => "sim.browser.body",
+            BrowserError::TooManyRedirects { .. } => "sim.browser.too_many_redirects",
+            BrowserError::BadRedirect => "sim.browser.bad_redirect",
+        }
+    }
+}
+
+/// The page a visit ended on.
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// The final URL, after redirects.
+    pub url: Url,
+    pub status: StatusCode,
+    pub body: String,
+    /// Redirects followed to get here.
+    pub hops: usize,
+}
+
+/// A scripted browser: one cookie jar, like one person's browser profile.
+pub struct Browser {
+    client: HttpClient,
+    jar: Vec<StoredCookie>,
+    max_hops: usize,
+}
+
+#[derive(Clone, Debug)]
+struct StoredCookie {
+    name: String,
+    value: String,
+    host: String,
+    path: String,
+    expires: Option<Instant>,
+    secure: bool,
+}
+
+/// Where a parent's login ended.
+#[derive(Clone, Debug)]
+pub struct LoginResult {
+    /// The Pronote page's verdict, `None` when the visit did not end on a Pronote page
+    /// (refused credentials, a chooser page, …).
+    pub outcome: Option<LandingOutcome>,
+    /// The child Pronote shows (`data-pupil` and `data-uai`), on a landing.
+    pub pupil: Option<PupilRef>,
+    /// Redirects followed across the whole dance.
+    pub hops: usize,
+    /// HTTP requests sent (first GET, form posts and redirects).
+    pub requests: usize,
+    pub page: Page,
+}
+
+// === impl Browser ===
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self::with_client(web::client())
+    }
+
+    /// Shares a connection pool between many browsers (cookie jars stay separate).
+    pub fn with_client(client: HttpClient) -> Self {
+        Self {
+            client,
+            jar: Vec::new(),
+            max_hops: DEFAULT_MAX_HOPS,
+        }
+    }
+
+    pub fn max_hops(mut self, max_hops: usize) -> Self {
+        self.max_hops = max_hops;
+        self
+    }
+
+    /// GETs `url`, following redirects.
+    pub async fn get(&mut self, url: &Url) -> Result<Page, BrowserError> {
+        self.navigate(Method::GET, url.clone(), None).await
+    }
+
+    /// POSTs `fields` form-encoded to `url`, following redirects (as GETs after 301/302/303).
+    pub async fn post_form(
+        &mut self,
+        url: &Url,
+        fields: &[(String, String)],
+    ) -> Result<Page, BrowserError> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.navigate(Method::POST, url.clone(), Some(Bytes::from(body)))
+            .await
+    }
+
+    /// Number of cookies held (expired ones included until next use).
+    pub fn cookie_count(&self) -> usize {
+        self.jar.len()
+    }
+
+    async fn navigate(
+        &mut self,
+        mut method: Method,
+        mut url: Url,
+        mut form: Option<Bytes>,
+    ) -> Result<Page, BrowserError> {
+        let mut hops = 0;
+        loop {
+            let response = self.send(&method, &url, form.clone()).await?;
+            let status = response.status();
+            self.store_cookies(&url, response.headers());
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .ok_or(BrowserError::BadRedirect)?;
+                let next = url.join(location).map_err(|_| BrowserError::BadRedirect)?;
+                hops += 1;
+                if hops > self.max_hops {
+                    return Err(BrowserError::TooManyRedirects { max: self.max_hops });
+                }
+                if !matches!(
+                    status,
+                    StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+                ) {
+                    method = Method::GET;
+                    form = None;
+                }
+                url = next;
+                continue;
+            }
+            let body = web::read_body(response.into_body())
+                .await
+                .ok_or(BrowserError::Body)?;
+            return Ok(Page {
+                url,
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                hops,
+            });
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: &Method,
+        url: &Url,
+        form: Option<Bytes>,
+    ) -> Result<http::Response<hyper::body::Incoming>, BrowserError> {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(url.as_str())
+            .header(USER_AGENT, "bonenfant-sim-browser/1");
+        if let Some(cookies) = self.cookie_header(url) {
+            request = request.header(COOKIE, cookies);
+        }
+        let request = match form {
+            Some(form) => request
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form)),
+            None => request.body(Body::new(Bytes::new())),
+        }
+        .map_err(|e| BrowserError::Url(e.to_string()))?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(request)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(BrowserError::Timeout(REQUEST_TIMEOUT)),
+        }
+    }
+
+    /// `Cookie` header for `url`, most specific path first.
+    fn cookie_header(&mut self, url: &Url) -> Option<String> {
+        let now = Instant::now();
+        self.jar.retain(|c| c.expires.map_or(true, |e| e > now));
+        let host = url.host_str()?;
+        let secure_ok = url.scheme() == "https" || is_loopback(host);
+        let mut matching: Vec<&StoredCookie> = self
+            .jar
+            .iter()
+            .filter(|c| {
+                c.host == host && path_matches(url.path(), &c.path) && (!c.secure || secure_ok)
+            })
+            .collect();
+        matching.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
+        let header = matching
+            .iter()
+            .map(|c| format!("{}={}", c.name, c.value))
+            .collect::<Vec<_>>()
+            .join("; ");
+        (!header.is_empty()).then_some(header)
+    }
+
+    fn store_cookies(&mut self, url: &Url, headers: &http::HeaderMap) {
+        let Some(host) = url.host_str() else {
+            return;
+        };
+        for value in headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            let Ok(parsed) = cookie::Cookie::parse_encoded(value) else {
+                continue;
+            };
+            let path = parsed
+                .path()
+                .filter(|p| p.starts_with('/'))
+                .map(str::to_owned)
+                .unwrap_or_else(|| default_path(url.path()));
+            let now = Instant::now();
+            let expired_date = parsed
+                .expires_datetime()
+                .is_some_and(|at| at <= cookie::time::OffsetDateTime::now_utc());
+            let expires = match parsed.max_age() {
+                Some(age) if age <= cookie::time::Duration::ZERO => Some(now),
+                Some(age) => Some(now + Duration::from_secs(age.whole_seconds().unsigned_abs())),
+                None if expired_date => Some(now),
+                None => None,
+            };
+            self.jar
+                .retain(|c| !(c.name == parsed.name() && c.host == host && c.path == path));
+            if expires.is_some_and(|e| e <= now) {
+                continue;
+            }
+            self.jar.push(StoredCookie {
+                name: parsed.name().to_owned(),
+                value: parsed.value().to_owned(),
+                host: host.to_owned(),
+                path,
+                expires,
+                secure: parsed.secure().unwrap_or(false),
+            });
+        }
+    }
+}
+
+/// RFC 6265 §5.1.4 path match.
+fn path_matches(request: &str, cookie: &str) -> bool {
+    request
+        .strip_prefix(cookie)
+        .is_some_and(|rest| rest.is_empty() || cookie.ends_with('/') || rest.starts_with('/'))
+}
+
+/// RFC 6265 §5.1.4 default path: the request path up to its last `/`.
+fn default_path(request: &str) -> String {
+    match request.rfind('/') {
+        Some(0) | None => "/".to_owned(),
+        Some(i) => request[..i].to_owned(),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+// === the login dance ===
+
+static FORM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?is)<form\b([^>]*)>(.*?)</form>"#).unwrap_or_else(|e| unreachable!("FORM: {e}"))
+});
+static INPUT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)<input\b([^>]*)>").unwrap_or_else(|e| unreachable!("INPUT: {e}"))
+});
+static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?is)([a-z-]+)\s*=\s*"([^"]*)""#)
+        .unwrap_or_else(|e| unreachable!("ATTRIBUTE: {e}"))
+});
+static MAIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)<main\b([^>]*)>").unwrap_or_else(|e| unreachable!("MAIN: {e}"))
+});
+
+/// A form on a page: where it posts and its prefilled fields.
+struct Form {
+    action: Url,
+    fields: Vec<(String, String)>,
+}
+
+/// Logs a parent in through Pronote: the Pronote page, the CAS login form (skipped when
+/// the ENT's SSO session is still alive), the credentials, the redirects back; then reads
+/// which child the Pronote page shows.
+pub async fn parent_login(
+    browser: &mut Browser,
+    pronote_url: &Url,
+    login: &str,
+    password: &str,
+) -> Result<LoginResult, BrowserError> {
+    let mut page = browser.get(pronote_url).await?;
+    let mut hops = page.hops;
+    let mut requests = 1 + page.hops;
+    if let Some(form) = login_form(&page) {
+        let mut fields = form.fields;
+        fields.retain(|(name, _)| name != "username" && name != "password");
+        fields.push(("username".to_owned(), login.to_owned()));
+        fields.push(("password".to_owned(), password.to_owned()));
+        page = browser.post_form(&form.action, &fields).await?;
+        hops += page.hops;
+        requests += 1 + page.hops;
+    }
+    let main = pronote_main(&page.body);
+    let outcome = main
+        .as_ref()
+        .and_then(|m| match m.get("outcome").map(String::as_str) {
+            Some("landed") => Some(LandingOutcome::Landed),
+            Some("unknown_user") => Some(LandingOutcome::UnknownUser),
+            Some("failure") => Some(LandingOutcome::Failure),
+            _ => None,
+        });
+    let pupil = main.as_ref().and_then(|m| {
+        Some(PupilRef {
+            uai: m.get("uai")?.clone(),
+            eleve_id: m.get("pupil")?.clone(),
+        })
+    });
+    Ok(LoginResult {
+        outcome,
+        pupil,
+        hops,
+        requests,
+        page,
+    })
+}
+
+/// The page's form that asks for a password, if any.
+fn login_form(page: &Page) -> Option<Form> {
+    FORM.captures_iter(&page.body).find_map(|form| {
+        let attributes = attributes_vec(form.get(1)?.as_str());
+        let inner = form.get(2)?.as_str();
+        let inputs: Vec<Vec<(String, String)>> = INPUT
+            .captures_iter(inner)
+            .filter_map(|input| Some(attributes_vec(input.get(1)?.as_str())))
+            .collect();
+        let field = |input: &[(String, String)], key: &str| {
+            input.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        };
+        if !inputs
+            .iter()
+            .any(|i| field(i, "name").as_deref() == Some("password"))
+        {
+            return None;
+        }
+        let action = attributes
+            .iter()
+            .find(|(k, _)| k == "action")
+            .map(|(_, v)| v.as_str());
+        let action = page.url.join(action.unwrap_or("")).ok()?;
+        let fields = inputs
+            .iter()
+            .filter(|i| field(i, "type").as_deref() == Some("hidden"))
+            .filter_map(|i| Some((field(i, "name")?, field(i, "value").unwrap_or_default())))
+            .collect();
+        Some(Form { action, fields })
+    })
+}
+
+/// The `data-*` attributes of the page's `<main>`, keyed without `data-`.
+fn pronote_main(body: &str) -> Option<std::collections::HashMap<String, String>> {
+    let main = MAIN.captures(body)?;
+    Some(
+        attributes_vec(main.get(1)?.as_str())
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("data-")?.to_owned(), v)))
+            .collect(),
+    )
+}
+
+/// `name="value"` pairs of a tag, names lower-cased, values HTML-unescaped.
+fn attributes_vec(tag: &str) -> Vec<(String, String)> {
+    ATTRIBUTE
+        .captures_iter(tag)
+        .filter_map(|c| {
+            let name = c.get(1)?.as_str().to_ascii_lowercase();
+            let raw = c.get(2)?.as_str();
+            let value = quick_xml::escape::unescape(raw)
+                .map(|v| v.into_owned())
+                .unwrap_or_else(|_| raw.to_owned());
+            Some((name, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_match_follows_rfc_6265() {
+        assert!(path_matches("/cas/login", "/cas"));
+        assert!(path_matches("/cas", "/cas"));
+        assert!(!path_matches("/cashier", "/cas"));
+        assert!(path_matches("/anything", "/"));
+        assert_eq!(default_path("/cas/login"), "/cas");
+        assert_eq!(default_path("/login"), "/");
+    }
+
+    #[test]
+    fn finds_the_password_form_and_its_hidden_fields() {
+        let page = Page {
+            url: Url::parse("http://127.0.0.1:1/cas/login?service=x").unwrap(),
+            status: StatusCode::OK,
+            body: r#"<form method="get" action="/search"><input name="q"></form>
+<form id="fm1" method="post" action="login"><input type="hidden" name="service" value="http://h/a?b=1&amp;c=2">
+<input type="text" name="username"><input type="password" name="password"></form>"#
+                .to_owned(),
+            hops: 0,
+        };
+        let form = login_form(&page).unwrap();
+        assert_eq!(form.action.as_str(), "http://127.0.0.1:1/cas/login");
+        assert_eq!(
+            form.fields,
+            vec![("service".to_owned(), "http://h/a?b=1&c=2".to_owned())]
+        );
+    }
+
+    #[test]
+    fn reads_the_landing_from_the_main_element() {
+        let main =
+            pronote_main(r#"<main data-outcome="landed" data-uai="0330012A" data-pupil="123456">"#)
+                .unwrap();
+        assert_eq!(main.get("pupil").map(String::as_str), Some("123456"));
+        assert_eq!(main.get("outcome").map(String::as_str), Some("landed"));
+    }
+}
