@@ -64,6 +64,8 @@ pub struct Page {
     pub body: String,
     /// Redirects followed to get here.
     pub hops: usize,
+    /// Where a redirect not followed ([`Browser::fetch`], [`Browser::submit`]) points.
+    pub location: Option<Url>,
 }
 
 /// A scripted browser: one cookie jar, like one person's browser profile.
@@ -127,7 +129,22 @@ impl Browser {
 
     /// GETs `url`, following redirects.
     pub async fn get(&mut self, url: &Url) -> Result<Page, BrowserError> {
-        self.navigate(Method::GET, url.clone(), None).await
+        self.navigate(Method::GET, url.clone(), None, true).await
+    }
+
+    /// GETs `url` once, without following a redirect (its target is in `location`).
+    pub async fn fetch(&mut self, url: &Url) -> Result<Page, BrowserError> {
+        self.navigate(Method::GET, url.clone(), None, false).await
+    }
+
+    /// POSTs `fields` once, without following a redirect.
+    pub async fn submit(
+        &mut self,
+        url: &Url,
+        fields: &[(String, String)],
+    ) -> Result<Page, BrowserError> {
+        self.navigate(Method::POST, url.clone(), Some(encode_form(fields)), false)
+            .await
     }
 
     /// POSTs `fields` form-encoded to `url`, following redirects (as GETs after 301/302/303).
@@ -136,10 +153,7 @@ impl Browser {
         url: &Url,
         fields: &[(String, String)],
     ) -> Result<Page, BrowserError> {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(fields)
-            .finish();
-        self.navigate(Method::POST, url.clone(), Some(Bytes::from(body)))
+        self.navigate(Method::POST, url.clone(), Some(encode_form(fields)), true)
             .await
     }
 
@@ -153,19 +167,20 @@ impl Browser {
         mut method: Method,
         mut url: Url,
         mut form: Option<Bytes>,
+        follow: bool,
     ) -> Result<Page, BrowserError> {
         let mut hops = 0;
         loop {
             let response = self.send(&method, &url, form.clone()).await?;
             let status = response.status();
             self.store_cookies(&url, response.headers());
-            if status.is_redirection() {
-                let location = response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .ok_or(BrowserError::BadRedirect)?;
-                let next = url.join(location).map_err(|_| BrowserError::BadRedirect)?;
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok());
+            if status.is_redirection() && follow {
+                let next = location.ok_or(BrowserError::BadRedirect)?;
                 hops += 1;
                 if hops > self.max_hops {
                     return Err(BrowserError::TooManyRedirects { max: self.max_hops });
@@ -188,6 +203,7 @@ impl Browser {
                 status,
                 body: String::from_utf8_lossy(&body).into_owned(),
                 hops,
+                location,
             });
         }
     }
@@ -282,6 +298,14 @@ impl Browser {
             });
         }
     }
+}
+
+fn encode_form(fields: &[(String, String)]) -> Bytes {
+    Bytes::from(
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish(),
+    )
 }
 
 /// RFC 6265 §5.1.4 path match.
@@ -457,6 +481,7 @@ mod tests {
 <input type="text" name="username"><input type="password" name="password"></form>"#
                 .to_owned(),
             hops: 0,
+            location: None,
         };
         let form = login_form(&page).unwrap();
         assert_eq!(form.action.as_str(), "http://127.0.0.1:1/cas/login");

@@ -134,7 +134,8 @@ pub struct DirectoryParams {
     /// Number of families, one parent account each.
     pub families: usize,
     /// Relative weights of families with 1, 2, 3, … children (the last entry is "that
-    /// many or more"; here exactly that many). Default 42/38/14/6.
+    /// many or more"; here exactly that many, at most 5: one per collège birth year).
+    /// Default 42/38/14/6.
     pub children_weights: Vec<f64>,
     /// Share of multi-child families whose children attend two establishments.
     pub two_establishments: f64,
