@@ -10,8 +10,11 @@ pub struct Uai(String);
 impl Uai {
     /// Accepts `0330012a` or `0330012A`; stores upper case.
     pub fn parse(value: &str) -> Option<Self> {
-        let _ = value;
-        todo!()
+        let bytes = value.as_bytes();
+        let well_formed = bytes.len() == 8
+            && bytes[..7].iter().all(u8::is_ascii_digit)
+            && bytes[7].is_ascii_alphabetic();
+        well_formed.then(|| Self(value.to_ascii_uppercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -88,15 +91,28 @@ impl EstablishmentPattern {
     /// DESIGN §3 default, case-insensitive.
     pub const DEFAULT: &'static str = r"(?i)^https?://(?P<uai>\d{7}[a-z])\.index-education\.net/";
 
+    /// Compiles `pattern`; the error says what is wrong with it (bad syntax, or no
+    /// named group `uai`), for `check-config`.
     pub fn new(pattern: &str) -> Result<Self, String> {
-        let _ = pattern;
-        todo!()
+        let regex = regex::Regex::new(pattern)
+            .map_err(|e| format!("establishment pattern is not a valid regex: {e}"))?;
+        if !regex.capture_names().any(|name| name == Some("uai")) {
+            return Err(
+                "establishment pattern has no named group `uai` (write `(?P<uai>…)`)".into(),
+            );
+        }
+        Ok(Self(regex))
     }
 
     /// The UAI the service URL names, if any.
     pub fn expected(&self, service: &str) -> Option<Uai> {
-        let _ = service;
-        todo!()
+        let captures = self.0.captures(service)?;
+        Uai::parse(captures.name("uai")?.as_str())
+    }
+
+    /// The pattern as written, for logs and `check-config`.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
     }
 }
 
@@ -113,6 +129,13 @@ pub struct ExtractionRules {
     pub uai_attributes: Vec<String>,
     /// Prefixes stripped from jointures before the index lookup.
     pub jointure_prefixes: Vec<String>,
+}
+
+impl Default for EstablishmentPattern {
+    fn default() -> Self {
+        // The constant is covered by a unit test; failing here would be a build defect.
+        Self(regex::Regex::new(Self::DEFAULT).unwrap_or_else(|e| panic!("DEFAULT pattern: {e}")))
+    }
 }
 
 impl Default for ExtractionRules {
@@ -133,15 +156,220 @@ pub fn designations(
     rules: &ExtractionRules,
     index: Option<&DirectoryIndex>,
 ) -> Designations {
-    let _ = (assertion, rules, index);
-    todo!()
+    let mut found = Designations::default();
+    by_freduvecteur(assertion, &mut found);
+    if found.0.is_empty() {
+        by_struct_rattach_id(assertion, rules, &mut found);
+    }
+    if found.0.is_empty() {
+        if let Some(index) = index {
+            by_jointure(assertion, rules, index, &mut found);
+        }
+    }
+    found
+}
+
+/// Attribute name of the pupil id used by rule 2 and the jointure used by rule 3.
+const STRUCT_RATTACH_ID: &str = "ENTEleveStructRattachId";
+const JOINTURE: &str = "ENTPersonJointure";
+/// Separator some ENTs use to pack several values into one attribute (entcore `;`).
+const VALUE_SEPARATOR: char = ';';
+
+/// Values of `name`, matched case-insensitively (the académie chain upper-cases names:
+/// `ENTELEVESTRUCTRATTACHID`), each split on the `;` separator, in assertion order.
+fn values_named<'a>(assertion: &'a Assertion, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    assertion
+        .attributes
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| v.split(VALUE_SEPARATOR))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+// === impl Designations ===
+
+impl Designations {
+    /// Adds a pupil unless already named (ENTs repeat attributes inside and outside
+    /// `cas:attributes`), keeping the first occurrence's position.
+    fn add(&mut self, key: PupilKey, rule: PupilRule, first_name: Option<String>) {
+        if !self.0.iter().any(|d| d.key == key) {
+            self.0.push(Designation {
+                key,
+                rule,
+                first_name,
+            });
+        }
+    }
+}
+
+/// One FrEduVecteur value `profil|nom|prénom|ELEVE_ID|UAI`, split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrEduVecteur<'a> {
+    /// 1–2 parent (ids are the child's), 3–4 pupil.
+    pub profil: u8,
+    pub first_name: &'a str,
+    pub eleve_id: &'a str,
+    pub uai: &'a str,
+}
+
+impl<'a> FrEduVecteur<'a> {
+    /// Matches DESIGN §3's `^[1-4]\|[^|]*\|[^|]*\|(\d+)\|(\d{7}[A-Z])$` by hand: it runs on
+    /// every attribute value of every validation, and most values fail on the first two
+    /// bytes (a test checks equivalence with the regex).
+    pub fn parse(value: &'a str) -> Option<Self> {
+        let bytes = value.as_bytes();
+        let profil = match bytes.first() {
+            Some(b @ b'1'..=b'4') => b - b'0',
+            _ => return None,
+        };
+        if bytes.get(1) != Some(&b'|') {
+            return None;
+        }
+        let mut fields = value.get(2..)?.split('|');
+        let _last_name = fields.next()?;
+        let first_name = fields.next()?;
+        let eleve_id = fields.next()?;
+        let uai = fields.next()?;
+        if fields.next().is_some() {
+            return None;
+        }
+        let id_ok = !eleve_id.is_empty() && eleve_id.bytes().all(|b| b.is_ascii_digit());
+        let uai_bytes = uai.as_bytes();
+        let uai_ok = uai_bytes.len() == 8
+            && uai_bytes[..7].iter().all(u8::is_ascii_digit)
+            && uai_bytes[7].is_ascii_uppercase();
+        (id_ok && uai_ok).then_some(Self {
+            profil,
+            first_name,
+            eleve_id,
+            uai,
+        })
+    }
+
+    pub fn is_parent(&self) -> bool {
+        self.profil <= 2
+    }
+}
+
+/// Rule 1: every FrEduVecteur-shaped value of any attribute.
+fn by_freduvecteur(assertion: &Assertion, found: &mut Designations) {
+    for (_, value) in assertion.attributes.iter() {
+        for part in value.split(VALUE_SEPARATOR) {
+            let Some(v) = FrEduVecteur::parse(part.trim()) else {
+                continue;
+            };
+            let Some(uai) = Uai::parse(v.uai) else {
+                continue;
+            };
+            let first_name =
+                (v.is_parent() && !v.first_name.is_empty()).then(|| v.first_name.to_owned());
+            let key = PupilKey {
+                uai,
+                eleve_id: v.eleve_id.to_owned(),
+            };
+            found.add(key, PupilRule::FrEduVecteur, first_name);
+        }
+    }
+}
+
+/// Rule 2: `ENTEleveStructRattachId` values, with the first UAI attribute that holds a UAI.
+fn by_struct_rattach_id(assertion: &Assertion, rules: &ExtractionRules, found: &mut Designations) {
+    let Some(uai) = rules
+        .uai_attributes
+        .iter()
+        .find_map(|name| values_named(assertion, name).find_map(Uai::parse))
+    else {
+        return;
+    };
+    for id in values_named(assertion, STRUCT_RATTACH_ID) {
+        if id.bytes().all(|b| b.is_ascii_digit()) {
+            let key = PupilKey {
+                uai: uai.clone(),
+                eleve_id: id.to_owned(),
+            };
+            found.add(key, PupilRule::StructRattachId, None);
+        }
+    }
+}
+
+/// Rule 3: jointures (`ENTPersonJointure`, else the principal), prefixes stripped,
+/// looked up in the directory index.
+fn by_jointure(
+    assertion: &Assertion,
+    rules: &ExtractionRules,
+    index: &DirectoryIndex,
+    found: &mut Designations,
+) {
+    let candidates =
+        values_named(assertion, JOINTURE).chain(std::iter::once(assertion.principal.as_str()));
+    for raw in candidates {
+        if let Some(key) = index.jointures.get(strip_jointure(raw, rules)) {
+            found.add(key.clone(), PupilRule::Jointure, None);
+        }
+    }
+}
+
+/// Strips `{AAF}04|…|` (EduConnect `FrEduCtRefId`: the jointure is the last field) and
+/// then the first configured prefix that matches (`AC-BORDEAUX$`, `BORDEAUX-`).
+pub fn strip_jointure<'a>(raw: &'a str, rules: &ExtractionRules) -> &'a str {
+    let value = match raw.strip_prefix('{') {
+        Some(rest) if rest.contains('}') => raw.rsplit('|').next().unwrap_or(raw),
+        _ => raw,
+    };
+    rules
+        .jointure_prefixes
+        .iter()
+        .find_map(|p| value.strip_prefix(p.as_str()))
+        .unwrap_or(value)
 }
 
 /// Parent, pupil or staff: from `categories` (`National_1`…), the FrEduVecteur profil,
 /// else the service page (`parent.html`, `eleve.html`).
 pub fn principal_kind(assertion: &Assertion, service: &str) -> PrincipalKind {
-    let _ = (assertion, service);
-    todo!()
+    let page = page_kind(service);
+    let mut from_categories = values_named(assertion, "categories").filter_map(category_kind);
+    if let Some(first) = from_categories.next() {
+        // Several profiles (`National_1;National_2`): the service page breaks the tie.
+        let mut all = vec![first];
+        all.extend(from_categories);
+        return if all.contains(&page) { page } else { first };
+    }
+    let from_vector = assertion
+        .attributes
+        .iter()
+        .flat_map(|(_, v)| v.split(VALUE_SEPARATOR))
+        .find_map(|v| FrEduVecteur::parse(v.trim()));
+    match from_vector {
+        Some(v) if v.is_parent() => PrincipalKind::Parent,
+        Some(_) => PrincipalKind::Pupil,
+        None => page,
+    }
+}
+
+/// `National_1` pupil, `National_2` parent, `National_3`… staff (entcore, Laclasse).
+fn category_kind(category: &str) -> Option<PrincipalKind> {
+    match category.strip_prefix("National_")? {
+        "1" => Some(PrincipalKind::Pupil),
+        "2" => Some(PrincipalKind::Parent),
+        n if n.parse::<u8>().is_ok_and(|n| (3..=7).contains(&n)) => Some(PrincipalKind::Staff),
+        _ => None,
+    }
+}
+
+/// The Pronote espace a service URL names: `…/pronote/parent.html`, `mobile.eleve.html`.
+fn page_kind(service: &str) -> PrincipalKind {
+    let path = service.split(['?', '#']).next().unwrap_or(service);
+    let page = path.rsplit('/').next().unwrap_or(path);
+    let page = page.strip_prefix("mobile.").unwrap_or(page);
+    match page {
+        "parent.html" => PrincipalKind::Parent,
+        "eleve.html" => PrincipalKind::Pupil,
+        "professeur.html" | "viescolaire.html" | "direction.html" | "accompagnant.html" => {
+            PrincipalKind::Staff
+        }
+        _ => PrincipalKind::Unknown,
+    }
 }
 
 /// Where the intent came from.
@@ -170,6 +398,21 @@ pub fn intent(
     expected: Option<&Uai>,
     sticky: Option<&PupilKey>,
 ) -> Option<Intent> {
-    let _ = (pin, known, expected, sticky);
-    todo!()
+    let make = |pupil: &PupilKey, source| Intent {
+        pupil: pupil.clone(),
+        source,
+    };
+    if let Some(pin) = pin {
+        return Some(make(pin, IntentSource::Pin));
+    }
+    if let Some(expected) = expected {
+        let mut in_establishment = known.iter().filter(|k| &k.uai == expected);
+        if let (Some(only), None) = (in_establishment.next(), in_establishment.next()) {
+            return Some(make(only, IntentSource::OnlyInEstablishment));
+        }
+    }
+    // A sticky pupil from another establishment says nothing about this one.
+    sticky
+        .filter(|s| expected.map_or(true, |e| &s.uai == e))
+        .map(|s| make(s, IntentSource::Sticky))
 }

@@ -4,11 +4,17 @@
 //! Nothing here touches a socket or a clock, so all of it is tested by properties and
 //! fuzzed (`fuzz/`).
 
+mod build;
+mod cas_xml;
 mod endpoint;
 mod error;
+mod json;
 mod model;
 mod request;
+mod saml;
+mod text;
 mod ticket;
+mod xml;
 
 pub use endpoint::{classify, Endpoint};
 pub use error::ParseError;
@@ -70,14 +76,32 @@ pub fn parse_response(
     body: &[u8],
     options: &ParseOptions<'_>,
 ) -> Result<Outcome, ParseError> {
-    let _ = (format, body, options);
-    todo!("cas::parse_response")
+    match format {
+        ResponseFormat::Cas1Text => text::parse(body, options),
+        ResponseFormat::Saml11 => saml::parse(body, options),
+        ResponseFormat::Xml | ResponseFormat::Json => {
+            let first = body.iter().find(|b| !b.is_ascii_whitespace());
+            if first == Some(&b'{') {
+                json::parse(body, options)
+            } else {
+                cas_xml::parse(body, options)
+            }
+        }
+    }
 }
 
 /// Writes the canonical form of `outcome` in `format`: fixed `cas` prefix, no comments,
 /// escaped text, attributes as `cas:attributes` children in model order.
 /// `parse_response(f, &serialize(x, f, ctx), …) == Ok(x)` for every `x` the format carries.
-pub fn serialize(outcome: &Outcome, format: ResponseFormat, context: &AnswerContext<'_>) -> Vec<u8> {
-    let _ = (outcome, format, context);
-    todo!("cas::serialize")
+pub fn serialize(
+    outcome: &Outcome,
+    format: ResponseFormat,
+    context: &AnswerContext<'_>,
+) -> Vec<u8> {
+    match format {
+        ResponseFormat::Cas1Text => text::serialize(outcome),
+        ResponseFormat::Xml => cas_xml::serialize(outcome),
+        ResponseFormat::Json => json::serialize(outcome),
+        ResponseFormat::Saml11 => saml::serialize(outcome, context),
+    }
 }

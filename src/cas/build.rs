@@ -1,0 +1,177 @@
+//! Assembles an [`Assertion`] from any wire format, with the rules every format
+//! shares: one principal, metadata apart from attributes, bounded counts.
+
+use super::xml::trim_xml_whitespace;
+use super::{Assertion, Attributes, AuthMeta, ParseError, ParseLimits};
+
+/// CAS 3 metadata names (CAS spec Appendix A): these go to [`AuthMeta`].
+pub(crate) const AUTHENTICATION_DATE: &str = "authenticationDate";
+pub(crate) const LONG_TERM: &str = "longTermAuthenticationRequestTokenUsed";
+pub(crate) const FROM_NEW_LOGIN: &str = "isFromNewLogin";
+
+/// Whether `name` is one of the CAS 3 metadata names.
+pub(crate) fn is_metadata(name: &str) -> bool {
+    matches!(name, AUTHENTICATION_DATE | LONG_TERM | FROM_NEW_LOGIN)
+}
+
+/// The attribute name that would read as a second principal (T19).
+const USER: &str = "user";
+
+pub(crate) struct AssertionBuilder<'l> {
+    limits: &'l ParseLimits,
+    principal: Option<String>,
+    attributes: Vec<(String, String)>,
+    pgt_iou: Option<String>,
+    proxies: Vec<String>,
+    auth: AuthMeta,
+}
+
+// === impl AssertionBuilder ===
+
+impl<'l> AssertionBuilder<'l> {
+    pub fn new(limits: &'l ParseLimits) -> Self {
+        Self {
+            limits,
+            principal: None,
+            attributes: Vec::new(),
+            pgt_iou: None,
+            proxies: Vec::new(),
+            auth: AuthMeta::default(),
+        }
+    }
+
+    /// The principal; a second one is ambiguous whatever its value (T19).
+    pub fn principal(&mut self, value: String) -> Result<(), ParseError> {
+        if self.principal.is_some() {
+            return Err(ParseError::AmbiguousPrincipal);
+        }
+        self.principal = Some(checked_identity(value, self.limits)?);
+        Ok(())
+    }
+
+    /// One attribute value; CAS 3 metadata names are routed to [`AuthMeta`].
+    pub fn attribute(&mut self, name: &str, value: String) -> Result<(), ParseError> {
+        let value = trimmed(value, self.limits)?;
+        match name {
+            AUTHENTICATION_DATE => set_once(
+                &mut self.auth.authentication_date,
+                value,
+                AUTHENTICATION_DATE,
+            ),
+            LONG_TERM => set_once(&mut self.auth.long_term, parse_bool(&value)?, LONG_TERM),
+            FROM_NEW_LOGIN => set_once(
+                &mut self.auth.from_new_login,
+                parse_bool(&value)?,
+                FROM_NEW_LOGIN,
+            ),
+            "" => Err(ParseError::MissingAttribute("attribute")),
+            _ => {
+                if self.attributes.len() >= self.limits.max_attributes {
+                    return Err(ParseError::TooManyAttributes {
+                        limit: self.limits.max_attributes,
+                    });
+                }
+                self.attributes.push((name.to_owned(), value));
+                Ok(())
+            }
+        }
+    }
+
+    pub fn pgt_iou(&mut self, value: String) -> Result<(), ParseError> {
+        let value = checked_identity(value, self.limits)?;
+        set_once(&mut self.pgt_iou, value, "proxyGrantingTicket")
+    }
+
+    pub fn proxy(&mut self, value: String) -> Result<(), ParseError> {
+        if self.proxies.len() >= self.limits.max_attributes {
+            return Err(ParseError::TooManyAttributes {
+                limit: self.limits.max_attributes,
+            });
+        }
+        self.proxies.push(checked_identity(value, self.limits)?);
+        Ok(())
+    }
+
+    pub fn limits(&self) -> &'l ParseLimits {
+        self.limits
+    }
+
+    pub fn auth_mut(&mut self) -> &mut AuthMeta {
+        &mut self.auth
+    }
+
+    /// The assertion; refused without a principal, or with a `user` attribute naming
+    /// someone else (another reading of the same answer would pick that one).
+    pub fn finish(self) -> Result<Assertion, ParseError> {
+        let principal = self.principal.ok_or(ParseError::MissingPrincipal)?;
+        if self
+            .attributes
+            .iter()
+            .any(|(n, v)| n == USER && *v != principal)
+        {
+            return Err(ParseError::AmbiguousPrincipal);
+        }
+        Ok(Assertion {
+            principal,
+            attributes: Attributes::from_iter(self.attributes),
+            pgt_iou: self.pgt_iou,
+            proxies: self.proxies,
+            auth: self.auth,
+        })
+    }
+}
+
+/// Sets a single-valued field; the same value twice is fine (django-cas-server
+/// repeats metadata in two attribute shapes), a different one is refused.
+pub(crate) fn set_once<T: PartialEq>(
+    slot: &mut Option<T>,
+    value: T,
+    what: &'static str,
+) -> Result<(), ParseError> {
+    match slot {
+        Some(existing) if *existing != value => Err(ParseError::DuplicateElement(what)),
+        Some(_) => Ok(()),
+        None => {
+            *slot = Some(value);
+            Ok(())
+        }
+    }
+}
+
+/// `xs:boolean`.
+pub(crate) fn parse_bool(value: &str) -> Result<bool, ParseError> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ParseError::BadBoolean),
+    }
+}
+
+/// Trims XML whitespace and bounds the length (XML values are already trimmed; JSON
+/// values get the same rule so every format yields the same model).
+fn trimmed(value: String, limits: &ParseLimits) -> Result<String, ParseError> {
+    if value.len() > limits.max_value_len {
+        return Err(ParseError::ValueTooLong {
+            limit: limits.max_value_len,
+        });
+    }
+    let t = trim_xml_whitespace(&value);
+    Ok(if t.len() == value.len() {
+        value
+    } else {
+        t.to_owned()
+    })
+}
+
+/// An identity-bearing value (principal, PGT IOU, proxy, SAML subject): trimmed,
+/// non-empty, no control character inside (T27: no case folding, no normalisation).
+pub(crate) fn checked_identity(value: String, limits: &ParseLimits) -> Result<String, ParseError> {
+    let value = trimmed(value, limits)?;
+    if value.is_empty() {
+        return Err(ParseError::MissingPrincipal);
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ParseError::ControlChar);
+    }
+    Ok(value)
+}

@@ -1,0 +1,607 @@
+//! A strict, namespace-aware pull reader over quick-xml, shared by every XML format
+//! (CAS 2/3 answers, SAML 1.1 answers and requests, single-logout bodies).
+//!
+//! quick-xml is a tokenizer: single root, balanced stack at EOF, no trailing content,
+//! resolved prefixes, no DOCTYPE, no unknown entity, legal characters are all the
+//! caller's job (`research/security-reliability.md` §4.1). This module does that job
+//! once, so the schema walks above it only see well-formed, namespace-resolved
+//! elements and fully decoded, trimmed text.
+//!
+//! The walk is element by element: [`XmlReader::root`], then for each element exactly
+//! one of [`XmlReader::next_child`] until `None`, [`XmlReader::text`] or
+//! [`XmlReader::skip`]; [`XmlReader::finish`] checks the epilogue. Text is decoded
+//! straight into the `String` the model keeps: no allocation per event.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{QName, ResolveResult};
+use quick_xml::NsReader;
+
+use super::{ParseError, ParseLimits};
+
+/// XML attributes accepted on one element (security research §4.2 item 3).
+const MAX_XML_ATTRIBUTES: usize = 32;
+
+/// The namespaces bonenfant understands; everything else is `Other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ns {
+    /// No namespace (unprefixed, no default namespace in scope).
+    None,
+    Cas,
+    Soap,
+    Saml1Protocol,
+    Saml1Assertion,
+    Saml2Protocol,
+    Saml2Assertion,
+    Other,
+}
+
+pub(crate) const CAS_NS: &str = "http://www.yale.edu/tp/cas";
+pub(crate) const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub(crate) const SAML1P_NS: &str = "urn:oasis:names:tc:SAML:1.0:protocol";
+pub(crate) const SAML1_NS: &str = "urn:oasis:names:tc:SAML:1.0:assertion";
+const SAML2P_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+const SAML2_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+
+impl Ns {
+    fn from_uri(uri: &[u8]) -> Self {
+        match uri {
+            u if u == CAS_NS.as_bytes() => Ns::Cas,
+            u if u == SOAP_NS.as_bytes() => Ns::Soap,
+            u if u == SAML1P_NS.as_bytes() => Ns::Saml1Protocol,
+            u if u == SAML1_NS.as_bytes() => Ns::Saml1Assertion,
+            u if u == SAML2P_NS.as_bytes() => Ns::Saml2Protocol,
+            u if u == SAML2_NS.as_bytes() => Ns::Saml2Assertion,
+            _ => Ns::Other,
+        }
+    }
+
+    fn resolve(result: ResolveResult<'_>) -> Result<Self, ParseError> {
+        match result {
+            ResolveResult::Unbound => Ok(Ns::None),
+            ResolveResult::Bound(ns) => Ok(Ns::from_uri(ns.into_inner())),
+            ResolveResult::Unknown(_) => Err(ParseError::UnboundPrefix),
+        }
+    }
+}
+
+/// One element start, namespace resolved. Valid until the reader moves on.
+pub(crate) struct Element<'a> {
+    pub ns: Ns,
+    start: BytesStart<'a>,
+    /// `<x/>`: no children, no text, no end event to consume.
+    empty: bool,
+}
+
+impl Element<'_> {
+    /// Local name (no prefix).
+    pub fn local(&self) -> &[u8] {
+        self.start.local_name().into_inner()
+    }
+
+    /// Whether this is `{ns}local`.
+    pub fn is(&self, ns: Ns, local: &str) -> bool {
+        self.ns == ns && self.local() == local.as_bytes()
+    }
+}
+
+/// Where the reader is relative to the root element.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Prolog,
+    InRoot,
+    Epilog,
+}
+
+pub(crate) struct XmlReader<'a> {
+    inner: NsReader<&'a [u8]>,
+    /// Open elements.
+    depth: usize,
+    phase: Phase,
+    max_depth: usize,
+    max_value_len: usize,
+}
+
+// === impl XmlReader ===
+
+impl<'a> XmlReader<'a> {
+    /// Checks size and encoding before any tokenising: UTF-8 only (§4.2 item 8); a
+    /// UTF-16 BOM or a Latin-1 byte fails here.
+    pub fn new(body: &'a [u8], limits: &ParseLimits) -> Result<Self, ParseError> {
+        if body.len() > limits.max_bytes {
+            return Err(ParseError::TooLarge {
+                limit: limits.max_bytes,
+            });
+        }
+        std::str::from_utf8(body).map_err(|_| ParseError::NotUtf8)?;
+        let mut inner = NsReader::from_reader(body);
+        let config = inner.config_mut();
+        config.check_end_names = true;
+        config.check_comments = true;
+        config.allow_dangling_amp = false;
+        config.allow_unmatched_ends = false;
+        Ok(Self {
+            inner,
+            depth: 0,
+            phase: Phase::Prolog,
+            max_depth: limits.max_depth,
+            max_value_len: limits.max_value_len,
+        })
+    }
+
+    /// The next event, with the checks that hold everywhere: no DOCTYPE, UTF-8 only,
+    /// depth bounded, prefixes bound, one root, nothing after it.
+    fn next(&mut self) -> Result<(Ns, Event<'a>), ParseError> {
+        let (resolved, event) = self.inner.read_resolved_event().map_err(malformed)?;
+        let ns = match &event {
+            Event::Start(_) | Event::Empty(_) => Ns::resolve(resolved)?,
+            _ => Ns::None,
+        };
+        match &event {
+            Event::DocType(_) => return Err(ParseError::Doctype),
+            Event::Decl(decl) => check_declaration(decl)?,
+            Event::Start(_) | Event::Empty(_) => {
+                match self.phase {
+                    Phase::Prolog => self.phase = Phase::InRoot,
+                    Phase::Epilog => return Err(ParseError::TwoRoots),
+                    Phase::InRoot => {}
+                }
+                if self.depth + 1 > self.max_depth {
+                    return Err(ParseError::TooDeep {
+                        limit: self.max_depth,
+                    });
+                }
+                if matches!(event, Event::Start(_)) {
+                    self.depth += 1;
+                } else if self.depth == 0 {
+                    self.phase = Phase::Epilog;
+                }
+            }
+            Event::End(_) => {
+                self.depth = self.depth.saturating_sub(1);
+                if self.depth == 0 {
+                    self.phase = Phase::Epilog;
+                }
+            }
+            Event::Text(text) if self.phase != Phase::InRoot => {
+                if !is_xml_whitespace(text) {
+                    return Err(ParseError::TrailingContent);
+                }
+            }
+            Event::GeneralRef(_) | Event::CData(_) if self.phase != Phase::InRoot => {
+                return Err(ParseError::TrailingContent);
+            }
+            Event::Eof => match self.phase {
+                Phase::Prolog => return Err(ParseError::Empty),
+                Phase::InRoot => return Err(ParseError::Unclosed),
+                Phase::Epilog => {}
+            },
+            _ => {}
+        }
+        Ok((ns, event))
+    }
+
+    /// Reads the prolog and returns the root element.
+    pub fn root(&mut self) -> Result<Element<'a>, ParseError> {
+        loop {
+            match self.next()? {
+                (ns, Event::Start(start)) => return self.element(ns, start, false),
+                (ns, Event::Empty(start)) => return self.element(ns, start, true),
+                _ => {}
+            }
+        }
+    }
+
+    fn element(
+        &self,
+        ns: Ns,
+        start: BytesStart<'a>,
+        empty: bool,
+    ) -> Result<Element<'a>, ParseError> {
+        let element = Element { ns, start, empty };
+        self.check_attributes(&element)?;
+        Ok(element)
+    }
+
+    /// Duplicate, unbound-prefix and count checks on an element's XML attributes.
+    fn check_attributes(&self, element: &Element<'a>) -> Result<(), ParseError> {
+        for (count, attribute) in element.start.attributes().with_checks(true).enumerate() {
+            if count >= MAX_XML_ATTRIBUTES {
+                return Err(ParseError::TooManyAttributes {
+                    limit: MAX_XML_ATTRIBUTES,
+                });
+            }
+            let attribute = attribute.map_err(|e| match e {
+                quick_xml::events::attributes::AttrError::Duplicated(..) => {
+                    ParseError::DuplicateAttribute
+                }
+                _ => ParseError::Malformed("bad attribute syntax"),
+            })?;
+            let (resolved, _) = self.inner.resolver().resolve_attribute(attribute.key);
+            Ns::resolve(resolved)?;
+        }
+        Ok(())
+    }
+
+    /// The next child element of `parent`, or `None` at its end. Whitespace, comments
+    /// and processing instructions between elements are skipped; other text is refused.
+    pub fn next_child(&mut self, parent: &Element<'a>) -> Result<Option<Element<'a>>, ParseError> {
+        if parent.empty {
+            return Ok(None);
+        }
+        loop {
+            match self.next()? {
+                (ns, Event::Start(start)) => return self.element(ns, start, false).map(Some),
+                (ns, Event::Empty(start)) => return self.element(ns, start, true).map(Some),
+                (_, Event::End(_)) => return Ok(None),
+                (_, Event::Text(text)) if is_xml_whitespace(&text) => {}
+                (_, Event::Text(_) | Event::GeneralRef(_) | Event::CData(_)) => {
+                    return Err(ParseError::UnexpectedText)
+                }
+                (_, Event::Eof) => return Err(ParseError::Unclosed),
+                _ => {}
+            }
+        }
+    }
+
+    /// The whole text content of a leaf element: references decoded exactly once,
+    /// line ends normalised, XML whitespace trimmed at both ends. A comment, PI or
+    /// CDATA section inside the value is refused (T22): a value is never read as only
+    /// part of its text. `context` names the element in the error for a child element.
+    pub fn text(
+        &mut self,
+        element: &Element<'a>,
+        context: &'static str,
+    ) -> Result<String, ParseError> {
+        self.text_inner(element, context, false)
+    }
+
+    /// Like [`Self::text`] but child elements are skipped (SAML `StatusCode`, whose
+    /// text some servers use as the message and which may nest a sub-code).
+    pub fn text_skipping_children(
+        &mut self,
+        element: &Element<'a>,
+        context: &'static str,
+    ) -> Result<String, ParseError> {
+        self.text_inner(element, context, true)
+    }
+
+    fn text_inner(
+        &mut self,
+        element: &Element<'a>,
+        context: &'static str,
+        skip_children: bool,
+    ) -> Result<String, ParseError> {
+        let mut out = String::new();
+        if element.empty {
+            return Ok(out);
+        }
+        loop {
+            match self.next()? {
+                (_, Event::Text(text)) => {
+                    let raw = std::str::from_utf8(&text).map_err(|_| ParseError::NotUtf8)?;
+                    push_decoded(&mut out, raw, false)?;
+                }
+                (_, Event::GeneralRef(reference)) => push_reference(&mut out, &reference)?,
+                (_, Event::End(_)) => break,
+                (_, Event::Comment(_) | Event::PI(_) | Event::CData(_)) => {
+                    return Err(ParseError::SplitText)
+                }
+                (ns, Event::Start(start)) if skip_children => {
+                    let child = self.element(ns, start, false)?;
+                    self.skip(child)?;
+                }
+                (_, Event::Empty(_)) if skip_children => {}
+                (_, Event::Start(_) | Event::Empty(_)) => {
+                    return Err(ParseError::UnexpectedElement(context))
+                }
+                (_, Event::Eof) => return Err(ParseError::Unclosed),
+                _ => {}
+            }
+            if out.len() > self.max_value_len {
+                return Err(ParseError::ValueTooLong {
+                    limit: self.max_value_len,
+                });
+            }
+        }
+        let trimmed = trim_xml_whitespace(&out);
+        if trimmed.len() != out.len() {
+            out = trimmed.to_owned();
+        }
+        Ok(out)
+    }
+
+    /// Skips an element and everything inside it (still checked for well-formedness).
+    pub fn skip(&mut self, element: Element<'a>) -> Result<(), ParseError> {
+        if element.empty {
+            return Ok(());
+        }
+        let target = self.depth - 1;
+        loop {
+            match self.next()? {
+                (ns, Event::Start(start)) | (ns, Event::Empty(start)) => {
+                    // Attribute checks hold in skipped subtrees too.
+                    self.check_attributes(&Element {
+                        ns,
+                        start,
+                        empty: true,
+                    })?;
+                }
+                (_, Event::End(_)) if self.depth == target => return Ok(()),
+                (_, Event::GeneralRef(reference)) => {
+                    push_reference(&mut String::new(), &reference)?;
+                }
+                (_, Event::Eof) => return Err(ParseError::Unclosed),
+                _ => {}
+            }
+        }
+    }
+
+    /// After the root's end: only whitespace, comments and PIs, then EOF.
+    pub fn finish(mut self) -> Result<(), ParseError> {
+        loop {
+            if let (_, Event::Eof) = self.next()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The decoded value of the unprefixed XML attribute `local` of `element`.
+    /// XML attribute value normalisation applies (literal tab/LF/CR become spaces;
+    /// `&#10;` stays a line feed), then the value is trimmed.
+    pub fn attribute(
+        &self,
+        element: &Element<'a>,
+        local: &str,
+    ) -> Result<Option<String>, ParseError> {
+        for attribute in element.start.attributes().with_checks(false) {
+            let attribute = attribute.map_err(|_| ParseError::Malformed("bad attribute syntax"))?;
+            if attribute.key.as_ref() != local.as_bytes() {
+                continue;
+            }
+            let raw = std::str::from_utf8(&attribute.value).map_err(|_| ParseError::NotUtf8)?;
+            let mut out = String::with_capacity(raw.len());
+            push_decoded(&mut out, raw, true)?;
+            if out.len() > self.max_value_len {
+                return Err(ParseError::ValueTooLong {
+                    limit: self.max_value_len,
+                });
+            }
+            let trimmed = trim_xml_whitespace(&out);
+            if trimmed.len() != out.len() {
+                out = trimmed.to_owned();
+            }
+            return Ok(Some(out));
+        }
+        Ok(None)
+    }
+
+    /// Resolves a QName written in attribute content (SAML `StatusCode/@Value`) with
+    /// the namespaces in scope at the element just read (security research §4.4).
+    pub fn resolve_qname<'v>(&self, value: &'v str) -> Result<(Ns, &'v str), ParseError> {
+        let (resolved, local) = self
+            .inner
+            .resolver()
+            .resolve_element(QName(value.as_bytes()));
+        let ns = Ns::resolve(resolved)?;
+        let local = std::str::from_utf8(local.into_inner()).map_err(|_| ParseError::NotUtf8)?;
+        Ok((ns, local))
+    }
+}
+
+fn malformed(error: quick_xml::Error) -> ParseError {
+    use quick_xml::errors::{IllFormedError, SyntaxError};
+    match error {
+        quick_xml::Error::IllFormed(IllFormedError::UnclosedReference) => {
+            ParseError::Malformed("`&` outside a reference")
+        }
+        quick_xml::Error::IllFormed(IllFormedError::MismatchedEndTag { .. }) => {
+            ParseError::Malformed("mismatched end tag")
+        }
+        quick_xml::Error::IllFormed(IllFormedError::UnmatchedEndTag(_)) => {
+            ParseError::Malformed("end tag without start tag")
+        }
+        quick_xml::Error::IllFormed(IllFormedError::DoubleHyphenInComment) => {
+            ParseError::Malformed("`--` inside a comment")
+        }
+        quick_xml::Error::IllFormed(_) => ParseError::Malformed("ill-formed markup"),
+        quick_xml::Error::Syntax(SyntaxError::UnclosedTag) => ParseError::Unclosed,
+        quick_xml::Error::Syntax(_) => ParseError::Malformed("syntax error"),
+        quick_xml::Error::Encoding(_) => ParseError::NotUtf8,
+        quick_xml::Error::Escape(_) => ParseError::CharRef,
+        _ => ParseError::Malformed("unreadable markup"),
+    }
+}
+
+/// `<?xml … encoding="…"?>`: only UTF-8 (any case) or no declaration.
+fn check_declaration(decl: &quick_xml::events::BytesDecl<'_>) -> Result<(), ParseError> {
+    match decl.encoding() {
+        None => Ok(()),
+        Some(Ok(encoding)) if encoding.eq_ignore_ascii_case(b"utf-8") => Ok(()),
+        Some(_) => Err(ParseError::Encoding),
+    }
+}
+
+/// XML's whitespace: space, tab, LF, CR (not Unicode's wider set: `\u{a0}` is data).
+pub(crate) fn is_xml_whitespace(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+pub(crate) fn trim_xml_whitespace(value: &str) -> &str {
+    value.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+}
+
+/// Whether `c` is an XML 1.0 `Char`.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Appends `raw` (character data or an attribute value) decoded: `&…;` references
+/// resolved once, CR/CRLF → LF, and in attributes literal tab/LF/CR → space. Refuses
+/// `<` in attributes and characters XML does not allow. The common case (no `&`, no
+/// CR, no control byte) is one `push_str`.
+fn push_decoded(out: &mut String, raw: &str, in_attribute: bool) -> Result<(), ParseError> {
+    let special = |b: &u8| *b < 0x20 || *b == b'&' || *b == b'<' || *b == 0xEF;
+    if !raw.as_bytes().iter().any(special) {
+        out.push_str(raw);
+        return Ok(());
+    }
+    let mut chars = raw.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '&' => {
+                let rest = raw.get(i + 1..).unwrap_or("");
+                let end = rest
+                    .find(';')
+                    .ok_or(ParseError::Malformed("`&` outside a reference"))?;
+                let name = rest.get(..end).unwrap_or("");
+                out.push(decode_reference(name)?);
+                // Skip the reference's bytes (ASCII or not, char_indices keeps us aligned).
+                while chars.next_if(|&(j, _)| j <= i + 1 + end).is_some() {}
+            }
+            '<' if in_attribute => return Err(ParseError::Malformed("`<` in an attribute value")),
+            '\r' => {
+                chars.next_if(|&(_, n)| n == '\n');
+                out.push(if in_attribute { ' ' } else { '\n' });
+            }
+            '\t' | '\n' if in_attribute => out.push(' '),
+            c if is_xml_char(c) => out.push(c),
+            _ => return Err(ParseError::ControlChar),
+        }
+    }
+    Ok(())
+}
+
+fn push_reference(out: &mut String, reference: &[u8]) -> Result<(), ParseError> {
+    let name = std::str::from_utf8(reference).map_err(|_| ParseError::NotUtf8)?;
+    out.push(decode_reference(name)?);
+    Ok(())
+}
+
+/// One reference's name (between `&` and `;`): the five predefined entities or a
+/// character reference to a legal XML character. Anything else is refused (no DTD,
+/// so no other entity can be defined).
+fn decode_reference(name: &str) -> Result<char, ParseError> {
+    let code = match name {
+        "lt" => return Ok('<'),
+        "gt" => return Ok('>'),
+        "amp" => return Ok('&'),
+        "apos" => return Ok('\''),
+        "quot" => return Ok('"'),
+        _ => match name.strip_prefix('#') {
+            None => return Err(ParseError::Entity),
+            Some(num) => {
+                let (digits, radix) = match num.strip_prefix('x') {
+                    Some(hex) => (hex, 16),
+                    None => (num, 10),
+                };
+                if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+                    return Err(ParseError::CharRef);
+                }
+                u32::from_str_radix(digits, radix).map_err(|_| ParseError::CharRef)?
+            }
+        },
+    };
+    char::from_u32(code)
+        .filter(|&c| is_xml_char(c))
+        .ok_or(ParseError::CharRef)
+}
+
+// === escaping, for the serialisers ===
+
+/// Appends `value` escaped for XML character data or a double-quoted attribute.
+/// Characters XML 1.0 cannot carry at all become U+FFFD: the parser never produces
+/// them, and a well-formed answer matters more than a byte no client could read.
+pub(crate) fn push_escaped(out: &mut String, value: &str, in_attribute: bool) {
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if in_attribute => out.push_str("&quot;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' if in_attribute => out.push_str("&#9;"),
+            '\n' if in_attribute => out.push_str("&#10;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => out.push('\u{FFFD}'),
+        }
+    }
+}
+
+/// Whether `name` can be written as an element or attribute local name: an ASCII
+/// NCName. Conservative on purpose (non-ASCII names go the name/value way).
+pub(crate) fn is_ncname(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(raw: &str, attr: bool) -> Result<String, ParseError> {
+        let mut out = String::new();
+        push_decoded(&mut out, raw, attr).map(|()| out)
+    }
+
+    #[test]
+    fn decodes_references_exactly_once() {
+        assert_eq!(decode("a&amp;lt;b", false).unwrap(), "a&lt;b");
+        assert_eq!(decode("al&#105;ce&#x61;", false).unwrap(), "alicea");
+        assert_eq!(decode("é&#233;&#x1F600;", false).unwrap(), "éé😀");
+        assert_eq!(decode("a\r\nb\rc", false).unwrap(), "a\nb\nc");
+        assert_eq!(decode("a\tb\nc&#10;d", true).unwrap(), "a b c\nd");
+    }
+
+    #[test]
+    fn refuses_bad_references_and_characters() {
+        for (raw, code) in [
+            ("&unknown;", "cas.parse.entity"),
+            ("&#0;", "cas.parse.char_ref"),
+            ("&#xD800;", "cas.parse.char_ref"),
+            ("&#x110000;", "cas.parse.char_ref"),
+            ("&#1;", "cas.parse.char_ref"),
+            ("&#-1;", "cas.parse.char_ref"),
+            ("&#x;", "cas.parse.char_ref"),
+            ("&#xFFFE;", "cas.parse.char_ref"),
+            ("a\u{1}b", "cas.parse.control_char"),
+            ("a\u{FFFF}", "cas.parse.control_char"),
+            ("a & b", "cas.parse.malformed"),
+        ] {
+            assert_eq!(decode(raw, false).unwrap_err().code(), code, "{raw:?}");
+        }
+        assert_eq!(
+            decode("a<b", true).unwrap_err().code(),
+            "cas.parse.malformed"
+        );
+    }
+
+    #[test]
+    fn escape_then_decode_is_identity() {
+        for s in [
+            "a&b<c>d\"e'f",
+            "tab\there",
+            "line\nfeed",
+            "cr\rhere",
+            "ünï😀",
+        ] {
+            for attr in [false, true] {
+                let mut escaped = String::new();
+                push_escaped(&mut escaped, s, attr);
+                assert_eq!(decode(&escaped, attr).unwrap(), s, "{s:?} attr={attr}");
+            }
+        }
+    }
+
+    #[test]
+    fn ncname_is_conservative() {
+        assert!(is_ncname("FrEduVecteur"));
+        assert!(is_ncname("_a.b-c1"));
+        for bad in ["", "1a", "a b", "a:b", "é", "xmlFoo", "-a"] {
+            assert!(!is_ncname(bad), "{bad:?}");
+        }
+    }
+}
