@@ -239,14 +239,16 @@ impl Default for StoreConfig {
 /// The session map. Every method is atomic with respect to the others.
 pub trait SessionStore: Send + Sync + 'static {
     /// Records the front channel's ticket → binding. A ticket binds at most once:
-    /// returns `false` (and changes nothing) when it is already bound.
+    /// returns `false` (and changes nothing) when it is already bound, or was taken or
+    /// forgotten less than the ticket TTL ago.
     fn bind_ticket(
         &self,
         ticket: &ServiceTicket,
         binding: TicketBinding,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Atomically removes and returns the binding (a replay finds nothing).
+    /// Atomically removes and returns the binding (a replay finds nothing; an expired
+    /// binding is never returned). Exactly one of concurrent takers gets it.
     fn take_ticket(
         &self,
         ticket: &ServiceTicket,
@@ -259,17 +261,19 @@ pub trait SessionStore: Send + Sync + 'static {
         entry: StashedValidation,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Atomically removes and returns the stash entry.
+    /// Atomically removes and returns the stash entry (one-shot, like `take_ticket`).
     fn take_stash(
         &self,
         ticket: &ServiceTicket,
     ) -> impl Future<Output = Result<Option<StashedValidation>, StoreError>> + Send;
 
+    /// The session's state; a read extends its idle TTL.
     fn session(
         &self,
         id: &SessionId,
     ) -> impl Future<Output = Result<Option<SessionState>, StoreError>> + Send;
 
+    /// Replaces the session's state and restarts its TTL.
     fn put_session(
         &self,
         id: &SessionId,
@@ -286,8 +290,9 @@ pub trait SessionStore: Send + Sync + 'static {
         session: SessionId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Single logout: forgets everything about `ticket`; returns the session it was
-    /// validated for, if known.
+    /// Single logout: forgets everything about `ticket` (a binding or stash entry not
+    /// yet taken can no longer be); returns the session it was validated for, if known.
+    /// The caller drops that session's state.
     fn forget_ticket(
         &self,
         ticket: &ServiceTicket,
@@ -295,7 +300,8 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Back-channel-only correlation and flip detection: the last pupil asserted for a
     /// (principal, expected establishment) pair, replaced by `pupil`. Keys are opaque
-    /// strings built by the caller (pseudonyms, never raw principals).
+    /// strings built by the caller (pseudonyms, never raw principals). `now_ms` is
+    /// stored with the pupil and returned by the next swap.
     fn swap_last_pupil(
         &self,
         key: &str,

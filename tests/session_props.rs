@@ -1,0 +1,483 @@
+//! The session map against a reference model, under random interleavings of login
+//! redirects (bind), validations (take), replays, clock advances, single logouts,
+//! stash and session operations over a handful of tickets and sessions.
+//!
+//! Checked: a ticket binds to at most one session; a take returns the binding only to
+//! the first taker and only within the TTL, and with the session that received the
+//! ticket; a replayed ticket never attaches twice; the stash is one-shot; bounds hold.
+//! The same model runs against Redis (a `redis-server` this test starts).
+
+mod session_support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bonenfant::cas::{Assertion, ServiceTicket};
+use bonenfant::pupil::{PupilKey, Uai};
+use bonenfant::session::memory::MemoryStore;
+use bonenfant::session::redis::RedisStore;
+use bonenfant::session::{
+    ManualClock, MapLimits, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig,
+    TicketBinding,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+use session_support::RedisServer;
+
+const TICKETS: usize = 6;
+const SESSIONS: usize = 3;
+const PUPILS: usize = 3;
+const LAST_PUPIL_KEYS: usize = 2;
+const TICKET_TTL_MS: u64 = 30_000;
+const SESSION_TTL_MS: u64 = 120_000;
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// The front channel's `/login` redirect carrying ticket `ticket` (replays included).
+    Login {
+        ticket: usize,
+        session: Option<usize>,
+        service: usize,
+    },
+    /// A validation of `ticket` (replays included).
+    Validate {
+        ticket: usize,
+    },
+    Stash {
+        ticket: usize,
+        session: Option<usize>,
+        service: usize,
+    },
+    TakeStash {
+        ticket: usize,
+    },
+    Remember {
+        ticket: usize,
+        session: usize,
+    },
+    /// Single logout naming `ticket`.
+    Logout {
+        ticket: usize,
+    },
+    PutSession {
+        session: usize,
+        pupil: usize,
+    },
+    GetSession {
+        session: usize,
+    },
+    DropSession {
+        session: usize,
+    },
+    SwapPupil {
+        key: usize,
+        pupil: usize,
+    },
+    Advance {
+        ms: u64,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let ticket = 0..TICKETS;
+    let session = 0..SESSIONS;
+    prop_oneof![
+        4 => (ticket.clone(), proptest::option::of(session.clone()), 0..2usize)
+            .prop_map(|(ticket, session, service)| Op::Login { ticket, session, service }),
+        4 => ticket.clone().prop_map(|ticket| Op::Validate { ticket }),
+        2 => (ticket.clone(), proptest::option::of(session.clone()), 0..2usize)
+            .prop_map(|(ticket, session, service)| Op::Stash { ticket, session, service }),
+        2 => ticket.clone().prop_map(|ticket| Op::TakeStash { ticket }),
+        1 => (ticket.clone(), session.clone()).prop_map(|(ticket, session)| Op::Remember { ticket, session }),
+        1 => ticket.prop_map(|ticket| Op::Logout { ticket }),
+        1 => (session.clone(), 0..PUPILS).prop_map(|(session, pupil)| Op::PutSession { session, pupil }),
+        1 => session.clone().prop_map(|session| Op::GetSession { session }),
+        1 => session.prop_map(|session| Op::DropSession { session }),
+        1 => (0..LAST_PUPIL_KEYS, 0..PUPILS).prop_map(|(key, pupil)| Op::SwapPupil { key, pupil }),
+        2 => prop_oneof![1..5_000u64, 29_000..31_000u64, 100_000..200_000u64]
+            .prop_map(|ms| Op::Advance { ms }),
+    ]
+}
+
+// === fixtures ===
+
+fn ticket(i: usize) -> ServiceTicket {
+    ServiceTicket::parse(&format!("ST-{i}-q8Zt3xVbLm0PnR5s-cas.example")).unwrap()
+}
+
+fn session(i: usize) -> SessionId {
+    SessionId([i as u8 + 1; 16])
+}
+
+fn service(i: usize) -> String {
+    format!("https://033001{i}a.index-education.net/pronote/parent.html")
+}
+
+fn pupil(i: usize) -> PupilKey {
+    PupilKey {
+        uai: Uai::parse(&format!("033001{i}A")).unwrap(),
+        eleve_id: format!("70129{i}"),
+    }
+}
+
+fn stashed(service_index: usize, session_index: Option<usize>, at: u64) -> StashedValidation {
+    let mut assertion = Assertion {
+        principal: "AC-BORDEAUX$1234567".to_owned(),
+        ..Assertion::default()
+    };
+    assertion.attributes.push(
+        "FrEduVecteur",
+        format!("2|DUPONT|Léa|70129{service_index}|033001{service_index}A"),
+    );
+    StashedValidation {
+        service: service(service_index),
+        assertion,
+        session: session_index.map(session),
+        stored_at_ms: at,
+    }
+}
+
+fn config(ticket_ttl_ms: u64, entries: usize, bytes: usize) -> StoreConfig {
+    let limits = |ttl_ms| MapLimits {
+        ttl: Duration::from_millis(ttl_ms),
+        max_entries: entries,
+        max_bytes: bytes,
+    };
+    StoreConfig {
+        tickets: limits(ticket_ttl_ms),
+        stash: limits(ticket_ttl_ms),
+        sessions: limits(SESSION_TTL_MS),
+        validated: limits(SESSION_TTL_MS),
+        last_pupils: limits(SESSION_TTL_MS),
+        ..StoreConfig::default()
+    }
+}
+
+// === the reference model ===
+
+/// One entry: `None` is the tombstone a take leaves behind.
+struct Entry<V> {
+    value: Option<V>,
+    expires: u64,
+}
+
+#[derive(Default)]
+struct Model {
+    now: u64,
+    tickets: HashMap<usize, Entry<TicketBinding>>,
+    stash: HashMap<usize, Entry<StashedValidation>>,
+    validated: HashMap<usize, Entry<SessionId>>,
+    sessions: HashMap<usize, Entry<SessionState>>,
+    pupils: HashMap<usize, Entry<(PupilKey, u64)>>,
+}
+
+fn live<V>(map: &HashMap<usize, Entry<V>>, key: usize, now: u64) -> bool {
+    map.get(&key).is_some_and(|e| e.expires > now)
+}
+
+fn insert_new<V>(
+    map: &mut HashMap<usize, Entry<V>>,
+    key: usize,
+    value: V,
+    now: u64,
+    ttl: u64,
+) -> bool {
+    if live(map, key, now) {
+        return false;
+    }
+    map.insert(
+        key,
+        Entry {
+            value: Some(value),
+            expires: now + ttl,
+        },
+    );
+    true
+}
+
+fn take<V>(map: &mut HashMap<usize, Entry<V>>, key: usize, now: u64) -> Option<V> {
+    map.get_mut(&key).filter(|e| e.expires > now)?.value.take()
+}
+
+fn put<V>(
+    map: &mut HashMap<usize, Entry<V>>,
+    key: usize,
+    value: V,
+    now: u64,
+    ttl: u64,
+) -> Option<V> {
+    let old = map
+        .remove(&key)
+        .filter(|e| e.expires > now)
+        .and_then(|e| e.value);
+    map.insert(
+        key,
+        Entry {
+            value: Some(value),
+            expires: now + ttl,
+        },
+    );
+    old
+}
+
+/// Runs `ops` against `store` and the model, asserting each answer is the model's.
+/// `clock` is advanced on `Advance`; without one (Redis: real time, long TTLs) the
+/// advances are skipped.
+async fn run_model<S: SessionStore>(store: &S, clock: Option<&ManualClock>, ops: &[Op]) {
+    let mut m = Model::default();
+    for (step, op) in ops.iter().enumerate() {
+        let at = step as u64;
+        let now = m.now;
+        match *op {
+            Op::Login {
+                ticket: t,
+                session: s,
+                service: v,
+            } => {
+                let binding = TicketBinding {
+                    session: s.map(session),
+                    service: service(v),
+                    issued_at_ms: at,
+                };
+                let got = store
+                    .bind_ticket(&ticket(t), binding.clone())
+                    .await
+                    .unwrap();
+                let want = insert_new(&mut m.tickets, t, binding, now, TICKET_TTL_MS);
+                assert_eq!(got, want, "step {step}: bind {op:?}");
+            }
+            Op::Validate { ticket: t } => {
+                let got = store.take_ticket(&ticket(t)).await.unwrap();
+                let want = take(&mut m.tickets, t, now);
+                assert_eq!(got, want, "step {step}: take {op:?}");
+            }
+            Op::Stash {
+                ticket: t,
+                session: s,
+                service: v,
+            } => {
+                let entry = stashed(v, s, at);
+                let got = store.stash(&ticket(t), entry.clone()).await.unwrap();
+                let want = insert_new(&mut m.stash, t, entry, now, TICKET_TTL_MS);
+                assert_eq!(got, want, "step {step}: stash {op:?}");
+            }
+            Op::TakeStash { ticket: t } => {
+                let got = store.take_stash(&ticket(t)).await.unwrap();
+                assert_eq!(got, take(&mut m.stash, t, now), "step {step}: {op:?}");
+            }
+            Op::Remember {
+                ticket: t,
+                session: s,
+            } => {
+                store
+                    .remember_validated(&ticket(t), session(s))
+                    .await
+                    .unwrap();
+                put(&mut m.validated, t, session(s), now, SESSION_TTL_MS);
+            }
+            Op::Logout { ticket: t } => {
+                let got = store.forget_ticket(&ticket(t)).await.unwrap();
+                take(&mut m.tickets, t, now);
+                take(&mut m.stash, t, now);
+                let want = m
+                    .validated
+                    .remove(&t)
+                    .filter(|e| e.expires > now)
+                    .and_then(|e| e.value);
+                assert_eq!(got, want, "step {step}: {op:?}");
+            }
+            Op::PutSession {
+                session: s,
+                pupil: p,
+            } => {
+                let state = SessionState {
+                    principal: Some("AC-BORDEAUX$1234567".to_owned()),
+                    landed: vec![pupil(p)],
+                    known: vec![(pupil(p), Some("Léa".to_owned()))],
+                    updated_at_ms: at,
+                    ..SessionState::default()
+                };
+                store.put_session(&session(s), state.clone()).await.unwrap();
+                put(&mut m.sessions, s, state, now, SESSION_TTL_MS);
+            }
+            Op::GetSession { session: s } => {
+                let got = store.session(&session(s)).await.unwrap();
+                let want = m
+                    .sessions
+                    .get_mut(&s)
+                    .filter(|e| e.expires > now)
+                    .and_then(|e| {
+                        e.expires = now + SESSION_TTL_MS;
+                        e.value.clone()
+                    });
+                assert_eq!(got, want, "step {step}: {op:?}");
+            }
+            Op::DropSession { session: s } => {
+                store.drop_session(&session(s)).await.unwrap();
+                m.sessions.remove(&s);
+            }
+            Op::SwapPupil { key, pupil: p } => {
+                let got = store
+                    .swap_last_pupil(&format!("pseudonym-{key}"), pupil(p), at)
+                    .await
+                    .unwrap();
+                let want = put(&mut m.pupils, key, (pupil(p), at), now, SESSION_TTL_MS);
+                assert_eq!(got, want, "step {step}: {op:?}");
+            }
+            Op::Advance { ms } => {
+                if let Some(clock) = clock {
+                    clock.advance(Duration::from_millis(ms));
+                    m.now += ms;
+                }
+            }
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(RunnerConfig { cases: 256, ..RunnerConfig::default() })]
+
+    #[test]
+    fn memory_store_matches_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let store = MemoryStore::with_clock(
+            &config(TICKET_TTL_MS, 1_000, 1 << 20),
+            Arc::new(clock.clone()),
+        );
+        runtime().block_on(run_model(&store, Some(&clock), &ops));
+    }
+
+    /// With bounds far below the working set, entries get evicted, but nothing is
+    /// ever returned twice, late, or to another session, and the bounds hold.
+    #[test]
+    fn memory_store_stays_sound_and_bounded_when_full(ops in proptest::collection::vec(op(), 1..120)) {
+        const ENTRIES: usize = 2;
+        const BYTES: usize = 600;
+        let clock = ManualClock::new(0);
+        let store = MemoryStore::with_clock(&config(TICKET_TTL_MS, ENTRIES, BYTES), Arc::new(clock.clone()));
+        // Per ticket: the last binding accepted, when, and whether it was taken.
+        let mut bound: HashMap<usize, (TicketBinding, u64, bool)> = HashMap::new();
+        let mut now = 0u64;
+        runtime().block_on(async {
+            for (step, op) in ops.iter().enumerate() {
+                match *op {
+                    Op::Login { ticket: t, session: s, service: v } => {
+                        let binding = TicketBinding { session: s.map(session), service: service(v), issued_at_ms: step as u64 };
+                        if store.bind_ticket(&ticket(t), binding.clone()).await.unwrap() {
+                            if let Some((_, at, taken)) = bound.get(&t) {
+                                // Rebinding a live ticket is refused unless it was evicted.
+                                prop_assert!(*taken || now >= at + TICKET_TTL_MS || store.stats().evictions > 0);
+                            }
+                            bound.insert(t, (binding, now, false));
+                        }
+                    }
+                    Op::Validate { ticket: t } => {
+                        if let Some(got) = store.take_ticket(&ticket(t)).await.unwrap() {
+                            let (want, at, taken) = bound.get_mut(&t).expect("taken ticket was bound");
+                            prop_assert_eq!(&got, &*want);
+                            prop_assert!(!*taken, "ticket attached twice");
+                            prop_assert!(now < *at + TICKET_TTL_MS, "binding returned after its TTL");
+                            *taken = true;
+                        }
+                    }
+                    Op::PutSession { session: s, pupil: p } => {
+                        let state = SessionState { landed: vec![pupil(p)], ..SessionState::default() };
+                        store.put_session(&session(s), state).await.unwrap();
+                    }
+                    Op::Advance { ms } => {
+                        clock.advance(Duration::from_millis(ms));
+                        now += ms;
+                    }
+                    _ => {}
+                }
+                let stats = store.stats();
+                prop_assert!(stats.tickets as usize <= ENTRIES && stats.sessions as usize <= ENTRIES);
+                prop_assert!(stats.bytes as usize <= 5 * BYTES);
+            }
+            Ok(())
+        })?;
+    }
+}
+
+#[test]
+fn redis_store_matches_the_model() {
+    let server = RedisServer::start();
+    let rt = runtime();
+    let mut case = 0u32;
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 48,
+        ..RunnerConfig::default()
+    });
+    runner
+        .run(&proptest::collection::vec(op(), 1..60), |ops| {
+            case += 1;
+            // A fresh key space per case: Redis keeps what earlier cases wrote.
+            let config = StoreConfig {
+                redis_prefix: format!("bonenfant-test:{case}:"),
+                ..config(TICKET_TTL_MS, 1_000, 1 << 20)
+            };
+            rt.block_on(async {
+                let store = RedisStore::connect(&server.url(), &config).await.unwrap();
+                run_model(&store, None, &ops).await;
+            });
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_takers_of_one_ticket_get_it_exactly_once() {
+    let store = Arc::new(MemoryStore::new(&StoreConfig::default()));
+    for round in 0..50 {
+        let t = ticket(round);
+        let binding = TicketBinding {
+            session: Some(session(1)),
+            service: service(0),
+            issued_at_ms: 0,
+        };
+        assert!(store.bind_ticket(&t, binding).await.unwrap());
+        let takers: Vec<_> = (0..32)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let t = t.clone();
+                tokio::spawn(async move { store.take_ticket(&t).await.unwrap().is_some() })
+            })
+            .collect();
+        let mut winners = 0;
+        for taker in takers {
+            winners += usize::from(taker.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_binders_of_one_ticket_bind_it_once() {
+    let store = Arc::new(MemoryStore::new(&StoreConfig::default()));
+    let binders: Vec<_> = (0..SESSIONS * 10)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let binding = TicketBinding {
+                    session: Some(session(i % SESSIONS)),
+                    service: service(0),
+                    issued_at_ms: 0,
+                };
+                store.bind_ticket(&ticket(0), binding).await.unwrap()
+            })
+        })
+        .collect();
+    let mut bound = 0;
+    for binder in binders {
+        bound += usize::from(binder.await.unwrap());
+    }
+    assert_eq!(bound, 1);
+}
