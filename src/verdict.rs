@@ -91,6 +91,9 @@ pub mod rule {
     pub const PUPIL_SELF: &str = "pupil_self";
     /// A parent with no intent and no reason to doubt the designated pupil.
     pub const NO_INTENT: &str = "no_intent";
+    /// The validation did not succeed (ENT failure, refused answer, upstream error):
+    /// there is no assertion to judge.
+    pub const NO_ASSERTION: &str = "no_assertion";
 
     /// Rules whose validations are not a parent choosing a child: left out of the
     /// wrong-child rate's denominator.
@@ -126,6 +129,12 @@ pub struct Judgement {
 }
 
 impl Judgement {
+    /// The judgement of a validation that yielded no assertion: `unresolved`
+    /// (`no_assertion`); the `validate` event's `error` says why.
+    pub fn no_assertion() -> Self {
+        Self::new(Verdict::Unresolved, rule::NO_ASSERTION)
+    }
+
     fn new(verdict: Verdict, rule: &'static str) -> Self {
         Self { verdict, rule }
     }
@@ -511,6 +520,15 @@ mod tests {
         case.kind = PrincipalKind::Pupil;
         case.previous = Some(b());
         expect(&case, Verdict::Flip, "previous_pupil");
+    }
+
+    #[test]
+    fn failed_validation_is_unresolved() {
+        let judgement = Judgement::no_assertion();
+        assert_eq!(
+            (judgement.verdict, judgement.rule),
+            (Verdict::Unresolved, "no_assertion")
+        );
     }
 
     #[test]
