@@ -21,12 +21,24 @@ fn key() -> CookieKey {
 }
 
 fn cookies(keys: Vec<CookieKey>, secure: bool) -> SessionCookies {
-    SessionCookies::new(keys, secure, Duration::from_secs(2 * 3600), Duration::from_secs(3600)).unwrap()
+    SessionCookies::new(
+        keys,
+        secure,
+        Duration::from_secs(2 * 3600),
+        Duration::from_secs(3600),
+    )
+    .unwrap()
 }
 
 /// The `name=value` pair of a `Set-Cookie` value.
 fn pair(set_cookie: &HeaderValue) -> String {
-    set_cookie.to_str().unwrap().split(';').next().unwrap().to_owned()
+    set_cookie
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 fn value_of(set_cookie: &HeaderValue) -> String {
@@ -67,7 +79,10 @@ fn finds_its_cookie_among_others_and_across_cookie_headers() {
     let (cookie, header) = sealed(&jar, NOW);
     let mut headers = HeaderMap::new();
     headers.append(COOKIE, HeaderValue::from_static("PHPSESSID=abc; lang=fr"));
-    headers.append(COOKIE, HeaderValue::from_str(&format!("x=1; {}", pair(&header))).unwrap());
+    headers.append(
+        COOKIE,
+        HeaderValue::from_str(&format!("x=1; {}", pair(&header))).unwrap(),
+    );
     assert_eq!(jar.open(&headers, NOW).unwrap().id, cookie.id);
 }
 
@@ -76,8 +91,20 @@ fn finds_its_cookie_among_others_and_across_cookie_headers() {
 #[test]
 fn rejects_plaintext_empty_and_garbage_values() {
     let jar = cookies(vec![key()], true);
-    for value in ["", "x", "{\"id\":\"00\"}", "AAAA", "%%%", "====", &"A".repeat(5000)] {
-        assert!(jar.open(&request(&format!("{SECURE_NAME}={value}")), NOW).is_none(), "{value:?}");
+    for value in [
+        "",
+        "x",
+        "{\"id\":\"00\"}",
+        "AAAA",
+        "%%%",
+        "====",
+        &"A".repeat(5000),
+    ] {
+        assert!(
+            jar.open(&request(&format!("{SECURE_NAME}={value}")), NOW)
+                .is_none(),
+            "{value:?}"
+        );
     }
     assert!(jar.open(&HeaderMap::new(), NOW).is_none());
 }
@@ -87,8 +114,12 @@ fn rejects_a_value_moved_under_another_name() {
     let secure = cookies(vec![key()], true);
     let (_, header) = sealed(&secure, NOW);
     let value = value_of(&header);
-    assert!(secure.open(&request(&format!("bonenfant={value}")), NOW).is_none());
-    assert!(secure.open(&request(&format!("__Host-other={value}")), NOW).is_none());
+    assert!(secure
+        .open(&request(&format!("bonenfant={value}")), NOW)
+        .is_none());
+    assert!(secure
+        .open(&request(&format!("__Host-other={value}")), NOW)
+        .is_none());
 }
 
 #[test]
@@ -105,7 +136,9 @@ fn rejects_a_plain_http_cookie_on_tls_and_the_reverse() {
 #[test]
 fn rejects_a_cookie_sealed_under_an_unknown_key() {
     let (_, header) = sealed(&cookies(vec![key()], true), NOW);
-    assert!(cookies(vec![key()], true).open(&request(&pair(&header)), NOW).is_none());
+    assert!(cookies(vec![key()], true)
+        .open(&request(&pair(&header)), NOW)
+        .is_none());
 }
 
 proptest! {
@@ -148,17 +181,23 @@ fn rejects_a_cookie_resent_past_its_absolute_lifetime() {
     while now < NOW + 2 * HOUR_MS - 1_800_000 {
         now += 1_800_000;
         let header = jar.seal(&cookie, now);
-        cookie = jar.open(&request(&pair(&header)), now).expect("live within the limits");
+        cookie = jar
+            .open(&request(&pair(&header)), now)
+            .expect("live within the limits");
     }
     let header = jar.seal(&cookie, now);
-    assert!(jar.open(&request(&pair(&header)), NOW + 2 * HOUR_MS).is_none());
+    assert!(jar
+        .open(&request(&pair(&header)), NOW + 2 * HOUR_MS)
+        .is_none());
 }
 
 #[test]
 fn rejects_a_cookie_idle_past_its_limit() {
     let jar = cookies(vec![key()], true);
     let (_, header) = sealed(&jar, NOW);
-    assert!(jar.open(&request(&pair(&header)), NOW + HOUR_MS - 1).is_some());
+    assert!(jar
+        .open(&request(&pair(&header)), NOW + HOUR_MS - 1)
+        .is_some());
     assert!(jar.open(&request(&pair(&header)), NOW + HOUR_MS).is_none());
 }
 
@@ -233,7 +272,11 @@ fn uses_the_plain_name_without_secure_on_http() {
 fn max_age_counts_down_to_the_absolute_limit() {
     let jar = cookies(vec![key()], true);
     let cookie = SessionCookie::fresh(NOW);
-    let text = jar.seal(&cookie, NOW + HOUR_MS).to_str().unwrap().to_owned();
+    let text = jar
+        .seal(&cookie, NOW + HOUR_MS)
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(text.contains("Max-Age=3600"), "{text}");
 }
 
@@ -241,7 +284,10 @@ fn max_age_counts_down_to_the_absolute_limit() {
 fn clear_deletes_the_cookie() {
     let jar = cookies(vec![key()], true);
     let text = jar.clear().to_str().unwrap().to_owned();
-    assert!(text.starts_with(&format!("{SECURE_NAME}=;")) && text.contains("Max-Age=0"), "{text}");
+    assert!(
+        text.starts_with(&format!("{SECURE_NAME}=;")) && text.contains("Max-Age=0"),
+        "{text}"
+    );
 }
 
 // === CSRF token and fixation (T43–T44 building blocks) ===

@@ -411,17 +411,17 @@ proptest! {
 fn redis_store_matches_the_model() {
     let server = RedisServer::start();
     let rt = runtime();
-    let mut case = 0u32;
+    let case = std::cell::Cell::new(0u32);
     let mut runner = TestRunner::new(RunnerConfig {
         cases: 48,
         ..RunnerConfig::default()
     });
     runner
         .run(&proptest::collection::vec(op(), 1..60), |ops| {
-            case += 1;
+            case.set(case.get() + 1);
             // A fresh key space per case: Redis keeps what earlier cases wrote.
             let config = StoreConfig {
-                redis_prefix: format!("bonenfant-test:{case}:"),
+                redis_prefix: format!("bonenfant-test:{}:", case.get()),
                 ..config(TICKET_TTL_MS, 1_000, 1 << 20)
             };
             rt.block_on(async {

@@ -244,13 +244,21 @@ impl<K: Hash + Eq + Copy> Shard<K> {
         Some(slot)
     }
 
-    /// Drops expired entries at the front of the queue.
+    /// Drops expired entries at the front of the queue. Pops one element at a time: a
+    /// stale element must not lead to removing the live entry queued behind it.
     fn purge_expired(&mut self, now: u64) {
-        while let Some(&(expires_at, _)) = self.queue.front() {
+        while let Some(&(expires_at, key)) = self.queue.front() {
             if expires_at > now {
                 break;
             }
-            self.pop_oldest();
+            self.queue.pop_front();
+            if self
+                .map
+                .get(&key)
+                .is_some_and(|slot| slot.expires_at == expires_at)
+            {
+                self.remove(&key);
+            }
         }
     }
 
@@ -377,6 +385,18 @@ mod tests {
         assert!(m.get_refresh(&1, 1050).is_some());
         let queue_len = lock(&m.shards[0]).queue.len();
         assert!(queue_len <= 2 + 64 + 1, "queue grew to {queue_len}");
+    }
+
+    #[test]
+    fn purge_skips_stale_queue_elements_without_dropping_live_entries() {
+        let m = map(10, 10_000);
+        m.put(1, b"a".to_vec(), 0).unwrap();
+        m.put(1, b"b".to_vec(), 50).unwrap();
+        // The first queue element (expiry 100) is stale; the entry lives until 150.
+        assert_eq!(
+            m.swap(1, b"c".to_vec(), 120).unwrap().as_deref(),
+            Some(&b"b"[..])
+        );
     }
 
     #[test]
