@@ -806,7 +806,15 @@ fn render_xml(dialect: Dialect, outcome: &Outcome) -> String {
                 Dialect::Laclasse => {
                     push_elements(&mut xml, &assertion.attributes, "cas:", "      ");
                     xml.push_str("    </cas:attributes>\n");
-                    push_elements(&mut xml, &assertion.attributes, "cas:", "    ");
+                    // The old-client copy directly under authenticationSuccess; a
+                    // `user` attribute there would read as a second `cas:user`.
+                    let outside: Attributes = assertion
+                        .attributes
+                        .iter()
+                        .filter(|(name, _)| *name != "user")
+                        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                        .collect();
+                    push_elements(&mut xml, &outside, "cas:", "    ");
                 }
             }
             xml.push_str("  </cas:authenticationSuccess>\n");
