@@ -1,1 +1,61 @@
-//! (proxy: being written.)
+//! The transport of the reverse proxy: a hyper 1.x server (HTTP/1.1, and HTTP/2 through
+//! ALPN on TLS) in front of a pooled, verified upstream client, with the limits, header
+//! hygiene and error pages a proxy in front of an identity provider needs. It decides
+//! nothing about identity: a [`Handler`] does (the CAS exchange; [`Passthrough`] for
+//! everything else).
+//!
+//! # Layout
+//!
+//! * [`server`]: accept loop, connection cap, TLS, timeouts, graceful shutdown.
+//! * [`hygiene`]: what a request must be to enter, and how it is rewritten on its way
+//!   to the upstream and back (Host, hop-by-hop, `X-Forwarded-*`).
+//! * [`upstream`]: the pooled upstream client: `forward` (streaming) and `fetch`
+//!   (buffered up to a cap, for answers that are inspected).
+//! * [`body`]: [`ProxyBody`], the one body type, and the idle deadline on streams.
+//! * [`error`]: typed errors with stable codes, and the error pages.
+//! * [`tls`]: rustls configurations for both sides.
+//! * [`passthrough`]: the forwarding handler, and [`run`] to serve a configuration.
+
+pub mod body;
+pub mod error;
+pub mod hygiene;
+pub mod passthrough;
+pub mod server;
+pub mod tls;
+pub mod upstream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use http::{Request, Response, Version};
+use hyper::body::Incoming;
+
+pub use body::{BoxError, ProxyBody};
+pub use error::{ProxyError, UpstreamError};
+pub use hygiene::{ForwardPolicy, FrontDoorError, HostPolicy};
+pub use passthrough::{run, run_passthrough, Passthrough};
+pub use upstream::Upstream;
+
+/// What the server knows about the connection a request came on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The TCP peer: the client, or the last proxy in front of bonenfant.
+    pub peer: SocketAddr,
+    /// The local address the connection was accepted on.
+    pub local: SocketAddr,
+    /// Whether the connection is TLS (decides `X-Forwarded-Proto`, `Secure` cookies).
+    pub tls: bool,
+    /// The connection's protocol: `HTTP_2` when ALPN chose `h2`, else `HTTP_11`
+    /// (a request on it may still say HTTP/1.0).
+    pub version: Version,
+}
+
+/// Answers one request. Called once per request, concurrently; it must always produce
+/// a response (errors are answers: error pages, CAS failures).
+pub trait Handler: Send + Sync + 'static {
+    fn call(
+        &self,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+    ) -> impl Future<Output = Response<ProxyBody>> + Send;
+}

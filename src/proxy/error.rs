@@ -1,0 +1,196 @@
+//! Typed errors of the transport, each with a stable code, and the HTML page a browser
+//! gets for them (invariant I2: every rejection is a well-formed answer with a code).
+//!
+//! Errors record which side failed, as Pingora's do: [`UpstreamError`] (the ENT is down,
+//! slow, or answered something unusable → 502/504), `hygiene::FrontDoorError` (the
+//! client sent something the proxy refuses → 400), [`ProxyError`] (setting up the
+//! proxy failed: certificates, sockets).
+//!
+//! Validation callers (Pronote) get a CAS `authenticationFailure` instead of a page;
+//! that answer is built by the CAS exchange from [`UpstreamError::code`].
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+
+use super::body::ProxyBody;
+
+/// The header every answer the proxy builds for an error carries, with its stable code,
+/// so an integrator can tell a bonenfant error from an ENT error at a glance.
+pub const ERROR_HEADER: HeaderName = HeaderName::from_static("x-bonenfant-error");
+
+/// Seconds a client is asked to wait after an overload answer.
+const RETRY_AFTER_SECONDS: HeaderValue = HeaderValue::from_static("1");
+
+/// Setting up or running the proxy failed (not a per-request error).
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("reading {what} {path}: {source}")]
+    Pem {
+        what: &'static str,
+        path: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("upstream client: {0}")]
+    UpstreamSetup(String),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: io::Error,
+    },
+}
+
+impl ProxyError {
+    /// Stable code for logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::Pem { .. } => "proxy.pem",
+            ProxyError::Tls(_) => "proxy.tls_config",
+            ProxyError::UpstreamSetup(_) => "proxy.upstream_setup",
+            ProxyError::Listen { .. } => "proxy.listen",
+        }
+    }
+}
+
+/// The phase of an upstream exchange a deadline cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the response head (connect, TLS, request, head).
+    Head,
+    /// Reading a buffered response body.
+    Body,
+}
+
+/// An upstream exchange that failed. The request may or may not have reached the
+/// upstream; it is never sent twice by the proxy (a CAS ticket is single use).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// TCP connection refused, unreachable, or not made within the connect timeout.
+    #[error("could not connect to the upstream: {0}")]
+    Connect(#[source] hyper_util::client::legacy::Error),
+    /// The upstream's certificate was refused or the TLS handshake failed. Fails
+    /// closed: there is no fallback to plain text or to an unverified connection.
+    #[error("TLS with the upstream failed: {0}")]
+    Tls(#[source] hyper_util::client::legacy::Error),
+    /// No answer (head, or whole buffered body) within the upstream timeout.
+    #[error("the upstream did not answer within {after:?} ({phase:?})")]
+    Timeout { phase: Phase, after: Duration },
+    /// A buffered answer was larger than allowed; the connection was dropped.
+    #[error("the upstream answer is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// The upstream broke HTTP: garbage, closed mid-message, reset.
+    #[error("the upstream broke the HTTP exchange: {0}")]
+    Protocol(#[source] crate::proxy::BoxError),
+}
+
+impl UpstreamError {
+    /// Stable code, shown in error pages, the `X-Bonenfant-Error` header and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) => "proxy.upstream_connect",
+            UpstreamError::Tls(_) => "proxy.upstream_tls",
+            UpstreamError::Timeout { .. } => "proxy.upstream_timeout",
+            UpstreamError::BodyTooLarge { .. } => "proxy.upstream_body_too_large",
+            UpstreamError::Protocol(_) => "proxy.upstream_protocol",
+        }
+    }
+
+    /// The status a browser gets: 504 for deadlines, 502 for everything else.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The error page for a browser.
+    pub fn to_response(&self) -> Response<ProxyBody> {
+        page(self.status(), self.code())
+    }
+}
+
+/// The answer to a connection over the connection cap (load shedding, T55).
+pub fn overloaded() -> Response<ProxyBody> {
+    let mut response = page(StatusCode::SERVICE_UNAVAILABLE, "proxy.overloaded");
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, RETRY_AFTER_SECONDS);
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// A small HTML page naming the error and its code, with the code also in
+/// [`ERROR_HEADER`]. Never cached; carries nothing from the request (no reflected input).
+pub fn page(status: StatusCode, code: &'static str) -> Response<ProxyBody> {
+    let (fr, en) = explanation(status);
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
+         <title>{status} {reason}</title></head>\n<body>\
+         <h1>{status} {reason}</h1>\n<p>{fr}</p>\n<p lang=\"en\">{en}</p>\n\
+         <p>Code : <code>{code}</code></p>\n</body></html>\n",
+        status = status.as_u16(),
+    );
+    let mut response = Response::new(ProxyBody::full(html));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(ERROR_HEADER, HeaderValue::from_static(code));
+    response
+}
+
+fn explanation(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::BAD_GATEWAY => (
+            "Le serveur d'authentification (ENT) n'a pas répondu correctement. Réessayez dans un instant.",
+            "The authentication server (ENT) did not answer properly. Try again in a moment.",
+        ),
+        StatusCode::GATEWAY_TIMEOUT => (
+            "Le serveur d'authentification (ENT) n'a pas répondu à temps. Réessayez dans un instant.",
+            "The authentication server (ENT) did not answer in time. Try again in a moment.",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "Le service est momentanément surchargé. Réessayez dans un instant.",
+            "The service is overloaded for a moment. Try again shortly.",
+        ),
+        _ => (
+            "La requête a été refusée.",
+            "The request was refused.",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn page_shows_code_in_header_and_body() {
+        let response = page(StatusCode::BAD_GATEWAY, "proxy.upstream_connect");
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(response.headers()[ERROR_HEADER], "proxy.upstream_connect");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(
+            text.contains("<code>proxy.upstream_connect</code>"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn overload_answer_asks_to_retry_and_closes() {
+        let response = overloaded();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(RETRY_AFTER));
+        assert_eq!(response.headers()[CONNECTION], "close");
+    }
+}

@@ -1,0 +1,1518 @@
+//! The CAS exchange: the phases of one request, in one direction, like Pingora's
+//! filters: **classify** (which CAS endpoint) → **forward** → **inspect** (parse,
+//! pupil key) → **decide** (verdict, pin) → **respond** → **log** (exactly one summary
+//! event, always).
+//!
+//! This file sequences the phases and does the I/O (upstream, session store, trace
+//! log). It decides nothing about identity itself: inspection and decisions are
+//! `crate::pin`'s, and a success answer for Pronote is only ever made by
+//! [`pin::success_answer`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, SET_COOKIE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::body::ProxyBody;
+use super::error::{self, ProxyError, UpstreamError};
+use super::hygiene;
+use super::passthrough::Passthrough;
+use super::{ConnInfo, Handler};
+use crate::admin::Metrics;
+use crate::cas::{
+    self, AnswerContext, Assertion, Endpoint, Failure, LoginRedirect, Outcome, ParseLimits,
+    ParseOptions, ResponseFormat, ServiceTicket, ValidationRequest,
+};
+use crate::config::{AnswerMode, Config, PinMode};
+use crate::events::{self, LatencyMs, LogoutKind, PinOutcome, Pseudonym, TraceEvent, TraceLog};
+use crate::pin::{self, chooser, Attempts, FrontDecision, Inspection, Inspector};
+use crate::pupil::{ExtractionRules, PupilKey, Uai};
+use crate::session::cookie::{CookieKey, SessionCookie, SessionCookies};
+use crate::session::{
+    AnyStore, RetryProgress, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig,
+    StoreError, TicketBinding,
+};
+use crate::verdict::{rule, Judgement, Verdict};
+
+/// The CAS-aware handler. One per process, shared by every connection.
+pub struct CasExchange {
+    config: Arc<Config>,
+    passthrough: Passthrough,
+    store: AnyStore,
+    cookies: SessionCookies,
+    inspector: Inspector,
+    trace: TraceLog,
+    metrics: Arc<Metrics>,
+}
+
+/// Why the exchange could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cookie-key-file: {0}")]
+    CookieKey(String),
+}
+
+impl SetupError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SetupError::Proxy(e) => e.code(),
+            SetupError::Store(e) => e.code(),
+            SetupError::CookieKey(_) => "config.cookie_key",
+        }
+    }
+}
+
+/// Unix milliseconds. The pure modules take time as an argument; this is where it is read.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+// === impl CasExchange ===
+
+impl CasExchange {
+    pub async fn new(
+        config: Arc<Config>,
+        trace: TraceLog,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, SetupError> {
+        let passthrough = Passthrough::new(&config)?;
+        let mut store_config = StoreConfig::default();
+        store_config.sessions.ttl = config.limits.session_ttl;
+        store_config.sessions.max_entries = config.limits.max_sessions;
+        store_config.last_pupils.ttl = config.pin.flip_window.max(store_config.last_pupils.ttl);
+        let store = AnyStore::from_url(&config.store, &store_config.clamped()).await?;
+        let keys = config
+            .secrets
+            .cookie_keys
+            .iter()
+            .map(|k| CookieKey::from_bytes(k).map_err(|e| SetupError::CookieKey(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cookies = SessionCookies::new(
+            keys,
+            config.tls.is_some(),
+            config.limits.session_ttl,
+            config.limits.session_ttl,
+        )
+        .map_err(|e| SetupError::CookieKey(e.to_string()))?;
+        let inspector = Inspector {
+            establishment: config.establishment.clone(),
+            rules: ExtractionRules::default(),
+            index: config.directory_index.clone(),
+        };
+        Ok(Self {
+            config,
+            passthrough,
+            store,
+            cookies,
+            inspector,
+            trace,
+            metrics,
+        })
+    }
+
+    /// The session store, for the admin server's figures.
+    pub fn store(&self) -> &AnyStore {
+        &self.store
+    }
+
+    /// Logs a trace event and counts it in the metrics.
+    fn emit(&self, event: TraceEvent) {
+        self.metrics.record(&event);
+        self.trace.emit(event);
+    }
+
+    fn pseudo_session(&self, id: Option<&SessionId>) -> Option<Pseudonym> {
+        id.map(|id| self.trace.pseudonyms().session(id))
+    }
+
+    fn pseudo_principal(&self, assertion: Option<&Assertion>) -> Option<Pseudonym> {
+        assertion.map(|a| self.trace.pseudonyms().principal(&a.principal))
+    }
+
+    fn pseudo_pupil(&self, pupil: Option<&PupilKey>) -> Option<Pseudonym> {
+        pupil.map(|p| self.trace.pseudonyms().pupil(p))
+    }
+
+    // --- classify ---
+
+    /// The CAS endpoint a path names, honouring `cas-prefix`.
+    fn classify(&self, path: &str) -> Option<Endpoint> {
+        if let Some(prefix) = &self.config.cas_prefix {
+            let under = path
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+            if !under {
+                return None;
+            }
+        }
+        cas::classify(path)
+    }
+
+    fn is_control(&self, path: &str) -> bool {
+        path.strip_prefix(self.config.control_prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        let started = Instant::now();
+        if let Err(refused) = hygiene::check_front_door(&req) {
+            self.emit(TraceEvent::Rejected(events::Rejected {
+                code: refused.code(),
+                endpoint: None,
+                status: refused.status().as_u16(),
+                latency_ms: LatencyMs(started.elapsed()),
+            }));
+            return refused.to_response();
+        }
+        let path = req.uri().path();
+        if self.is_control(path) {
+            return self.control(req, started).await;
+        }
+        match self.classify(path) {
+            Some(Endpoint::Login) => self.login(req, conn, started).await,
+            Some(endpoint) if endpoint.is_validation() => {
+                self.validation(endpoint, req, conn, started).await
+            }
+            Some(Endpoint::Logout) => self.browser_logout(req, conn, started).await,
+            endpoint if is_single_logout_candidate(&req, self.config.limits.max_request_body) => {
+                self.single_logout(endpoint, req, conn, started).await
+            }
+            endpoint => self.passthrough(endpoint, req, conn, started).await,
+        }
+    }
+
+    // --- forward ---
+
+    /// Forwards a request unchanged (but for hygiene) and streams the answer back.
+    async fn passthrough(
+        &self,
+        endpoint: Option<Endpoint>,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        let response = self.passthrough.forward(req, &conn).await;
+        self.summary_passthrough(endpoint, &response, started);
+        response
+    }
+
+    fn summary_passthrough(
+        &self,
+        endpoint: Option<Endpoint>,
+        response: &Response<ProxyBody>,
+        started: Instant,
+    ) {
+        let status = response.status().as_u16();
+        let latency_ms = LatencyMs(started.elapsed());
+        let event = match response
+            .headers()
+            .get(error::ERROR_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(error::known_code)
+        {
+            Some(code) => TraceEvent::UpstreamError(events::UpstreamError {
+                code,
+                endpoint,
+                status,
+                latency_ms,
+            }),
+            None => TraceEvent::Passthrough(events::Passthrough {
+                endpoint,
+                status,
+                latency_ms,
+            }),
+        };
+        self.emit(event);
+    }
+
+    /// Sends a request to the upstream and returns the answer head with its body still
+    /// streaming, or the error page to answer instead.
+    async fn forward_streaming(
+        &self,
+        req: Request<ProxyBody>,
+        conn: &ConnInfo,
+    ) -> Result<Response<Incoming>, Response<ProxyBody>> {
+        let req = self
+            .passthrough
+            .policy()
+            .upstream_request(req, conn)
+            .map_err(|refused| refused.to_response())?;
+        self.passthrough
+            .upstream()
+            .forward(req)
+            .await
+            .map_err(|failed| failed.to_response())
+    }
+
+    fn stream_back(&self, response: Response<Incoming>) -> Response<ProxyBody> {
+        hygiene::downstream_response(response)
+            .map(|body| self.passthrough.upstream().stream_body(body))
+    }
+
+    // --- front channel ---
+
+    async fn login(
+        &self,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        let now = now_ms();
+        let cookie = self.cookies.open(req.headers(), now);
+        let login_path = req.uri().path().to_owned();
+        let host = req.headers().get(HOST).cloned();
+        let upstream = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
+            Ok(response) => response,
+            Err(page) => {
+                self.summary_passthrough(Some(Endpoint::Login), &page, started);
+                return page;
+            }
+        };
+        let redirect = match upstream.status() {
+            StatusCode::FOUND | StatusCode::SEE_OTHER => upstream
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(cas::login_redirect),
+            _ => None,
+        };
+        match redirect {
+            Some(Ok(redirect)) => {
+                let front = FrontChannel {
+                    login_path,
+                    host,
+                    conn,
+                    started,
+                    now,
+                };
+                self.ticket_redirect(upstream, redirect, cookie, front)
+                    .await
+            }
+            Some(Err(refused)) => {
+                // The ENT's own redirect: not ours to block, but it carries a ticket
+                // the gate refuses, so nothing is bound and the DSI hears of it.
+                self.emit(TraceEvent::Rejected(events::Rejected {
+                    code: refused.code(),
+                    endpoint: Some(Endpoint::Login),
+                    status: upstream.status().as_u16(),
+                    latency_ms: LatencyMs(started.elapsed()),
+                }));
+                self.stream_back(upstream)
+            }
+            None => {
+                let response = self.stream_back(upstream);
+                self.summary_passthrough(Some(Endpoint::Login), &response, started);
+                response
+            }
+        }
+    }
+
+    /// A `/login` answer redirects the browser to its service with a ticket: bind the
+    /// ticket to the browser session (rotated, T44), and with pinning on, check it.
+    async fn ticket_redirect(
+        &self,
+        upstream: Response<Incoming>,
+        redirect: LoginRedirect,
+        cookie: Option<SessionCookie>,
+        front: FrontChannel,
+    ) -> Response<ProxyBody> {
+        let now = front.now;
+        let session = SessionCookie::fresh(now);
+        let state = match &cookie {
+            Some(old) => self.rotate_session(old, &session).await,
+            None => None,
+        };
+        let binding = TicketBinding {
+            session: Some(session.id),
+            service: redirect.service.clone(),
+            issued_at_ms: now,
+        };
+        let bound = match self.store.bind_ticket(&redirect.ticket, binding).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                tracing::warn!(code = e.code(), "could not bind a ticket to its session");
+                false
+            }
+        };
+        let expected = self.inspector.establishment.expected(&redirect.service);
+        let pinning = self.config.pin.mode != PinMode::Observe && expected.is_some();
+        let mut response = if pinning && bound {
+            self.pin_front(
+                upstream,
+                &redirect,
+                &session,
+                state,
+                &front,
+                expected.clone(),
+            )
+            .await
+        } else {
+            self.stream_back(upstream)
+        };
+        self.set_cookie(&mut response, &session, now);
+        self.emit(TraceEvent::LoginRedirect(events::LoginRedirect {
+            uai_expected: expected,
+            session: self.pseudo_session(Some(&session.id)),
+            bound,
+            latency_ms: LatencyMs(front.started.elapsed()),
+        }));
+        response
+    }
+
+    /// Moves a session's state to a fresh id: a cookie planted before authentication
+    /// must not see what the session learns after (session fixation, T44).
+    async fn rotate_session(
+        &self,
+        old: &SessionCookie,
+        new: &SessionCookie,
+    ) -> Option<SessionState> {
+        let state = self.store.session(&old.id).await.ok().flatten()?;
+        if self.store.put_session(&new.id, state.clone()).await.is_ok() {
+            let _ = self.store.drop_session(&old.id).await;
+        }
+        Some(state)
+    }
+
+    fn set_cookie(&self, response: &mut Response<ProxyBody>, session: &SessionCookie, now: u64) {
+        response
+            .headers_mut()
+            .append(SET_COOKIE, self.cookies.seal(session, now));
+    }
+
+    /// The retry/rewrite strategies on the front channel: validate the ticket now, and
+    /// either let the browser go on (the assertion waits in the stash for Pronote) or
+    /// send it back to `/login` for another ticket.
+    async fn pin_front(
+        &self,
+        upstream: Response<Incoming>,
+        redirect: &LoginRedirect,
+        session: &SessionCookie,
+        state: Option<SessionState>,
+        front: &FrontChannel,
+        expected: Option<Uai>,
+    ) -> Response<ProxyBody> {
+        let now = front.now;
+        // Ours now: Pronote's validation of this ticket is answered from the stash,
+        // so the ENT is asked about it exactly once (I1d).
+        let _ = self.store.take_ticket(&redirect.ticket).await;
+        let outcome = self.early_validation(redirect, front).await;
+        let mut state = state.unwrap_or_default();
+        let progress = state
+            .retry
+            .take()
+            .filter(|p| p.service == redirect.service)
+            .filter(|p| {
+                now.saturating_sub(p.started_ms) <= millis(self.config.pin.retry_budget) * 2
+            })
+            .unwrap_or(RetryProgress {
+                service: redirect.service.clone(),
+                retries: 0,
+                started_ms: now,
+            });
+        let attempts = Attempts {
+            retries: progress.retries,
+            elapsed_ms: now.saturating_sub(progress.started_ms),
+        };
+        let assertion = match outcome {
+            Outcome::Success(assertion) => assertion,
+            failure @ Outcome::Failure(_) => {
+                self.stash(
+                    redirect,
+                    failure,
+                    session,
+                    PinOutcome::None,
+                    attempts.retries,
+                    now,
+                )
+                .await;
+                let _ = self.store.put_session(&session.id, state).await;
+                return self.stream_back(upstream);
+            }
+        };
+        let inspection = self
+            .inspector
+            .inspect(&assertion, &redirect.service, Some(&state), None);
+        let decision = pin::decide_front(
+            &self.config.pin,
+            &inspection,
+            &assertion,
+            Some(&state),
+            &redirect.service,
+            attempts,
+            now,
+        );
+        let principal = self.pseudo_principal(Some(&assertion));
+        let session_pseudo = self.pseudo_session(Some(&session.id));
+        match decision {
+            FrontDecision::Deliver {
+                assertion: delivered,
+                action,
+                refused,
+            } => {
+                if let Some(refusal) = refused {
+                    self.refused_rewrite(refusal.code(), principal.clone(), session_pseudo.clone());
+                }
+                let delivered_inspection =
+                    self.inspector
+                        .inspect(&delivered, &redirect.service, Some(&state), None);
+                pin::remember(
+                    &mut state,
+                    &delivered,
+                    &redirect.service,
+                    &delivered_inspection,
+                    &self.config.pin.rewrite_allow,
+                    now,
+                );
+                self.stash(
+                    redirect,
+                    Outcome::Success(delivered),
+                    session,
+                    action,
+                    attempts.retries,
+                    now,
+                )
+                .await;
+                let _ = self.store.put_session(&session.id, state).await;
+                self.stream_back(upstream)
+            }
+            FrontDecision::Relogin { refused } => {
+                if let Some(refusal) = refused {
+                    self.refused_rewrite(refusal.code(), principal.clone(), session_pseudo.clone());
+                }
+                self.emit(TraceEvent::Retry(events::Retry {
+                    attempt: attempts.retries + 1,
+                    verdict: inspection.judgement.verdict,
+                    rule: inspection.judgement.rule,
+                    uai_expected: expected,
+                    uai_asserted: inspection.uai_asserted().cloned(),
+                    principal,
+                    pupil: self.pseudo_pupil(inspection.designated()),
+                    session: session_pseudo,
+                    latency_ms: LatencyMs(front.started.elapsed()),
+                }));
+                learn_children(&mut state, &assertion, &inspection, now);
+                state.retry = Some(RetryProgress {
+                    retries: attempts.retries + 1,
+                    ..progress
+                });
+                let _ = self.store.put_session(&session.id, state).await;
+                // The refused ticket was validated by us; nobody else may use it.
+                relogin(&front.login_path, &redirect.service)
+            }
+            FrontDecision::GiveUp { assertion } => {
+                let budget = millis(self.config.pin.retry_budget);
+                self.emit(TraceEvent::RetryGaveUp(events::RetryGaveUp {
+                    retries: attempts.retries,
+                    reason: if attempts.elapsed_ms >= budget {
+                        "time_budget"
+                    } else {
+                        "attempts"
+                    },
+                    uai_expected: expected,
+                    principal,
+                    session: session_pseudo,
+                    latency_ms: LatencyMs(front.started.elapsed()),
+                }));
+                learn_children(&mut state, &assertion, &inspection, now);
+                self.stash(
+                    redirect,
+                    Outcome::Success(assertion),
+                    session,
+                    PinOutcome::GaveUp,
+                    attempts.retries,
+                    now,
+                )
+                .await;
+                let _ = self.store.put_session(&session.id, state).await;
+                let location = upstream
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                gave_up_page(&location, &self.config.control_prefix, &redirect.service)
+            }
+        }
+    }
+
+    fn refused_rewrite(
+        &self,
+        code: &'static str,
+        principal: Option<Pseudonym>,
+        session: Option<Pseudonym>,
+    ) {
+        self.emit(TraceEvent::PinRefused(events::PinRefused {
+            code,
+            principal,
+            session,
+        }));
+    }
+
+    /// bonenfant validates a front-channel ticket itself (retry strategy), with the
+    /// same service, at the ENT's `serviceValidate` beside the `/login` path.
+    async fn early_validation(&self, redirect: &LoginRedirect, front: &FrontChannel) -> Outcome {
+        let base = front
+            .login_path
+            .strip_suffix("login")
+            .unwrap_or(&front.login_path);
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("service", &redirect.service)
+            .append_pair("ticket", redirect.ticket.expose())
+            .finish();
+        let target = format!("{base}serviceValidate?{query}");
+        let mut builder = Request::get(target);
+        if let Some(host) = &front.host {
+            builder = builder.header(HOST, host.clone());
+        }
+        let Ok(req) = builder.body(ProxyBody::empty()) else {
+            return Outcome::Failure(Failure::internal("could not build the validation request"));
+        };
+        let req = match self.passthrough.policy().upstream_request(req, &front.conn) {
+            Ok(req) => req,
+            Err(_) => return Outcome::Failure(Failure::internal("bad validation target")),
+        };
+        let fetched = self
+            .passthrough
+            .upstream()
+            .fetch(req, self.config.limits.max_validation_body)
+            .await;
+        let (parts, body) = match fetched {
+            Ok(answer) => answer,
+            Err(failed) => {
+                tracing::warn!(code = failed.code(), "early validation failed upstream");
+                return Outcome::Failure(Failure::internal(failed.code()));
+            }
+        };
+        if !parts.status.is_success() {
+            return Outcome::Failure(Failure::internal("proxy.upstream_status"));
+        }
+        let options = self.parse_options(&redirect.service);
+        match cas::parse_response(ResponseFormat::Xml, &body, &options) {
+            Ok(outcome) => outcome,
+            Err(refused) => {
+                tracing::warn!(code = refused.code(), "early validation answer refused");
+                Outcome::Failure(Failure::internal(refused.code()))
+            }
+        }
+    }
+
+    async fn stash(
+        &self,
+        redirect: &LoginRedirect,
+        outcome: Outcome,
+        session: &SessionCookie,
+        pin: PinOutcome,
+        retries: u32,
+        now: u64,
+    ) {
+        let entry = StashedValidation {
+            service: redirect.service.clone(),
+            outcome,
+            session: Some(session.id),
+            stored_at_ms: now,
+            pin,
+            retries,
+        };
+        if let Err(e) = self.store.stash(&redirect.ticket, entry).await {
+            // Pronote's validation then finds no stash and fails closed.
+            tracing::warn!(code = e.code(), "could not stash an early validation");
+        }
+    }
+
+    fn parse_options<'a>(&self, service: &'a str) -> ParseOptions<'a> {
+        ParseOptions {
+            limits: ParseLimits {
+                max_bytes: self.config.limits.max_validation_body,
+                ..ParseLimits::default()
+            },
+            now_unix: Some(now_ms() / 1000),
+            service: Some(service),
+        }
+    }
+
+    // --- back channel ---
+
+    async fn validation(
+        &self,
+        endpoint: Endpoint,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        let mut summary = ValidationSummary::new(endpoint, started);
+        let fallback_format = fallback_format(endpoint, req.uri().query());
+        let (parts, body) = req.into_parts();
+        let body = match read_body(
+            body,
+            self.config.limits.max_request_body,
+            self.config.limits.header_read_timeout,
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(code) => {
+                summary.error = Some(code);
+                return self.fail(
+                    summary,
+                    fallback_format,
+                    "",
+                    Failure::new("INVALID_REQUEST", "unreadable request body"),
+                );
+            }
+        };
+        let request = match ValidationRequest::parse(endpoint, parts.uri.query(), &body) {
+            Ok(request) => request,
+            Err(refused) => {
+                summary.error = Some(refused.code());
+                let code = if refused.code().starts_with("cas.ticket") {
+                    "INVALID_TICKET"
+                } else {
+                    "INVALID_REQUEST"
+                };
+                return self.fail(
+                    summary,
+                    fallback_format,
+                    "",
+                    Failure::new(code, refused.to_string()),
+                );
+            }
+        };
+        match self.store.take_stash(&request.ticket).await {
+            Ok(Some(stashed)) => return self.answer_stashed(summary, &request, stashed).await,
+            Ok(None) => {}
+            Err(e) => {
+                summary.error = Some(e.code());
+                return self.fail(
+                    summary,
+                    request.format,
+                    &request.service,
+                    Failure::internal("session store unavailable"),
+                );
+            }
+        }
+        let binding = match self.store.take_ticket(&request.ticket).await {
+            Ok(binding) => binding,
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    "session store unavailable; validation uncorrelated"
+                );
+                None
+            }
+        };
+        if binding.is_none() && self.config.strict_correlation {
+            summary.error = Some("proxy.uncorrelated_ticket");
+            return self.fail(
+                summary,
+                request.format,
+                &request.service,
+                Failure::new("INVALID_TICKET", "ticket not issued through this proxy"),
+            );
+        }
+        let session = binding.as_ref().and_then(|b| b.session);
+        summary.session = session;
+        let upstream_req = Request::from_parts(parts, ProxyBody::full(body));
+        let upstream_req = match self
+            .passthrough
+            .policy()
+            .upstream_request(upstream_req, &conn)
+        {
+            Ok(req) => req,
+            Err(refused) => {
+                summary.error = Some(refused.code());
+                return self.fail(
+                    summary,
+                    request.format,
+                    &request.service,
+                    Failure::new("INVALID_REQUEST", "malformed request"),
+                );
+            }
+        };
+        let fetched = self
+            .passthrough
+            .upstream()
+            .fetch(upstream_req, self.config.limits.max_validation_body)
+            .await;
+        let (answer_parts, answer) = match fetched {
+            Ok(fetched) => fetched,
+            Err(failed) => {
+                summary.error = Some(failed.code());
+                return self.fail(
+                    summary,
+                    request.format,
+                    &request.service,
+                    upstream_failure(&failed),
+                );
+            }
+        };
+        if !answer_parts.status.is_success() {
+            summary.error = Some("proxy.upstream_status");
+            return self.fail(
+                summary,
+                request.format,
+                &request.service,
+                Failure::internal("the ENT answered with an HTTP error"),
+            );
+        }
+        let outcome = match cas::parse_response(
+            request.format,
+            &answer,
+            &self.parse_options(&request.service),
+        ) {
+            Ok(outcome) => outcome,
+            Err(refused) => {
+                summary.error = Some(refused.code());
+                if refused.code() == "cas.parse.ambiguous_principal" {
+                    summary.judgement = Some(Judgement {
+                        verdict: Verdict::Ambiguous,
+                        rule: rule::NO_PUPIL_KEY,
+                    });
+                }
+                return self.fail(
+                    summary,
+                    request.format,
+                    &request.service,
+                    Failure::internal("the ENT's answer could not be read unambiguously"),
+                );
+            }
+        };
+        let verbatim = (self.config.answer == AnswerMode::Verbatim).then_some(&answer);
+        match outcome {
+            Outcome::Failure(failure) => {
+                summary.error = Some(cas_failure_code(&failure.code));
+                let body = match verbatim {
+                    Some(bytes) => bytes.clone(),
+                    None => Bytes::from(cas::serialize(
+                        &Outcome::Failure(failure),
+                        request.format,
+                        &self.answer_context(&request.service),
+                    )),
+                };
+                self.summary_validate(summary);
+                cas_response(request.format, body, answer_parts.headers.get(CONTENT_TYPE))
+            }
+            Outcome::Success(assertion) => {
+                let inspection = self
+                    .observe_success(&mut summary, &request, &assertion, session)
+                    .await;
+                let body = pin::success_answer(
+                    &assertion,
+                    request.format,
+                    &self.answer_context(&request.service),
+                    verbatim.map(|b| b.as_ref()),
+                );
+                summary.record(&inspection, &assertion);
+                self.summary_validate(summary);
+                cas_response(
+                    request.format,
+                    Bytes::from(body),
+                    answer_parts
+                        .headers
+                        .get(CONTENT_TYPE)
+                        .filter(|_| verbatim.is_some()),
+                )
+            }
+        }
+    }
+
+    /// Pronote validates a ticket bonenfant validated early: answered from the stash,
+    /// once, for that exact ticket and service; never asked of the ENT again.
+    async fn answer_stashed(
+        &self,
+        mut summary: ValidationSummary,
+        request: &ValidationRequest,
+        stashed: StashedValidation,
+    ) -> Response<ProxyBody> {
+        summary.session = stashed.session;
+        summary.pin = stashed.pin;
+        summary.retries = stashed.retries;
+        if stashed.service != request.service {
+            summary.error = Some("proxy.stash_service_mismatch");
+            return self.fail(
+                summary,
+                request.format,
+                &request.service,
+                Failure::new("INVALID_SERVICE", "ticket was issued for another service"),
+            );
+        }
+        match stashed.outcome {
+            Outcome::Failure(failure) => {
+                summary.error = Some(cas_failure_code(&failure.code));
+                self.fail(summary, request.format, &request.service, failure)
+            }
+            Outcome::Success(assertion) => {
+                let inspection = self
+                    .observe_success(&mut summary, request, &assertion, stashed.session)
+                    .await;
+                let body = pin::success_answer(
+                    &assertion,
+                    request.format,
+                    &self.answer_context(&request.service),
+                    None,
+                );
+                summary.record(&inspection, &assertion);
+                self.summary_validate(summary);
+                cas_response(request.format, Bytes::from(body), None)
+            }
+        }
+    }
+
+    /// Inspects a success Pronote is about to receive and updates what bonenfant
+    /// remembers: the last pupil per (principal, establishment) for flips, the browser
+    /// session's memory, and ticket → session for single logout.
+    async fn observe_success(
+        &self,
+        summary: &mut ValidationSummary,
+        request: &ValidationRequest,
+        assertion: &Assertion,
+        session: Option<SessionId>,
+    ) -> Inspection {
+        let now = now_ms();
+        let mut state = match &session {
+            Some(id) => self.store.session(id).await.ok().flatten(),
+            None => None,
+        };
+        let first = self
+            .inspector
+            .inspect(assertion, &request.service, state.as_ref(), None);
+        let previous = match first.designated() {
+            Some(pupil) => {
+                let key = format!(
+                    "{}|{}",
+                    self.trace.pseudonyms().principal(&assertion.principal),
+                    first
+                        .expected
+                        .as_ref()
+                        .map_or(request.service.as_str(), |uai| uai.as_str())
+                );
+                match self.store.swap_last_pupil(&key, pupil.clone(), now).await {
+                    Ok(Some((previous, at)))
+                        if now.saturating_sub(at) <= millis(self.config.pin.flip_window) =>
+                    {
+                        Some(previous)
+                    }
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let inspection = match &previous {
+            Some(previous) => {
+                self.inspector
+                    .inspect(assertion, &request.service, state.as_ref(), Some(previous))
+            }
+            None => first,
+        };
+        if let (Some(id), Some(state)) = (session, state.as_mut()) {
+            pin::remember(
+                state,
+                assertion,
+                &request.service,
+                &inspection,
+                &self.config.pin.rewrite_allow,
+                now,
+            );
+            let _ = self.store.put_session(&id, state.clone()).await;
+            let _ = self.store.remember_validated(&request.ticket, id).await;
+        } else if let Some(id) = session {
+            let mut fresh = SessionState::default();
+            pin::remember(
+                &mut fresh,
+                assertion,
+                &request.service,
+                &inspection,
+                &self.config.pin.rewrite_allow,
+                now,
+            );
+            let _ = self.store.put_session(&id, fresh).await;
+            let _ = self.store.remember_validated(&request.ticket, id).await;
+        }
+        summary.expected = inspection.expected.clone();
+        inspection
+    }
+
+    fn answer_context<'a>(&self, service: &'a str) -> AnswerContext<'a> {
+        AnswerContext {
+            service,
+            now_unix: now_ms() / 1000,
+        }
+    }
+
+    /// A well-formed CAS failure for Pronote (I1c) and the validation's summary event.
+    fn fail(
+        &self,
+        summary: ValidationSummary,
+        format: ResponseFormat,
+        service: &str,
+        failure: Failure,
+    ) -> Response<ProxyBody> {
+        self.summary_validate(summary);
+        let body = cas::serialize(
+            &Outcome::Failure(failure),
+            format,
+            &self.answer_context(service),
+        );
+        cas_response(format, Bytes::from(body), None)
+    }
+
+    fn summary_validate(&self, summary: ValidationSummary) {
+        let judgement = summary.judgement.unwrap_or(Judgement {
+            verdict: Verdict::Unresolved,
+            rule: rule::NO_ASSERTION,
+        });
+        self.emit(TraceEvent::Validate(events::Validate {
+            verdict: judgement.verdict,
+            rule: judgement.rule,
+            endpoint: summary.endpoint,
+            uai_expected: summary.expected,
+            uai_asserted: summary.asserted,
+            pin: summary.pin,
+            retries: summary.retries,
+            latency_ms: LatencyMs(summary.started.elapsed()),
+            principal: self.pseudo_principal(summary.principal.as_ref()),
+            pupil: self.pseudo_pupil(summary.pupil.as_ref()),
+            session: self.pseudo_session(summary.session.as_ref()),
+            error: summary.error,
+        }));
+    }
+
+    // --- logouts ---
+
+    /// The browser leaves the ENT: forward, and forget this browser's session (a shared
+    /// computer's next user must inherit nothing).
+    async fn browser_logout(
+        &self,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        let cookie = self.cookies.open(req.headers(), now_ms());
+        let mut response = self.passthrough.forward(req, &conn).await;
+        let dropped = match &cookie {
+            Some(cookie) => self.store.drop_session(&cookie.id).await.is_ok(),
+            None => false,
+        };
+        if cookie.is_some() {
+            response
+                .headers_mut()
+                .append(SET_COOKIE, self.cookies.clear());
+        }
+        self.emit(TraceEvent::Logout(events::Logout {
+            kind: LogoutKind::Browser,
+            session: self.pseudo_session(cookie.as_ref().map(|c| &c.id)),
+            dropped,
+            status: response.status().as_u16(),
+            latency_ms: LatencyMs(started.elapsed()),
+        }));
+        response
+    }
+
+    /// A POST that may be a single-logout request: read it (bounded), drop the state
+    /// of the ticket it names, forward it unchanged.
+    async fn single_logout(
+        &self,
+        endpoint: Option<Endpoint>,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        let (parts, body) = req.into_parts();
+        let body = match read_body(
+            body,
+            self.config.limits.max_request_body,
+            self.config.limits.header_read_timeout,
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(code) => {
+                let page = error::page(StatusCode::BAD_REQUEST, code);
+                self.emit(TraceEvent::Rejected(events::Rejected {
+                    code,
+                    endpoint,
+                    status: page.status().as_u16(),
+                    latency_ms: LatencyMs(started.elapsed()),
+                }));
+                return page;
+            }
+        };
+        let content_type = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let ticket = cas::logout_session_index(content_type.as_deref(), &body);
+        let req = Request::from_parts(parts, ProxyBody::full(body));
+        let response = match self.forward_streaming(req, &conn).await {
+            Ok(response) => self.stream_back(response),
+            Err(page) => page,
+        };
+        match ticket {
+            Some(ticket) => {
+                let session = self.forget(&ticket).await;
+                self.emit(TraceEvent::Logout(events::Logout {
+                    kind: LogoutKind::SingleLogout,
+                    session: self.pseudo_session(session.as_ref()),
+                    dropped: session.is_some(),
+                    status: response.status().as_u16(),
+                    latency_ms: LatencyMs(started.elapsed()),
+                }));
+            }
+            None => self.summary_passthrough(endpoint, &response, started),
+        }
+        response
+    }
+
+    async fn forget(&self, ticket: &ServiceTicket) -> Option<SessionId> {
+        let session = self.store.forget_ticket(ticket).await.ok().flatten()?;
+        let _ = self.store.drop_session(&session).await;
+        Some(session)
+    }
+
+    // --- the chooser page ---
+
+    async fn control(&self, req: Request<Incoming>, started: Instant) -> Response<ProxyBody> {
+        let path = &req.uri().path()[self.config.control_prefix.len()..];
+        if path != "/choose" {
+            let page = error::page(StatusCode::NOT_FOUND, "proxy.not_found");
+            self.emit(TraceEvent::Rejected(events::Rejected {
+                code: "proxy.not_found",
+                endpoint: None,
+                status: 404,
+                latency_ms: LatencyMs(started.elapsed()),
+            }));
+            return page;
+        }
+        let result = match *req.method() {
+            Method::GET | Method::HEAD => Ok(self.chooser_page(&req).await),
+            Method::POST => self.pin_post(req).await,
+            _ => Err((chooser::ChooserError::Method, None, None)),
+        };
+        match result {
+            Ok(response) => response,
+            Err((refused, principal, session)) => {
+                self.emit(TraceEvent::PinRefused(events::PinRefused {
+                    code: refused.code(),
+                    principal,
+                    session,
+                }));
+                error::page(refused.status(), refused.code())
+            }
+        }
+    }
+
+    async fn chooser_page(&self, req: &Request<Incoming>) -> Response<ProxyBody> {
+        let now = now_ms();
+        let service = req
+            .uri()
+            .query()
+            .and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "service")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .unwrap_or_default();
+        let cookie = self.cookies.open(req.headers(), now);
+        let state = match &cookie {
+            Some(c) => self.store.session(&c.id).await.ok().flatten(),
+            None => None,
+        };
+        let expected = self.inspector.establishment.expected(&service);
+        let pinned = state.as_ref().and_then(|s| s.pin.clone());
+        let known: Vec<(PupilKey, Option<String>)> = state
+            .as_ref()
+            .map(|s| {
+                s.known
+                    .iter()
+                    .filter(|(k, _)| expected.as_ref().is_none_or(|e| &k.uai == e))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let csrf = cookie
+            .as_ref()
+            .map(SessionCookie::csrf_token)
+            .unwrap_or_default();
+        let classes: Vec<Option<String>> = known
+            .iter()
+            .map(|(k, _)| {
+                self.inspector
+                    .index
+                    .as_ref()
+                    .and_then(|i| i.class_of(k))
+                    .map(str::to_owned)
+            })
+            .collect();
+        let children: Vec<chooser::ChooserChild<'_>> = known
+            .iter()
+            .zip(&classes)
+            .map(|((key, first_name), class)| chooser::ChooserChild {
+                key,
+                first_name: first_name.as_deref(),
+                class: class.as_deref(),
+                pinned: pinned.as_ref() == Some(key),
+            })
+            .collect();
+        let action = format!("{}/choose", self.config.control_prefix);
+        let html = chooser::render(&children, &service, &csrf, &action);
+        self.emit(TraceEvent::Chooser(events::Chooser {
+            uai_expected: expected,
+            children: u32::try_from(children.len()).unwrap_or(u32::MAX),
+            principal: state
+                .as_ref()
+                .and_then(|s| s.principal.as_deref())
+                .map(|p| self.trace.pseudonyms().principal(p)),
+            session: self.pseudo_session(cookie.as_ref().map(|c| &c.id)),
+        }));
+        html_response(StatusCode::OK, html)
+    }
+
+    async fn pin_post(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<Response<ProxyBody>, (chooser::ChooserError, Option<Pseudonym>, Option<Pseudonym>)>
+    {
+        use chooser::ChooserError;
+        let now = now_ms();
+        let cookie = self.cookies.open(req.headers(), now);
+        let session = self.pseudo_session(cookie.as_ref().map(|c| &c.id));
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        chooser::same_origin(req.headers(), &host).map_err(|e| (e, None, session.clone()))?;
+        let Some(cookie) = cookie else {
+            return Err((ChooserError::NoSession, None, session));
+        };
+        let body = read_body(
+            req.into_body(),
+            self.config.limits.max_request_body,
+            self.config.limits.header_read_timeout,
+        )
+        .await
+        .map_err(|_| (ChooserError::MissingField("child"), None, session.clone()))?;
+        let form = chooser::parse_form(&body).map_err(|e| (e, None, session.clone()))?;
+        if !cookie.verify_csrf(&form.csrf) {
+            return Err((ChooserError::Csrf, None, session));
+        }
+        let mut state = self.store.session(&cookie.id).await.ok().flatten().ok_or((
+            ChooserError::NoSession,
+            None,
+            session.clone(),
+        ))?;
+        let principal = state
+            .principal
+            .as_deref()
+            .map(|p| self.trace.pseudonyms().principal(p));
+        let csrf = cookie.csrf_token();
+        let chosen = state
+            .known
+            .iter()
+            .map(|(k, _)| k)
+            .find(|k| chooser::child_token(&csrf, k) == form.child)
+            .cloned()
+            .ok_or((
+                ChooserError::UnknownChild,
+                principal.clone(),
+                session.clone(),
+            ))?;
+        // The parent goes on to Pronote; only a service the establishment pattern
+        // recognises is a redirect target (no open redirect, T16).
+        let target = self
+            .inspector
+            .establishment
+            .expected(&form.service)
+            .map(|_| form.service.clone());
+        state.pin = Some(chosen.clone());
+        state.updated_at_ms = now;
+        self.store
+            .put_session(&cookie.id, state)
+            .await
+            .map_err(|_| (ChooserError::NoSession, principal.clone(), session.clone()))?;
+        if let (Some(principal), Some(session)) = (principal, session) {
+            self.emit(TraceEvent::PinSet(events::PinSet {
+                uai: chosen.uai.clone(),
+                pupil: self.trace.pseudonyms().pupil(&chosen),
+                principal,
+                session,
+            }));
+        }
+        Ok(match target {
+            Some(service) => redirect(StatusCode::SEE_OTHER, &service),
+            None => html_response(
+                StatusCode::OK,
+                "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Enfant choisi</title></head>\
+                 <body><main><h1>C'est noté</h1><p>Votre prochaine connexion à Pronote ouvrira la session de cet enfant.</p></main></body></html>\n"
+                    .to_owned(),
+            ),
+        })
+    }
+}
+
+impl Handler for CasExchange {
+    async fn call(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        self.handle(req, conn).await
+    }
+}
+
+/// What the front channel knows about the `/login` request being answered.
+struct FrontChannel {
+    /// The browser's `/login` path (the re-login target, and the base of the ENT's
+    /// validation endpoints).
+    login_path: String,
+    host: Option<HeaderValue>,
+    conn: ConnInfo,
+    started: Instant,
+    now: u64,
+}
+
+/// The fields of one validation's summary event, filled as the phases go.
+struct ValidationSummary {
+    endpoint: Endpoint,
+    started: Instant,
+    judgement: Option<Judgement>,
+    expected: Option<Uai>,
+    asserted: Option<Uai>,
+    pin: PinOutcome,
+    retries: u32,
+    principal: Option<Assertion>,
+    pupil: Option<PupilKey>,
+    session: Option<SessionId>,
+    error: Option<&'static str>,
+}
+
+impl ValidationSummary {
+    fn new(endpoint: Endpoint, started: Instant) -> Self {
+        Self {
+            endpoint,
+            started,
+            judgement: None,
+            expected: None,
+            asserted: None,
+            pin: PinOutcome::None,
+            retries: 0,
+            principal: None,
+            pupil: None,
+            session: None,
+            error: None,
+        }
+    }
+
+    fn record(&mut self, inspection: &Inspection, assertion: &Assertion) {
+        self.judgement = Some(inspection.judgement);
+        self.expected.clone_from(&inspection.expected);
+        self.asserted = inspection.uai_asserted().cloned();
+        self.pupil = inspection.designated().cloned();
+        self.principal = Some(Assertion {
+            principal: assertion.principal.clone(),
+            ..Assertion::default()
+        });
+    }
+}
+
+/// Adds what an assertion teaches about the principal's children to a session, without
+/// recording a landing (the ticket was refused).
+fn learn_children(
+    state: &mut SessionState,
+    assertion: &Assertion,
+    inspection: &Inspection,
+    now: u64,
+) {
+    let landed = std::mem::take(&mut state.landed);
+    let observed = std::mem::take(&mut state.observed);
+    let same_principal = state.principal.as_deref() == Some(&assertion.principal);
+    pin::remember(state, assertion, "", inspection, &[], now);
+    if same_principal {
+        state.landed = landed;
+        state.observed = observed;
+    } else {
+        state.landed.clear();
+        state.observed.clear();
+    }
+}
+
+/// The answer format a validation expects, before its parameters are checked (for the
+/// failure answering a malformed request).
+fn fallback_format(endpoint: Endpoint, query: Option<&str>) -> ResponseFormat {
+    match endpoint {
+        Endpoint::Validate => ResponseFormat::Cas1Text,
+        Endpoint::SamlValidate => ResponseFormat::Saml11,
+        _ => {
+            let json = query.is_some_and(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .any(|(k, v)| k == "format" && v.eq_ignore_ascii_case("json"))
+            });
+            if json {
+                ResponseFormat::Json
+            } else {
+                ResponseFormat::Xml
+            }
+        }
+    }
+}
+
+fn content_type(format: ResponseFormat) -> &'static str {
+    match format {
+        ResponseFormat::Cas1Text => "text/plain; charset=UTF-8",
+        ResponseFormat::Xml => "application/xml; charset=UTF-8",
+        ResponseFormat::Json => "application/json; charset=UTF-8",
+        ResponseFormat::Saml11 => "text/xml; charset=UTF-8",
+    }
+}
+
+/// A CAS answer (200, as CAS servers answer failures too).
+fn cas_response(
+    format: ResponseFormat,
+    body: Bytes,
+    upstream_type: Option<&HeaderValue>,
+) -> Response<ProxyBody> {
+    let content_type = upstream_type
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static(content_type(format)));
+    let mut response = Response::new(ProxyBody::full(body));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, content_type);
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn upstream_failure(failed: &UpstreamError) -> Failure {
+    Failure::internal(format!(
+        "the ENT could not be reached or answered badly ({})",
+        failed.code()
+    ))
+}
+
+/// Stable `error` codes for the ENT's own failure codes (the event field is a closed
+/// set of static strings).
+fn cas_failure_code(code: &str) -> &'static str {
+    match code {
+        "INVALID_REQUEST" => "cas.failure.invalid_request",
+        "INVALID_TICKET_SPEC" => "cas.failure.invalid_ticket_spec",
+        "UNAUTHORIZED_SERVICE_PROXY" => "cas.failure.unauthorized_service_proxy",
+        "INVALID_PROXY_CALLBACK" => "cas.failure.invalid_proxy_callback",
+        "INVALID_TICKET" => "cas.failure.invalid_ticket",
+        "INVALID_SERVICE" => "cas.failure.invalid_service",
+        "INTERNAL_ERROR" => "cas.failure.internal_error",
+        _ => "cas.failure.other",
+    }
+}
+
+/// Whether a request may be a single-logout POST worth reading: small, and form or XML.
+fn is_single_logout_candidate<B>(req: &Request<B>, max_body: usize) -> bool {
+    if req.method() != Method::POST {
+        return false;
+    }
+    let small = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| len <= max_body);
+    let kind = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.to_ascii_lowercase());
+    let shaped = match kind.as_deref() {
+        None => true,
+        Some(t) => {
+            t.starts_with("application/x-www-form-urlencoded")
+                || t.starts_with("text/xml")
+                || t.starts_with("application/xml")
+        }
+    };
+    small && shaped
+}
+
+/// Reads a request body, bounded in size and time.
+async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, &'static str> {
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err("proxy.request_body_too_large")
+        }
+        Ok(Err(_)) => Err("proxy.request_body_broken"),
+        Err(_) => Err("proxy.request_body_timeout"),
+    }
+}
+
+/// Sends the browser back to the ENT's `/login` for the same service.
+fn relogin(login_path: &str, service: &str) -> Response<ProxyBody> {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("service", service)
+        .finish();
+    redirect(StatusCode::FOUND, &format!("{login_path}?{query}"))
+}
+
+fn redirect(status: StatusCode, location: &str) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::empty());
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn html_response(status: StatusCode, html: String) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(html));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    response
+}
+
+/// The retry strategy ran out: tell the parent, and let them go on or choose.
+fn gave_up_page(location: &str, control_prefix: &str, service: &str) -> Response<ProxyBody> {
+    use quick_xml::escape::escape;
+    let choose = format!(
+        "{control_prefix}/choose?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("service", service)
+            .finish()
+    );
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Pronote — enfant non obtenu</title></head><body><main>\
+         <h1>L'ENT n'a pas ouvert la session de l'enfant attendu</h1>\
+         <p>Après plusieurs essais, l'ENT propose toujours un autre enfant.</p>\
+         <p><a href=\"{location}\">Continuer vers Pronote quand même</a></p>\
+         <p><a href=\"{choose}\">Choisir un autre enfant</a></p></main></body></html>\n",
+        location = escape(location),
+        choose = escape(&choose),
+    );
+    html_response(StatusCode::OK, html)
+}

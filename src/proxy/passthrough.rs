@@ -1,0 +1,99 @@
+//! The forwarding handler: front-door checks → rewrite for the upstream → forward →
+//! clean the answer → stream it back; any failure becomes an error page. The CAS
+//! exchange uses [`Passthrough::forward`] for everything it does not inspect.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+
+use super::body::ProxyBody;
+use super::error::ProxyError;
+use super::hygiene::{self, ForwardPolicy};
+use super::upstream::Upstream;
+use super::{server, tls, ConnInfo, Handler};
+use crate::config::Config;
+
+/// Forwards every request to the upstream, unchanged but for hygiene.
+#[derive(Clone, Debug)]
+pub struct Passthrough {
+    policy: ForwardPolicy,
+    upstream: Upstream,
+}
+
+// === impl Passthrough ===
+
+impl Passthrough {
+    pub fn new(config: &Config) -> Result<Self, ProxyError> {
+        Ok(Passthrough {
+            policy: ForwardPolicy::from_config(config)?,
+            upstream: Upstream::new(config)?,
+        })
+    }
+
+    /// The rewrite rules in use.
+    pub fn policy(&self) -> &ForwardPolicy {
+        &self.policy
+    }
+
+    /// The upstream client (shared pool).
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// Forwards one request and streams the answer back, or answers an error page.
+    pub async fn forward(&self, req: Request<Incoming>, conn: &ConnInfo) -> Response<ProxyBody> {
+        if let Err(refused) = hygiene::check_front_door(&req) {
+            return refused.to_response();
+        }
+        let req = match self.policy.upstream_request(req, conn) {
+            Ok(req) => req.map(ProxyBody::new),
+            Err(refused) => return refused.to_response(),
+        };
+        match self.upstream.forward(req).await {
+            Ok(response) => {
+                hygiene::downstream_response(response).map(|body| self.upstream.stream_body(body))
+            }
+            Err(failed) => {
+                tracing::debug!(code = failed.code(), error = %failed, "upstream exchange failed");
+                failed.to_response()
+            }
+        }
+    }
+}
+
+impl Handler for Passthrough {
+    async fn call(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        self.forward(req, &conn).await
+    }
+}
+
+/// Binds `config.listen`, loads the TLS certificate if configured, and serves
+/// `handler` until `shutdown` completes (then drains, see [`server::serve`]).
+pub async fn run<H: Handler>(
+    config: &Config,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ProxyError> {
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ProxyError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    server::serve(listener, tls, &config.limits, handler, shutdown).await
+}
+
+/// `bonenfant serve` without CAS inspection: a transparent reverse proxy.
+pub async fn run_passthrough(
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ProxyError> {
+    run(config, Arc::new(Passthrough::new(config)?), shutdown).await
+}

@@ -1,0 +1,181 @@
+//! The pooled client to the upstream ENT.
+//!
+//! One hyper-util `legacy::Client` over a hyper-rustls connector: keep-alive pooling,
+//! TCP_NODELAY, an explicit connect timeout, TLS verified against the webpki roots or
+//! `--upstream-ca` (never disabled; an `https` upstream is only ever reached over TLS).
+//! The upstream side speaks HTTP/1.1 only: the client's `Host` is forwarded as is, which
+//! HTTP/2's `:authority` would contradict, and one protocol means one set of states.
+//!
+//! **Retries.** bonenfant itself never retries: a CAS ticket is single use, so a request
+//! whose bytes may have reached the ENT must not be sent again. The only retry is
+//! hyper's own, for a request that was never started because the pooled connection it
+//! was given had been closed by the upstream (`retry_canceled_requests`).
+//!
+//! **Reuse.** A connection goes back to the pool only once its response was read to the
+//! end; an answer abandoned part-way (size cap, deadline, error) closes its connection,
+//! so the next request can never read the previous one's leftover bytes (T36).
+
+use std::io;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::{Request, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
+
+use super::body::ProxyBody;
+use super::error::{Phase, ProxyError, UpstreamError};
+use super::tls;
+use crate::config::Config;
+
+/// Idle pooled connections are closed after this: below Apache's 5 s default
+/// `KeepAliveTimeout`, so the proxy closes an idle connection before the upstream
+/// does and a request is rarely written onto a connection the upstream is closing.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Idle connections kept per upstream: enough for bursts of a few hundred requests per
+/// second, bounded so an idle proxy holds few sockets (I5).
+const POOL_MAX_IDLE: usize = 256;
+
+/// TCP keep-alive probes on upstream sockets, to notice a vanished upstream.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// The client to the upstream, cheap to clone (the pool is shared).
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    /// Deadline for the response head (and, in [`Upstream::fetch`], the whole body).
+    timeout: Duration,
+    /// Longest pause between two frames of a streamed response body.
+    body_idle: Duration,
+}
+
+// === impl Upstream ===
+
+impl Upstream {
+    /// A client for `config.upstream`, with the limits of `config.limits`.
+    pub fn new(config: &Config) -> Result<Upstream, ProxyError> {
+        let tls = tls::client_config(config.upstream_ca.as_deref())?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.limits.upstream_connect_timeout));
+        http.set_keepalive(Some(TCP_KEEPALIVE));
+        let builder = HttpsConnectorBuilder::new().with_tls_config(tls);
+        let builder = match config.upstream.scheme() {
+            "https" => builder.https_only(),
+            _ => builder.https_or_http(),
+        };
+        let connector = builder.enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        Ok(Upstream {
+            client,
+            timeout: config.limits.upstream_timeout,
+            body_idle: config.limits.idle_timeout,
+        })
+    }
+
+    /// Sends `req` and returns the response head with its body still streaming. Fails
+    /// with [`UpstreamError::Timeout`] when the head does not come within the upstream
+    /// timeout. Wrap the body with [`Upstream::stream_body`] before handing it on.
+    pub async fn forward(
+        &self,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Ok(result) => result.map_err(classify),
+            Err(_) => Err(UpstreamError::Timeout {
+                phase: Phase::Head,
+                after: self.timeout,
+            }),
+        }
+    }
+
+    /// Sends `req` and reads the whole answer, at most `max_body` bytes, head and body
+    /// within the upstream timeout. Over the cap or the deadline, the answer is dropped
+    /// and so is its connection.
+    pub async fn fetch(
+        &self,
+        req: Request<ProxyBody>,
+        max_body: usize,
+    ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
+        let deadline = Instant::now() + self.timeout;
+        let timeout = |phase| UpstreamError::Timeout {
+            phase,
+            after: self.timeout,
+        };
+        let response = tokio::time::timeout_at(deadline, self.client.request(req))
+            .await
+            .map_err(|_| timeout(Phase::Head))?
+            .map_err(classify)?;
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > max_body as u64) {
+            return Err(UpstreamError::BodyTooLarge { limit: max_body });
+        }
+        let (parts, body) = response.into_parts();
+        let collected = tokio::time::timeout_at(deadline, Limited::new(body, max_body).collect())
+            .await
+            .map_err(|_| timeout(Phase::Body))?
+            .map_err(|e| {
+                if e.is::<LengthLimitError>() {
+                    UpstreamError::BodyTooLarge { limit: max_body }
+                } else {
+                    UpstreamError::Protocol(e)
+                }
+            })?;
+        Ok((parts, collected.to_bytes()))
+    }
+
+    /// The upstream's streamed body, failing when it stalls longer than the idle timeout.
+    pub fn stream_body(&self, body: Incoming) -> ProxyBody {
+        ProxyBody::streaming(body, self.body_idle)
+    }
+}
+
+/// Sorts a client error by the side and phase that failed.
+fn classify(error: hyper_util::client::legacy::Error) -> UpstreamError {
+    if is_tls(&error) {
+        UpstreamError::Tls(error)
+    } else if error.is_connect() {
+        UpstreamError::Connect(error)
+    } else {
+        UpstreamError::Protocol(Box::new(error))
+    }
+}
+
+/// Whether a rustls error is anywhere in the chain. tokio-rustls and hyper-rustls wrap
+/// it in `io::Error`s, whose `source()` skips the wrapped error itself, so each
+/// `io::Error` is opened with `get_ref` as well.
+fn is_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if error.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(inner) = error
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+        {
+            if is_tls(inner) {
+                return true;
+            }
+        }
+        next = error.source();
+    }
+    false
+}
