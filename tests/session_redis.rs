@@ -1,0 +1,286 @@
+//! The Redis store across instances and failures (DESIGN §9): two stores on one Redis
+//! share bindings, keys never hold a ticket in clear, TTLs are Redis's own, and a Redis
+//! that is gone is a clear `Unavailable`, never a panic.
+
+mod session_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bonenfant::cas::{Assertion, ServiceTicket};
+use bonenfant::session::redis::RedisStore;
+use bonenfant::session::{
+    AnyStore, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig, StoreError,
+    TicketBinding,
+};
+use session_support::RedisServer;
+use sha2::{Digest as _, Sha256};
+
+const TICKET: &str = "ST-42-Zq8t3xVbLm0PnR5sWk-cas.example";
+
+fn ticket() -> ServiceTicket {
+    ServiceTicket::parse(TICKET).unwrap()
+}
+
+fn binding(session: SessionId) -> TicketBinding {
+    TicketBinding {
+        session: Some(session),
+        service: "https://0330012a.index-education.net/pronote/parent.html".to_owned(),
+        issued_at_ms: 1,
+    }
+}
+
+async fn store(server: &RedisServer) -> RedisStore {
+    RedisStore::connect(&server.url(), &StoreConfig::default())
+        .await
+        .unwrap()
+}
+
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn front_channel_on_one_instance_correlates_with_back_channel_on_another() {
+    let server = RedisServer::start();
+    let (a, b) = (store(&server).await, store(&server).await);
+    let session = SessionId::random();
+
+    assert!(a.bind_ticket(&ticket(), binding(session)).await.unwrap());
+    assert!(!b
+        .bind_ticket(&ticket(), binding(SessionId::random()))
+        .await
+        .unwrap());
+    assert_eq!(
+        b.take_ticket(&ticket()).await.unwrap(),
+        Some(binding(session))
+    );
+    assert_eq!(a.take_ticket(&ticket()).await.unwrap(), None);
+    assert!(!a.bind_ticket(&ticket(), binding(session)).await.unwrap());
+
+    let stashed = StashedValidation {
+        service: "https://s/".to_owned(),
+        assertion: Assertion {
+            principal: "p".to_owned(),
+            ..Assertion::default()
+        },
+        session: Some(session),
+        stored_at_ms: 2,
+    };
+    assert!(a.stash(&ticket(), stashed.clone()).await.unwrap());
+    assert_eq!(b.take_stash(&ticket()).await.unwrap(), Some(stashed));
+    assert_eq!(a.take_stash(&ticket()).await.unwrap(), None);
+
+    let state = SessionState {
+        principal: Some("p".to_owned()),
+        updated_at_ms: 3,
+        ..SessionState::default()
+    };
+    a.put_session(&session, state.clone()).await.unwrap();
+    assert_eq!(b.session(&session).await.unwrap(), Some(state));
+
+    // Single logout received by B ends what A validated.
+    a.remember_validated(&ticket(), session).await.unwrap();
+    assert_eq!(b.forget_ticket(&ticket()).await.unwrap(), Some(session));
+    assert_eq!(a.forget_ticket(&ticket()).await.unwrap(), None);
+    b.drop_session(&session).await.unwrap();
+    assert_eq!(a.session(&session).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn keys_are_prefixed_digests_and_never_hold_the_ticket() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let session = SessionId::random();
+    store
+        .bind_ticket(&ticket(), binding(session))
+        .await
+        .unwrap();
+    store.remember_validated(&ticket(), session).await.unwrap();
+    store
+        .put_session(&session, SessionState::default())
+        .await
+        .unwrap();
+
+    let mut conn = raw(&server).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 3);
+    let session_hex = hex::encode(session.0);
+    for key in &keys {
+        assert!(key.starts_with("bonenfant:"), "{key}");
+        assert!(!key.contains(TICKET) && !key.contains("ST-"), "{key}");
+        assert!(!key.contains(&session_hex), "{key}");
+        let value: Vec<u8> = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&value).contains(TICKET));
+    }
+}
+
+#[tokio::test]
+async fn ttls_are_set_on_every_key_and_done_by_redis() {
+    let server = RedisServer::start();
+    let config = StoreConfig {
+        tickets: bonenfant::session::MapLimits {
+            ttl: Duration::from_millis(300),
+            ..StoreConfig::default().tickets
+        },
+        ..StoreConfig::default()
+    };
+    let store = RedisStore::connect(&server.url(), &config).await.unwrap();
+    store
+        .bind_ticket(&ticket(), binding(SessionId::random()))
+        .await
+        .unwrap();
+    store
+        .swap_last_pupil(
+            "pseudonym",
+            bonenfant::pupil::PupilKey {
+                uai: bonenfant::pupil::Uai::parse("0330012A").unwrap(),
+                eleve_id: "701294".to_owned(),
+            },
+            5,
+        )
+        .await
+        .unwrap();
+
+    let mut conn = raw(&server).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for key in &keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{key} has no TTL");
+    }
+    // One direction only (no timed assertion): once the TTL has passed, it is gone.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(store.take_ticket(&ticket()).await.unwrap(), None);
+    assert!(store
+        .bind_ticket(&ticket(), binding(SessionId::random()))
+        .await
+        .unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_takers_across_instances_get_a_ticket_exactly_once() {
+    let server = RedisServer::start();
+    let stores = [
+        Arc::new(store(&server).await),
+        Arc::new(store(&server).await),
+    ];
+    for round in 0..20 {
+        let t = ServiceTicket::parse(&format!("ST-{round}-concurrent")).unwrap();
+        stores[0]
+            .bind_ticket(&t, binding(SessionId::random()))
+            .await
+            .unwrap();
+        let takers: Vec<_> = (0..16)
+            .map(|i| {
+                let store = Arc::clone(&stores[i % 2]);
+                let t = t.clone();
+                tokio::spawn(async move { store.take_ticket(&t).await.unwrap().is_some() })
+            })
+            .collect();
+        let mut winners = 0;
+        for taker in takers {
+            winners += usize::from(taker.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_redis_that_goes_away_is_unavailable_not_a_panic() {
+    let mut server = RedisServer::start();
+    let config = StoreConfig {
+        redis_timeout: Duration::from_millis(500),
+        ..StoreConfig::default()
+    };
+    let store = RedisStore::connect(&server.url(), &config).await.unwrap();
+    server.kill();
+    let session = SessionId::random();
+    let errors = [
+        store.bind_ticket(&ticket(), binding(session)).await.err(),
+        store.take_ticket(&ticket()).await.err(),
+        store.session(&session).await.err(),
+        store.forget_ticket(&ticket()).await.err(),
+    ];
+    for error in errors {
+        let error = error.expect("an operation on a dead Redis fails");
+        assert_eq!(error.code(), "store.unavailable", "{error}");
+    }
+}
+
+#[tokio::test]
+async fn connecting_to_no_redis_is_unavailable_and_hides_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = StoreConfig {
+        redis_timeout: Duration::from_millis(500),
+        ..StoreConfig::default()
+    };
+    let url = format!("redis://user:hunter2secret@127.0.0.1:{port}/");
+    let error = AnyStore::from_url(&url, &config).await.err().unwrap();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
+    assert!(!error.to_string().contains("hunter2secret"));
+}
+
+#[tokio::test]
+async fn store_urls_choose_the_store() {
+    let server = RedisServer::start();
+    let config = StoreConfig::default();
+    assert!(matches!(
+        AnyStore::from_url("memory", &config).await,
+        Ok(AnyStore::Memory(_))
+    ));
+    let redis = AnyStore::from_url(&server.url(), &config).await.unwrap();
+    assert!(matches!(redis, AnyStore::Redis(_)));
+    assert!(redis
+        .bind_ticket(&ticket(), binding(SessionId::random()))
+        .await
+        .unwrap());
+    for bad in ["", "memcached://x", "http://secret@host/", "redis:/broken"] {
+        let error = AnyStore::from_url(bad, &config).await.err().unwrap();
+        assert_eq!(error.code(), "store.invalid_url", "{bad:?}");
+        assert!(!error.to_string().contains("secret"));
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_value_under_our_key_is_corrupt() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let session = SessionId([9; 16]);
+    let mut hasher = Sha256::new();
+    hasher.update(b"bonenfant.session\0");
+    hasher.update(session.0);
+    let key = format!("bonenfant:s:{}", hex::encode(hasher.finalize()));
+    let mut conn = raw(&server).await;
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("not json")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let error = store.session(&session).await.err().unwrap();
+    assert_eq!(error.code(), "store.corrupt");
+}
