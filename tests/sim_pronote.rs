@@ -1,0 +1,265 @@
+//! The test Pronote behind the test ENT: the whole parent login, landings, single logout.
+
+mod sim_support;
+
+use std::collections::HashSet;
+
+use bonenfant::sim::{
+    parent_login, Browser, Dialect, EntOptions, LandingOutcome, Pick, PronoteHandle,
+    PronoteOptions, TestPronote, ValidationMode,
+};
+use http_body_util::Full;
+use sim_support::*;
+
+async fn pronote(ent: &bonenfant::sim::EntHandle, validation: ValidationMode) -> PronoteHandle {
+    let options = PronoteOptions {
+        validation,
+        ..PronoteOptions::new(ent.cas_base())
+    };
+    TestPronote::spawn_local(directory(), options)
+        .await
+        .expect("Pronote starts")
+}
+
+#[tokio::test]
+async fn parent_login_lands_on_the_child_the_ent_picked() {
+    let ent = ent(EntOptions::ose_random(3)).await;
+    let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
+    let page = pronote.parent_page(LEA.0).unwrap();
+    let mut outcomes = HashSet::new();
+    for _ in 0..20 {
+        let mut browser = Browser::new();
+        let result = parent_login(&mut browser, &page, CLAIRE.0, CLAIRE.1)
+            .await
+            .unwrap();
+        assert_eq!(
+            (result.hops, result.requests),
+            (2, 4),
+            "Pronote → CAS form, POST → Pronote"
+        );
+        let landing = pronote.landings().pop().unwrap();
+        let picked = ent.ent.ticket(&landing.ticket).unwrap().picked[0].clone();
+        assert_eq!(landing.principal.as_deref(), Some(CLAIRE.0));
+        let designated = landing.designated.as_ref().unwrap();
+        assert_eq!(designated.eleve_id, picked.eleve_id);
+        if picked.uai == LEA.0 {
+            assert_eq!(result.outcome, Some(LandingOutcome::Landed));
+            assert_eq!(
+                result.pupil.as_ref().map(|p| p.eleve_id.as_str()),
+                Some(LEA.1)
+            );
+            assert!(result.page.body.contains("Léa") && result.page.body.contains("4B"));
+        } else {
+            assert_eq!(result.outcome, Some(LandingOutcome::UnknownUser));
+            assert!(result.page.body.contains("Utilisateur inconnu"));
+        }
+        outcomes.insert(landing.outcome);
+    }
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "the random pick shows both faces of the bug"
+    );
+}
+
+#[tokio::test]
+async fn correct_ent_lands_every_visit_on_a_child_of_that_establishment() {
+    let ent = ent(EntOptions {
+        pick: Pick::Correct,
+        ..EntOptions::default()
+    })
+    .await;
+    let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
+    let dir = directory();
+    for visit in dir.visits(pronote.base_url()) {
+        let mut browser = Browser::new();
+        let result = parent_login(
+            &mut browser,
+            &visit.pronote_url,
+            &visit.login,
+            &visit.password,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            result.outcome,
+            Some(LandingOutcome::Landed),
+            "{}",
+            visit.login
+        );
+        let pupil = result.pupil.unwrap();
+        assert_eq!(pupil.uai, visit.intended.uai);
+        let parent = dir.parent(&visit.login).unwrap();
+        let in_establishment = dir
+            .children_of(parent)
+            .filter(|c| c.uai == visit.intended.uai)
+            .count();
+        if in_establishment == 1 {
+            assert_eq!(pupil, visit.intended);
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_validation_mode_and_dialect_lands() {
+    for dialect in [Dialect::Ose, Dialect::OpenEntNg, Dialect::Laclasse] {
+        let ent = ent(EntOptions {
+            pick: Pick::Correct,
+            dialect,
+            ..EntOptions::default()
+        })
+        .await;
+        for mode in [
+            ValidationMode::ServiceValidate,
+            ValidationMode::P3ServiceValidate,
+            ValidationMode::Json,
+            ValidationMode::SamlValidate,
+        ] {
+            let pronote = pronote(&ent, mode).await;
+            let mut browser = Browser::new();
+            let page = pronote.parent_page(HUGO.0).unwrap();
+            let result = parent_login(&mut browser, &page, CLAIRE.0, CLAIRE.1)
+                .await
+                .unwrap();
+            assert_eq!(
+                result.outcome,
+                Some(LandingOutcome::Landed),
+                "{dialect:?} {mode:?}"
+            );
+            assert_eq!(
+                result.pupil.unwrap().eleve_id,
+                HUGO.1,
+                "{dialect:?} {mode:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn pronote_session_spares_the_ent_and_sso_spares_the_form() {
+    let ent = ent(EntOptions::default()).await;
+    let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
+    let mut browser = Browser::new();
+    let lea = pronote.parent_page(LEA.0).unwrap();
+    parent_login(&mut browser, &lea, CLAIRE.0, CLAIRE.1)
+        .await
+        .unwrap();
+    let again = browser.get(&lea).await.unwrap();
+    assert_eq!(again.hops, 0, "Pronote's own session answers");
+    assert_eq!(ent.ent.counters().tickets_issued, 1);
+    let hugo = pronote.parent_page(HUGO.0).unwrap();
+    let result = parent_login(&mut browser, &hugo, CLAIRE.0, CLAIRE.1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (result.hops, result.requests),
+        (2, 3),
+        "silent CAS login, no form"
+    );
+    assert_eq!(ent.ent.counters().silent_logins, 1);
+}
+
+#[tokio::test]
+async fn single_logout_reaches_pronote() {
+    let ent = ent(EntOptions {
+        pick: Pick::Correct,
+        ..EntOptions::default()
+    })
+    .await;
+    let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
+    let mut browser = Browser::new();
+    let lea = pronote.parent_page(LEA.0).unwrap();
+    parent_login(&mut browser, &lea, CLAIRE.0, CLAIRE.1)
+        .await
+        .unwrap();
+    let hugo = pronote.parent_page(HUGO.0).unwrap();
+    parent_login(&mut browser, &hugo, CLAIRE.0, CLAIRE.1)
+        .await
+        .unwrap();
+    assert_eq!(pronote.pronote.sessions(), 2);
+    let mut logout = cas_url(&ent, "logout");
+    logout
+        .query_pairs_mut()
+        .append_pair("service", lea.as_str());
+    let page = browser.get(&logout).await.unwrap();
+    assert!(
+        page.body.contains("name=\"password\""),
+        "back to the login form: SSO is gone"
+    );
+    assert_eq!(pronote.pronote.sessions(), 0);
+    assert_eq!(
+        pronote.pronote.logouts(),
+        2,
+        "one logout request per ticket of the SSO session"
+    );
+    assert_eq!(ent.ent.counters().slo_delivered, 2);
+}
+
+#[tokio::test]
+async fn accepts_a_raw_xml_single_logout() {
+    let ent = ent(EntOptions {
+        pick: Pick::Correct,
+        ..EntOptions::default()
+    })
+    .await;
+    let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
+    let mut browser = Browser::new();
+    let lea = pronote.parent_page(LEA.0).unwrap();
+    parent_login(&mut browser, &lea, CLAIRE.0, CLAIRE.1)
+        .await
+        .unwrap();
+    let ticket = pronote.landings()[0].ticket.clone();
+    let body = format!(
+        "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" ID=\"x\" Version=\"2.0\" \
+         IssueInstant=\"2026-01-15T08:30:00Z\"><saml:NameID xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\">\
+         @NOT_USED@</saml:NameID><samlp:SessionIndex>{ticket}</samlp:SessionIndex></samlp:LogoutRequest>"
+    );
+    let client = bonenfant::sim::http::client();
+    let request = http::Request::post(lea.as_str())
+        .body(Full::from(body))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(pronote.pronote.sessions(), 0);
+}
+
+#[tokio::test]
+async fn host_style_address_redirects_to_cas_with_its_own_url() {
+    let ent = ent(EntOptions::default()).await;
+    let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
+    let client = bonenfant::sim::http::client();
+    let uri = format!("{}pronote/parent.html", pronote.base_url());
+    let request = http::Request::get(uri)
+        .header(http::header::HOST, "0330101a.index-education.net")
+        .body(Full::default())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), http::StatusCode::FOUND);
+    let location =
+        url::Url::parse(response.headers()[http::header::LOCATION].to_str().unwrap()).unwrap();
+    let service = location
+        .query_pairs()
+        .find(|(k, _)| k == "service")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(
+        service,
+        "http://0330101a.index-education.net/pronote/parent.html"
+    );
+    assert!(location.as_str().starts_with(ent.cas_base().as_str()));
+}
+
+#[tokio::test]
+async fn unknown_establishment_is_not_found() {
+    let ent = ent(EntOptions::default()).await;
+    let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
+    let mut browser = Browser::new();
+    let url = pronote
+        .base_url()
+        .join("/0339999z/pronote/parent.html")
+        .unwrap();
+    let page = browser.get(&url).await.unwrap();
+    assert_eq!(page.status, http::StatusCode::NOT_FOUND);
+    assert!(page.body.contains("inconnu"));
+}
