@@ -443,6 +443,24 @@ mod tests {
         assert_eq!(log.losses().written(), 5_000);
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn write_failures_are_counted_not_silent() {
+        // /dev/full refuses every write with ENOSPC: a full disk.
+        let (writer, guard) = open_trace_file(Path::new("/dev/full")).unwrap();
+        let log = trace_log(writer.losses());
+        let subscriber = tracing_subscriber::registry().with(layer(writer));
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..100 {
+                log.emit(passthrough());
+            }
+        });
+        drop(guard);
+        assert_eq!(log.losses().written(), 0);
+        assert!(log.losses().lost() >= 100);
+        assert_eq!(log.losses().pending(), 0);
+    }
+
     #[test]
     fn appends_to_an_existing_log() {
         let dir = tempfile::tempdir().unwrap();

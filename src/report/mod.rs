@@ -227,7 +227,7 @@ fn rate(part: u64, whole: u64) -> f64 {
 
 /// Why a line was not counted as an event.
 #[derive(Clone, Copy, Debug)]
-enum Bad {
+enum Skip {
     TooLong,
     NotJson,
     NoEvent,
@@ -235,14 +235,14 @@ enum Bad {
     BadField,
 }
 
-impl Bad {
+impl Skip {
     fn as_str(self) -> &'static str {
         match self {
-            Bad::TooLong => "too_long",
-            Bad::NotJson => "not_json",
-            Bad::NoEvent => "no_event",
-            Bad::UnknownEvent => "unknown_event",
-            Bad::BadField => "bad_field",
+            Skip::TooLong => "too_long",
+            Skip::NotJson => "not_json",
+            Skip::NoEvent => "no_event",
+            Skip::UnknownEvent => "unknown_event",
+            Skip::BadField => "bad_field",
         }
     }
 }
@@ -265,7 +265,7 @@ pub fn summarize(mut input: impl BufRead) -> Result<Report, ReportError> {
         let complete = buf.last() == Some(&b'\n');
         if buf.len() > MAX_LINE && !complete {
             skip_rest_of_line(&mut input)?;
-            builder.bad(number, Bad::TooLong);
+            builder.bad(number, Skip::TooLong);
             continue;
         }
         let line = buf.trim_ascii();
@@ -306,7 +306,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn bad(&mut self, number: u64, why: Bad) {
+    fn bad(&mut self, number: u64, why: Skip) {
         let bad = &mut self.report.bad_lines;
         bad.count += 1;
         *bad.by_reason.entry(why.as_str()).or_default() += 1;
@@ -322,21 +322,21 @@ impl Builder {
         }
     }
 
-    fn event(&mut self, line: &[u8]) -> Result<(), Bad> {
-        let value: serde_json::Value = serde_json::from_slice(line).map_err(|_| Bad::NotJson)?;
+    fn event(&mut self, line: &[u8]) -> Result<(), Skip> {
+        let value: serde_json::Value = serde_json::from_slice(line).map_err(|_| Skip::NotJson)?;
         let name = value
             .get("event")
             .and_then(serde_json::Value::as_str)
-            .ok_or(Bad::NoEvent)?;
+            .ok_or(Skip::NoEvent)?;
         let name = *TraceEvent::NAMES
             .iter()
             .find(|n| **n == name)
-            .ok_or(Bad::UnknownEvent)?;
+            .ok_or(Skip::UnknownEvent)?;
         if name == "validate" {
-            let line: ValidateLine = serde_json::from_value(value).map_err(|_| Bad::BadField)?;
+            let line: ValidateLine = serde_json::from_value(value).map_err(|_| Skip::BadField)?;
             self.validate(line)?;
         } else {
-            let line: OtherLine = serde_json::from_value(value).map_err(|_| Bad::BadField)?;
+            let line: OtherLine = serde_json::from_value(value).map_err(|_| Skip::BadField)?;
             day_of(&line.ts)?;
             self.period(&line.ts);
             if let Some(code) = line.code {
@@ -350,12 +350,12 @@ impl Builder {
         Ok(())
     }
 
-    fn validate(&mut self, line: ValidateLine) -> Result<(), Bad> {
-        let verdict = Verdict::parse(&line.verdict).ok_or(Bad::BadField)?;
-        let pin = PinOutcome::parse(&line.pin).ok_or(Bad::BadField)?;
+    fn validate(&mut self, line: ValidateLine) -> Result<(), Skip> {
+        let verdict = Verdict::parse(&line.verdict).ok_or(Skip::BadField)?;
+        let pin = PinOutcome::parse(&line.pin).ok_or(Skip::BadField)?;
         let day = day_of(&line.ts)?;
         let establishment = match &line.uai_expected {
-            Some(uai) => Uai::parse(uai).ok_or(Bad::BadField)?.as_str().to_owned(),
+            Some(uai) => Uai::parse(uai).ok_or(Skip::BadField)?.as_str().to_owned(),
             None => UNKNOWN_ESTABLISHMENT.to_owned(),
         };
         self.period(&line.ts);
@@ -441,9 +441,9 @@ impl Builder {
 }
 
 /// The UTC day of an RFC 3339 timestamp, or a bad field.
-fn day_of(ts: &str) -> Result<String, Bad> {
+fn day_of(ts: &str) -> Result<String, Skip> {
     let at = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| Bad::BadField)?;
+        .map_err(|_| Skip::BadField)?;
     let date = at.to_offset(time::UtcOffset::UTC).date();
     Ok(format!(
         "{:04}-{:02}-{:02}",
