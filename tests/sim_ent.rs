@@ -236,13 +236,16 @@ async fn shuffled_pick_names_every_child_in_varying_order() {
     assert_eq!(firsts.len(), 2, "both orders occur");
 }
 
+/// An endpoint, its extra parameters and the format it answers in.
+type Validation = (&'static str, &'static [(&'static str, &'static str)], ResponseFormat);
+
 #[tokio::test]
 async fn every_dialect_and_format_designates_the_picked_child() {
     for dialect in [Dialect::Ose, Dialect::OpenEntNg, Dialect::Laclasse] {
         let ent = ent(options(Pick::Random, dialect)).await;
         let mut browser = Browser::new();
         let service = service(HUGO.0);
-        let formats: [(&str, &[(&str, &str)], ResponseFormat); 4] = [
+        let formats: [Validation; 4] = [
             ("serviceValidate", &[], ResponseFormat::Xml),
             ("p3/serviceValidate", &[], ResponseFormat::Xml),
             ("proxyValidate", &[], ResponseFormat::Xml),
