@@ -237,7 +237,11 @@ async fn shuffled_pick_names_every_child_in_varying_order() {
 }
 
 /// An endpoint, its extra parameters and the format it answers in.
-type Validation = (&'static str, &'static [(&'static str, &'static str)], ResponseFormat);
+type Validation = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    ResponseFormat,
+);
 
 #[tokio::test]
 async fn every_dialect_and_format_designates_the_picked_child() {
