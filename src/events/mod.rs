@@ -108,6 +108,23 @@ impl TraceEvent {
     }
 }
 
+/// The stable code of a CAS `authenticationFailure` (for `validate.error`): the CAS
+/// spec's codes (and SAML's `RequestDenied`) by name, anything else `cas.failure.other`,
+/// so a misbehaving ENT cannot grow the list of codes.
+pub fn cas_failure_code(cas_code: &str) -> &'static str {
+    match cas_code.trim() {
+        "INVALID_REQUEST" => "cas.failure.invalid_request",
+        "INVALID_TICKET_SPEC" => "cas.failure.invalid_ticket_spec",
+        "UNAUTHORIZED_SERVICE_PROXY" => "cas.failure.unauthorized_service_proxy",
+        "INVALID_PROXY_CALLBACK" => "cas.failure.invalid_proxy_callback",
+        "INVALID_TICKET" => "cas.failure.invalid_ticket",
+        "INVALID_SERVICE" => "cas.failure.invalid_service",
+        "INTERNAL_ERROR" => "cas.failure.internal_error",
+        "RequestDenied" => "cas.failure.request_denied",
+        _ => "cas.failure.other",
+    }
+}
+
 // === Field types ===
 
 /// What the pinning strategy did for a validation.
@@ -399,6 +416,13 @@ mod tests {
             assert_eq!(name_in_json(event), event.name());
             assert!(TraceEvent::NAMES.contains(&event.name()));
         }
+    }
+
+    #[test]
+    fn cas_failure_codes_are_a_closed_list() {
+        assert_eq!(cas_failure_code("INVALID_TICKET"), "cas.failure.invalid_ticket");
+        assert_eq!(cas_failure_code(" INVALID_SERVICE\n"), "cas.failure.invalid_service");
+        assert_eq!(cas_failure_code("ST-123-evil\n{}"), "cas.failure.other");
     }
 
     #[test]
