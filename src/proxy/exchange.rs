@@ -206,57 +206,72 @@ impl CasExchange {
         conn: ConnInfo,
         started: Instant,
     ) -> Response<ProxyBody> {
-        let response = self.passthrough.forward(req, &conn).await;
-        self.summary_passthrough(endpoint, &response, started);
-        response
+        match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
+            Ok(response) => {
+                let response = self.stream_back(response);
+                self.emit(TraceEvent::Passthrough(events::Passthrough {
+                    endpoint,
+                    status: response.status().as_u16(),
+                    latency_ms: LatencyMs(started.elapsed()),
+                }));
+                response
+            }
+            Err(refusal) => self.refuse(endpoint, refusal, started),
+        }
     }
 
-    fn summary_passthrough(
+    /// Answers a request the proxy could not forward, with its summary event.
+    fn refuse(
         &self,
         endpoint: Option<Endpoint>,
-        response: &Response<ProxyBody>,
+        refusal: Refusal,
         started: Instant,
-    ) {
-        let status = response.status().as_u16();
+    ) -> Response<ProxyBody> {
+        let status = refusal.response.status().as_u16();
         let latency_ms = LatencyMs(started.elapsed());
-        let event = match response
-            .headers()
-            .get(error::ERROR_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(error::known_code)
-        {
-            Some(code) => TraceEvent::UpstreamError(events::UpstreamError {
-                code,
+        self.emit(if refusal.upstream {
+            TraceEvent::UpstreamError(events::UpstreamError {
+                code: refusal.code,
                 endpoint,
                 status,
                 latency_ms,
-            }),
-            None => TraceEvent::Passthrough(events::Passthrough {
+            })
+        } else {
+            TraceEvent::Rejected(events::Rejected {
+                code: refusal.code,
                 endpoint,
                 status,
                 latency_ms,
-            }),
-        };
-        self.emit(event);
+            })
+        });
+        refusal.response
     }
 
     /// Sends a request to the upstream and returns the answer head with its body still
-    /// streaming, or the error page to answer instead.
+    /// streaming, or why it could not be and the page to answer instead.
     async fn forward_streaming(
         &self,
         req: Request<ProxyBody>,
         conn: &ConnInfo,
-    ) -> Result<Response<Incoming>, Response<ProxyBody>> {
+    ) -> Result<Response<Incoming>, Refusal> {
         let req = self
             .passthrough
             .policy()
             .upstream_request(req, conn)
-            .map_err(|refused| refused.to_response())?;
+            .map_err(|refused| Refusal {
+                code: refused.code(),
+                upstream: false,
+                response: refused.to_response(),
+            })?;
         self.passthrough
             .upstream()
             .forward(req)
             .await
-            .map_err(|failed| failed.to_response())
+            .map_err(|failed| Refusal {
+                code: failed.code(),
+                upstream: true,
+                response: failed.to_response(),
+            })
     }
 
     fn stream_back(&self, response: Response<Incoming>) -> Response<ProxyBody> {
@@ -278,10 +293,7 @@ impl CasExchange {
         let host = req.headers().get(HOST).cloned();
         let upstream = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
             Ok(response) => response,
-            Err(page) => {
-                self.summary_passthrough(Some(Endpoint::Login), &page, started);
-                return page;
-            }
+            Err(refusal) => return self.refuse(Some(Endpoint::Login), refusal, started),
         };
         let redirect = match upstream.status() {
             StatusCode::FOUND | StatusCode::SEE_OTHER => upstream
@@ -316,7 +328,11 @@ impl CasExchange {
             }
             None => {
                 let response = self.stream_back(upstream);
-                self.summary_passthrough(Some(Endpoint::Login), &response, started);
+                self.emit(TraceEvent::Passthrough(events::Passthrough {
+                    endpoint: Some(Endpoint::Login),
+                    status: response.status().as_u16(),
+                    latency_ms: LatencyMs(started.elapsed()),
+                }));
                 response
             }
         }
@@ -1002,7 +1018,10 @@ impl CasExchange {
         started: Instant,
     ) -> Response<ProxyBody> {
         let cookie = self.cookies.open(req.headers(), now_ms());
-        let mut response = self.passthrough.forward(req, &conn).await;
+        let mut response = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
+            Ok(response) => self.stream_back(response),
+            Err(refusal) => return self.refuse(Some(Endpoint::Logout), refusal, started),
+        };
         let dropped = match &cookie {
             Some(cookie) => self.store.drop_session(&cookie.id).await.is_ok(),
             None => false,
@@ -1016,8 +1035,6 @@ impl CasExchange {
             kind: LogoutKind::Browser,
             session: self.pseudo_session(cookie.as_ref().map(|c| &c.id)),
             dropped,
-            status: response.status().as_u16(),
-            latency_ms: LatencyMs(started.elapsed()),
         }));
         response
     }
@@ -1058,22 +1075,27 @@ impl CasExchange {
             .map(str::to_owned);
         let ticket = cas::logout_session_index(content_type.as_deref(), &body);
         let req = Request::from_parts(parts, ProxyBody::full(body));
+        // The state goes whatever the client's answer: the ENT has ended the session.
+        let session = match &ticket {
+            Some(ticket) => self.forget(ticket).await,
+            None => None,
+        };
         let response = match self.forward_streaming(req, &conn).await {
             Ok(response) => self.stream_back(response),
-            Err(page) => page,
+            Err(refusal) if ticket.is_none() => return self.refuse(endpoint, refusal, started),
+            Err(refusal) => refusal.response,
         };
         match ticket {
-            Some(ticket) => {
-                let session = self.forget(&ticket).await;
-                self.emit(TraceEvent::Logout(events::Logout {
-                    kind: LogoutKind::SingleLogout,
-                    session: self.pseudo_session(session.as_ref()),
-                    dropped: session.is_some(),
-                    status: response.status().as_u16(),
-                    latency_ms: LatencyMs(started.elapsed()),
-                }));
-            }
-            None => self.summary_passthrough(endpoint, &response, started),
+            Some(_) => self.emit(TraceEvent::Logout(events::Logout {
+                kind: LogoutKind::SingleLogout,
+                session: self.pseudo_session(session.as_ref()),
+                dropped: session.is_some(),
+            })),
+            None => self.emit(TraceEvent::Passthrough(events::Passthrough {
+                endpoint,
+                status: response.status().as_u16(),
+                latency_ms: LatencyMs(started.elapsed()),
+            })),
         }
         response
     }
@@ -1271,6 +1293,14 @@ impl Handler for CasExchange {
     async fn call(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         self.handle(req, conn).await
     }
+}
+
+/// A request the proxy answers itself because it could not forward it.
+struct Refusal {
+    code: &'static str,
+    /// The upstream failed (else the request was refused at the front door).
+    upstream: bool,
+    response: Response<ProxyBody>,
 }
 
 /// What the front channel knows about the `/login` request being answered.
@@ -1515,4 +1545,155 @@ fn gave_up_page(location: &str, control_prefix: &str, service: &str) -> Response
         choose = escape(&choose),
     );
     html_response(StatusCode::OK, html)
+}
+
+// === serve ===
+
+/// Why `serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A proxy serving in the background (the demo, tests): where it listens and how to
+/// stop it.
+pub struct RunningProxy {
+    pub addr: std::net::SocketAddr,
+    pub metrics: Arc<Metrics>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl RunningProxy {
+    /// `http://ADDR` (or https when TLS is configured).
+    pub fn base_url(&self, tls: bool) -> url::Url {
+        let scheme = if tls { "https" } else { "http" };
+        url::Url::parse(&format!("{scheme}://{}/", self.addr))
+            .unwrap_or_else(|_| unreachable!("socket addresses form valid URLs"))
+    }
+
+    /// Stops accepting, drains in-flight requests, and waits for the end.
+    pub async fn stop(mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Binds `config.listen` (port 0 picks one) and serves in the background.
+pub async fn spawn(config: Arc<Config>, trace: TraceLog) -> Result<RunningProxy, ServeError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let metrics = Arc::new(Metrics::new());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_on(
+        listener,
+        config,
+        trace,
+        Arc::clone(&metrics),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Ok(RunningProxy {
+        addr,
+        metrics,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// `bonenfant serve`: binds, serves until `shutdown`, drains, and says so in the trace.
+pub async fn serve(
+    config: Arc<Config>,
+    trace: TraceLog,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    serve_on(listener, config, trace, Arc::new(Metrics::new()), shutdown).await
+}
+
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    config: Arc<Config>,
+    trace: TraceLog,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(super::tls::server_config(cert, key)?),
+        None => None,
+    };
+    let exchange =
+        Arc::new(CasExchange::new(Arc::clone(&config), trace.clone(), Arc::clone(&metrics)).await?);
+    let readiness = crate::admin::Readiness::default();
+    let (admin_stop, admin_stopped) = tokio::sync::watch::channel(false);
+    if let Some(addr) = config.admin {
+        let admin_listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let for_stats = Arc::clone(&exchange);
+        let state = crate::admin::AdminState::new(
+            Arc::clone(&metrics),
+            readiness.clone(),
+            trace.losses().clone(),
+            move || for_stats.store().stats(),
+        );
+        let mut stopped = admin_stopped.clone();
+        tokio::spawn(crate::admin::serve(admin_listener, state, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }));
+    }
+    trace.emit(TraceEvent::Startup(events::Startup {
+        version: env!("CARGO_PKG_VERSION"),
+        pin: config.pin.mode.as_str(),
+        store: if config.store == "memory" {
+            "memory"
+        } else {
+            "redis"
+        },
+        pseudonym_key: if trace.pseudonyms().is_ephemeral() {
+            events::KeySource::Random
+        } else {
+            events::KeySource::File
+        },
+    }));
+    readiness.set_serving(true);
+    let drained = readiness.clone();
+    let result = super::server::serve(listener, tls, &config.limits, exchange, async move {
+        shutdown.await;
+        drained.set_serving(false);
+    })
+    .await;
+    let _ = admin_stop.send(true);
+    trace.emit(TraceEvent::Shutdown(events::Shutdown {
+        reason: if result.is_ok() { "signal" } else { "error" },
+        events_lost: trace.losses().lost(),
+    }));
+    result.map_err(ServeError::from)
 }

@@ -15,7 +15,10 @@
 //! end; an answer abandoned part-way (size cap, deadline, error) closes its connection,
 //! so the next request can never read the previous one's leftover bytes (T36).
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,7 +29,8 @@ use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::body::ProxyBody;
@@ -49,7 +53,7 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// The client to the upstream, cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    client: Client<HttpsConnector<TcpConnector>, ProxyBody>,
     /// Deadline for the response head (and, in [`Upstream::fetch`], the whole body).
     timeout: Duration,
     /// Longest pause between two frames of a streamed response body.
@@ -72,7 +76,7 @@ impl Upstream {
             "https" => builder.https_only(),
             _ => builder.https_or_http(),
         };
-        let connector = builder.enable_http1().wrap_connector(http);
+        let connector = builder.enable_http1().wrap_connector(TcpConnector(http));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(POOL_MAX_IDLE)
@@ -147,15 +151,29 @@ impl Upstream {
     }
 }
 
-/// Sorts a client error by the side and phase that failed.
+/// Sorts a client error by the side and phase that failed. A connect error that did
+/// not come from the TCP connector came from the TLS layer above it (handshake refused,
+/// certificate refused, connection closed mid-handshake).
 fn classify(error: hyper_util::client::legacy::Error) -> UpstreamError {
-    if is_tls(&error) {
-        UpstreamError::Tls(error)
-    } else if error.is_connect() {
-        UpstreamError::Connect(error)
-    } else {
+    if !error.is_connect() {
         UpstreamError::Protocol(Box::new(error))
+    } else if is_tls(&error) || !in_chain::<TcpConnectError>(&error) {
+        UpstreamError::Tls(error)
+    } else {
+        UpstreamError::Connect(error)
     }
+}
+
+/// Whether an error of type `E` is in the chain.
+fn in_chain<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if error.is::<E>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
 }
 
 /// Whether a rustls error is anywhere in the chain. tokio-rustls and hyper-rustls wrap
@@ -178,4 +196,34 @@ fn is_tls(error: &(dyn std::error::Error + 'static)) -> bool {
         next = error.source();
     }
     false
+}
+
+/// The TCP connector under the TLS layer, tagging its errors so that a failed TCP
+/// connect ([`UpstreamError::Connect`]) is told apart from a failed TLS handshake
+/// ([`UpstreamError::Tls`]).
+#[derive(Clone, Debug)]
+pub struct TcpConnector(HttpConnector);
+
+/// A TCP connect failure (refused, unreachable, connect timeout, DNS).
+#[derive(Debug, thiserror::Error)]
+#[error("tcp connect: {0}")]
+pub struct TcpConnectError(#[source] crate::proxy::BoxError);
+
+// === impl TcpConnector ===
+
+impl tower_service::Service<http::Uri> for TcpConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = TcpConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, TcpConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TcpConnectError>> {
+        self.0
+            .poll_ready(cx)
+            .map_err(|e| TcpConnectError(Box::new(e)))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move { connecting.await.map_err(|e| TcpConnectError(Box::new(e))) })
+    }
 }

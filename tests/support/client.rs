@@ -175,14 +175,12 @@ pub fn https_client(
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config((*tls).clone())
         .https_only();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
     let connector = if h2 {
-        connector
-            .enable_http2()
-            .wrap_connector(HttpConnector::new())
+        connector.enable_http2().wrap_connector(http)
     } else {
-        connector
-            .enable_http1()
-            .wrap_connector(HttpConnector::new())
+        connector.enable_http1().wrap_connector(http)
     };
     let mut builder = Client::builder(TokioExecutor::new());
     builder.http2_only(h2);
