@@ -416,3 +416,93 @@ pub fn intent(
         .filter(|s| expected.map_or(true, |e| &s.uai == e))
         .map(|s| make(s, IntentSource::Sticky))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn uai_is_seven_digits_and_a_letter_upper_cased() {
+        assert_eq!(Uai::parse("0330012a").unwrap().as_str(), "0330012A");
+        assert_eq!(Uai::parse("0330012A").unwrap().as_str(), "0330012A");
+        for bad in [
+            "",
+            "033001A",
+            "03300120",
+            "0330012AB",
+            "a330012A",
+            "0330012é",
+            "٠٣٣٠٠١٢A",
+        ] {
+            assert!(Uai::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn default_establishment_pattern_reads_the_pronote_host() {
+        let p = EstablishmentPattern::default();
+        let uai = p.expected("https://0330012a.index-education.net/pronote/parent.html");
+        assert_eq!(uai.unwrap().as_str(), "0330012A");
+        assert_eq!(
+            p.expected("HTTPS://0330012A.INDEX-EDUCATION.NET/pronote/")
+                .unwrap()
+                .as_str(),
+            "0330012A"
+        );
+        assert!(p
+            .expected("https://evil.example/0330012a.index-education.net/")
+            .is_none());
+        assert!(p
+            .expected("https://0330012a.index-education.net.evil/")
+            .is_none());
+        assert_eq!(
+            EstablishmentPattern::new(EstablishmentPattern::DEFAULT)
+                .unwrap()
+                .as_str(),
+            EstablishmentPattern::DEFAULT
+        );
+    }
+
+    #[test]
+    fn establishment_pattern_errors_name_what_is_wrong() {
+        assert!(EstablishmentPattern::new("(")
+            .unwrap_err()
+            .contains("not a valid regex"));
+        assert!(EstablishmentPattern::new(r"(\d{7}[a-z])")
+            .unwrap_err()
+            .contains("named group `uai`"));
+        let custom =
+            EstablishmentPattern::new(r"^https://pronote\.example/(?P<uai>\d{7}[A-Z])/").unwrap();
+        assert_eq!(
+            custom
+                .expected("https://pronote.example/0330012A/eleve.html")
+                .unwrap()
+                .as_str(),
+            "0330012A"
+        );
+    }
+
+    proptest! {
+        /// The hand-written matcher agrees with DESIGN §3's regex on arbitrary values
+        /// and on values shaped like FrEduVecteur.
+        #[test]
+        fn freduvecteur_matcher_agrees_with_the_regex(
+            value in prop_oneof![
+                any::<String>(),
+                "[0-5]\\|[A-Z|é]{0,4}\\|[a-z|]{0,4}\\|[0-9a|]{0,8}\\|[0-9]{6,8}[A-Za-z]{0,2}",
+            ]
+        ) {
+            let regex = regex::Regex::new(r"^[1-4]\|[^|]*\|[^|]*\|(\d+)\|(\d{7}[A-Z])$").unwrap();
+            let ours = FrEduVecteur::parse(&value).map(|v| (v.eleve_id.to_owned(), v.uai.to_owned()));
+            let theirs = regex.captures(&value).map(|c| (c[1].to_owned(), c[2].to_owned()));
+            // `\d` is Unicode in the regex crate; the UAI and ELEVE_ID are ASCII digits.
+            let ascii = value.is_ascii();
+            if ascii {
+                prop_assert_eq!(ours, theirs);
+            } else if ours.is_some() {
+                prop_assert!(theirs.is_some());
+            }
+        }
+    }
+}
