@@ -263,3 +263,82 @@ async fn unknown_establishment_is_not_found() {
     assert_eq!(page.status, http::StatusCode::NOT_FOUND);
     assert!(page.body.contains("inconnu"));
 }
+
+#[tokio::test]
+async fn reloading_the_landing_url_keeps_the_child_and_going_back_through_the_ent_gets_a_new_ticket(
+) {
+    let ent = ent(EntOptions {
+        pick: Pick::First,
+        ..EntOptions::default()
+    })
+    .await;
+    let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
+    let mut browser = Browser::new();
+    let lea = pronote.parent_page(LEA.0).unwrap();
+    let first = parent_login(&mut browser, &lea, CLAIRE.0, CLAIRE.1)
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, Some(LandingOutcome::Landed));
+    let validations = ent.ent.counters().validations;
+    let reload = browser.get(&first.page.url).await.unwrap();
+    assert!(first.page.url.query().unwrap_or("").contains("ticket="));
+    assert!(
+        reload.body.contains("data-pupil=\"837001\""),
+        "same child on reload"
+    );
+    assert_eq!(
+        ent.ent.counters().validations,
+        validations,
+        "spent ticket not re-sent"
+    );
+    let again = regex::Regex::new(r#"class="again" href="([^"]+)""#).unwrap();
+    let href = again.captures(&reload.body).unwrap()[1].replace("&amp;", "&");
+    let next = browser.get(&url::Url::parse(&href).unwrap()).await.unwrap();
+    assert_eq!(next.hops, 1, "silent CAS login straight back to Pronote");
+    assert!(next.body.contains("data-pupil=\"837001\""));
+    assert_eq!(
+        ent.ent.counters().tickets_issued,
+        pronote.landings().len() as u64
+    );
+}
+
+#[tokio::test]
+async fn front_page_lists_every_test_parent_with_a_link_per_child() {
+    let ent = ent(EntOptions::default()).await;
+    let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
+    let mut browser = Browser::new();
+    let page = browser.get(pronote.base_url()).await.unwrap();
+    for parent in ["claire.martin", "julien.durand", "sophie.petit"] {
+        assert!(page.body.contains(parent));
+    }
+    assert_eq!(page.body.matches("/pronote/parent.html").count(), 5);
+}
+
+#[tokio::test]
+async fn back_channel_can_go_elsewhere_than_the_browser() {
+    let browser_ent = ent(EntOptions::default()).await;
+    let validating_ent = ent(EntOptions::default()).await;
+    let pronote = TestPronote::with_back_channel(
+        directory(),
+        PronoteOptions::new(browser_ent.cas_base()),
+        validating_ent.cas_base(),
+    )
+    .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+    .unwrap();
+    let mut browser = Browser::new();
+    let result = parent_login(
+        &mut browser,
+        &pronote.parent_page(LEA.0).unwrap(),
+        CLAIRE.0,
+        CLAIRE.1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        result.outcome,
+        Some(LandingOutcome::Failure),
+        "the other ENT never issued it"
+    );
+    assert_eq!(browser_ent.ent.counters().validations, 0);
+    assert_eq!(validating_ent.ent.counters().validations, 1);
+}

@@ -46,6 +46,10 @@ pub const SIM_SERVICE_PATTERN: &str = r"(?i)^https?://(?:[^/?#]*/)?(?P<uai>\d{7}
 /// fire and forget).
 const SLO_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Live tickets held before expired ones are swept (tickets never validated would
+/// otherwise pile up under a benchmark).
+const SWEEP_ABOVE: usize = 10_000;
+
 /// Random characters in tickets and SSO cookie values (Apereo uses 20+).
 const TICKET_RANDOM_LEN: usize = 32;
 
@@ -471,6 +475,10 @@ impl EntState {
         {
             let mut inner = self.lock();
             inner.counters.tickets_issued += 1;
+            if inner.tickets.len() >= SWEEP_ABOVE {
+                let ttl = self.options.ticket_ttl;
+                inner.tickets.retain(|_, t| t.issued_at.elapsed() < ttl);
+            }
             inner.tickets.insert(
                 ticket.clone(),
                 LiveTicket {

@@ -105,6 +105,9 @@ struct PronoteState {
     /// Jointure index, for dialects that name the child only through a jointure.
     index: DirectoryIndex,
     options: PronoteOptions,
+    /// Where the back channel validates when it differs from `options.cas_base`: only
+    /// the back channel goes through the proxy (deployment mode 2).
+    back_channel: Option<Url>,
     client: HttpClient,
     inner: Mutex<Inner>,
 }
@@ -154,11 +157,30 @@ impl PronoteOptions {
 
 impl TestPronote {
     pub fn new(directory: Arc<Directory>, options: PronoteOptions) -> Self {
+        Self::build(directory, options, None)
+    }
+
+    /// Browsers log in at `options.cas_base` but tickets are validated at `back_channel`
+    /// (deployment mode 2: only Pronote's validation URL points at the proxy).
+    pub fn with_back_channel(
+        directory: Arc<Directory>,
+        options: PronoteOptions,
+        back_channel: Url,
+    ) -> Self {
+        Self::build(directory, options, Some(back_channel))
+    }
+
+    fn build(
+        directory: Arc<Directory>,
+        options: PronoteOptions,
+        back_channel: Option<Url>,
+    ) -> Self {
         Self {
             state: Arc::new(PronoteState {
                 index: directory.index(),
                 directory,
                 options,
+                back_channel,
                 client: web::client(),
                 inner: Mutex::new(Inner::default()),
             }),
@@ -271,6 +293,9 @@ impl PronoteState {
             .unwrap_or("localhost")
             .to_owned();
         let path = parts.uri.path().to_owned();
+        if path == "/" && parts.method == Method::GET {
+            return web::html(StatusCode::OK, self.index_page(&host));
+        }
         let Some(instance) = self.locate(&host, &path) else {
             return web::html(
                 StatusCode::NOT_FOUND,
@@ -281,9 +306,16 @@ impl PronoteState {
             Method::GET => {
                 let query = parts.uri.query().unwrap_or("");
                 let service = format!("http://{host}{path}");
-                match web::param(query.as_bytes(), "ticket") {
-                    Some(ticket) => self.land(&instance, &service, ticket).await,
-                    None => self.resume_or_login(&instance, &service, &parts.headers),
+                let ticket = web::param(query.as_bytes(), "ticket");
+                let session = self.session(&instance, &parts.headers);
+                match (ticket, session) {
+                    // A reload of the landing URL: the ticket is spent, the session stays.
+                    (Some(ticket), Some(landing)) if landing.ticket == ticket => {
+                        self.show(&instance, &service, &landing)
+                    }
+                    (Some(ticket), _) => self.land(&instance, &service, ticket).await,
+                    (None, Some(landing)) => self.show(&instance, &service, &landing),
+                    (None, None) => web::redirect(self.login_url(&service).as_str()),
                 }
             }
             Method::POST => {
@@ -330,35 +362,28 @@ impl PronoteState {
         })
     }
 
-    /// With a session of this instance: its page again; else off to CAS login.
-    fn resume_or_login(
-        &self,
-        instance: &Instance<'_>,
-        service: &str,
-        headers: &http::HeaderMap,
-    ) -> Response<Body> {
-        let landing = web::cookie(headers, SESSION_COOKIE).and_then(|sid| {
-            self.lock()
-                .sessions
-                .get(&sid)
-                .filter(|l| l.uai == instance.establishment.uai)
-                .cloned()
-        });
-        match landing {
-            Some(landing) => web::html(
-                StatusCode::OK,
-                self.render(instance.establishment, &landing),
-            ),
-            None => {
-                let mut login = self.options.cas_base.clone();
-                login.set_path(&format!(
-                    "{}/login",
-                    self.options.cas_base.path().trim_end_matches('/')
-                ));
-                login.query_pairs_mut().append_pair("service", service);
-                web::redirect(login.as_str())
-            }
-        }
+    /// This instance's session named by the request's cookie.
+    fn session(&self, instance: &Instance<'_>, headers: &http::HeaderMap) -> Option<Landing> {
+        let sid = web::cookie(headers, SESSION_COOKIE)?;
+        self.lock()
+            .sessions
+            .get(&sid)
+            .filter(|l| l.uai == instance.establishment.uai)
+            .cloned()
+    }
+
+    fn show(&self, instance: &Instance<'_>, service: &str, landing: &Landing) -> Response<Body> {
+        let body = self.render(instance.establishment, landing, &self.login_url(service));
+        web::html(StatusCode::OK, body)
+    }
+
+    /// `<cas>/login?service=<service>`: where the browser authenticates.
+    fn login_url(&self, service: &str) -> Url {
+        let base = &self.options.cas_base;
+        let mut login = base.clone();
+        login.set_path(&format!("{}/login", base.path().trim_end_matches('/')));
+        login.query_pairs_mut().append_pair("service", service);
+        login
     }
 
     /// Validates `ticket`, records the landing, opens a session and renders the page.
@@ -392,8 +417,7 @@ impl PronoteState {
                 };
             }
         }
-        let body = self.render(instance.establishment, &landing);
-        let mut response = web::html(StatusCode::OK, body);
+        let mut response = self.show(instance, service, &landing);
         if landing.outcome == LandingOutcome::Landed {
             let sid = random_id();
             let cookie = cookie::Cookie::build((SESSION_COOKIE, sid.clone()))
@@ -410,7 +434,7 @@ impl PronoteState {
 
     /// Asks the CAS server about `ticket` in the configured mode.
     async fn validate(&self, service: &str, ticket: &str) -> Result<Outcome, &'static str> {
-        let base = &self.options.cas_base;
+        let base = self.back_channel.as_ref().unwrap_or(&self.options.cas_base);
         let endpoint = |name: &str| {
             let mut url = base.clone();
             url.set_path(&format!("{}/{name}", base.path().trim_end_matches('/')));
@@ -486,7 +510,9 @@ impl PronoteState {
     }
 
     /// The page a landing shows: the child, "utilisateur inconnu", or the failure.
-    fn render(&self, establishment: &Establishment, landing: &Landing) -> String {
+    /// `again` is the link that goes back through the ENT for a new ticket: what a parent
+    /// does when they click Pronote in the ENT portal once more.
+    fn render(&self, establishment: &Establishment, landing: &Landing, again: &Url) -> String {
         let uai = web::escape(&establishment.uai);
         let name = web::escape(&establishment.name);
         let content = match landing.outcome {
@@ -514,7 +540,54 @@ impl PronoteState {
                 web::escape(landing.failure.as_deref().unwrap_or("")),
             ),
         };
-        page(&format!("PRONOTE — Espace Parents — {name}"), &content)
+        let again = format!(
+            "<p><a class=\"again\" href=\"{}\">Revenir par l’ENT</a></p>",
+            web::escape(again.as_str())
+        );
+        page(
+            &format!("PRONOTE — Espace Parents — {name}"),
+            &format!("{content}\n{again}"),
+        )
+    }
+
+    /// The front page (`demo --serve`): every establishment's Pronote and every test
+    /// parent with their credentials and one link per child.
+    fn index_page(&self, host: &str) -> String {
+        let Ok(base) = Url::parse(&format!("http://{host}/")) else {
+            return page("PRONOTE", "<p>Adresse invalide.</p>");
+        };
+        let mut rows = String::new();
+        for parent in self.directory.parents() {
+            let links: Vec<String> = self
+                .directory
+                .children_of(parent)
+                .filter_map(|child| {
+                    let url = super::directory::pronote_url(&base, &child.uai)?;
+                    let school = self.directory.establishment(&child.uai)?;
+                    Some(format!(
+                        "<a href=\"{}\">{} ({}, {})</a>",
+                        web::escape(url.as_str()),
+                        web::escape(&child.first_name),
+                        web::escape(&child.class),
+                        web::escape(&school.name),
+                    ))
+                })
+                .collect();
+            rows.push_str(&format!(
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>\n",
+                web::escape(&parent.login),
+                web::escape(&parent.password),
+                links.join("<br>")
+            ));
+        }
+        page(
+            "PRONOTE — comptes de test",
+            &format!(
+                "<p>Choisissez l’enfant que vous voulez voir ; connectez-vous à l’ENT avec le compte du parent.</p>\n\
+                 <table><thead><tr><th>Identifiant</th><th>Mot de passe</th><th>Enfants</th></tr></thead>\n\
+                 <tbody>\n{rows}</tbody></table>"
+            ),
+        )
     }
 }
 
