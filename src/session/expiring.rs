@@ -183,6 +183,8 @@ impl<K: Hash + Eq + Copy> ExpiringMap<K> {
 
     /// Makes room (expired first, then closest to expiry, counted) and inserts.
     fn insert_locked(&self, shard: &mut Shard<K>, key: K, value: Box<[u8]>, now: u64) {
+        // An expired entry still under the key gives its bytes back first.
+        shard.remove(&key);
         let cost = Slot::cost::<K>(value.len());
         while shard.map.len() >= self.shard_entries || shard.bytes + cost > self.shard_bytes {
             match shard.pop_oldest() {
@@ -397,6 +399,14 @@ mod tests {
             m.swap(1, b"c".to_vec(), 120).unwrap().as_deref(),
             Some(&b"b"[..])
         );
+    }
+
+    #[test]
+    fn reinserting_over_an_expired_entry_keeps_byte_count_exact() {
+        let m = map(10, 10_000);
+        m.insert_new(1, vec![0; 10], 0).unwrap();
+        m.insert_new(1, vec![0; 20], 500).unwrap();
+        assert_eq!(m.bytes(), Slot::cost::<u32>(20));
     }
 
     #[test]
