@@ -18,16 +18,19 @@ use url::Url;
 use crate::pupil::{DirectoryIndex, PupilKey, Uai};
 
 /// Why a directory could not be loaded, saved or used.
+///
+/// Parse errors carry a position only: the parsers' own messages quote the offending
+/// value, which may be a name or a password.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     #[error("cannot read or write the directory file: {0}")]
     Io(#[from] std::io::Error),
-    #[error("directory file is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("directory file is not valid TOML: {0}")]
-    TomlRead(#[from] toml::de::Error),
-    #[error("directory cannot be written as TOML: {0}")]
-    TomlWrite(#[from] toml::ser::Error),
+    #[error("directory file is not valid JSON (line {line}, column {column})")]
+    Json { line: usize, column: usize },
+    #[error("directory file is not valid TOML (byte {offset})")]
+    Toml { offset: usize },
+    #[error("directory cannot be written: {0}")]
+    Write(String),
     #[error("directory file name must end in .toml or .json")]
     UnknownFormat,
     /// The file parsed but describes an impossible directory; the message names the entry
@@ -41,9 +44,9 @@ impl DirectoryError {
     pub fn code(&self) -> &'static str {
         match self {
             DirectoryError::Io(_) => "sim.directory.io",
-            DirectoryError::Json(_) => "sim.directory.json",
-            DirectoryError::TomlRead(_) => "sim.directory.toml",
-            DirectoryError::TomlWrite(_) => "sim.directory.toml_write",
+            DirectoryError::Json { .. } => "sim.directory.json",
+            DirectoryError::Toml { .. } => "sim.directory.toml",
+            DirectoryError::Write(_) => "sim.directory.write",
             DirectoryError::UnknownFormat => "sim.directory.format",
             DirectoryError::Inconsistent(_) => "sim.directory.inconsistent",
         }
@@ -324,8 +327,13 @@ impl Directory {
     pub fn load(path: &Path) -> Result<Self, DirectoryError> {
         let text = std::fs::read_to_string(path)?;
         let data: DirectoryData = match extension(path) {
-            Some("toml") => toml::from_str(&text)?,
-            Some("json") => serde_json::from_str(&text)?,
+            Some("toml") => toml::from_str(&text).map_err(|e| DirectoryError::Toml {
+                offset: e.span().map_or(0, |span| span.start),
+            })?,
+            Some("json") => serde_json::from_str(&text).map_err(|e| DirectoryError::Json {
+                line: e.line(),
+                column: e.column(),
+            })?,
             _ => return Err(DirectoryError::UnknownFormat),
         };
         Self::from_data(data)
@@ -334,8 +342,10 @@ impl Directory {
     /// Writes a `.toml` or `.json` directory file.
     pub fn save(&self, path: &Path) -> Result<(), DirectoryError> {
         let text = match extension(path) {
-            Some("toml") => toml::to_string_pretty(&self.data)?,
-            Some("json") => serde_json::to_string_pretty(&self.data)?,
+            Some("toml") => toml::to_string_pretty(&self.data)
+                .map_err(|e| DirectoryError::Write(e.to_string()))?,
+            Some("json") => serde_json::to_string_pretty(&self.data)
+                .map_err(|e| DirectoryError::Write(e.to_string()))?,
             _ => return Err(DirectoryError::UnknownFormat),
         };
         std::fs::write(path, text)?;
