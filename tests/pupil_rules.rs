@@ -243,7 +243,7 @@ fn intent_pin_then_only_child_in_establishment_then_sticky() {
     let a = key("0330012A", "1");
     let b = key("0330099Z", "2");
     let c = key("0330012A", "3");
-    let pinned = intent(Some(&b), &[a.clone()], Some(&here), Some(&a)).unwrap();
+    let pinned = intent(Some(&b), std::slice::from_ref(&a), Some(&here), Some(&a)).unwrap();
     assert_eq!(
         (pinned.pupil, pinned.source),
         (b.clone(), IntentSource::Pin)
@@ -261,6 +261,6 @@ fn intent_pin_then_only_child_in_establishment_then_sticky() {
     // A sticky pupil from another establishment is no intent here.
     assert!(intent(None, &[a.clone(), c.clone()], Some(&here), Some(&b)).is_none());
     assert!(intent(None, &[], None, None).is_none());
-    let no_expected = intent(None, &[a.clone()], None, Some(&b)).unwrap();
+    let no_expected = intent(None, std::slice::from_ref(&a), None, Some(&b)).unwrap();
     assert_eq!(no_expected.source, IntentSource::Sticky);
 }

@@ -162,10 +162,8 @@ impl<'a> XmlReader<'a> {
                     self.phase = Phase::Epilog;
                 }
             }
-            Event::Text(text) if self.phase != Phase::InRoot => {
-                if !is_xml_whitespace(text) {
-                    return Err(ParseError::TrailingContent);
-                }
+            Event::Text(text) if self.phase != Phase::InRoot && !is_xml_whitespace(text) => {
+                return Err(ParseError::TrailingContent);
             }
             Event::GeneralRef(_) | Event::CData(_) if self.phase != Phase::InRoot => {
                 return Err(ParseError::TrailingContent);
