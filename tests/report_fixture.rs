@@ -135,7 +135,7 @@ fn html_is_self_contained_and_escaped() {
     let html = render(Format::Html);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<svg"));
-    assert!(html.contains("33,3 %"));
+    assert!(html.contains("33,3\u{a0}%"));
     for forbidden in ["<script", "src=", "href=", "@import", "url("] {
         assert!(
             !html.contains(forbidden),

@@ -22,7 +22,7 @@ const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:0;color:#1d2733;background:#f5f6f8}
 main{max-width:980px;margin:0 auto;padding:24px}
 h1{font-size:1.6rem;margin:0 0 4px}
-h2{font-size:1.15rem;margin:32px 0 8px;border-bottom:2px solid #d9dee5;padding-bottom:4px}
+h2{font-size:1.15rem;margin:8px 0 8px;border-bottom:2px solid #d9dee5;padding-bottom:4px}
 p.sub{color:#55606e;margin:0 0 16px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{background:#fff;border:1px solid #d9dee5;border-radius:6px;padding:12px 16px;min-width:140px;flex:1}
@@ -36,6 +36,7 @@ table{border-collapse:collapse;width:100%;font-size:.85rem;margin-top:8px}
 th,td{padding:4px 8px;text-align:right;border-bottom:1px solid #e6e9ee}
 th:first-child,td:first-child{text-align:left}
 th{background:#eef1f5}
+td{white-space:nowrap}
 td.bad{color:#c0392b;font-weight:600}
 footer{color:#55606e;font-size:.8rem;margin-top:32px}
 @media print{body{background:#fff}section{break-inside:avoid}}
@@ -59,8 +60,8 @@ fn render(report: &Report, page: &mut String) {
             let _ = writeln!(
                 page,
                 "<p class=\"sub\">Journal bonenfant du {} au {} (heure UTC).</p>",
-                esc(&period.from),
-                esc(&period.to)
+                esc(&short_ts(&period.from)),
+                esc(&short_ts(&period.to))
             );
         }
         None => page.push_str("<p class=\"sub\">Journal bonenfant vide.</p>\n"),
@@ -69,13 +70,12 @@ fn render(report: &Report, page: &mut String) {
 
     heading(page, "Verdicts", "Une validation Pronote = un verdict.");
     let verdicts: Vec<Bar> = report
-        .verdicts
-        .iter()
+        .verdicts_in_order()
         .map(|(verdict, n)| Bar {
             label: verdict_label(verdict).to_owned(),
-            value: *n as f64,
-            text: count(*n),
-            color: if matches!(*verdict, "wrong_child" | "wrong_establishment") {
+            value: n as f64,
+            text: count(n),
+            color: if matches!(verdict, "wrong_child" | "wrong_establishment") {
                 RED
             } else {
                 BLUE
@@ -109,13 +109,12 @@ fn render(report: &Report, page: &mut String) {
         "Ce que la stratégie d'épinglage a fait pour chaque validation.",
     );
     let pins: Vec<Bar> = report
-        .pin
-        .iter()
+        .pins_in_order()
         .map(|(pin, n)| Bar {
             label: pin_label(pin).to_owned(),
-            value: *n as f64,
-            text: count(*n),
-            color: if *pin == "gave_up" { RED } else { BLUE },
+            value: n as f64,
+            text: count(n),
+            color: if pin == "gave_up" { RED } else { BLUE },
         })
         .collect();
     hbars(page, "Validations par issue d'épinglage", &pins);
@@ -123,7 +122,7 @@ fn render(report: &Report, page: &mut String) {
         .retries
         .iter()
         .map(|(retries, n)| Bar {
-            label: format!("{retries} nouvelle(s) connexion(s)"),
+            label: retries.to_string(),
             value: *n as f64,
             text: count(*n),
             color: GREY,
@@ -193,30 +192,34 @@ fn cards(report: &Report, page: &mut String) {
     page.push_str("<div class=\"cards\">\n");
     let retried = report.pin.get("retry").copied().unwrap_or(0);
     let wrong = format!(
-        "{} ({})",
-        count(report.wrong_landings),
-        rate(report.wrong_landing_rate)
+        "{} fois mauvais enfant ou établissement",
+        count(report.wrong_landings)
+    );
+    let families = format!(
+        "{} / {}",
+        count(report.families_affected),
+        count(report.families_seen)
     );
     for (value, label, alert) in [
-        (count(report.validations), "validations Pronote", false),
         (
+            count(report.validations),
+            "validations Pronote".to_owned(),
+            false,
+        ),
+        (
+            rate(report.wrong_landing_rate),
             wrong,
-            "mauvais enfant ou établissement",
             report.wrong_landings > 0,
         ),
         (
-            format!(
-                "{} / {}",
-                count(report.families_affected),
-                count(report.families_seen)
-            ),
-            "familles concernées",
+            families,
+            "familles concernées".to_owned(),
             report.families_affected > 0,
         ),
-        (count(retried), "corrigées par retry", false),
+        (count(retried), "corrigées par retry".to_owned(), false),
         (
             count(report.events_lost),
-            "événements perdus",
+            "événements perdus".to_owned(),
             report.events_lost > 0,
         ),
     ] {
@@ -225,7 +228,7 @@ fn cards(report: &Report, page: &mut String) {
             "<div class=\"card{}\"><div class=\"n\">{}</div><div class=\"l\">{}</div></div>",
             if alert { " alert" } else { "" },
             esc(&value),
-            esc(label)
+            esc(&label)
         );
     }
     page.push_str("</div>\n");
@@ -414,9 +417,15 @@ fn pin_label(pin: &str) -> &'static str {
     }
 }
 
-/// `12,3 %`, French style.
+/// `12,3 %`, French style (no-break space before the sign).
 fn rate(rate: f64) -> String {
-    format!("{:.1} %", rate * 100.0).replace('.', ",")
+    format!("{:.1}\u{a0}%", rate * 100.0).replace('.', ",")
+}
+
+/// `2026-03-09T17:02:00.123Z` → `2026-03-09 17:02` (timestamps were checked when read).
+fn short_ts(ts: &str) -> String {
+    ts.get(..16)
+        .map_or_else(|| ts.to_owned(), |t| t.replace('T', " "))
 }
 
 /// `12 345`, French style (narrow no-break space between thousands).
@@ -465,6 +474,7 @@ mod tests {
     fn french_number_formats() {
         assert_eq!(count(1234567), "1\u{202f}234\u{202f}567");
         assert_eq!(count(12), "12");
-        assert_eq!(rate(0.1234), "12,3 %");
+        assert_eq!(rate(0.1234), "12,3\u{a0}%");
+        assert_eq!(short_ts("2026-03-09T17:02:00.123Z"), "2026-03-09 17:02");
     }
 }

@@ -118,6 +118,25 @@ pub struct Report {
     pub events_lost: u64,
 }
 
+impl Report {
+    /// Verdict counts in [`Verdict::ALL`] order (`ok` first), for display.
+    pub fn verdicts_in_order(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Verdict::ALL.into_iter().map(|v| {
+            (
+                v.as_str(),
+                self.verdicts.get(v.as_str()).copied().unwrap_or(0),
+            )
+        })
+    }
+
+    /// Pin outcome counts in [`PinOutcome::ALL`] order (`none` first), for display.
+    pub fn pins_in_order(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        PinOutcome::ALL
+            .into_iter()
+            .map(|p| (p.as_str(), self.pin.get(p.as_str()).copied().unwrap_or(0)))
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct BadLines {
     pub count: u64,

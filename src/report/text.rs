@@ -32,7 +32,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "Événements perdus      {:>10}", report.events_lost)?;
 
     section(out, "Verdicts")?;
-    for (verdict, n) in &report.verdicts {
+    for (verdict, n) in report.verdicts_in_order() {
         writeln!(out, "  {verdict:<22}{n:>10}")?;
     }
     section(out, "Par établissement (UAI attendu)")?;
@@ -40,7 +40,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     section(out, "Par jour (UTC)")?;
     rows(out, &report.by_day)?;
     section(out, "Épinglage")?;
-    for (pin, n) in &report.pin {
+    for (pin, n) in report.pins_in_order() {
         writeln!(out, "  {pin:<22}{n:>10}")?;
     }
     section(out, "Nouvelles connexions par validation (retry)")?;
