@@ -299,3 +299,20 @@ async fn ose_dialect_carries_the_record_jointure_of_the_designated_child() {
         Some("2|MARTIN|Claire|837002|0330202B")
     );
 }
+
+async fn picks(seed: u64) -> Vec<String> {
+    let ent = ent(EntOptions::ose_random(seed)).await;
+    let mut browser = Browser::new();
+    let mut picked = Vec::new();
+    for _ in 0..20 {
+        let st = ticket(&mut browser, &ent, CLAIRE, &service(LEA.0)).await;
+        picked.push(ent.ent.ticket(&st).unwrap().picked[0].eleve_id.clone());
+    }
+    picked
+}
+
+#[tokio::test]
+async fn random_picks_repeat_with_the_seed() {
+    assert_eq!(picks(7).await, picks(7).await);
+    assert_ne!(picks(7).await, picks(8).await);
+}

@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use url::Url;
@@ -150,8 +151,10 @@ struct EntState {
 
 #[derive(Default)]
 struct Inner {
-    /// Lazily seeded from `options.seed`.
+    /// Ticket and cookie values; lazily seeded from `options.seed`.
     rng: Option<StdRng>,
+    /// (login, service) → tickets drawn so far, for [`EntState::draw`].
+    draws: HashMap<(String, String), u64>,
     /// Live tickets; removed by the first validation attempt.
     tickets: HashMap<String, LiveTicket>,
     /// SSO cookie value → session.
@@ -503,14 +506,12 @@ impl EntState {
         match self.options.pick {
             Pick::First => children.iter().take(1).cloned().collect(),
             Pick::Random => {
-                let mut inner = self.lock();
-                let rng = inner.rng(self.options.seed);
-                children.choose(rng).cloned().into_iter().collect()
+                let mut rng = self.draw(parent, service);
+                children.choose(&mut rng).cloned().into_iter().collect()
             }
             Pick::Shuffled => {
                 let mut all = children.clone();
-                let mut inner = self.lock();
-                all.shuffle(inner.rng(self.options.seed));
+                all.shuffle(&mut self.draw(parent, service));
                 all
             }
             Pick::Correct => {
@@ -527,6 +528,30 @@ impl EntState {
                     .collect()
             }
         }
+    }
+
+    /// The RNG for this parent's next ticket for `service`: seeded from (seed, login,
+    /// service, how many such tickets came before), so a parent's sequence of picks does
+    /// not depend on how other parents' logins interleave.
+    fn draw(&self, parent: &Parent, service: &str) -> StdRng {
+        let n = {
+            let mut inner = self.lock();
+            let count = inner
+                .draws
+                .entry((parent.login.clone(), service.to_owned()))
+                .or_insert(0);
+            *count += 1;
+            *count
+        };
+        let digest = Sha256::new()
+            .chain_update(self.options.seed.to_be_bytes())
+            .chain_update(parent.login.as_bytes())
+            .chain_update([0])
+            .chain_update(service.as_bytes())
+            .chain_update([0])
+            .chain_update(n.to_be_bytes())
+            .finalize();
+        StdRng::from_seed(digest.into())
     }
 
     fn random_token(&self) -> String {

@@ -1,30 +1,40 @@
 //! Simulators for the demo, the end-to-end tests and the benchmarks: an AAF-shaped
 //! [`directory`], a test ENT ([`ent`]: an OSE-like CAS facade that can reproduce the
-//! random-child bug) and a test Pronote ([`pronote`]: one instance per establishment),
-//! plus a scripted [`browser`] that logs parents in.
+//! random-child bug), a test Pronote ([`pronote`]: one instance per establishment), a
+//! scripted [`browser`] that logs parents in, and [`scenario`]: many logins at once.
 //!
-//! Everything is deterministic given a seed, binds wherever it is told (tests use
-//! `127.0.0.1:0`) and stops when its shutdown future completes.
+//! Deterministic given a seed: the directory, and each parent's sequence of picks per
+//! service (however logins of different parents interleave). Servers bind wherever they
+//! are told (tests use `127.0.0.1:0`) and stop when their shutdown future completes or
+//! their handle is dropped.
+//!
+//! # Layout
+//!
+//! * [`http`]: the accept loop, body limits, response and cookie helpers, the client.
+//! * [`directory`]: establishments, pupils, parents and their `PersRelEleve` records.
+//! * [`ent`]: `/cas/login`, validation endpoints, `/cas/logout` with single logout.
+//! * [`pronote`]: the CAS client side and the "Espace Parents" page.
+//! * [`browser`]: cookie jar, redirects, forms; [`browser::parent_login`].
+//! * [`scenario`]: concurrent visits and the wrong-child share a random ENT should give.
 
+pub mod browser;
 pub mod directory;
+pub mod ent;
 pub mod http;
+pub mod pronote;
+pub mod scenario;
 
+pub use browser::{parent_login, Browser, BrowserError, LoginResult, Page};
 pub use directory::{
     pronote_url, Directory, DirectoryData, DirectoryError, DirectoryParams, Establishment,
     EstablishmentKind, Parent, ParentVisit, Pupil, PupilRef, RelationRecord,
 };
-pub mod ent;
-
 pub use ent::{
     serve_ent, sim_service_pattern, Dialect, EntCounters, EntHandle, EntOptions, Pick, TestEnt,
     TicketInfo, SIM_SERVICE_PATTERN,
 };
-pub mod pronote;
-
 pub use pronote::{
     serve_pronote, Landing, LandingOutcome, PronoteHandle, PronoteOptions, TestPronote,
     ValidationMode,
 };
-pub mod browser;
-
-pub use browser::{parent_login, Browser, BrowserError, LoginResult, Page};
+pub use scenario::{expected_wrong_share_under_random_pick, run_visits, VisitResult};
