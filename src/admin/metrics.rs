@@ -80,7 +80,7 @@ impl Metrics {
                 self.retries
                     .fetch_add(u64::from(v.retries), Ordering::Relaxed);
                 if let Some(code) = v.error {
-                    self.error(code, "upstream");
+                    self.error(code);
                 }
                 self.validation_latency.observe(v.latency_ms.0);
                 let outcome = if v.error.is_some() {
@@ -96,7 +96,7 @@ impl Metrics {
             TraceEvent::Chooser(_) => ("chooser", "chooser", None),
             TraceEvent::PinSet(_) => ("chooser", "pin_set", None),
             TraceEvent::PinRefused(e) => {
-                self.error(e.code, "downstream");
+                self.error(e.code);
                 ("chooser", "pin_refused", None)
             }
             TraceEvent::Logout(_) => ("logout", "logout", None),
@@ -106,11 +106,11 @@ impl Metrics {
                 Some(e.latency_ms.0),
             ),
             TraceEvent::Rejected(e) => {
-                self.error(e.code, "downstream");
+                self.error(e.code);
                 (endpoint_label(e.endpoint), "rejected", Some(e.latency_ms.0))
             }
             TraceEvent::UpstreamError(e) => {
-                self.error(e.code, "upstream");
+                self.error(e.code);
                 (
                     endpoint_label(e.endpoint),
                     "upstream_error",
@@ -136,7 +136,8 @@ impl Metrics {
         }
     }
 
-    fn error(&self, code: &'static str, side: &'static str) {
+    fn error(&self, code: &'static str) {
+        let side = error_side(code);
         let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
         *errors.entry((code, side)).or_default() += 1;
     }
@@ -351,6 +352,25 @@ fn bump(counters: &[AtomicU64], index: Option<usize>) {
     }
 }
 
+/// Which side failed, from the code's family: the client (`downstream`), the ENT
+/// (`upstream`) or bonenfant itself (`internal`).
+fn error_side(code: &str) -> &'static str {
+    const DOWNSTREAM: [&str; 4] = ["cas.request.", "cas.ticket.", "pin.", "proxy.host_"];
+    const UPSTREAM: [&str; 3] = ["cas.parse.", "cas.failure.", "proxy.upstream_"];
+    if DOWNSTREAM.iter().any(|p| code.starts_with(p))
+        || matches!(
+            code,
+            "proxy.overloaded" | "proxy.method_connect" | "proxy.target_form"
+        )
+    {
+        "downstream"
+    } else if UPSTREAM.iter().any(|p| code.starts_with(p)) && code != "proxy.upstream_setup" {
+        "upstream"
+    } else {
+        "internal"
+    }
+}
+
 fn endpoint_label(endpoint: Option<crate::cas::Endpoint>) -> &'static str {
     endpoint.map_or("other", |e| e.as_str())
 }
@@ -502,14 +522,14 @@ mod tests {
     fn errors_are_counted_by_code_and_side() {
         let m = Metrics::new();
         m.record(&TraceEvent::Rejected(Rejected {
-            code: "cas.ticket.malformed",
+            code: "cas.ticket.prefix",
             endpoint: Some(Endpoint::Login),
             status: 400,
             latency_ms: LatencyMs(Duration::ZERO),
         }));
         let text = m.render(StoreStats::default(), 0, false);
         assert!(text.contains(
-            "bonenfant_errors_total{code=\"cas.ticket.malformed\",side=\"downstream\"} 1\n"
+            "bonenfant_errors_total{code=\"cas.ticket.prefix\",side=\"downstream\"} 1\n"
         ));
         assert!(
             text.contains("bonenfant_requests_total{endpoint=\"login\",outcome=\"rejected\"} 1\n")
@@ -555,6 +575,18 @@ mod tests {
         }
         assert!(text.contains("bonenfant_trace_events_lost_total 5\n"));
         assert!(text.contains("bonenfant_store_sessions 2\n"));
+    }
+
+    #[test]
+    fn error_side_follows_the_code_family() {
+        assert_eq!(error_side("cas.ticket.prefix"), "downstream");
+        assert_eq!(error_side("pin.csrf"), "downstream");
+        assert_eq!(error_side("proxy.overloaded"), "downstream");
+        assert_eq!(error_side("cas.parse.doctype"), "upstream");
+        assert_eq!(error_side("cas.failure.invalid_ticket"), "upstream");
+        assert_eq!(error_side("proxy.upstream_timeout"), "upstream");
+        assert_eq!(error_side("proxy.upstream_setup"), "internal");
+        assert_eq!(error_side("store.unavailable"), "internal");
     }
 
     #[test]

@@ -11,6 +11,27 @@
 //!
 //! Why through `tracing`: the binary has one subscriber; the trace layer and the
 //! operational log are two layers of it, split by target.
+//!
+//! # Wiring
+//!
+//! ```no_run
+//! use bonenfant::events::{self, Pseudonymizer, TraceLog};
+//! use tracing_subscriber::{filter::filter_fn, prelude::*};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (key, path): (Vec<u8>, std::path::PathBuf) = (vec![0; 32], "trace.jsonl".into());
+//! let (writer, guard) = events::open_trace_file(&path)?;
+//! let trace = TraceLog::new(Pseudonymizer::new(&key)?, writer.losses());
+//! tracing_subscriber::registry()
+//!     .with(events::layer(writer))
+//!     .with(tracing_subscriber::fmt::layer().with_filter(filter_fn(|m| !events::is_trace_event(m))))
+//!     .init();
+//! // … serve; each request ends with `metrics.record(&event); trace.emit(event);` …
+//! // At exit: emit `shutdown` with `trace.losses().lost()`, then drop the guard (it
+//! // waits for queued lines).
+//! drop(guard);
+//! # Ok(()) }
+//! ```
 
 pub mod capture;
 mod pseudonym;
@@ -420,8 +441,14 @@ mod tests {
 
     #[test]
     fn cas_failure_codes_are_a_closed_list() {
-        assert_eq!(cas_failure_code("INVALID_TICKET"), "cas.failure.invalid_ticket");
-        assert_eq!(cas_failure_code(" INVALID_SERVICE\n"), "cas.failure.invalid_service");
+        assert_eq!(
+            cas_failure_code("INVALID_TICKET"),
+            "cas.failure.invalid_ticket"
+        );
+        assert_eq!(
+            cas_failure_code(" INVALID_SERVICE\n"),
+            "cas.failure.invalid_service"
+        );
         assert_eq!(cas_failure_code("ST-123-evil\n{}"), "cas.failure.other");
     }
 
