@@ -316,3 +316,39 @@ async fn random_picks_repeat_with_the_seed() {
     assert_eq!(picks(7).await, picks(7).await);
     assert_ne!(picks(7).await, picks(8).await);
 }
+
+#[tokio::test]
+async fn renew_refuses_a_single_sign_on_ticket() {
+    let ent = ent(EntOptions::default()).await;
+    let mut browser = Browser::new();
+    let service = service(LEA.0);
+    let fresh = ticket(&mut browser, &ent, CLAIRE, &service).await;
+    let sso = ticket(&mut browser, &ent, CLAIRE, &service).await;
+    let renew = [("renew", "true")];
+    let fresh = parse(
+        ResponseFormat::Xml,
+        &validate(
+            &mut browser,
+            &ent,
+            "serviceValidate",
+            &service,
+            &fresh,
+            &renew,
+        )
+        .await,
+    );
+    assert!(matches!(fresh, Outcome::Success(_)));
+    let sso = parse(
+        ResponseFormat::Xml,
+        &validate(
+            &mut browser,
+            &ent,
+            "serviceValidate",
+            &service,
+            &sso,
+            &renew,
+        )
+        .await,
+    );
+    assert_eq!(failure_code(&sso), Some("INVALID_TICKET"));
+}

@@ -170,6 +170,9 @@ struct LiveTicket {
     /// Pupil jointures, designated first.
     picked: Vec<String>,
     issued_at: Instant,
+    /// Issued right after the credentials were checked (not from the SSO session):
+    /// only such tickets pass a `renew=true` validation.
+    from_credentials: bool,
 }
 
 struct SsoSession {
@@ -392,7 +395,7 @@ impl EntState {
             if let Some((session, login)) = login {
                 self.lock().counters.silent_logins += 1;
                 return match service {
-                    Some(service) => self.issue_and_redirect(&session, &login, &service),
+                    Some(service) => self.issue_and_redirect(&session, &login, &service, false),
                     None => web::html(
                         StatusCode::OK,
                         page("Connecté", "<p>Vous êtes déjà connecté.</p>"),
@@ -440,7 +443,7 @@ impl EntState {
             );
         }
         let mut response = match service {
-            Some(service) => self.issue_and_redirect(&session, &login, &service),
+            Some(service) => self.issue_and_redirect(&session, &login, &service, true),
             None => web::html(
                 StatusCode::OK,
                 page("Connecté", "<p>Connexion réussie.</p>"),
@@ -456,7 +459,13 @@ impl EntState {
     }
 
     /// Issues a ticket for `service` in SSO session `session` and sends the browser there.
-    fn issue_and_redirect(&self, session: &str, login: &str, service: &str) -> Response<Body> {
+    fn issue_and_redirect(
+        &self,
+        session: &str,
+        login: &str,
+        service: &str,
+        from_credentials: bool,
+    ) -> Response<Body> {
         let Some(parent) = self.directory.parent(login) else {
             return web::html(
                 StatusCode::FORBIDDEN,
@@ -489,6 +498,7 @@ impl EntState {
                     service: service.to_owned(),
                     picked,
                     issued_at: Instant::now(),
+                    from_credentials,
                 },
             );
             inner.issued.insert(ticket.clone(), info);
@@ -601,6 +611,12 @@ impl EntState {
         };
         if live.issued_at.elapsed() >= self.options.ticket_ttl {
             return Outcome::Failure(Failure::new("INVALID_TICKET", "ticket expired"));
+        }
+        if request.renew && !live.from_credentials {
+            return Outcome::Failure(Failure::new(
+                "INVALID_TICKET",
+                "renew was requested but the ticket came from single sign-on",
+            ));
         }
         if live.service != request.service {
             return Outcome::Failure(Failure::new(
