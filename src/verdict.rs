@@ -264,7 +264,9 @@ mod tests {
         }
     }
 
-    /// A parent going to A's establishment with one designation.
+    /// A validation to judge; [`Case::parent`] starts from a parent going to A's
+    /// establishment.
+    #[derive(Debug)]
     struct Case {
         kind: PrincipalKind,
         expected: Option<Uai>,
@@ -538,5 +540,102 @@ mod tests {
             .filter(|v| v.is_wrong_landing())
             .collect();
         assert_eq!(wrong, [Verdict::WrongEstablishment, Verdict::WrongChild]);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Pupils from a small pool (two establishments, three ids) so collisions,
+        /// repeats and matches all happen often.
+        fn pupil_strategy() -> impl Strategy<Value = PupilKey> {
+            (prop::sample::select(vec!["0330012A", "0330099Z"]), 1..4u8)
+                .prop_map(|(u, id)| pupil(u, &id.to_string()))
+        }
+
+        fn kind_strategy() -> impl Strategy<Value = PrincipalKind> {
+            prop::sample::select(vec![
+                PrincipalKind::Parent,
+                PrincipalKind::Pupil,
+                PrincipalKind::Staff,
+                PrincipalKind::Unknown,
+            ])
+        }
+
+        fn source_strategy() -> impl Strategy<Value = IntentSource> {
+            prop::sample::select(vec![
+                IntentSource::Pin,
+                IntentSource::OnlyInEstablishment,
+                IntentSource::Sticky,
+            ])
+        }
+
+        prop_compose! {
+            fn case_strategy()(
+                kind in kind_strategy(),
+                expected in prop::option::of(prop::sample::select(vec!["0330012A", "0330099Z"])),
+                designated in prop::collection::vec(pupil_strategy(), 0..4),
+                intent in prop::option::of((pupil_strategy(), source_strategy())),
+                known in prop::collection::vec(pupil_strategy(), 0..4),
+                previous in prop::option::of(pupil_strategy()),
+            ) -> Case {
+                Case {
+                    kind,
+                    expected: expected.map(uai),
+                    designations: designations(&designated),
+                    intent: intent.map(|(p, s)| Intent { pupil: p, source: s }),
+                    known,
+                    previous,
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn staff_is_always_ok(mut case in case_strategy()) {
+                case.kind = PrincipalKind::Staff;
+                prop_assert_eq!(case.judge().verdict, Verdict::Ok);
+            }
+
+            #[test]
+            fn designated_pupil_elsewhere_is_always_wrong_establishment(case in case_strategy()) {
+                let elsewhere = match (case.designations.designated(), &case.expected) {
+                    (Some(d), Some(expected)) => &d.key.uai != expected,
+                    _ => false,
+                };
+                prop_assume!(case.kind != PrincipalKind::Staff);
+                prop_assert_eq!(case.judge().verdict == Verdict::WrongEstablishment, elsewhere);
+            }
+
+            #[test]
+            fn ok_means_the_designated_pupil_is_in_the_establishment_and_not_a_flip(
+                case in case_strategy()
+            ) {
+                let judgement = case.judge();
+                if judgement.verdict == Verdict::Ok && judgement.rule != rule::NOT_A_PARENT {
+                    let designated = case.designations.designated().map(|d| &d.key);
+                    prop_assert!(designated.is_some());
+                    prop_assert_eq!(designated.map(|p| &p.uai), case.expected.as_ref());
+                    prop_assert!(case.previous.is_none() || case.previous.as_ref() == designated);
+                }
+            }
+
+            #[test]
+            fn the_rule_belongs_to_its_verdict(case in case_strategy()) {
+                let judgement = case.judge();
+                let expected_verdicts: &[Verdict] = match judgement.rule {
+                    rule::UAI_MISMATCH => &[Verdict::WrongEstablishment],
+                    rule::INTENT_PIN | rule::INTENT_ONLY_IN_ESTABLISHMENT | rule::INTENT_STICKY => {
+                        &[Verdict::WrongChild, Verdict::Ok]
+                    }
+                    rule::SEVERAL_CHILDREN => &[Verdict::Ambiguous],
+                    rule::NO_PUPIL_KEY | rule::NO_EXPECTED_ESTABLISHMENT => &[Verdict::Unresolved],
+                    rule::PREVIOUS_PUPIL => &[Verdict::Flip],
+                    rule::NOT_A_PARENT | rule::PUPIL_SELF | rule::NO_INTENT => &[Verdict::Ok],
+                    other => return Err(TestCaseError::fail(format!("unknown rule {other}"))),
+                };
+                prop_assert!(expected_verdicts.contains(&judgement.verdict));
+            }
+        }
     }
 }
