@@ -272,16 +272,7 @@ impl TestEnt {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        let state = self.state;
-        web::serve(
-            listener,
-            move |request| {
-                let state = Arc::clone(&state);
-                async move { state.handle(request).await }
-            },
-            shutdown,
-        )
-        .await
+        web::serve_handler(listener, self.state, shutdown).await
     }
 
     /// Starts serving on `listener` in the background.
@@ -337,6 +328,15 @@ impl EntHandle {
 
 // === impl EntState ===
 
+impl web::Handler for EntState {
+    fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+    ) -> impl Future<Output = Response<Body>> + Send {
+        async move { self.route(request).await }
+    }
+}
+
 impl EntState {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind; keep serving.
@@ -345,7 +345,7 @@ impl EntState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+    async fn route(&self, request: Request<Incoming>) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let query = parts.uri.query().unwrap_or("").to_owned();
         let path = parts.uri.path();

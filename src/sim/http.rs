@@ -7,6 +7,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -73,6 +74,28 @@ where
         }
     }
     Ok(())
+}
+
+/// A simulator's request handler, shared by every connection.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        self: Arc<Self>,
+        request: hyper::Request<Incoming>,
+    ) -> impl Future<Output = Response<Body>> + Send;
+}
+
+/// [`serve`] with a shared [`Handler`].
+pub async fn serve_handler<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    serve(
+        listener,
+        move |request| Arc::clone(&handler).handle(request),
+        shutdown,
+    )
+    .await
 }
 
 /// A client for plain-HTTP loopback calls.

@@ -208,16 +208,7 @@ impl TestPronote {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        let state = self.state;
-        web::serve(
-            listener,
-            move |request| {
-                let state = Arc::clone(&state);
-                async move { state.handle(request).await }
-            },
-            shutdown,
-        )
-        .await
+        web::serve_handler(listener, self.state, shutdown).await
     }
 
     /// Starts serving on `listener` in the background.
@@ -275,6 +266,15 @@ impl PronoteHandle {
 
 // === impl PronoteState ===
 
+impl web::Handler for PronoteState {
+    fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+    ) -> impl Future<Output = Response<Body>> + Send {
+        async move { self.route(request).await }
+    }
+}
+
 impl PronoteState {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind; keep serving.
@@ -283,7 +283,7 @@ impl PronoteState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+    async fn route(&self, request: Request<Incoming>) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let host = parts
             .headers
