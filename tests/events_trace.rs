@@ -67,7 +67,7 @@ fn every_event(log: &TraceLog) -> Vec<TraceEvent> {
     vec![
         TraceEvent::Startup(Startup {
             version: env!("CARGO_PKG_VERSION"),
-            pin: "retry",
+            pin_strategy: "retry",
             store: "memory",
             pseudonym_key: KeySource::File,
         }),

@@ -256,7 +256,7 @@ pub struct Startup {
     /// `CARGO_PKG_VERSION`.
     pub version: &'static str,
     /// Pinning strategy (`off`, `observe`, `retry`, `rewrite`).
-    pub pin: &'static str,
+    pub pin_strategy: &'static str,
     /// Session store kind (`memory`, `redis`); never its URL, which may hold a password.
     pub store: &'static str,
     pub pseudonym_key: KeySource,

@@ -153,6 +153,9 @@ impl TraceLog {
 
     /// Writes `event` to the trace log, stamped now. If the writer lost events since the
     /// last report, an `events_lost` event goes first.
+    ///
+    /// Cheap (a serialisation and a channel send), but it waits when the writer's
+    /// buffer is full: that back-pressure is what keeps the trace complete.
     pub fn emit(&self, event: TraceEvent) {
         let lost = self.inner.losses.lost();
         let reported = self.inner.reported.fetch_max(lost, Ordering::AcqRel);
