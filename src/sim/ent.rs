@@ -329,11 +329,8 @@ impl EntHandle {
 // === impl EntState ===
 
 impl web::Handler for EntState {
-    fn handle(
-        self: Arc<Self>,
-        request: Request<Incoming>,
-    ) -> impl Future<Output = Response<Body>> + Send {
-        async move { self.route(request).await }
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+        self.route(request).await
     }
 }
 

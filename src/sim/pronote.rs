@@ -267,11 +267,8 @@ impl PronoteHandle {
 // === impl PronoteState ===
 
 impl web::Handler for PronoteState {
-    fn handle(
-        self: Arc<Self>,
-        request: Request<Incoming>,
-    ) -> impl Future<Output = Response<Body>> + Send {
-        async move { self.route(request).await }
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+        self.route(request).await
     }
 }
 
