@@ -1,7 +1,7 @@
 //! Assembles an [`Assertion`] from any wire format, with the rules every format
 //! shares: one principal, metadata apart from attributes, bounded counts.
 
-use super::xml::trim_xml_whitespace;
+use super::xml::{is_xml_char, trim_xml_whitespace};
 use super::{Assertion, Attributes, AuthMeta, ParseError, ParseLimits};
 
 /// CAS 3 metadata names (CAS spec Appendix A): these go to [`AuthMeta`].
@@ -50,7 +50,18 @@ impl<'l> AssertionBuilder<'l> {
     }
 
     /// One attribute value; CAS 3 metadata names are routed to [`AuthMeta`].
+    /// Names are trimmed like values (a JSON key `" nom"` and an XML `name=" nom"`
+    /// are the same attribute in every format).
     pub fn attribute(&mut self, name: &str, value: String) -> Result<(), ParseError> {
+        let name = trim_xml_whitespace(name);
+        if name.len() > self.limits.max_value_len {
+            return Err(ParseError::ValueTooLong {
+                limit: self.limits.max_value_len,
+            });
+        }
+        if !name.chars().all(is_xml_char) {
+            return Err(ParseError::ControlChar);
+        }
         let value = trimmed(value, self.limits)?;
         match name {
             AUTHENTICATION_DATE => set_once(
@@ -147,13 +158,17 @@ pub(crate) fn parse_bool(value: &str) -> Result<bool, ParseError> {
     }
 }
 
-/// Trims XML whitespace and bounds the length (XML values are already trimmed; JSON
-/// values get the same rule so every format yields the same model).
-fn trimmed(value: String, limits: &ParseLimits) -> Result<String, ParseError> {
+/// Trims XML whitespace, bounds the length and refuses characters XML cannot carry
+/// (XML values already obey this; JSON values get the same rule so every format
+/// yields the same model, and every model can be written back as XML).
+pub(crate) fn trimmed(value: String, limits: &ParseLimits) -> Result<String, ParseError> {
     if value.len() > limits.max_value_len {
         return Err(ParseError::ValueTooLong {
             limit: limits.max_value_len,
         });
+    }
+    if !value.chars().all(is_xml_char) {
+        return Err(ParseError::ControlChar);
     }
     let t = trim_xml_whitespace(&value);
     Ok(if t.len() == value.len() {

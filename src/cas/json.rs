@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::build::{AssertionBuilder, AUTHENTICATION_DATE, FROM_NEW_LOGIN, LONG_TERM};
+use super::build::{trimmed, AssertionBuilder, AUTHENTICATION_DATE, FROM_NEW_LOGIN, LONG_TERM};
 use super::cas_xml::bool_str;
 use super::{Failure, Outcome, ParseError, ParseOptions};
 
@@ -169,8 +169,8 @@ pub(crate) fn parse(body: &[u8], options: &ParseOptions<'_>) -> Result<Outcome, 
             builder.finish().map(Outcome::Success)
         }
         (None, Some(f), None) | (None, None, Some(f)) => Ok(Outcome::Failure(Failure {
-            code: f.code,
-            message: super::xml::trim_xml_whitespace(&f.description).to_owned(),
+            code: trimmed(f.code, &options.limits)?,
+            message: trimmed(f.description, &options.limits)?,
         })),
         _ => Err(ParseError::NotOneOutcome),
     }

@@ -8,6 +8,8 @@ mod build;
 mod cas_xml;
 mod endpoint;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod json;
 mod model;
 mod request;

@@ -431,7 +431,7 @@ pub(crate) fn trim_xml_whitespace(value: &str) -> &str {
 }
 
 /// Whether `c` is an XML 1.0 `Char`.
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
