@@ -9,11 +9,8 @@ use http_body_util::{BodyExt, Full};
 use support::client::https_client;
 use support::{proxy_config, RawClient, Reply, ScriptedUpstream, TestPki, TestProxy};
 
-async fn tls_upstream(
-    pki: &TestPki,
-    cert: (std::path::PathBuf, std::path::PathBuf),
-) -> ScriptedUpstream {
-    let _ = pki;
+/// A TLS upstream presenting `cert` (chain, key).
+async fn tls_upstream(cert: (std::path::PathBuf, std::path::PathBuf)) -> ScriptedUpstream {
     let config = bonenfant::proxy::tls::server_config(&cert.0, &cert.1).unwrap();
     ScriptedUpstream::start_tls(|_| Reply::ok("over tls"), config).await
 }
@@ -81,7 +78,7 @@ async fn plain_http_to_a_tls_listener_gets_no_answer() {
 #[tokio::test]
 async fn upstream_over_tls_verified_with_the_configured_ca() {
     let pki = TestPki::new();
-    let upstream = tls_upstream(&pki, pki.leaf("ent", &["localhost"])).await;
+    let upstream = tls_upstream(pki.leaf("ent", &["localhost"])).await;
     let proxy = TestProxy::start(proxy_config(&upstream.url(), |raw| {
         raw.upstream_ca = Some(pki.ca_path().to_owned());
     }))
@@ -104,7 +101,7 @@ async fn bad_upstream_certificates_fail_closed() {
         ("expired", pki.expired_leaf("expired", &["localhost"])),
     ];
     for (case, cert) in cases {
-        let upstream = tls_upstream(&pki, cert).await;
+        let upstream = tls_upstream(cert).await;
         let proxy = TestProxy::start(proxy_config(&upstream.url(), |raw| {
             raw.upstream_ca = Some(pki.ca_path().to_owned());
         }))
@@ -130,7 +127,7 @@ async fn bad_upstream_certificates_fail_closed() {
 #[tokio::test]
 async fn webpki_roots_do_not_trust_a_private_ca() {
     let pki = TestPki::new();
-    let upstream = tls_upstream(&pki, pki.leaf("ent", &["localhost"])).await;
+    let upstream = tls_upstream(pki.leaf("ent", &["localhost"])).await;
     let proxy = TestProxy::start(proxy_config(&upstream.url(), |_| {})).await;
     let mut client = RawClient::connect(proxy.addr).await;
     client

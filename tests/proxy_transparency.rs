@@ -173,3 +173,46 @@ async fn keep_alive_client_gets_each_answer_in_order() {
         assert_eq!(response.body, format!("/r{n}").as_bytes());
     }
 }
+
+#[tokio::test]
+async fn head_answers_keep_their_content_length_without_a_body() {
+    let upstream = ScriptedUpstream::start(|req| match req.method.as_str() {
+        "HEAD" => Reply::Raw(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/html\r\n\r\n".to_vec(),
+        ),
+        _ => Reply::ok("next"),
+    })
+    .await;
+    let proxy = TestProxy::start(proxy_config(&upstream.url(), |_| {})).await;
+    let mut client = RawClient::connect(proxy.addr).await;
+    client
+        .send(b"HEAD /cas/login HTTP/1.1\r\nHost: cas.test\r\n\r\n")
+        .await;
+    // Read the HEAD answer's head only: it has no body whatever its Content-Length.
+    let raw = client.read_response_head().await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("content-length: 1234"), "{text}");
+    assert_eq!(upstream.requests()[0].method, "HEAD");
+    // The client connection is still in step: the next answer is the GET's.
+    client
+        .send(b"GET /next HTTP/1.1\r\nHost: cas.test\r\n\r\n")
+        .await;
+    assert_eq!(client.read_response().await.unwrap().body, b"next");
+}
+
+#[tokio::test]
+async fn expect_continue_is_answered_by_the_proxy_and_not_forwarded() {
+    let upstream = ScriptedUpstream::start(|req| Reply::ok(req.body.clone())).await;
+    let proxy = TestProxy::start(proxy_config(&upstream.url(), |_| {})).await;
+    let mut client = RawClient::connect(proxy.addr).await;
+    client
+        .send(b"POST /cas/samlValidate HTTP/1.1\r\nHost: cas.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .await;
+    let interim = client.read_response().await.unwrap();
+    assert_eq!(interim.status, 100);
+    client.send(b"hello").await;
+    let response = client.read_response().await.unwrap();
+    assert_eq!((response.status, &response.body[..]), (200, &b"hello"[..]));
+    assert!(upstream.requests()[0].header("expect").is_none());
+}

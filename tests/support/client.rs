@@ -133,6 +133,19 @@ impl RawClient {
         Some(response)
     }
 
+    /// The raw bytes of the next response head (status line and headers, through the
+    /// blank line), for answers whose body must not be read (HEAD).
+    pub async fn read_response_head(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                return Some(self.buf.drain(..end + 4).collect());
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
     async fn line(&mut self) -> Option<String> {
         loop {
             if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
