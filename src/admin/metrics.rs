@@ -168,6 +168,30 @@ impl Metrics {
     /// Renders every metric, plus the store's and the trace writer's figures.
     pub fn render(&self, store: StoreStats, events_lost: u64, ready: bool) -> String {
         let mut out = String::with_capacity(4096);
+        header(
+            &mut out,
+            "bonenfant_build_info",
+            "gauge",
+            "Always 1; the version as a label.",
+        );
+        sample(
+            &mut out,
+            "bonenfant_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))],
+            1,
+        );
+        header(
+            &mut out,
+            "bonenfant_uptime_seconds",
+            "gauge",
+            "Seconds since the process started.",
+        );
+        sample(
+            &mut out,
+            "bonenfant_uptime_seconds",
+            &[],
+            self.uptime().as_secs(),
+        );
         let requests = self
             .requests
             .lock()
