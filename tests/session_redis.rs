@@ -284,3 +284,32 @@ async fn a_foreign_value_under_our_key_is_corrupt() {
     let error = store.session(&session).await.err().unwrap();
     assert_eq!(error.code(), "store.corrupt");
 }
+
+#[tokio::test]
+async fn the_store_works_again_once_redis_is_back() {
+    let mut server = RedisServer::start();
+    let config = StoreConfig {
+        redis_timeout: Duration::from_millis(500),
+        ..StoreConfig::default()
+    };
+    let store = RedisStore::connect(&server.url(), &config).await.unwrap();
+    server.kill();
+    assert!(store.take_ticket(&ticket()).await.is_err());
+    server.restart();
+    // The connection comes back on its own; a few calls may still see the old one fail.
+    let mut bound = None;
+    for _ in 0..20 {
+        match store
+            .bind_ticket(&ticket(), binding(SessionId::random()))
+            .await
+        {
+            Ok(result) => {
+                bound = Some(result);
+                break;
+            }
+            Err(error) => assert_eq!(error.code(), "store.unavailable"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(bound, Some(true), "the store did not reconnect");
+}

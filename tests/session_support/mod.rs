@@ -19,21 +19,19 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): the Redis store tests need it; \
-                     install it with `apt-get update && apt-get install -y redis-server`"
-                )
-            });
-        let server = Self { child, port };
+        let server = Self {
+            child: spawn(port),
+            port,
+        };
         server.wait_ready();
         server
+    }
+
+    /// Kills the server and starts an empty one on the same port (Redis restarted).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.port);
+        self.wait_ready();
     }
 
     pub fn url(&self) -> String {
@@ -64,4 +62,19 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+fn spawn(port: u16) -> Child {
+    Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start redis-server ({e}): the Redis store tests need it; \
+                     install it with `apt-get update && apt-get install -y redis-server`"
+            )
+        })
 }
