@@ -352,3 +352,22 @@ async fn renew_refuses_a_single_sign_on_ticket() {
     );
     assert_eq!(failure_code(&sso), Some("INVALID_TICKET"));
 }
+
+#[tokio::test]
+async fn tickets_minted_without_a_browser_validate_once() {
+    let ent = ent(EntOptions::default()).await;
+    let mut browser = Browser::new();
+    let service = service(HUGO.0);
+    assert_eq!(ent.ent.issue_ticket("nobody", &service), None);
+    let st = ent.ent.issue_ticket(CLAIRE.0, &service).unwrap();
+    let first = parse(
+        ResponseFormat::Xml,
+        &validate(&mut browser, &ent, "serviceValidate", &service, &st, &[]).await,
+    );
+    assert!(matches!(first, Outcome::Success(_)));
+    let again = parse(
+        ResponseFormat::Xml,
+        &validate(&mut browser, &ent, "serviceValidate", &service, &st, &[]).await,
+    );
+    assert_eq!(failure_code(&again), Some("INVALID_TICKET"));
+}

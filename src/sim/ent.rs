@@ -257,6 +257,13 @@ impl TestEnt {
         self.state.lock().counters
     }
 
+    /// Issues a ticket as if `login` had just typed their password at `/login?service=…`,
+    /// without the HTTP round trips (benchmarks, tests of the back channel alone).
+    /// `None` for an unknown login.
+    pub fn issue_ticket(&self, login: &str, service: &str) -> Option<String> {
+        self.state.issue(None, login, service, true)
+    }
+
     /// What the ENT issued `ticket` for, and how often it was presented since.
     pub fn ticket(&self, ticket: &str) -> Option<TicketInfo> {
         self.state.lock().issued.get(ticket).cloned()
@@ -463,12 +470,28 @@ impl EntState {
         service: &str,
         from_credentials: bool,
     ) -> Response<Body> {
-        let Some(parent) = self.directory.parent(login) else {
-            return web::html(
+        match self.issue(Some(session), login, service, from_credentials) {
+            Some(ticket) => {
+                let separator = if service.contains('?') { '&' } else { '?' };
+                web::redirect(&format!("{service}{separator}ticket={ticket}"))
+            }
+            None => web::html(
                 StatusCode::FORBIDDEN,
                 page("Accès refusé", "<p>Compte inconnu.</p>"),
-            );
-        };
+            ),
+        }
+    }
+
+    /// Issues a ticket for `login` and `service`, recorded in SSO `session` (for single
+    /// logout) when there is one. `None` for an unknown login.
+    fn issue(
+        &self,
+        session: Option<&str>,
+        login: &str,
+        service: &str,
+        from_credentials: bool,
+    ) -> Option<String> {
+        let parent = self.directory.parent(login)?;
         let ticket = format!("ST-{}", self.random_token());
         let picked = self.pick(parent, service);
         let info = TicketInfo {
@@ -481,30 +504,27 @@ impl EntState {
                 .collect(),
             validations: 0,
         };
-        {
-            let mut inner = self.lock();
-            inner.counters.tickets_issued += 1;
-            if inner.tickets.len() >= SWEEP_ABOVE {
-                let ttl = self.options.ticket_ttl;
-                inner.tickets.retain(|_, t| t.issued_at.elapsed() < ttl);
-            }
-            inner.tickets.insert(
-                ticket.clone(),
-                LiveTicket {
-                    login: login.to_owned(),
-                    service: service.to_owned(),
-                    picked,
-                    issued_at: Instant::now(),
-                    from_credentials,
-                },
-            );
-            inner.issued.insert(ticket.clone(), info);
-            if let Some(sso) = inner.sessions.get_mut(session) {
-                sso.services.push((service.to_owned(), ticket.clone()));
-            }
+        let mut inner = self.lock();
+        inner.counters.tickets_issued += 1;
+        if inner.tickets.len() >= SWEEP_ABOVE {
+            let ttl = self.options.ticket_ttl;
+            inner.tickets.retain(|_, t| t.issued_at.elapsed() < ttl);
         }
-        let separator = if service.contains('?') { '&' } else { '?' };
-        web::redirect(&format!("{service}{separator}ticket={ticket}"))
+        inner.tickets.insert(
+            ticket.clone(),
+            LiveTicket {
+                login: login.to_owned(),
+                service: service.to_owned(),
+                picked,
+                issued_at: Instant::now(),
+                from_credentials,
+            },
+        );
+        inner.issued.insert(ticket.clone(), info);
+        if let Some(sso) = session.and_then(|id| inner.sessions.get_mut(id)) {
+            sso.services.push((service.to_owned(), ticket.clone()));
+        }
+        Some(ticket)
     }
 
     /// The children this ticket's assertion names (jointures), designated first.
