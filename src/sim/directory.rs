@@ -824,10 +824,32 @@ mod tests {
     }
 
     #[test]
-    fn generated_directory_passes_validation() {
-        let directory = Directory::generate(&DirectoryParams::default(), 1);
-        assert!(Directory::from_data(directory.data().clone()).is_ok());
-        assert_eq!(directory.parents().len(), 200);
+    fn generated_directories_pass_validation_whatever_the_parameters() {
+        let shapes = [
+            DirectoryParams::default(),
+            DirectoryParams {
+                establishments: 1,
+                two_establishments: 1.0,
+                ..DirectoryParams::default()
+            },
+            DirectoryParams {
+                establishments: 2,
+                children_weights: vec![0.0, 0.0, 0.0, 0.0, 1.0],
+                two_establishments: 1.0,
+                ..DirectoryParams::default()
+            },
+            DirectoryParams {
+                children_weights: vec![],
+                ..DirectoryParams::default()
+            },
+        ];
+        for params in &shapes {
+            for seed in 0..5 {
+                let data = Generator::new(seed).run(params);
+                assert_eq!(data.parents.len(), params.families);
+                assert!(Directory::from_data(data).is_ok(), "{params:?} seed {seed}");
+            }
+        }
     }
 
     #[test]
