@@ -86,6 +86,20 @@ fn finds_its_cookie_among_others_and_across_cookie_headers() {
     assert_eq!(jar.open(&headers, NOW).unwrap().id, cookie.id);
 }
 
+#[test]
+fn tries_only_a_few_same_named_cookies() {
+    let jar = cookies(vec![key()], true);
+    let (cookie, header) = sealed(&jar, NOW);
+    let decoy = format!("{SECURE_NAME}=AAAA");
+    let stuffed = format!("{0}; {0}; {0}; {0}; {1}", decoy, pair(&header));
+    assert!(jar.open(&request(&stuffed), NOW).is_none());
+    let behind_one_decoy = format!("{decoy}; {}", pair(&header));
+    assert_eq!(
+        jar.open(&request(&behind_one_decoy), NOW).unwrap().id,
+        cookie.id
+    );
+}
+
 // === T39: tamper and forge ===
 
 #[test]

@@ -258,7 +258,13 @@ async fn store_urls_choose_the_store() {
         .bind_ticket(&ticket(), binding(SessionId::random()))
         .await
         .unwrap());
-    for bad in ["", "memcached://x", "http://secret@host/", "redis:/broken"] {
+    for bad in [
+        "",
+        "memcached://x",
+        "http://secret@host/",
+        "redis:/broken",
+        "rediss://h/",
+    ] {
         let error = AnyStore::from_url(bad, &config).await.err().unwrap();
         assert_eq!(error.code(), "store.invalid_url", "{bad:?}");
         assert!(!error.to_string().contains("secret"));

@@ -41,6 +41,10 @@ const MAX_SKEW_MS: u64 = 60_000;
 /// is then exact to within this, without a `Set-Cookie` on every response.
 const RESEAL_AFTER_MS: u64 = 60_000;
 
+/// Most cookies bearing our name tried per request: each costs one AES-GCM attempt per
+/// key, and a request stuffed with copies must not buy unbounded work.
+const MAX_CANDIDATES: usize = 4;
+
 /// Version byte of the sealed payload layout.
 const PAYLOAD_VERSION: u8 = 1;
 
@@ -252,6 +256,7 @@ impl SessionCookies {
             .flat_map(Cookie::split_parse)
             .filter_map(Result::ok)
             .filter(|cookie| cookie.name() == self.name())
+            .take(MAX_CANDIDATES)
             .find_map(|cookie| self.open_value(cookie.value(), now_ms))
     }
 

@@ -53,9 +53,8 @@ enum Map {
 // === impl RedisStore ===
 
 impl RedisStore {
-    /// Connects to the Redis `url` names (`redis://[user:password@]host[:port][/db]`,
-    /// `rediss://` for TLS if the redis crate was built with it). Fails with
-    /// `Unavailable` when Redis does not answer within `redis_timeout`.
+    /// Connects to the Redis `url` names (`redis://[user:password@]host[:port][/db]`).
+    /// Fails with `Unavailable` when Redis does not answer within `redis_timeout`.
     pub async fn connect(url: &str, config: &StoreConfig) -> Result<Self, StoreError> {
         let config = config.clone().clamped();
         let client = ::redis::Client::open(url)
