@@ -810,7 +810,7 @@ impl CasExchange {
         let verbatim = (self.config.answer == AnswerMode::Verbatim).then_some(&answer);
         match outcome {
             Outcome::Failure(failure) => {
-                summary.error = Some(cas_failure_code(&failure.code));
+                summary.error = Some(events::cas_failure_code(&failure.code));
                 let body = match verbatim {
                     Some(bytes) => bytes.clone(),
                     None => Bytes::from(cas::serialize(
@@ -868,7 +868,7 @@ impl CasExchange {
         }
         match stashed.outcome {
             Outcome::Failure(failure) => {
-                summary.error = Some(cas_failure_code(&failure.code));
+                summary.error = Some(events::cas_failure_code(&failure.code));
                 self.fail(summary, request.format, &request.service, failure)
             }
             Outcome::Success(assertion) => {
@@ -987,10 +987,7 @@ impl CasExchange {
     }
 
     fn summary_validate(&self, summary: ValidationSummary) {
-        let judgement = summary.judgement.unwrap_or(Judgement {
-            verdict: Verdict::Unresolved,
-            rule: rule::NO_ASSERTION,
-        });
+        let judgement = summary.judgement.unwrap_or_else(Judgement::no_assertion);
         self.emit(TraceEvent::Validate(events::Validate {
             verdict: judgement.verdict,
             rule: judgement.rule,
@@ -1431,21 +1428,6 @@ fn upstream_failure(failed: &UpstreamError) -> Failure {
     ))
 }
 
-/// Stable `error` codes for the ENT's own failure codes (the event field is a closed
-/// set of static strings).
-fn cas_failure_code(code: &str) -> &'static str {
-    match code {
-        "INVALID_REQUEST" => "cas.failure.invalid_request",
-        "INVALID_TICKET_SPEC" => "cas.failure.invalid_ticket_spec",
-        "UNAUTHORIZED_SERVICE_PROXY" => "cas.failure.unauthorized_service_proxy",
-        "INVALID_PROXY_CALLBACK" => "cas.failure.invalid_proxy_callback",
-        "INVALID_TICKET" => "cas.failure.invalid_ticket",
-        "INVALID_SERVICE" => "cas.failure.invalid_service",
-        "INTERNAL_ERROR" => "cas.failure.internal_error",
-        _ => "cas.failure.other",
-    }
-}
-
 /// Whether a request may be a single-logout POST worth reading: small, and form or XML.
 fn is_single_logout_candidate<B>(req: &Request<B>, max_body: usize) -> bool {
     if req.method() != Method::POST {
@@ -1671,7 +1653,7 @@ async fn serve_on(
     }
     trace.emit(TraceEvent::Startup(events::Startup {
         version: env!("CARGO_PKG_VERSION"),
-        pin: config.pin.mode.as_str(),
+        pin_strategy: config.pin.mode.as_str(),
         store: if config.store == "memory" {
             "memory"
         } else {

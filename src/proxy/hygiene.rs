@@ -16,20 +16,25 @@
 //!   and only extended when the peer is a trusted proxy. The `Host` header is the
 //!   client's by default ([`HostPolicy::Keep`], full-front deployment: the ENT sees its
 //!   own public name).
-//! * **Towards the client** ([`downstream_response`]): hop-by-hop headers removed.
+//! * **Towards the client** ([`downstream_response`]): hop-by-hop headers removed;
+//!   and for every answer, whoever built it, a `Content-Length` that agrees with the
+//!   body ([`align_content_length`], applied by the server).
+//! * **Bodies to inspect** ([`read_body`]): read whole, capped and within a deadline.
 //!
 //! The headers the proxy adds are added after stripping, so a client cannot make the
 //! proxy drop them with `Connection: X-Forwarded-For`.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{
-    HeaderName, HeaderValue, CONNECTION, COOKIE, EXPECT, FORWARDED, HOST, PROXY_AUTHENTICATE,
-    PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, COOKIE, EXPECT, FORWARDED, HOST,
+    PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use ipnet::IpNet;
 use url::Url;
 
@@ -83,6 +88,12 @@ pub enum FrontDoorError {
     TargetForm,
     #[error("CONNECT is not served")]
     MethodConnect,
+    #[error("the request body is larger than the proxy reads")]
+    BodyTooLarge,
+    #[error("the request body ended early or was malformed")]
+    BodyInvalid,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
 }
 
 // === impl FrontDoorError ===
@@ -97,12 +108,17 @@ impl FrontDoorError {
             FrontDoorError::HostMismatch => "proxy.host_mismatch",
             FrontDoorError::TargetForm => "proxy.target_form",
             FrontDoorError::MethodConnect => "proxy.method_connect",
+            FrontDoorError::BodyTooLarge => "proxy.request_body_too_large",
+            FrontDoorError::BodyInvalid => "proxy.request_body_invalid",
+            FrontDoorError::BodyTimeout => "proxy.request_body_timeout",
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
             FrontDoorError::MethodConnect => StatusCode::METHOD_NOT_ALLOWED,
+            FrontDoorError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            FrontDoorError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -309,6 +325,58 @@ impl ForwardPolicy {
             headers.insert(X_FORWARDED_PROTO, proto);
             headers.insert(X_FORWARDED_HOST, client_host.clone());
         }
+    }
+}
+
+/// Reads a whole request body that must be inspected (samlValidate, logout requests):
+/// at most `max` bytes (a declared larger `Content-Length` is refused before reading),
+/// within `timeout`.
+pub async fn read_body<B>(body: B, max: usize, timeout: Duration) -> Result<Bytes, FrontDoorError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<super::BoxError>,
+{
+    if body.size_hint().lower() > max as u64 {
+        return Err(FrontDoorError::BodyTooLarge);
+    }
+    let collected = tokio::time::timeout(timeout, Limited::new(body, max).collect())
+        .await
+        .map_err(|_| FrontDoorError::BodyTimeout)?
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                FrontDoorError::BodyTooLarge
+            } else {
+                FrontDoorError::BodyInvalid
+            }
+        })?;
+    Ok(collected.to_bytes())
+}
+
+/// Makes `Content-Length` agree with a body of known length. hyper writes the header
+/// as given and then the body as it is: a handler that replaced a body but kept the
+/// upstream's length would desynchronise the client connection. Answers that carry no
+/// body (to HEAD, 1xx, 204, 304) keep their header: there it describes the resource.
+pub fn align_content_length<B: http_body::Body>(
+    response: &mut Response<B>,
+    request_method: &Method,
+) {
+    let Some(exact) = response.body().size_hint().exact() else {
+        return;
+    };
+    let status = response.status();
+    if *request_method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return;
+    }
+    let headers = response.headers_mut();
+    let declared = headers.get(CONTENT_LENGTH);
+    let agrees =
+        |v: &HeaderValue| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()) == Some(exact);
+    if declared.is_some_and(|v| !agrees(v)) {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(exact));
     }
 }
 
@@ -541,6 +609,37 @@ mod tests {
         assert_eq!(out.headers()[COOKIE], "a=1; b=2");
         assert_eq!(out.headers()[HOST], "cas.example");
         assert_eq!(out.version(), Version::HTTP_11);
+    }
+
+    #[test]
+    fn replaced_body_gets_its_own_content_length() {
+        let mut response = Response::builder()
+            .header("content-length", "1234")
+            .body(ProxyBody::full("short"))
+            .unwrap();
+        align_content_length(&mut response, &Method::GET);
+        assert_eq!(response.headers()[CONTENT_LENGTH], "5");
+        let mut head = Response::builder()
+            .header("content-length", "1234")
+            .body(ProxyBody::empty())
+            .unwrap();
+        align_content_length(&mut head, &Method::HEAD);
+        assert_eq!(head.headers()[CONTENT_LENGTH], "1234");
+    }
+
+    #[tokio::test]
+    async fn inspected_request_body_is_capped() {
+        let limit = Duration::from_secs(5);
+        let small = read_body(ProxyBody::full("abc"), 3, limit).await;
+        assert_eq!(small.unwrap(), Bytes::from_static(b"abc"));
+        let big = read_body(ProxyBody::full("abcd"), 3, limit).await;
+        assert_eq!(big, Err(FrontDoorError::BodyTooLarge));
+        let chunks = futures_util::stream::iter(
+            [&b"ab"[..], &b"cd"[..]]
+                .map(|c| Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::from_static(c)))),
+        );
+        let streamed = read_body(http_body_util::StreamBody::new(chunks), 3, limit).await;
+        assert_eq!(streamed, Err(FrontDoorError::BodyTooLarge));
     }
 
     #[test]

@@ -42,6 +42,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use super::error::{self, ProxyError};
+use super::hygiene;
 use super::tls::ALPN_H2;
 use super::{ConnInfo, Handler};
 use crate::config::Limits;
@@ -214,9 +215,11 @@ impl<H: Handler> Shared<H> {
         let service = service_fn(move |req| {
             let handler = handler.clone();
             let guard = InFlight::new(in_flight.clone());
+            let method = req.method().clone();
             async move {
-                let response = handler.call(req, conn).await;
+                let mut response = handler.call(req, conn).await;
                 drop(guard);
+                hygiene::align_content_length(&mut response, &method);
                 Ok::<_, Infallible>(response)
             }
         });
