@@ -471,6 +471,45 @@ mod tests {
         assert_eq!(default_path("/login"), "/");
     }
 
+    fn set_cookies(browser: &mut Browser, url: &Url, values: &[&str]) {
+        let mut headers = http::HeaderMap::new();
+        for value in values {
+            headers.append(SET_COOKIE, http::HeaderValue::from_str(value).unwrap());
+        }
+        browser.store_cookies(url, &headers);
+    }
+
+    #[tokio::test]
+    async fn jar_honours_path_max_age_and_secure() {
+        let mut browser = Browser::new();
+        let login = Url::parse("http://127.0.0.1:1/cas/login").unwrap();
+        set_cookies(
+            &mut browser,
+            &login,
+            &[
+                "CASTGC=abc; Path=/cas; HttpOnly",
+                "lang=fr",
+                "__Host-s=1; Path=/; Secure",
+            ],
+        );
+        assert_eq!(
+            browser.cookie_header(&login).as_deref(),
+            Some("CASTGC=abc; lang=fr; __Host-s=1")
+        );
+        let pronote = Url::parse("http://127.0.0.1:2/0330101a/pronote/parent.html").unwrap();
+        assert_eq!(
+            browser.cookie_header(&pronote).as_deref(),
+            Some("__Host-s=1")
+        );
+        let remote = Url::parse("http://example.org/cas/login").unwrap();
+        assert_eq!(browser.cookie_header(&remote), None, "host-only cookies");
+        set_cookies(&mut browser, &login, &["CASTGC=; Path=/cas; Max-Age=0"]);
+        assert_eq!(
+            browser.cookie_header(&login).as_deref(),
+            Some("lang=fr; __Host-s=1")
+        );
+    }
+
     #[test]
     fn finds_the_password_form_and_its_hidden_fields() {
         let page = Page {
