@@ -481,3 +481,74 @@ async fn concurrent_binders_of_one_ticket_bind_it_once() {
     }
     assert_eq!(bound, 1);
 }
+
+/// Browsers log in while validators (replayers among them) race over every ticket:
+/// each ticket attaches exactly once, and to the session that received it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sessions_each_get_their_own_tickets_once() {
+    const BROWSERS: usize = 8;
+    const LOGINS: usize = 50;
+    const VALIDATORS: usize = 4;
+    const TOTAL: usize = BROWSERS * LOGINS;
+    let store = Arc::new(MemoryStore::new(&StoreConfig::default()));
+    let taken = Arc::new(std::sync::Mutex::new(
+        Vec::<(usize, Option<SessionId>)>::new(),
+    ));
+
+    let browsers: Vec<_> = (0..BROWSERS)
+        .map(|b| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for n in 0..LOGINS {
+                    let binding = TicketBinding {
+                        session: Some(SessionId([b as u8; 16])),
+                        service: service(0),
+                        issued_at_ms: n as u64,
+                    };
+                    assert!(store
+                        .bind_ticket(&ticket(b * LOGINS + n), binding)
+                        .await
+                        .unwrap());
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let validators: Vec<_> = (0..VALIDATORS)
+        .map(|v| {
+            let store = Arc::clone(&store);
+            let taken = Arc::clone(&taken);
+            tokio::spawn(async move {
+                // Bounded passes: a lost binding fails the test instead of hanging it.
+                for _pass in 0..10_000 {
+                    if taken.lock().unwrap().len() >= TOTAL {
+                        break;
+                    }
+                    for i in 0..TOTAL {
+                        // Each validator walks the tickets in its own order.
+                        let t = (i * (2 * v + 1) + v) % TOTAL;
+                        if let Some(binding) = store.take_ticket(&ticket(t)).await.unwrap() {
+                            taken.lock().unwrap().push((t, binding.session));
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for task in browsers.into_iter().chain(validators) {
+        task.await.unwrap();
+    }
+
+    let mut taken = taken.lock().unwrap().clone();
+    taken.sort_by_key(|&(t, _)| t);
+    assert_eq!(taken.len(), TOTAL, "a ticket attached twice or never");
+    for (i, (t, session)) in taken.into_iter().enumerate() {
+        assert_eq!(t, i, "ticket {i} attached twice or never");
+        assert_eq!(
+            session,
+            Some(SessionId([(t / LOGINS) as u8; 16])),
+            "ticket {t}"
+        );
+    }
+}
