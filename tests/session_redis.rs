@@ -319,3 +319,21 @@ async fn the_store_works_again_once_redis_is_back() {
     }
     assert_eq!(bound, Some(true), "the store did not reconnect");
 }
+
+#[tokio::test]
+async fn refuses_a_value_over_the_bound() {
+    let server = RedisServer::start();
+    let config = StoreConfig {
+        max_value_bytes: 256,
+        ..StoreConfig::default()
+    };
+    let store = RedisStore::connect(&server.url(), &config).await.unwrap();
+    let state = SessionState {
+        principal: Some("x".repeat(300)),
+        ..SessionState::default()
+    };
+    let session = SessionId::random();
+    let error = store.put_session(&session, state).await.unwrap_err();
+    assert_eq!(error.code(), "store.too_large");
+    assert_eq!(store.session(&session).await.unwrap(), None);
+}

@@ -55,6 +55,17 @@ fn digest(domain: &[u8], input: &[u8]) -> Digest {
     truncated
 }
 
+/// `value` if it is within `max` bytes, else `TooLarge`.
+pub(crate) fn within_bound(value: Vec<u8>, max: usize) -> Result<Vec<u8>, StoreError> {
+    if value.len() > max {
+        return Err(StoreError::TooLarge {
+            bytes: value.len(),
+            limit: max,
+        });
+    }
+    Ok(value)
+}
+
 /// Serialises a value through its wire form.
 pub(crate) fn encode<W: Serialize>(wire: &W) -> Vec<u8> {
     // Serialising plain structs of strings, integers and vectors to a Vec cannot fail.

@@ -17,6 +17,7 @@ use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use super::codec::within_bound;
 use super::{MapLimits, StoreError};
 
 /// Entries per shard below which a map keeps a single shard: small maps (tests, small
@@ -40,6 +41,8 @@ pub(crate) struct ExpiringMap<K> {
     /// Bounds of one shard: the map's bounds divided by the shard count.
     shard_entries: usize,
     shard_bytes: usize,
+    /// Largest value accepted.
+    max_value_bytes: usize,
     evictions: AtomicU64,
 }
 
@@ -59,7 +62,7 @@ struct Slot {
 // === impl ExpiringMap ===
 
 impl<K: Hash + Eq + Copy> ExpiringMap<K> {
-    pub(crate) fn new(limits: &MapLimits) -> Self {
+    pub(crate) fn new(limits: &MapLimits, max_value_bytes: usize) -> Self {
         let max_entries = limits.max_entries.max(1);
         let shards = (max_entries / ENTRIES_PER_SHARD).clamp(1, MAX_SHARDS);
         Self {
@@ -67,6 +70,7 @@ impl<K: Hash + Eq + Copy> ExpiringMap<K> {
             ttl_ms: u64::try_from(limits.ttl.as_millis()).unwrap_or(u64::MAX),
             shard_entries: max_entries / shards,
             shard_bytes: limits.max_bytes / shards,
+            max_value_bytes,
             evictions: AtomicU64::new(0),
         }
     }
@@ -171,6 +175,7 @@ impl<K: Hash + Eq + Copy> ExpiringMap<K> {
     }
 
     fn admissible(&self, value: Vec<u8>) -> Result<Box<[u8]>, StoreError> {
+        let value = within_bound(value, self.max_value_bytes)?;
         let cost = Slot::cost::<K>(value.len());
         if cost > self.shard_bytes {
             return Err(StoreError::TooLarge {
@@ -308,11 +313,14 @@ mod tests {
     use super::*;
 
     fn map(entries: usize, bytes: usize) -> ExpiringMap<u32> {
-        ExpiringMap::new(&MapLimits {
-            ttl: Duration::from_millis(100),
-            max_entries: entries,
-            max_bytes: bytes,
-        })
+        ExpiringMap::new(
+            &MapLimits {
+                ttl: Duration::from_millis(100),
+                max_entries: entries,
+                max_bytes: bytes,
+            },
+            usize::MAX,
+        )
     }
 
     #[test]

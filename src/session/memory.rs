@@ -41,11 +41,11 @@ impl MemoryStore {
         let config = config.clone().clamped();
         Self {
             clock,
-            tickets: ExpiringMap::new(&config.tickets),
-            stash: ExpiringMap::new(&config.stash),
-            sessions: ExpiringMap::new(&config.sessions),
-            validated: ExpiringMap::new(&config.validated),
-            last_pupils: ExpiringMap::new(&config.last_pupils),
+            tickets: ExpiringMap::new(&config.tickets, config.max_value_bytes),
+            stash: ExpiringMap::new(&config.stash, config.max_value_bytes),
+            sessions: ExpiringMap::new(&config.sessions, config.max_value_bytes),
+            validated: ExpiringMap::new(&config.validated, config.max_value_bytes),
+            last_pupils: ExpiringMap::new(&config.last_pupils, config.max_value_bytes),
         }
     }
 
@@ -181,5 +181,57 @@ impl SessionStore for MemoryStore {
             last_pupils: count(&self.last_pupils),
             bytes: self.maps().iter().map(|m| m.bytes() as u64).sum(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::ManualClock;
+
+    fn store(max_value_bytes: usize) -> MemoryStore {
+        let config = StoreConfig {
+            max_value_bytes,
+            ..StoreConfig::default()
+        };
+        MemoryStore::with_clock(&config, Arc::new(ManualClock::new(0)))
+    }
+
+    fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn refuses_a_session_state_over_the_value_bound_and_keeps_nothing() {
+        let store = store(256);
+        let id = SessionId([1; 16]);
+        let state = SessionState {
+            principal: Some("x".repeat(300)),
+            ..SessionState::default()
+        };
+        let error = run(store.put_session(&id, state)).unwrap_err();
+        assert_eq!(error.code(), "store.too_large");
+        assert_eq!(run(store.session(&id)).unwrap(), None);
+        assert_eq!(store.stats().bytes, 0);
+    }
+
+    #[test]
+    fn ticket_ttl_is_clamped_to_thirty_seconds() {
+        let clock = ManualClock::new(0);
+        let mut config = StoreConfig::default();
+        config.tickets.ttl = std::time::Duration::from_secs(3600);
+        let store = MemoryStore::with_clock(&config, Arc::new(clock.clone()));
+        let ticket = ServiceTicket::parse("ST-1-clamp").unwrap();
+        let binding = TicketBinding {
+            session: None,
+            service: "https://s/".to_owned(),
+            issued_at_ms: 0,
+        };
+        assert!(run(store.bind_ticket(&ticket, binding)).unwrap());
+        clock.advance(StoreConfig::MAX_TICKET_TTL);
+        assert_eq!(run(store.take_ticket(&ticket)).unwrap(), None);
     }
 }

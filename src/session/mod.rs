@@ -181,6 +181,9 @@ pub struct StoreConfig {
     pub validated: MapLimits,
     /// Last pupil per (principal pseudonym, establishment): flip detection horizon.
     pub last_pupils: MapLimits,
+    /// Largest encoded value either store accepts (`TooLarge` beyond): bounds the
+    /// state one session can hold (invariant I5), in Redis too.
+    pub max_value_bytes: usize,
     /// Prefix of every Redis key, so bonenfant can share a Redis with others.
     pub redis_prefix: String,
     /// Redis connect and per-command timeout: past it a call fails as `Unavailable`
@@ -230,6 +233,9 @@ impl Default for StoreConfig {
                 max_entries: 1_000_000,
                 max_bytes: 128 * MIB,
             },
+            // A realistic session encodes to about 400 bytes; this leaves room for a
+            // family of many children and several observed assertions.
+            max_value_bytes: 16 * 1024,
             redis_prefix: "bonenfant:".to_owned(),
             redis_timeout: Duration::from_secs(2),
         }

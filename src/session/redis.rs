@@ -18,7 +18,7 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Cmd, ErrorKind, RedisError, Value};
 
-use super::codec::{self, Digest};
+use super::codec::{self, within_bound, Digest};
 use super::{
     SessionId, SessionState, SessionStore, StashedValidation, StoreConfig, StoreError, StoreStats,
     TicketBinding,
@@ -38,6 +38,8 @@ pub struct RedisStore {
     session_ttl_ms: u64,
     validated_ttl_ms: u64,
     last_pupil_ttl_ms: u64,
+    /// Largest encoded value written (`StoreConfig::max_value_bytes`).
+    max_value_bytes: usize,
 }
 
 /// The maps, by the letter their keys carry.
@@ -74,6 +76,7 @@ impl RedisStore {
             session_ttl_ms: millis(config.sessions.ttl),
             validated_ttl_ms: millis(config.validated.ttl),
             last_pupil_ttl_ms: millis(config.last_pupils.ttl),
+            max_value_bytes: config.max_value_bytes,
         })
     }
 
@@ -95,6 +98,7 @@ impl RedisStore {
 
     /// `SET key value PX ttl NX`: whether the key was free.
     async fn set_new(&self, key: String, value: Vec<u8>, ttl_ms: u64) -> Result<bool, StoreError> {
+        let value = within_bound(value, self.max_value_bytes)?;
         let mut cmd = ::redis::cmd("SET");
         cmd.arg(key).arg(value).arg("PX").arg(ttl_ms).arg("NX");
         let reply: Value = self.query(&cmd).await?;
@@ -183,9 +187,10 @@ impl SessionStore for RedisStore {
     }
 
     async fn put_session(&self, id: &SessionId, state: SessionState) -> Result<(), StoreError> {
+        let value = within_bound(codec::encode_state(&state), self.max_value_bytes)?;
         let mut cmd = ::redis::cmd("SET");
         cmd.arg(self.key(Map::Sessions, &codec::session_digest(id)))
-            .arg(codec::encode_state(&state))
+            .arg(value)
             .arg("PX")
             .arg(self.session_ttl_ms);
         self.query::<()>(&cmd).await
