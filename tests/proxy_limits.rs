@@ -237,3 +237,27 @@ async fn buffered_fetch_from_a_silent_upstream_times_out() {
     );
     eventually(|| upstream.requests().len() == 2).await;
 }
+
+#[tokio::test]
+async fn upgrade_is_never_passed_on_and_an_unasked_switch_is_a_502() {
+    let upstream = ScriptedUpstream::start(|_| {
+        Reply::Raw(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                .to_vec(),
+        )
+    })
+    .await;
+    let proxy = TestProxy::start(proxy_config(&upstream.url(), |_| {})).await;
+    let mut client = RawClient::connect(proxy.addr).await;
+    client
+        .send(b"GET /ws HTTP/1.1\r\nHost: cas.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        .await;
+    let response = client.read_response().await.unwrap();
+    assert_eq!(response.status, 502);
+    assert_eq!(
+        response.header("x-bonenfant-error"),
+        Some("proxy.upstream_protocol")
+    );
+    let seen = &upstream.requests()[0];
+    assert!(seen.header("upgrade").is_none());
+}

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -97,13 +97,29 @@ impl Upstream {
         &self,
         req: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Ok(result) => result.map_err(classify),
-            Err(_) => Err(UpstreamError::Timeout {
+        self.send(req, Instant::now() + self.timeout).await
+    }
+
+    /// Sends `req`, the response head due by `deadline`. The proxy never asks for a
+    /// protocol upgrade (it strips `Upgrade`), so a `101` answer is a protocol error.
+    async fn send(
+        &self,
+        req: Request<ProxyBody>,
+        deadline: Instant,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let response = tokio::time::timeout_at(deadline, self.client.request(req))
+            .await
+            .map_err(|_| UpstreamError::Timeout {
                 phase: Phase::Head,
                 after: self.timeout,
-            }),
+            })?
+            .map_err(classify)?;
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(UpstreamError::Protocol(
+                "unrequested protocol switch".into(),
+            ));
         }
+        Ok(response)
     }
 
     /// Sends `req` and reads the whole answer, at most `max_body` bytes, head and body
@@ -119,10 +135,7 @@ impl Upstream {
             phase,
             after: self.timeout,
         };
-        let response = tokio::time::timeout_at(deadline, self.client.request(req))
-            .await
-            .map_err(|_| timeout(Phase::Head))?
-            .map_err(classify)?;
+        let response = self.send(req, deadline).await?;
         let declared = response
             .headers()
             .get(CONTENT_LENGTH)
