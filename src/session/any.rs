@@ -10,6 +10,8 @@ use crate::cas::ServiceTicket;
 use crate::pupil::PupilKey;
 
 /// The store `--store` names: `memory` (default) or `redis://…`.
+// One per process, held behind an `Arc`: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyStore {
     Memory(MemoryStore),
     Redis(RedisStore),
