@@ -261,3 +261,27 @@ async fn upgrade_is_never_passed_on_and_an_unasked_switch_is_a_502() {
     let seen = &upstream.requests()[0];
     assert!(seen.header("upgrade").is_none());
 }
+
+/// T37: many connections trickling a request head are all cut at the header-read
+/// timeout, while a well-behaved client is served meanwhile.
+#[tokio::test]
+async fn slowloris_connections_are_cut_and_others_still_served() {
+    let upstream = ScriptedUpstream::start(|_| Reply::ok("served")).await;
+    let proxy = TestProxy::start(proxy_config(&upstream.url(), |raw| {
+        raw.header_read_timeout = Some("300ms".into());
+        raw.idle_timeout = Some("1h".into());
+    }))
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut client = RawClient::connect(proxy.addr).await;
+        client.send(b"GET /cas/login HTTP/1.1\r\nX-A: ").await;
+        slow.push(client);
+    }
+    let served = one_answer(&proxy).await.unwrap();
+    assert_eq!(served.body, b"served");
+    for client in &mut slow {
+        assert!(client.closed().await);
+    }
+    assert_eq!(upstream.requests().len(), 1);
+}
