@@ -450,6 +450,23 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = decode_state(&bytes);
+            let _ = decode_stash(&bytes);
+            let _ = decode_binding(&bytes);
+            let _ = decode_last_pupil(&bytes);
+            let _ = decode_session_id(&bytes);
+        }
+
+        #[test]
+        fn bindings_round_trip_whatever_their_strings(service in ".*", at in proptest::prelude::any::<u64>(), id in proptest::prelude::any::<Option<[u8; 16]>>()) {
+            let binding = TicketBinding { session: id.map(SessionId), service, issued_at_ms: at };
+            proptest::prop_assert_eq!(decode_binding(&encode_binding(&binding)).unwrap(), binding);
+        }
+    }
+
     #[test]
     fn digests_are_domain_separated() {
         assert_ne!(
