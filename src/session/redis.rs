@@ -61,10 +61,13 @@ impl RedisStore {
         let config = config.clone().clamped();
         let client = ::redis::Client::open(url)
             .map_err(|_| StoreError::InvalidUrl("unparsable redis URL".to_owned()))?;
+        // No retry inside one call: a request must not wait out a backoff (the crate's
+        // first retry comes after about a second). A failed call reports `Unavailable`
+        // at once and the next call tries a fresh connection.
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(config.redis_timeout)
             .set_response_timeout(config.redis_timeout)
-            .set_number_of_retries(1);
+            .set_number_of_retries(0);
         let connection = ConnectionManager::new_with_config(client, manager_config)
             .await
             .map_err(unavailable)?;
