@@ -1,1 +1,103 @@
-fn main(){}
+//! Parse + pupil key of a ~2.4 KB OSE-like `serviceValidate` answer, against a bare
+//! quick-xml tokenisation loop over the same bytes (DESIGN §8: target ≤ 2×).
+//!
+//! `cargo bench --bench parse` runs both under criterion, then times both again with
+//! a plain interleaved loop and prints the ratio (recorded in `docs/performance.md`).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bonenfant::cas::{parse_response, Outcome, ParseOptions, ResponseFormat};
+use bonenfant::pupil::{designations, ExtractionRules};
+use criterion::{criterion_group, Criterion, Throughput};
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+const ANSWER: &[u8] = include_bytes!("../tests/fixtures/cas/xml/ose-parent.xml");
+
+/// The work the proxy does per validation: strict parse, then the pupil key.
+fn parse_and_designate(body: &[u8], options: &ParseOptions<'_>, rules: &ExtractionRules) -> usize {
+    match parse_response(ResponseFormat::Xml, body, options) {
+        Ok(Outcome::Success(assertion)) => designations(&assertion, rules, None).0.len(),
+        _ => usize::MAX,
+    }
+}
+
+/// The floor: every event of the document, nothing checked, nothing kept.
+fn tokenise(body: &[u8]) -> usize {
+    let mut reader = Reader::from_reader(body);
+    let mut events = 0;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) | Err(_) => return events,
+            Ok(event) => {
+                black_box(&event);
+                events += 1;
+            }
+        }
+    }
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    let options = ParseOptions::default();
+    let rules = ExtractionRules::default();
+    assert_eq!(
+        parse_and_designate(ANSWER, &options, &rules),
+        1,
+        "fixture must designate one pupil"
+    );
+    let mut group = c.benchmark_group("serviceValidate_2k");
+    group.throughput(Throughput::Bytes(ANSWER.len() as u64));
+    group.bench_function("parse_and_designate", |b| {
+        b.iter(|| parse_and_designate(black_box(ANSWER), &options, &rules))
+    });
+    group.bench_function("quick_xml_tokenise", |b| {
+        b.iter(|| tokenise(black_box(ANSWER)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, criterion_benches);
+
+/// Median of `rounds` timings of `iterations` calls, in nanoseconds per call.
+fn median_ns(rounds: usize, iterations: u32, mut f: impl FnMut()) -> f64 {
+    let mut samples: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                f();
+            }
+            start.elapsed()
+        })
+        .collect();
+    samples.sort();
+    samples[rounds / 2].as_nanos() as f64 / f64::from(iterations)
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+
+    let options = ParseOptions::default();
+    let rules = ExtractionRules::default();
+    let (mut ours, mut floor) = (Vec::new(), Vec::new());
+    // Interleaved so both see the same machine noise.
+    for _ in 0..15 {
+        ours.push(median_ns(5, 2_000, || {
+            black_box(parse_and_designate(black_box(ANSWER), &options, &rules));
+        }));
+        floor.push(median_ns(5, 2_000, || {
+            black_box(tokenise(black_box(ANSWER)));
+        }));
+    }
+    ours.sort_by(f64::total_cmp);
+    floor.sort_by(f64::total_cmp);
+    let (ours, floor) = (ours[ours.len() / 2], floor[floor.len() / 2]);
+    println!(
+        "parse+designate {:.0} ns, quick-xml tokenise {:.0} ns, ratio {:.2}x ({} bytes)",
+        ours,
+        floor,
+        ours / floor,
+        ANSWER.len()
+    );
+}

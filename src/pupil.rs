@@ -254,7 +254,9 @@ impl<'a> FrEduVecteur<'a> {
 
 /// Rule 1: every FrEduVecteur-shaped value of any attribute.
 fn by_freduvecteur(assertion: &Assertion, found: &mut Designations) {
-    for (_, value) in assertion.attributes.iter() {
+    // Most values hold no `|`: one byte scan, no splitting.
+    let candidates = assertion.attributes.iter().filter(|(_, v)| v.contains('|'));
+    for (_, value) in candidates {
         for part in value.split(VALUE_SEPARATOR) {
             let Some(v) = FrEduVecteur::parse(part.trim()) else {
                 continue;

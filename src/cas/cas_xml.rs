@@ -8,7 +8,7 @@
 //! cannot be element names).
 
 use super::build::{is_metadata, AssertionBuilder, AUTHENTICATION_DATE, FROM_NEW_LOGIN, LONG_TERM};
-use super::xml::{is_ncname, push_escaped, Element, Ns, XmlReader};
+use super::xml::{has_non_xml_char, is_ncname, push_escaped, Element, Ns, XmlReader};
 use super::{Assertion, Failure, Outcome, ParseError, ParseOptions};
 
 const SERVICE_RESPONSE: &str = "serviceResponse";
@@ -139,9 +139,12 @@ fn leaf_attribute<'a>(
     builder: &mut AssertionBuilder<'_>,
     context: &'static str,
 ) -> Result<(), ParseError> {
-    let name = std::str::from_utf8(element.local()).map_err(|_| ParseError::NotUtf8)?;
+    let name = reader.as_str(element.local())?;
+    if has_non_xml_char(name) {
+        return Err(ParseError::ControlChar);
+    }
     let value = reader.text(element, context)?;
-    builder.attribute(name, value)
+    builder.checked_attribute(name, value)
 }
 
 /// `<cas:attribute name="…" value="…"/>` (shapes C and D).

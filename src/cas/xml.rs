@@ -13,13 +13,14 @@
 //! straight into the `String` the model keeps: no allocation per event.
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{QName, ResolveResult};
-use quick_xml::NsReader;
+use quick_xml::Reader;
 
 use super::{ParseError, ParseLimits};
 
 /// XML attributes accepted on one element (security research §4.2 item 3).
 const MAX_XML_ATTRIBUTES: usize = 32;
+/// Namespace declarations in scope at once: CAS answers declare one to five.
+const MAX_BINDINGS: usize = 64;
 
 /// The namespaces bonenfant understands; everything else is `Other`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +42,7 @@ pub(crate) const SAML1P_NS: &str = "urn:oasis:names:tc:SAML:1.0:protocol";
 pub(crate) const SAML1_NS: &str = "urn:oasis:names:tc:SAML:1.0:assertion";
 const SAML2P_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 const SAML2_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 impl Ns {
     fn from_uri(uri: &[u8]) -> Self {
@@ -54,14 +56,16 @@ impl Ns {
             _ => Ns::Other,
         }
     }
+}
 
-    fn resolve(result: ResolveResult<'_>) -> Result<Self, ParseError> {
-        match result {
-            ResolveResult::Unbound => Ok(Ns::None),
-            ResolveResult::Bound(ns) => Ok(Ns::from_uri(ns.into_inner())),
-            ResolveResult::Unknown(_) => Err(ParseError::UnboundPrefix),
-        }
-    }
+/// One namespace declaration in scope. The namespace is classified once, when
+/// declared, so resolving an element is a short scan of a few prefixes.
+struct Binding {
+    /// Empty for the default namespace (`xmlns="…"`).
+    prefix: Box<[u8]>,
+    ns: Ns,
+    /// Depth of the element that declared it.
+    depth: usize,
 }
 
 /// One element start, namespace resolved. Valid until the reader moves on.
@@ -92,8 +96,16 @@ enum Phase {
     Epilog,
 }
 
+/// The strict reader. Namespaces are resolved here over quick-xml's plain `Reader`
+/// rather than its `NsReader`: the same rules (Namespaces in XML 1.0: scoping,
+/// default namespace, `xmlns=""` undeclaring it, `xml` predefined, unbound prefixes
+/// refused) at a third of the cost, which the ≤ 2× parse budget needs
+/// (`docs/performance.md`).
 pub(crate) struct XmlReader<'a> {
-    inner: NsReader<&'a [u8]>,
+    inner: Reader<&'a [u8]>,
+    /// The whole answer, validated as UTF-8 once: text slices are cut from it.
+    body: &'a str,
+    bindings: Vec<Binding>,
     /// Open elements.
     depth: usize,
     phase: Phase,
@@ -112,8 +124,8 @@ impl<'a> XmlReader<'a> {
                 limit: limits.max_bytes,
             });
         }
-        std::str::from_utf8(body).map_err(|_| ParseError::NotUtf8)?;
-        let mut inner = NsReader::from_reader(body);
+        let text = std::str::from_utf8(body).map_err(|_| ParseError::NotUtf8)?;
+        let mut inner = Reader::from_reader(body);
         let config = inner.config_mut();
         config.check_end_names = true;
         config.check_comments = true;
@@ -121,6 +133,8 @@ impl<'a> XmlReader<'a> {
         config.allow_unmatched_ends = false;
         Ok(Self {
             inner,
+            body: text,
+            bindings: Vec::new(),
             depth: 0,
             phase: Phase::Prolog,
             max_depth: limits.max_depth,
@@ -128,14 +142,23 @@ impl<'a> XmlReader<'a> {
         })
     }
 
+    /// `bytes` (a slice of the answer) as `&str`, without validating UTF-8 again.
+    pub fn as_str(&self, bytes: &[u8]) -> Result<&'a str, ParseError> {
+        let offset = (bytes.as_ptr() as usize).wrapping_sub(self.body.as_ptr() as usize);
+        match self.body.get(offset..offset.wrapping_add(bytes.len())) {
+            Some(s) if s.as_bytes() == bytes => Ok(s),
+            _ => Err(ParseError::Malformed("text outside the answer")),
+        }
+    }
+
     /// The next event, with the checks that hold everywhere: no DOCTYPE, UTF-8 only,
-    /// depth bounded, prefixes bound, one root, nothing after it.
-    fn next(&mut self) -> Result<(Ns, Event<'a>), ParseError> {
-        let (resolved, event) = self.inner.read_resolved_event().map_err(malformed)?;
-        let ns = match &event {
-            Event::Start(_) | Event::Empty(_) => Ns::resolve(resolved)?,
-            _ => Ns::None,
-        };
+    /// depth bounded, one root, nothing after it. Element starts come back resolved.
+    fn next(&mut self) -> Result<Event<'a>, ParseError> {
+        // Declarations of elements that ended (or were empty) go out of scope.
+        while self.bindings.last().is_some_and(|b| b.depth > self.depth) {
+            self.bindings.pop();
+        }
+        let event = self.inner.read_event().map_err(malformed)?;
         match &event {
             Event::DocType(_) => return Err(ParseError::Doctype),
             Event::Decl(decl) => check_declaration(decl)?,
@@ -175,34 +198,27 @@ impl<'a> XmlReader<'a> {
             },
             _ => {}
         }
-        Ok((ns, event))
+        Ok(event)
     }
 
     /// Reads the prolog and returns the root element.
     pub fn root(&mut self) -> Result<Element<'a>, ParseError> {
         loop {
             match self.next()? {
-                (ns, Event::Start(start)) => return self.element(ns, start, false),
-                (ns, Event::Empty(start)) => return self.element(ns, start, true),
+                Event::Start(start) => return self.element(start, false),
+                Event::Empty(start) => return self.element(start, true),
                 _ => {}
             }
         }
     }
 
-    fn element(
-        &self,
-        ns: Ns,
-        start: BytesStart<'a>,
-        empty: bool,
-    ) -> Result<Element<'a>, ParseError> {
-        let element = Element { ns, start, empty };
-        self.check_attributes(&element)?;
-        Ok(element)
-    }
-
-    /// Duplicate, unbound-prefix and count checks on an element's XML attributes.
-    fn check_attributes(&self, element: &Element<'a>) -> Result<(), ParseError> {
-        for (count, attribute) in element.start.attributes().with_checks(true).enumerate() {
+    /// Declares the element's namespaces, checks its XML attributes (count,
+    /// duplicates, bound prefixes) and resolves its name.
+    fn element(&mut self, start: BytesStart<'a>, empty: bool) -> Result<Element<'a>, ParseError> {
+        // Bindings live at the element's own depth (an empty one never opened).
+        let depth = if empty { self.depth + 1 } else { self.depth };
+        let mut prefixed = false;
+        for (count, attribute) in start.attributes().with_checks(true).enumerate() {
             if count >= MAX_XML_ATTRIBUTES {
                 return Err(ParseError::TooManyAttributes {
                     limit: MAX_XML_ATTRIBUTES,
@@ -214,10 +230,69 @@ impl<'a> XmlReader<'a> {
                 }
                 _ => ParseError::Malformed("bad attribute syntax"),
             })?;
-            let (resolved, _) = self.inner.resolver().resolve_attribute(attribute.key);
-            Ns::resolve(resolved)?;
+            let key = attribute.key.as_ref();
+            let prefix = match key.strip_prefix(b"xmlns") {
+                Some([]) => Some(&[][..]),
+                Some([b':', prefix @ ..]) => Some(prefix),
+                _ => None,
+            };
+            let Some(prefix) = prefix else {
+                prefixed |= key.contains(&b':');
+                continue;
+            };
+            let mut uri = String::new();
+            push_decoded(&mut uri, self.as_str(&attribute.value)?, true)?;
+            self.declare(prefix, uri.as_bytes(), depth)?;
         }
+        if prefixed {
+            for attribute in start.attributes().with_checks(false).flatten() {
+                let key = attribute.key.as_ref();
+                if let Some((prefix, _)) = split_qname(key) {
+                    if prefix != b"xmlns" {
+                        self.lookup(prefix)?;
+                    }
+                }
+            }
+        }
+        let ns = match split_qname(start.name().as_ref()) {
+            Some((prefix, _)) => self.lookup(prefix)?,
+            None => self.lookup(b"")?,
+        };
+        Ok(Element { ns, start, empty })
+    }
+
+    /// One `xmlns[:prefix]="uri"`. Undeclaring a prefix (`xmlns:p=""`) is not XML
+    /// Namespaces 1.0 and is refused as leaving the prefix unbound (T24).
+    fn declare(&mut self, prefix: &[u8], uri: &[u8], depth: usize) -> Result<(), ParseError> {
+        let ns = match (prefix, uri) {
+            (b"xmlns", _) => return Err(ParseError::Malformed("`xmlns` prefix declared")),
+            (b"xml", u) if u == XML_NS.as_bytes() => return Ok(()),
+            (b"xml", _) => return Err(ParseError::Malformed("`xml` prefix rebound")),
+            ([], []) => Ns::None,
+            (_, []) => return Err(ParseError::UnboundPrefix),
+            (_, u) => Ns::from_uri(u),
+        };
+        if self.bindings.len() >= MAX_BINDINGS {
+            return Err(ParseError::TooManyAttributes {
+                limit: MAX_BINDINGS,
+            });
+        }
+        self.bindings.push(Binding {
+            prefix: prefix.into(),
+            ns,
+            depth,
+        });
         Ok(())
+    }
+
+    /// The namespace `prefix` (empty: the default namespace) is bound to here.
+    fn lookup(&self, prefix: &[u8]) -> Result<Ns, ParseError> {
+        match self.bindings.iter().rev().find(|b| &*b.prefix == prefix) {
+            Some(binding) => Ok(binding.ns),
+            None if prefix.is_empty() => Ok(Ns::None),
+            None if prefix == b"xml" => Ok(Ns::Other),
+            None => Err(ParseError::UnboundPrefix),
+        }
     }
 
     /// The next child element of `parent`, or `None` at its end. Whitespace, comments
@@ -228,14 +303,14 @@ impl<'a> XmlReader<'a> {
         }
         loop {
             match self.next()? {
-                (ns, Event::Start(start)) => return self.element(ns, start, false).map(Some),
-                (ns, Event::Empty(start)) => return self.element(ns, start, true).map(Some),
-                (_, Event::End(_)) => return Ok(None),
-                (_, Event::Text(text)) if is_xml_whitespace(&text) => {}
-                (_, Event::Text(_) | Event::GeneralRef(_) | Event::CData(_)) => {
+                Event::Start(start) => return self.element(start, false).map(Some),
+                Event::Empty(start) => return self.element(start, true).map(Some),
+                Event::End(_) => return Ok(None),
+                Event::Text(text) if is_xml_whitespace(&text) => {}
+                Event::Text(_) | Event::GeneralRef(_) | Event::CData(_) => {
                     return Err(ParseError::UnexpectedText)
                 }
-                (_, Event::Eof) => return Err(ParseError::Unclosed),
+                Event::Eof => return Err(ParseError::Unclosed),
                 _ => {}
             }
         }
@@ -275,24 +350,33 @@ impl<'a> XmlReader<'a> {
         }
         loop {
             match self.next()? {
-                (_, Event::Text(text)) => {
-                    let raw = std::str::from_utf8(&text).map_err(|_| ParseError::NotUtf8)?;
-                    push_decoded(&mut out, raw, false)?;
+                Event::Text(text) => {
+                    let raw = self.as_str(&text)?;
+                    if out.is_empty() {
+                        // Leading whitespace is never kept: skip it before copying
+                        // (trailing whitespace may precede a reference, so it waits).
+                        let start = raw.trim_start_matches([' ', '\t', '\n', '\r']);
+                        push_decoded(&mut out, start, false)?;
+                    } else {
+                        push_decoded(&mut out, raw, false)?;
+                    }
                 }
-                (_, Event::GeneralRef(reference)) => push_reference(&mut out, &reference)?,
-                (_, Event::End(_)) => break,
-                (_, Event::Comment(_) | Event::PI(_) | Event::CData(_)) => {
+                Event::GeneralRef(reference) => push_reference(&mut out, &reference)?,
+                Event::End(_) => break,
+                Event::Comment(_) | Event::PI(_) | Event::CData(_) => {
                     return Err(ParseError::SplitText)
                 }
-                (ns, Event::Start(start)) if skip_children => {
-                    let child = self.element(ns, start, false)?;
+                Event::Start(start) if skip_children => {
+                    let child = self.element(start, false)?;
                     self.skip(child)?;
                 }
-                (_, Event::Empty(_)) if skip_children => {}
-                (_, Event::Start(_) | Event::Empty(_)) => {
+                Event::Empty(start) if skip_children => {
+                    self.element(start, true)?;
+                }
+                Event::Start(_) | Event::Empty(_) => {
                     return Err(ParseError::UnexpectedElement(context))
                 }
-                (_, Event::Eof) => return Err(ParseError::Unclosed),
+                Event::Eof => return Err(ParseError::Unclosed),
                 _ => {}
             }
             if out.len() > self.max_value_len {
@@ -308,27 +392,26 @@ impl<'a> XmlReader<'a> {
         Ok(out)
     }
 
-    /// Skips an element and everything inside it (still checked for well-formedness).
+    /// Skips an element and everything inside it (still checked: well-formedness,
+    /// attributes, prefixes, references).
     pub fn skip(&mut self, element: Element<'a>) -> Result<(), ParseError> {
         if element.empty {
             return Ok(());
         }
-        let target = self.depth - 1;
+        let target = self.depth.saturating_sub(1);
         loop {
             match self.next()? {
-                (ns, Event::Start(start)) | (ns, Event::Empty(start)) => {
-                    // Attribute checks hold in skipped subtrees too.
-                    self.check_attributes(&Element {
-                        ns,
-                        start,
-                        empty: true,
-                    })?;
+                Event::Start(start) => {
+                    self.element(start, false)?;
                 }
-                (_, Event::End(_)) if self.depth == target => return Ok(()),
-                (_, Event::GeneralRef(reference)) => {
+                Event::Empty(start) => {
+                    self.element(start, true)?;
+                }
+                Event::End(_) if self.depth == target => return Ok(()),
+                Event::GeneralRef(reference) => {
                     push_reference(&mut String::new(), &reference)?;
                 }
-                (_, Event::Eof) => return Err(ParseError::Unclosed),
+                Event::Eof => return Err(ParseError::Unclosed),
                 _ => {}
             }
         }
@@ -337,7 +420,7 @@ impl<'a> XmlReader<'a> {
     /// After the root's end: only whitespace, comments and PIs, then EOF.
     pub fn finish(mut self) -> Result<(), ParseError> {
         loop {
-            if let (_, Event::Eof) = self.next()? {
+            if let Event::Eof = self.next()? {
                 return Ok(());
             }
         }
@@ -376,14 +459,17 @@ impl<'a> XmlReader<'a> {
     /// Resolves a QName written in attribute content (SAML `StatusCode/@Value`) with
     /// the namespaces in scope at the element just read (security research §4.4).
     pub fn resolve_qname<'v>(&self, value: &'v str) -> Result<(Ns, &'v str), ParseError> {
-        let (resolved, local) = self
-            .inner
-            .resolver()
-            .resolve_element(QName(value.as_bytes()));
-        let ns = Ns::resolve(resolved)?;
-        let local = std::str::from_utf8(local.into_inner()).map_err(|_| ParseError::NotUtf8)?;
-        Ok((ns, local))
+        match value.split_once(':') {
+            Some((prefix, local)) => Ok((self.lookup(prefix.as_bytes())?, local)),
+            None => Ok((self.lookup(b"")?, value)),
+        }
     }
+}
+
+/// `prefix:local` → `(prefix, local)`; `None` when unprefixed.
+fn split_qname(name: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = name.iter().position(|&b| b == b':')?;
+    Some((name.get(..colon)?, name.get(colon + 1..)?))
 }
 
 fn malformed(error: quick_xml::Error) -> ParseError {
@@ -440,35 +526,62 @@ pub(crate) fn is_xml_char(c: char) -> bool {
 /// `<` in attributes and characters XML does not allow. The common case (no `&`, no
 /// CR, no control byte) is one `push_str`.
 fn push_decoded(out: &mut String, raw: &str, in_attribute: bool) -> Result<(), ParseError> {
-    let special = |b: &u8| *b < 0x20 || *b == b'&' || *b == b'<' || *b == 0xEF;
-    if !raw.as_bytes().iter().any(special) {
-        out.push_str(raw);
-        return Ok(());
-    }
-    let mut chars = raw.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '&' => {
-                let rest = raw.get(i + 1..).unwrap_or("");
+    let bytes = raw.as_bytes();
+    out.reserve(raw.len());
+    // Ordinary text is copied in runs; `i` stops only at ASCII specials, so every
+    // slice boundary is a char boundary.
+    let (mut run, mut i) = (0, 0);
+    while let Some(&b) = bytes.get(i) {
+        if b >= 0x20 && b != b'&' && b != b'<' {
+            // U+FFFE and U+FFFF (EF BF BE/BF) are not XML characters.
+            if b == 0xEF && matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) {
+                return Err(ParseError::ControlChar);
+            }
+            i += 1;
+            continue;
+        }
+        out.push_str(raw.get(run..i).unwrap_or_default());
+        match b {
+            b'&' => {
+                let rest = raw.get(i + 1..).unwrap_or_default();
                 let end = rest
                     .find(';')
                     .ok_or(ParseError::Malformed("`&` outside a reference"))?;
-                let name = rest.get(..end).unwrap_or("");
-                out.push(decode_reference(name)?);
-                // Skip the reference's bytes (ASCII or not, char_indices keeps us aligned).
-                while chars.next_if(|&(j, _)| j <= i + 1 + end).is_some() {}
+                out.push(decode_reference(rest.get(..end).unwrap_or_default())?);
+                i += end + 2;
             }
-            '<' if in_attribute => return Err(ParseError::Malformed("`<` in an attribute value")),
-            '\r' => {
-                chars.next_if(|&(_, n)| n == '\n');
+            b'<' if in_attribute => return Err(ParseError::Malformed("`<` in an attribute value")),
+            b'<' => {
+                out.push('<');
+                i += 1;
+            }
+            b'\r' => {
+                i += 1;
+                if bytes.get(i) == Some(&b'\n') {
+                    i += 1;
+                }
                 out.push(if in_attribute { ' ' } else { '\n' });
             }
-            '\t' | '\n' if in_attribute => out.push(' '),
-            c if is_xml_char(c) => out.push(c),
+            b'\t' | b'\n' => {
+                out.push(if in_attribute { ' ' } else { char::from(b) });
+                i += 1;
+            }
             _ => return Err(ParseError::ControlChar),
         }
+        run = i;
     }
+    out.push_str(raw.get(run..).unwrap_or_default());
     Ok(())
+}
+
+/// Whether `name` holds a character XML does not allow (a C0 control, U+FFFE, U+FFFF):
+/// quick-xml does not check names.
+pub(crate) fn has_non_xml_char(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+            || (b == 0xEF && matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])))
+    })
 }
 
 fn push_reference(out: &mut String, reference: &[u8]) -> Result<(), ParseError> {
