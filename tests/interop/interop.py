@@ -1,0 +1,617 @@
+#!/usr/bin/env python3
+"""Interop checks between real CAS clients, bonenfant and the sim ENT (issue 6).
+
+Started by `tests/interop/run.sh`, which installs the clients, starts the sim ENT, the two
+bonenfant instances (observe, retry) and Apache with mod_auth_cas, then runs this script
+with the path of a JSON file describing where everything listens. This script is the
+scripted browser (a `requests` session: cookie jar, redirects followed, the ENT's login
+form filled in like a person would) and the python-cas service. It prints one line per
+check, `PASS …` or `FAIL …`, and exits non-zero when any check failed.
+
+It never prints a ticket, a cookie or a password: what it compares is what the client
+page shows (the user and the attributes) and bonenfant's trace events.
+"""
+
+import argparse
+import html.parser
+import json
+import re
+import sys
+import threading
+import time
+import tomllib
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cas
+import requests
+
+# The Pronote stand-in's page; the UAI (lower case) is the first path segment, which is
+# what `--establishment-pattern` reads.
+PAGE = "/{uai}/pronote/parent.html"
+# The python-cas service's pages: which CAS server it validates with and how.
+PYCAS_PAGE = "/{uai}/pronote/{route}-{mode}/parent.html"
+PYCAS_PATH = re.compile(
+    r"^/(?P<uai>\d{7}[a-z])/pronote/(?P<route>direct|proxy)-(?P<mode>cas1|cas2|cas3|saml)/parent\.html$"
+)
+PYCAS_VERSIONS = {"cas1": 1, "cas2": 2, "cas3": 3, "saml": "CAS_2_SAML_1_0"}
+# The attributes the sim ENT's OSE dialect asserts for a parent (src/sim/ent.rs).
+OSE_ATTRIBUTES = ("nom", "prenom", "categories", "FrEduVecteur", "ENTPersonJointure")
+# What a login that went wrong left the page at, for failure messages (no secrets there).
+HTTP_TIMEOUT = 30
+
+
+TICKET = re.compile(r"\b(?:ST|PT|PGT|PGTIOU|TGT|TGC|LT)-[A-Za-z0-9.-]+")
+
+
+def redact(text):
+    """Details come from pages and exceptions, which may quote a URL with a ticket."""
+    return TICKET.sub("[ticket]", text)
+
+
+class Report:
+    """Prints one line per check and remembers whether any failed."""
+
+    def __init__(self):
+        self.failed = []
+        self.passed = 0
+
+    def check(self, name, ok, detail=""):
+        suffix = f" ({redact(detail)})" if detail else ""
+        print(f"{'PASS' if ok else 'FAIL'} {name}{suffix}", flush=True)
+        if ok:
+            self.passed += 1
+        else:
+            self.failed.append(name)
+        return ok
+
+    def info(self, message):
+        print(f"INFO {message}", flush=True)
+
+
+class Directory:
+    """The sim ENT's directory, to know what each parent's assertion must say."""
+
+    def __init__(self, path):
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+        self.kinds = {e["uai"]: e["kind"] for e in data["establishments"]}
+        self.pupils = {p["jointure"]: p for p in data["pupils"]}
+        self.parents = {p["login"]: p for p in data["parents"]}
+
+    def children(self, parent):
+        return [self.pupils[j] for j in parent["children"] if j in self.pupils]
+
+    def vector(self, parent, child):
+        """`profil|nom|prénom|ELEVE_ID|UAI`, as `Directory::vector` writes it."""
+        profil = 1 if self.kinds.get(child["uai"]) == "ecole" else 2
+        return f"{profil}|{parent['last_name']}|{parent['first_name']}|{child['eleve_id']}|{child['uai']}"
+
+    def split_families(self):
+        """Parents with children in at least two establishments, one child in each: the
+        wrong-child case where the intended child follows from the service alone."""
+        found = []
+        for parent in self.parents.values():
+            uais = [child["uai"] for child in self.children(parent)]
+            if len(set(uais)) >= 2 and len(set(uais)) == len(uais):
+                found.append(parent)
+        return sorted(found, key=lambda p: p["login"])
+
+    def single_child(self):
+        return sorted(
+            (p for p in self.parents.values() if len(p["children"]) == 1),
+            key=lambda p: p["login"],
+        )
+
+    def same_school_siblings(self):
+        found = []
+        for parent in self.parents.values():
+            uais = [child["uai"] for child in self.children(parent)]
+            if len(uais) >= 2 and len(set(uais)) == 1:
+                found.append(parent)
+        return sorted(found, key=lambda p: p["login"])
+
+    def check_view(self, view, parent, attributes_expected=True):
+        """Compares what a client shows (user, attributes as lists of strings, names
+        compared case-insensitively because CGI upper-cases them) with the directory.
+
+        Returns (problems, designated UAI or None)."""
+        problems = []
+        if view.get("user") != parent["login"]:
+            problems.append("user differs from the parent's login")
+        attributes = {name.upper(): values for name, values in view["attributes"].items()}
+        if not attributes_expected:
+            return problems, None
+        expected_scalars = {
+            "NOM": [parent["last_name"]],
+            "PRENOM": [parent["first_name"]],
+            "CATEGORIES": ["National_2"],
+        }
+        for name, values in expected_scalars.items():
+            got = attributes.get(name)
+            if got != values:
+                problems.append(f"{name.lower()} is {got!r}, expected {values!r}")
+        vectors = attributes.get("FREDUVECTEUR") or []
+        known = {self.vector(parent, child): child for child in self.children(parent)}
+        if not vectors:
+            problems.append("no FrEduVecteur value")
+            return problems, None
+        unknown = [v for v in vectors if v not in known]
+        if unknown:
+            problems.append(f"FrEduVecteur values not the parent's children's: {unknown!r}")
+            return problems, None
+        if len(set(vectors)) != len(vectors):
+            problems.append("a FrEduVecteur value repeated")
+        designated = known[vectors[0]]
+        record = next((r for r in parent["records"] if r["uai"] == designated["uai"]), None)
+        want_jointure = [record["jointure"]] if record else None
+        if attributes.get("ENTPERSONJOINTURE") != want_jointure:
+            problems.append(
+                f"ENTPersonJointure is {attributes.get('ENTPERSONJOINTURE')!r}, expected {want_jointure!r}"
+            )
+        return problems, designated["uai"]
+
+
+class LoginForm(html.parser.HTMLParser):
+    """The ENT's login form: its action and hidden fields."""
+
+    def __init__(self):
+        super().__init__()
+        self.action = None
+        self.hidden = {}
+        self.fields = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action = attrs.get("action") or ""
+        elif tag == "input" and attrs.get("name"):
+            self.fields.add(attrs["name"])
+            if attrs.get("type") == "hidden":
+                self.hidden[attrs["name"]] = attrs.get("value") or ""
+
+    @classmethod
+    def find(cls, page):
+        form = cls()
+        form.feed(page)
+        if form.action is None or not {"username", "password"} <= form.fields:
+            return None
+        return form
+
+
+class Browser:
+    """One browser: its own cookie jar, redirects followed, trusting the test CA."""
+
+    def __init__(self, ca):
+        self.session = requests.Session()
+        # Only the test CA, whatever REQUESTS_CA_BUNDLE and proxy variables say.
+        self.session.trust_env = False
+        self.session.verify = ca
+        self.session.max_redirects = 100
+        self.forms_filled = 0
+
+    def get(self, url, **kwargs):
+        return self.session.get(url, timeout=HTTP_TIMEOUT, **kwargs)
+
+    def open(self, url, parent):
+        """Opens `url`; when it lands on the ENT's login form, types the parent's
+        credentials there. Returns the final response."""
+        response = self.get(url)
+        form = LoginForm.find(response.text)
+        if form is None:
+            return response
+        self.forms_filled += 1
+        fields = dict(form.hidden)
+        fields.update(username=parent["login"], password=parent["password"])
+        return self.session.post(
+            urllib.parse.urljoin(response.url, form.action), data=fields, timeout=HTTP_TIMEOUT
+        )
+
+
+def mod_auth_cas_view(response, delimiter=";"):
+    """What the CGI behind mod_auth_cas printed: REMOTE_USER and the CAS-* headers."""
+    if response.status_code != 200 or not response.text.startswith("REMOTE_USER="):
+        return None
+    lines = response.text.splitlines()
+    values = dict(line.split("=", 1) for line in lines if "=" in line)
+    attributes = {}
+    for key, value in values.items():
+        if key.startswith("HTTP_CAS_") and key != "HTTP_CAS_USER":
+            attributes[key[len("HTTP_CAS_"):]] = value.split(delimiter)
+    return {
+        "user": values.get("REMOTE_USER"),
+        "header_user": values.get("HTTP_CAS_USER"),
+        "attributes": attributes,
+    }
+
+
+def pycas_view(response):
+    """What the python-cas service printed (JSON of verify_ticket's result)."""
+    if response.status_code != 200:
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    attributes = {}
+    for name, value in (data.get("attributes") or {}).items():
+        attributes[name] = value if isinstance(value, list) else [value]
+    return {"user": data.get("user"), "attributes": attributes}
+
+
+def describe(response):
+    """A failure detail that names where the browser ended, never a secret."""
+    url = urllib.parse.urlsplit(response.url)
+    return f"HTTP {response.status_code} at {url.scheme}://{url.netloc}{url.path}"
+
+
+class Trace:
+    """Follows bonenfant's trace log (JSON lines) from where it stood when created."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            with open(path, "rb") as file:
+                self.offset = len(file.read())
+        except FileNotFoundError:
+            self.offset = 0
+        self.partial = b""
+
+    def _read(self):
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self.offset)
+                data = file.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        data = self.partial + data
+        *lines, self.partial = data.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def take(self, validations, timeout=10.0):
+        """Every event since the last call, waiting until `validations` validate events
+        arrived (the writer may lag behind the answer) or `timeout` seconds passed."""
+        events = []
+        deadline = time.monotonic() + timeout
+        while True:
+            events.extend(self._read())
+            count = sum(1 for e in events if e.get("event") == "validate")
+            if count >= validations or time.monotonic() > deadline:
+                return events
+            time.sleep(0.05)
+
+
+class PyCasService:
+    """A CAS-protected service written with python-cas, on 127.0.0.1: the page
+    redirects to the CAS login, and with a ticket validates it with python-cas (CAS 1, 2,
+    3 or SAML 1.1) and answers the user and attributes python-cas returned, as JSON."""
+
+    def __init__(self, port, servers, ca):
+        self.port = port
+        self.servers = servers
+        self.ca = ca
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                service.handle(self)
+
+            def log_message(self, *args):
+                """Quiet: the request line holds the ticket."""
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def url(self, uai, route, mode):
+        return f"http://127.0.0.1:{self.port}" + PYCAS_PAGE.format(uai=uai, route=route, mode=mode)
+
+    def handle(self, request):
+        path, _, query = request.path.partition("?")
+        match = PYCAS_PATH.match(path)
+        if not match:
+            return self.reply(request, 404, {"error": "no such page"})
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = self.ca
+        client = cas.CASClient(
+            version=PYCAS_VERSIONS[match["mode"]],
+            service_url=f"http://127.0.0.1:{self.port}{path}",
+            server_url=self.servers[match["route"]],
+            session=session,
+        )
+        ticket = urllib.parse.parse_qs(query).get("ticket", [None])[0]
+        if not ticket:
+            request.send_response(302)
+            request.send_header("Location", client.get_login_url())
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return None
+        try:
+            user, attributes, _ = client.verify_ticket(ticket)
+        except Exception as error:  # noqa: BLE001 - any client failure is a refused login
+            return self.reply(request, 502, {"error": type(error).__name__})
+        if not user:
+            return self.reply(request, 403, {"user": None})
+        return self.reply(request, 200, {"user": user, "attributes": attributes or {}})
+
+    @staticmethod
+    def reply(request, status, body):
+        data = json.dumps(body, ensure_ascii=False).encode()
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json; charset=utf-8")
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+
+class Interop:
+    def __init__(self, env, report):
+        self.env = env
+        self.report = report
+        self.directory = Directory(env["directory"])
+        self.ca = env["ca"]
+        self.ports = env["ports"]
+
+    # --- helpers ---
+
+    def apache(self, vhost, uai):
+        return f"http://127.0.0.1:{self.ports[vhost]}" + PAGE.format(uai=uai.lower())
+
+    def bonenfant(self, which):
+        return f"https://127.0.0.1:{self.ports[which]}/cas"
+
+    def login_mod_auth_cas(self, vhost, parent, uai):
+        browser = Browser(self.ca)
+        response = browser.open(self.apache(vhost, uai), parent)
+        return browser, response, mod_auth_cas_view(response)
+
+    def check_login(self, name, parent, view, response, attributes_expected=True):
+        """One PASS/FAIL line for a login's page; returns the designated UAI shown."""
+        if view is None:
+            self.report.check(name, False, describe(response))
+            return None, False
+        problems, designated = self.directory.check_view(view, parent, attributes_expected)
+        ok = not problems
+        detail = "; ".join(problems) if problems else (
+            f"user and attributes intact, child in {designated}" if designated else "user intact"
+        )
+        self.report.check(name, ok, detail)
+        return designated, ok
+
+    def check_event(self, name, trace, uai_expected, designated, endpoint):
+        """Exactly one validate event for the login just done, matching the page."""
+        events = [e for e in trace.take(1) if e.get("event") == "validate"]
+        if len(events) != 1:
+            return self.report.check(name, False, f"{len(events)} validate events, expected 1")
+        event = events[0]
+        problems = []
+        if event.get("endpoint") != endpoint:
+            problems.append(f"endpoint {event.get('endpoint')!r}, expected {endpoint!r}")
+        if event.get("uai_expected") != uai_expected:
+            problems.append(f"uai_expected {event.get('uai_expected')!r}, expected {uai_expected!r}")
+        if event.get("uai_asserted") != designated:
+            problems.append(f"uai_asserted {event.get('uai_asserted')!r}, page shows {designated!r}")
+        if designated is not None:
+            wrong = designated != uai_expected
+            if (event.get("verdict") == "wrong_establishment") != wrong:
+                problems.append(
+                    f"verdict {event.get('verdict')!r} for a page showing a child in {designated}"
+                )
+        if event.get("pin") != "none":
+            problems.append(f"pin {event.get('pin')!r} in observe mode")
+        if event.get("error") is not None:
+            problems.append(f"error {event.get('error')!r}")
+        detail = "; ".join(problems) or f"verdict {event.get('verdict')}, uai_asserted {designated}"
+        return self.report.check(name, not problems, detail)
+
+    # --- checks ---
+
+    def baseline(self, parents):
+        """The chain without bonenfant, so a failure further down is bonenfant's."""
+        parent = parents[0]
+        uai = self.directory.children(parent)[0]["uai"]
+        _, response, view = self.login_mod_auth_cas("direct", parent, uai)
+        self.check_login("baseline: mod_auth_cas serviceValidate, ENT behind plain TLS", parent, view, response)
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
+            for mode in ("cas1", "cas2", "cas3", "saml"):
+                browser = Browser(self.ca)
+                response = browser.open(service.url(uai.lower(), "direct", mode), parent)
+                self.check_login(
+                    f"baseline: python-cas {mode}, ENT direct",
+                    parent,
+                    pycas_view(response),
+                    response,
+                    attributes_expected=mode != "cas1",
+                )
+
+    def pycas_servers(self):
+        return {
+            "direct": f"http://127.0.0.1:{self.ports['ent']}/cas/",
+            "proxy": self.bonenfant("observe") + "/",
+        }
+
+    def observe(self, parents):
+        """Logins through bonenfant (observe) with each client and protocol; one validate
+        event each, agreeing with the page."""
+        trace = Trace(self.env["traces"]["observe"])
+        shown = {}
+        for parent in parents:
+            for child in self.directory.children(parent)[:2]:
+                uai = child["uai"]
+                for vhost, protocol, endpoint in (
+                    ("sv", "serviceValidate", "serviceValidate"),
+                    ("saml", "SAML 1.1", "samlValidate"),
+                ):
+                    trace.take(0, timeout=0)
+                    _, response, view = self.login_mod_auth_cas(vhost, parent, uai)
+                    name = f"observe: mod_auth_cas {protocol}, {parent['login']} → {uai}"
+                    designated, ok = self.check_login(name, parent, view, response)
+                    if ok:
+                        shown.setdefault(vhost, set()).add(designated == uai)
+                        self.check_event(f"{name}: trace event", trace, uai, designated, endpoint)
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
+            for parent in parents:
+                for child in self.directory.children(parent)[:2]:
+                    uai = child["uai"]
+                    for mode, endpoint in (
+                        ("cas1", "validate"),
+                        ("cas2", "serviceValidate"),
+                        ("cas3", "p3/serviceValidate"),
+                        ("saml", "samlValidate"),
+                    ):
+                        trace.take(0, timeout=0)
+                        browser = Browser(self.ca)
+                        response = browser.open(service.url(uai.lower(), "proxy", mode), parent)
+                        name = f"observe: python-cas {mode}, {parent['login']} → {uai}"
+                        designated, ok = self.check_login(
+                            name, parent, pycas_view(response), response, attributes_expected=mode != "cas1"
+                        )
+                        if ok:
+                            self.check_event(f"{name}: trace event", trace, uai, designated, endpoint)
+
+    def retry(self, families, logins):
+        """With --pin retry, every login lands on the child of the service's establishment."""
+        trace = Trace(self.env["traces"]["retry"])
+        plan = []
+        while len(plan) < logins:
+            for parent in families:
+                for child in self.directory.children(parent):
+                    plan.append((parent, child))
+        plan = plan[:logins]
+        started = time.monotonic()
+        landed = 0
+        misses = []
+        for parent, child in plan:
+            _, response, view = self.login_mod_auth_cas("retry", parent, child["uai"])
+            if view is None:
+                misses.append(f"{parent['login']} → {child['uai']}: {describe(response)}")
+                continue
+            problems, designated = self.directory.check_view(view, parent)
+            intended = [self.directory.vector(parent, child)]
+            shown = [v for k, v in view["attributes"].items() if k.upper() == "FREDUVECTEUR"]
+            if problems or designated != child["uai"] or shown != [intended]:
+                misses.append(
+                    f"{parent['login']} → {child['uai']}: landed in {designated}"
+                    + (f" ({'; '.join(problems)})" if problems else "")
+                )
+            else:
+                landed += 1
+        elapsed = time.monotonic() - started
+        self.report.check(
+            f"retry: {logins} mod_auth_cas logins of {len(families)} parents with children in two "
+            "establishments land on the intended child",
+            landed == logins,
+            f"{landed}/{logins} in {elapsed:.1f} s" + (f"; first misses: {misses[:3]}" if misses else ""),
+        )
+        events = trace.take(logins, timeout=15)
+        validates = [e for e in events if e.get("event") == "validate"]
+        verdicts = {}
+        for event in validates:
+            verdicts[event.get("verdict")] = verdicts.get(event.get("verdict"), 0) + 1
+        pins = {}
+        for event in validates:
+            pins[event.get("pin")] = pins.get(event.get("pin"), 0) + 1
+        retries = [e for e in events if e.get("event") == "retry"]
+        gave_up = [e for e in events if e.get("event") == "retry_gave_up"]
+        self.report.check(
+            "retry: one validate event per login, every verdict ok",
+            len(validates) == logins
+            and all(e.get("verdict") in ("ok", "flip") and e.get("uai_asserted") == e.get("uai_expected") for e in validates),
+            f"{len(validates)} validate events, verdicts {verdicts}, pin {pins}",
+        )
+        self.report.check(
+            "retry: the ENT's random pick was exercised (some logins needed a new silent login)",
+            len(retries) > 0 and pins.get("retry", 0) > 0 and not gave_up,
+            f"{len(retries)} retry events, {pins.get('retry', 0)} validations pinned by retry, "
+            f"{len(gave_up)} gave up",
+        )
+
+    def single_logout(self, parent):
+        """Logging out at the ENT through bonenfant ends the mod_auth_cas session."""
+        trace = Trace(self.env["traces"]["observe"])
+        uai = self.directory.children(parent)[0]["uai"]
+        browser, response, view = self.login_mod_auth_cas("sv", parent, uai)
+        if not self.check_login(f"slo: {parent['login']} logged in at the service", parent, view, response)[1]:
+            return
+        page = self.apache("sv", uai)
+        again = browser.get(page, allow_redirects=False)
+        self.report.check(
+            "slo: the service keeps its session before logout",
+            again.status_code == 200 and mod_auth_cas_view(again) is not None,
+            f"HTTP {again.status_code}",
+        )
+        logout = browser.get(self.bonenfant("observe") + "/logout")
+        self.report.check(
+            "slo: the ENT's /cas/logout answers through bonenfant",
+            logout.status_code == 200 and "déconnecté" in logout.text,
+            describe(logout),
+        )
+        after = browser.get(page, allow_redirects=False)
+        location = after.headers.get("Location", "")
+        self.report.check(
+            "slo: the service's session is gone after logout (sent back to the CAS login)",
+            after.status_code in (302, 303) and location.startswith(self.bonenfant("observe") + "/login"),
+            f"HTTP {after.status_code}" + (" to the CAS login" if location.startswith(self.bonenfant("observe")) else ""),
+        )
+        relogin = browser.open(page, parent)
+        self.report.check(
+            "slo: the next visit asks for the password again (ENT session gone too)",
+            browser.forms_filled == 2 and mod_auth_cas_view(relogin) is not None,
+            f"login forms filled: {browser.forms_filled}",
+        )
+        events = trace.take(2, timeout=3)
+        kinds = [e.get("kind") for e in events if e.get("event") == "logout"]
+        self.report.check(
+            "slo: bonenfant logged the browser logout",
+            "browser" in kinds,
+            f"logout events {kinds}",
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("env", help="JSON file written by run.sh")
+    parser.add_argument("--retry-logins", type=int, default=100)
+    parser.add_argument(
+        "--phases", default="baseline,observe,single logout,retry", help="comma-separated subset to run"
+    )
+    args = parser.parse_args()
+    with open(args.env) as file:
+        env = json.load(file)
+    report = Report()
+    interop = Interop(env, report)
+    families = interop.directory.split_families()
+    if not report.check("setup: the directory has parents with children in two establishments", len(families) >= 2, f"{len(families)} such parents"):
+        return 1
+    sample = families[:2] + interop.directory.single_child()[:1]
+    phases = [
+        ("baseline", lambda: interop.baseline(families)),
+        ("observe", lambda: interop.observe(sample)),
+        ("single logout", lambda: interop.single_logout(families[0])),
+        ("retry", lambda: interop.retry(families, args.retry_logins)),
+    ]
+    wanted = set(args.phases.split(","))
+    for name, phase in phases:
+        if name not in wanted:
+            continue
+        started = time.monotonic()
+        try:
+            phase()
+        except Exception as error:  # noqa: BLE001 - a crashed phase is a failed check, the others still run
+            report.check(f"{name}: ran to the end", False, f"{type(error).__name__}: {error}")
+        report.info(f"{name} took {time.monotonic() - started:.1f} s")
+    print(f"{report.passed} passed, {len(report.failed)} failed", flush=True)
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
