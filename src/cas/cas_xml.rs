@@ -143,7 +143,7 @@ fn leaf_attribute<'a>(
     if has_non_xml_char(name) {
         return Err(ParseError::ControlChar);
     }
-    let value = reader.text(element, context)?;
+    let value = reader.text_ref(element, context)?;
     builder.checked_attribute(name, value)
 }
 
@@ -160,10 +160,10 @@ fn name_value<'a>(
         .attribute(element, "value")?
         .ok_or(ParseError::MissingAttribute(NAME_VALUE))?;
     // Must be empty: text or children would be a second, competing value.
-    if !reader.text(element, NAME_VALUE)?.is_empty() {
+    if !reader.text_ref(element, NAME_VALUE)?.is_empty() {
         return Err(ParseError::UnexpectedText);
     }
-    builder.attribute(&name, value)
+    builder.checked_attribute(&name, &value)
 }
 
 // === writer ===

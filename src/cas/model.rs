@@ -5,12 +5,20 @@
 
 /// Attributes as an ordered multimap keyed by **local name** (no prefix, no namespace).
 ///
-/// Why a `Vec` and not a map: real ENTs repeat names for multi-valued attributes and the
+/// Why a list and not a map: real ENTs repeat names for multi-valued attributes and the
 /// order of values carries meaning (Pronote and SACoche take the *first* FrEduVecteur
 /// value), so order and duplicates must survive a parse/serialise round trip.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Why one text buffer: an answer carries 5–40 values; keeping every name and value in
+/// one `String` (entries are byte ranges into it) makes a parse a handful of
+/// allocations instead of two per value, which the parse budget needs
+/// (`docs/performance.md`).
+#[derive(Clone, Default)]
 pub struct Attributes {
-    entries: Vec<(String, String)>,
+    /// Every name and value, back to back.
+    text: String,
+    /// `(name end, value end)` in `text`; each entry starts where the previous ended.
+    entries: Vec<(usize, usize)>,
 }
 
 impl Attributes {
@@ -18,30 +26,46 @@ impl Attributes {
         Self::default()
     }
 
+    /// Room for about `values` values of `bytes` bytes in all.
+    pub fn with_capacity(values: usize, bytes: usize) -> Self {
+        Self {
+            text: String::with_capacity(bytes),
+            entries: Vec::with_capacity(values),
+        }
+    }
+
     /// Appends one value; an existing name gets one more value.
     pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.entries.push((name.into(), value.into()));
+        self.push_str(&name.into(), &value.into());
+    }
+
+    /// [`Self::push`] without taking ownership (no allocation per value).
+    pub fn push_str(&mut self, name: &str, value: &str) {
+        self.text.push_str(name);
+        let name_end = self.text.len();
+        self.text.push_str(value);
+        self.entries.push((name_end, self.text.len()));
     }
 
     /// All values of `name`, in document order.
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.entries
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// The first value of `name`.
     pub fn first(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// Every (name, value) pair, in document order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        let mut start = 0;
+        self.entries.iter().map(move |&(name_end, value_end)| {
+            let name = self.text.get(start..name_end).unwrap_or_default();
+            let value = self.text.get(name_end..value_end).unwrap_or_default();
+            start = value_end;
+            (name, value)
+        })
     }
 
     /// Number of (name, value) pairs.
@@ -56,8 +80,8 @@ impl Attributes {
     /// Distinct names, in order of first appearance.
     pub fn names(&self) -> Vec<&str> {
         let mut seen: Vec<&str> = Vec::new();
-        for (n, _) in &self.entries {
-            if !seen.contains(&n.as_str()) {
+        for (n, _) in self.iter() {
+            if !seen.contains(&n) {
                 seen.push(n);
             }
         }
@@ -66,24 +90,51 @@ impl Attributes {
 
     /// Removes every value of `name` and returns them in order.
     pub fn remove(&mut self, name: &str) -> Vec<String> {
+        let mut kept = Attributes::with_capacity(self.len(), self.text.len());
         let mut removed = Vec::new();
-        self.entries.retain(|(n, v)| {
+        for (n, v) in self.iter() {
             if n == name {
-                removed.push(v.clone());
-                false
+                removed.push(v.to_owned());
             } else {
-                true
+                kept.push_str(n, v);
             }
-        });
+        }
+        *self = kept;
         removed
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Attributes {}
+
+impl std::fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
 impl FromIterator<(String, String)> for Attributes {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
-        Self {
-            entries: iter.into_iter().collect(),
+        let mut attributes = Attributes::new();
+        for (name, value) in iter {
+            attributes.push_str(&name, &value);
         }
+        attributes
+    }
+}
+
+impl<'a> FromIterator<(&'a str, &'a str)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Self {
+        let mut attributes = Attributes::new();
+        for (name, value) in iter {
+            attributes.push_str(name, value);
+        }
+        attributes
     }
 }
 

@@ -106,6 +106,8 @@ pub(crate) struct XmlReader<'a> {
     /// The whole answer, validated as UTF-8 once: text slices are cut from it.
     body: &'a str,
     bindings: Vec<Binding>,
+    /// Reused for every text value: decoding allocates once per answer, not per value.
+    scratch: String,
     /// Open elements.
     depth: usize,
     phase: Phase,
@@ -135,6 +137,7 @@ impl<'a> XmlReader<'a> {
             inner,
             body: text,
             bindings: Vec::new(),
+            scratch: String::new(),
             depth: 0,
             phase: Phase::Prolog,
             max_depth: limits.max_depth,
@@ -325,6 +328,15 @@ impl<'a> XmlReader<'a> {
         element: &Element<'a>,
         context: &'static str,
     ) -> Result<String, ParseError> {
+        self.text_ref(element, context).map(str::to_owned)
+    }
+
+    /// [`Self::text`] borrowed from the reader's buffer, valid until the next read.
+    pub fn text_ref(
+        &mut self,
+        element: &Element<'a>,
+        context: &'static str,
+    ) -> Result<&str, ParseError> {
         self.text_inner(element, context, false)
     }
 
@@ -335,7 +347,7 @@ impl<'a> XmlReader<'a> {
         element: &Element<'a>,
         context: &'static str,
     ) -> Result<String, ParseError> {
-        self.text_inner(element, context, true)
+        self.text_inner(element, context, true).map(str::to_owned)
     }
 
     fn text_inner(
@@ -343,10 +355,24 @@ impl<'a> XmlReader<'a> {
         element: &Element<'a>,
         context: &'static str,
         skip_children: bool,
-    ) -> Result<String, ParseError> {
-        let mut out = String::new();
+    ) -> Result<&str, ParseError> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let result = self.decode_content(&mut out, element, context, skip_children);
+        self.scratch = out;
+        result?;
+        Ok(trim_xml_whitespace(&self.scratch))
+    }
+
+    fn decode_content(
+        &mut self,
+        out: &mut String,
+        element: &Element<'a>,
+        context: &'static str,
+        skip_children: bool,
+    ) -> Result<(), ParseError> {
         if element.empty {
-            return Ok(out);
+            return Ok(());
         }
         loop {
             match self.next()? {
@@ -356,13 +382,13 @@ impl<'a> XmlReader<'a> {
                         // Leading whitespace is never kept: skip it before copying
                         // (trailing whitespace may precede a reference, so it waits).
                         let start = raw.trim_start_matches([' ', '\t', '\n', '\r']);
-                        push_decoded(&mut out, start, false)?;
+                        push_decoded(out, start, false)?;
                     } else {
-                        push_decoded(&mut out, raw, false)?;
+                        push_decoded(out, raw, false)?;
                     }
                 }
-                Event::GeneralRef(reference) => push_reference(&mut out, &reference)?,
-                Event::End(_) => break,
+                Event::GeneralRef(reference) => push_reference(out, &reference)?,
+                Event::End(_) => return Ok(()),
                 Event::Comment(_) | Event::PI(_) | Event::CData(_) => {
                     return Err(ParseError::SplitText)
                 }
@@ -385,11 +411,6 @@ impl<'a> XmlReader<'a> {
                 });
             }
         }
-        let trimmed = trim_xml_whitespace(&out);
-        if trimmed.len() != out.len() {
-            out = trimmed.to_owned();
-        }
-        Ok(out)
     }
 
     /// Skips an element and everything inside it (still checked: well-formedness,
