@@ -63,6 +63,7 @@ fn realistic_state(i: usize) -> SessionState {
                 ),
             ],
         }],
+        retry: None,
         updated_at_ms: 1_700_000_000_000,
     }
 }

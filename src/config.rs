@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::pupil::EstablishmentPattern;
+use crate::pupil::{DirectoryIndex, EstablishmentPattern};
 
 /// Why a configuration was refused. Each names the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +114,11 @@ pub struct RawConfig {
     /// Peers whose X-Forwarded-* headers are trusted (CIDR list, comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "CIDR,…")]
     pub trusted_proxies: Option<Vec<IpNet>>,
+    /// Directory export (TOML or JSON, the format of `bonenfant sim directory`): each
+    /// parent's children, jointures, first names and classes, for intents and the
+    /// chooser page.
+    #[arg(long, value_name = "PATH")]
+    pub directory: Option<PathBuf>,
     /// Only paths under this prefix are CAS endpoints (default: any base path).
     #[arg(long, value_name = "PATH")]
     pub cas_prefix: Option<String>,
@@ -235,6 +240,8 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     pub store: String,
     pub trusted_proxies: Vec<IpNet>,
+    /// The directory index, when a directory export was given.
+    pub directory_index: Option<DirectoryIndex>,
     pub cas_prefix: Option<String>,
     pub control_prefix: String,
     pub answer: AnswerMode,
@@ -282,6 +289,7 @@ impl RawConfig {
             pseudonym_key_file,
             cookie_key_file,
             trusted_proxies,
+            directory,
             cas_prefix,
             control_prefix,
             answer,
@@ -417,6 +425,16 @@ impl RawConfig {
             session_ttl: duration("session-ttl", &self.session_ttl, "8h")?,
             shutdown_grace: duration("shutdown-grace", &self.shutdown_grace, "10s")?,
         };
+        let directory_index = match &self.directory {
+            Some(path) => Some(
+                crate::sim::Directory::load(path)
+                    .map_err(|e| {
+                        ConfigError::invalid("directory", format!("{}: {e}", path.display()))
+                    })?
+                    .index(),
+            ),
+            None => None,
+        };
         let secrets = load_secrets(
             self.pseudonym_key_file.as_deref(),
             self.cookie_key_file.as_deref(),
@@ -431,6 +449,7 @@ impl RawConfig {
             admin: self.admin,
             store,
             trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
+            directory_index,
             cas_prefix: self.cas_prefix.clone(),
             control_prefix,
             answer: self.answer.unwrap_or_default(),
@@ -502,6 +521,9 @@ impl Config {
             .map(|n| q(&n.to_string()))
             .collect();
         line("trusted-proxies", format!("[{}]", proxies.join(", ")));
+        if let Some(p) = &c.raw.directory {
+            line("directory", q(&p.display().to_string()));
+        }
         if let Some(p) = &c.cas_prefix {
             line("cas-prefix", q(p));
         }

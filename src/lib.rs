@@ -22,11 +22,13 @@
 //! * [`admin`]: `/healthz`, `/readyz`, `/metrics`, `/status`.
 //! * [`report`]: trace log → figures per establishment and per day.
 //! * [`sim`]: a test ENT and a test Pronote, for the demo, tests and benchmarks.
+//! * [`demo`]: the simulators and the proxy wired on loopback, with scripted parents.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod cas;
 pub mod config;
+pub mod demo;
 pub mod events;
 pub mod pin;
 pub mod proxy;

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use bonenfant::config::{Config, RawConfig};
+use bonenfant::events::{self, TraceLog};
 use bonenfant::sim;
 
 #[derive(Parser)]
@@ -38,6 +39,31 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         flags: RawConfig,
+    },
+    /// The wrong-child bug and its cure on loopback: a test ENT picking children at
+    /// random, a test Pronote, bonenfant between them, and scripted parent logins.
+    Demo {
+        /// Parent logins per run.
+        #[arg(long, default_value_t = 300)]
+        logins: usize,
+        /// Families in the generated directory.
+        #[arg(long, default_value_t = 150)]
+        families: usize,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Where the trace log goes (default: a `bonenfant-demo` folder in the temp dir).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Summarise a trace log: figures per establishment and per day.
+    Report {
+        /// The trace log (JSON lines); `-` for standard input.
+        trace: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: bonenfant::report::Format,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run the simulators.
     Sim {
@@ -108,11 +134,100 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { config, flags } => {
-            let _config = Config::load(flags, config.as_deref())?;
-            anyhow::bail!("serve: the proxy is being wired (issue 3)")
+            let config = Config::load(flags, config.as_deref())?;
+            let (trace, _guard) =
+                install_tracing(config.trace_log.as_deref(), &config.secrets.pseudonym_key)?;
+            if !config.secrets.from_files {
+                tracing::warn!("no key files configured: pseudonyms and session cookies use random keys for this run only");
+            }
+            runtime()?.block_on(async move {
+                bonenfant::proxy::exchange::serve(Arc::new(config), trace, ctrl_c()).await
+            })?;
+            Ok(())
+        }
+        Command::Demo {
+            logins,
+            families,
+            seed,
+            out_dir,
+        } => {
+            let options = bonenfant::demo::DemoOptions {
+                logins,
+                families,
+                seed,
+                out_dir: out_dir.unwrap_or_else(|| bonenfant::demo::DemoOptions::default().out_dir),
+                ..bonenfant::demo::DemoOptions::default()
+            };
+            std::fs::create_dir_all(&options.out_dir)
+                .with_context(|| format!("creating {}", options.out_dir.display()))?;
+            let trace_path = options.out_dir.join("trace.jsonl");
+            let _ = std::fs::remove_file(&trace_path);
+            let (trace, guard) = install_tracing(Some(&trace_path), &rand::random::<[u8; 32]>())?;
+            let mut stdout = std::io::stdout();
+            let report = runtime()?.block_on(bonenfant::demo::run(&options, trace, &mut stdout))?;
+            drop(guard);
+            let html = options.out_dir.join("report.html");
+            let input = std::io::BufReader::new(std::fs::File::open(&trace_path)?);
+            let output = std::fs::File::create(&html)?;
+            bonenfant::report::run(input, bonenfant::report::Format::Html, output)?;
+            println!("HTML report: {}", html.display());
+            if report.pinning.wrong > 0 {
+                anyhow::bail!("pinning left {} wrong-child landings", report.pinning.wrong);
+            }
+            Ok(())
+        }
+        Command::Report { trace, format, out } => {
+            let input: Box<dyn std::io::BufRead> = if trace.as_os_str() == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&trace)
+                        .with_context(|| format!("opening {}", trace.display()))?,
+                ))
+            };
+            let report = match out {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    bonenfant::report::run(input, format, std::io::BufWriter::new(file))?
+                }
+                None => bonenfant::report::run(input, format, std::io::stdout().lock())?,
+            };
+            let _ = report;
+            Ok(())
         }
         Command::Sim { simulator } => runtime()?.block_on(run_sim(simulator)),
     }
+}
+
+/// One subscriber for the process: the trace log (JSON lines for the DSI) when asked,
+/// and the operational log on standard error (`RUST_LOG`, default `info`), which never
+/// carries trace events.
+fn install_tracing(
+    trace_log: Option<&std::path::Path>,
+    pseudonym_key: &[u8],
+) -> anyhow::Result<(TraceLog, Option<bonenfant::events::TraceGuard>)> {
+    use tracing_subscriber::filter::{filter_fn, EnvFilter};
+    use tracing_subscriber::prelude::*;
+    let pseudonyms = events::Pseudonymizer::new(pseudonym_key).context("pseudonym-key-file")?;
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(filter_fn(|m| !events::is_trace_event(m)))
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
+    let (trace_layer, losses, guard) = match trace_log {
+        Some(path) => {
+            let (writer, guard) = events::open_trace_file(path)?;
+            let losses = writer.losses();
+            (Some(events::layer(writer)), losses, Some(guard))
+        }
+        None => (None, events::LossCounter::default(), None),
+    };
+    tracing_subscriber::registry()
+        .with(trace_layer)
+        .with(stderr)
+        .try_init()
+        .context("installing the log subscriber")?;
+    Ok((TraceLog::new(pseudonyms, losses), guard))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -116,10 +116,34 @@ impl EstablishmentPattern {
     }
 }
 
-/// Optional directory index: jointure → pupil, for ENTs that assert only a jointure.
+/// Optional directory index, exported from the académie's directory (AAF): jointure →
+/// pupil for ENTs that assert only a jointure, each parent's children (so a parent's
+/// siblings are known before the ENT happens to assert them), and what the chooser
+/// page may show of a pupil.
 #[derive(Clone, Debug, Default)]
 pub struct DirectoryIndex {
     pub jointures: std::collections::HashMap<String, PupilKey>,
+    /// Principal (`cas:user`, byte-exact) → the children of that parent account.
+    pub children: std::collections::HashMap<String, Vec<PupilKey>>,
+    pub labels: std::collections::HashMap<PupilKey, PupilLabel>,
+}
+
+/// What the chooser page shows of a pupil: first name and class, nothing more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PupilLabel {
+    pub first_name: String,
+    pub class: Option<String>,
+}
+
+impl DirectoryIndex {
+    /// The children the directory gives `principal`; empty when it names none.
+    pub fn children_of(&self, principal: &str) -> &[PupilKey] {
+        self.children.get(principal).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn label(&self, pupil: &PupilKey) -> Option<&PupilLabel> {
+        self.labels.get(pupil)
+    }
 }
 
 /// Extraction rules, in order. Configurable; defaults per DESIGN §3.
@@ -264,13 +288,14 @@ fn by_freduvecteur(assertion: &Assertion, found: &mut Designations) {
             let Some(uai) = Uai::parse(v.uai) else {
                 continue;
             };
-            let first_name =
-                (v.is_parent() && !v.first_name.is_empty()).then(|| v.first_name.to_owned());
             let key = PupilKey {
                 uai,
                 eleve_id: v.eleve_id.to_owned(),
             };
-            found.add(key, PupilRule::FrEduVecteur, first_name);
+            // The names of a FrEduVecteur value are its holder's: a parent's own, never
+            // the child's (and blank for pupils since 2018). A child's first name comes
+            // only from the directory index.
+            found.add(key, PupilRule::FrEduVecteur, None);
         }
     }
 }

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bonenfant::cas::{Assertion, ServiceTicket};
+use bonenfant::cas::{Assertion, Outcome, ServiceTicket};
+use bonenfant::events::PinOutcome;
 use bonenfant::pupil::{PupilKey, Uai};
 use bonenfant::session::memory::MemoryStore;
 use bonenfant::session::redis::RedisStore;
@@ -132,9 +133,11 @@ fn stashed(service_index: usize, session_index: Option<usize>, at: u64) -> Stash
     );
     StashedValidation {
         service: service(service_index),
-        assertion,
+        outcome: Outcome::Success(assertion),
         session: session_index.map(session),
         stored_at_ms: at,
+        pin: PinOutcome::None,
+        retries: 0,
     }
 }
 

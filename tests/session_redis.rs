@@ -7,7 +7,8 @@ mod session_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bonenfant::cas::{Assertion, ServiceTicket};
+use bonenfant::cas::{Assertion, Outcome, ServiceTicket};
+use bonenfant::events::PinOutcome;
 use bonenfant::session::redis::RedisStore;
 use bonenfant::session::{
     AnyStore, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig, StoreError,
@@ -64,12 +65,14 @@ async fn front_channel_on_one_instance_correlates_with_back_channel_on_another()
 
     let stashed = StashedValidation {
         service: "https://s/".to_owned(),
-        assertion: Assertion {
+        outcome: Outcome::Success(Assertion {
             principal: "p".to_owned(),
             ..Assertion::default()
-        },
+        }),
         session: Some(session),
         stored_at_ms: 2,
+        pin: PinOutcome::None,
+        retries: 0,
     };
     assert!(a.stash(&ticket(), stashed.clone()).await.unwrap());
     assert_eq!(b.take_stash(&ticket()).await.unwrap(), Some(stashed));

@@ -74,11 +74,16 @@ impl Inspector {
         // carried to another person's login says nothing about their children).
         let session = session.filter(|s| s.principal.as_deref() == Some(&assertion.principal));
         let mut known: Vec<PupilKey> = designations.0.iter().map(|d| d.key.clone()).collect();
-        if let Some(state) = session {
-            for (key, _) in &state.known {
-                if !known.contains(key) {
-                    known.push(key.clone());
-                }
+        let from_session = session
+            .into_iter()
+            .flat_map(|s| s.known.iter().map(|(k, _)| k));
+        let from_index = self
+            .index
+            .iter()
+            .flat_map(|i| i.children_of(&assertion.principal));
+        for key in from_session.chain(from_index) {
+            if !known.contains(key) {
+                known.push(key.clone());
             }
         }
         let pin = session.and_then(|s| s.pin.as_ref());
@@ -123,6 +128,9 @@ pub enum FrontDecision {
     Relogin { refused: Option<RewriteRefusal> },
     /// Out of attempts or time: deliver what the ENT asserted and say so.
     GiveUp { assertion: Assertion },
+    /// Several children of the parent could be meant and nothing tells which: ask the
+    /// parent on the chooser page (what correct ENTs do, e.g. ESCO's `ESCOUAICourant`).
+    Ask,
 }
 
 /// Where a login stands in its retry loop.
@@ -149,6 +157,9 @@ pub fn decide_front(
     } else {
         PinOutcome::None
     };
+    if settings.mode != PinMode::Observe && inspection.judgement.verdict == Verdict::Ambiguous {
+        return FrontDecision::Ask;
+    }
     if settings.mode == PinMode::Observe || !inspection.judgement.verdict.is_wrong_landing() {
         return FrontDecision::Deliver {
             assertion: assertion.clone(),

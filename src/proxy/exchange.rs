@@ -528,7 +528,24 @@ impl CasExchange {
                 });
                 let _ = self.store.put_session(&session.id, state).await;
                 // The refused ticket was validated by us; nobody else may use it.
-                relogin(&front.login_path, &redirect.service)
+                with_upstream_cookies(relogin(&front.login_path, &redirect.service), &upstream)
+            }
+            FrontDecision::Ask => {
+                learn_children(&mut state, &assertion, &inspection, now);
+                let (html, children) = self.chooser_html(
+                    Some(&state),
+                    Some(session),
+                    &redirect.service,
+                    expected.as_ref(),
+                );
+                self.emit(TraceEvent::Chooser(events::Chooser {
+                    uai_expected: expected,
+                    children,
+                    principal,
+                    session: session_pseudo,
+                }));
+                let _ = self.store.put_session(&session.id, state).await;
+                with_upstream_cookies(html_response(StatusCode::OK, html), &upstream)
             }
             FrontDecision::GiveUp { assertion } => {
                 let budget = millis(self.config.pin.retry_budget);
@@ -561,7 +578,10 @@ impl CasExchange {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_owned();
-                gave_up_page(&location, &self.config.control_prefix, &redirect.service)
+                with_upstream_cookies(
+                    gave_up_page(&location, &self.config.control_prefix, &redirect.service),
+                    &upstream,
+                )
             }
         }
     }
@@ -1152,46 +1172,11 @@ impl CasExchange {
             None => None,
         };
         let expected = self.inspector.establishment.expected(&service);
-        let pinned = state.as_ref().and_then(|s| s.pin.clone());
-        let known: Vec<(PupilKey, Option<String>)> = state
-            .as_ref()
-            .map(|s| {
-                s.known
-                    .iter()
-                    .filter(|(k, _)| expected.as_ref().is_none_or(|e| &k.uai == e))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let csrf = cookie
-            .as_ref()
-            .map(SessionCookie::csrf_token)
-            .unwrap_or_default();
-        let classes: Vec<Option<String>> = known
-            .iter()
-            .map(|(k, _)| {
-                self.inspector
-                    .index
-                    .as_ref()
-                    .and_then(|i| i.class_of(k))
-                    .map(str::to_owned)
-            })
-            .collect();
-        let children: Vec<chooser::ChooserChild<'_>> = known
-            .iter()
-            .zip(&classes)
-            .map(|((key, first_name), class)| chooser::ChooserChild {
-                key,
-                first_name: first_name.as_deref(),
-                class: class.as_deref(),
-                pinned: pinned.as_ref() == Some(key),
-            })
-            .collect();
-        let action = format!("{}/choose", self.config.control_prefix);
-        let html = chooser::render(&children, &service, &csrf, &action);
+        let (html, children) =
+            self.chooser_html(state.as_ref(), cookie.as_ref(), &service, expected.as_ref());
         self.emit(TraceEvent::Chooser(events::Chooser {
             uai_expected: expected,
-            children: u32::try_from(children.len()).unwrap_or(u32::MAX),
+            children,
             principal: state
                 .as_ref()
                 .and_then(|s| s.principal.as_deref())
@@ -1199,6 +1184,56 @@ impl CasExchange {
             session: self.pseudo_session(cookie.as_ref().map(|c| &c.id)),
         }));
         html_response(StatusCode::OK, html)
+    }
+
+    /// Every child known for the session's principal: what the ENT asserted in this
+    /// session, and what the directory index says.
+    fn known_children(&self, state: &SessionState) -> Vec<PupilKey> {
+        let mut known: Vec<PupilKey> = state.known.iter().map(|(k, _)| k.clone()).collect();
+        if let (Some(principal), Some(index)) = (&state.principal, &self.inspector.index) {
+            for key in index.children_of(principal) {
+                if !known.contains(key) {
+                    known.push(key.clone());
+                }
+            }
+        }
+        known
+    }
+
+    /// The chooser page for a session, listing the known children of the service's
+    /// establishment (all of them when the service names none), and how many it lists.
+    fn chooser_html(
+        &self,
+        state: Option<&SessionState>,
+        cookie: Option<&SessionCookie>,
+        service: &str,
+        expected: Option<&Uai>,
+    ) -> (String, u32) {
+        let known: Vec<PupilKey> = state
+            .map(|s| self.known_children(s))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|k| expected.map_or(true, |e| &k.uai == e))
+            .collect();
+        let pinned = state.and_then(|s| s.pin.as_ref());
+        let labels: Vec<Option<&crate::pupil::PupilLabel>> = known
+            .iter()
+            .map(|k| self.inspector.index.as_ref().and_then(|i| i.label(k)))
+            .collect();
+        let children: Vec<chooser::ChooserChild<'_>> = known
+            .iter()
+            .zip(&labels)
+            .map(|(key, label)| chooser::ChooserChild {
+                key,
+                first_name: label.map(|l| l.first_name.as_str()),
+                class: label.and_then(|l| l.class.as_deref()),
+                pinned: pinned == Some(key),
+            })
+            .collect();
+        let csrf = cookie.map(SessionCookie::csrf_token).unwrap_or_default();
+        let action = format!("{}/choose", self.config.control_prefix);
+        let count = u32::try_from(children.len()).unwrap_or(u32::MAX);
+        (chooser::render(&children, service, &csrf, &action), count)
     }
 
     async fn pin_post(
@@ -1242,12 +1277,10 @@ impl CasExchange {
             .as_deref()
             .map(|p| self.trace.pseudonyms().principal(p));
         let csrf = cookie.csrf_token();
-        let chosen = state
-            .known
-            .iter()
-            .map(|(k, _)| k)
+        let chosen = self
+            .known_children(&state)
+            .into_iter()
             .find(|k| chooser::child_token(&csrf, k) == form.child)
-            .cloned()
             .ok_or((
                 ChooserError::UnknownChild,
                 principal.clone(),
@@ -1465,6 +1498,19 @@ async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<By
         Ok(Err(_)) => Err("proxy.request_body_broken"),
         Err(_) => Err("proxy.request_body_timeout"),
     }
+}
+
+/// Carries the ENT's `Set-Cookie` headers over to an answer bonenfant writes in place
+/// of the ENT's redirect: its single sign-on cookie is what makes the next `/login`
+/// silent.
+fn with_upstream_cookies(
+    mut response: Response<ProxyBody>,
+    upstream: &Response<Incoming>,
+) -> Response<ProxyBody> {
+    for cookie in upstream.headers().get_all(SET_COOKIE) {
+        response.headers_mut().append(SET_COOKIE, cookie.clone());
+    }
+    response
 }
 
 /// Sends the browser back to the ENT's `/login` for the same service.

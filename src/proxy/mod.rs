@@ -18,6 +18,7 @@
 
 pub mod body;
 pub mod error;
+pub mod exchange;
 pub mod hygiene;
 pub mod passthrough;
 pub mod server;

@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    ObservedAssertion, SessionId, SessionState, StashedValidation, StoreError, TicketBinding,
+    ObservedAssertion, RetryProgress, SessionId, SessionState, StashedValidation, StoreError,
+    TicketBinding,
 };
-use crate::cas::{Assertion, Attributes, AuthMeta, ServiceTicket};
+use crate::cas::{Assertion, Attributes, AuthMeta, Failure, Outcome, ServiceTicket};
+use crate::events::PinOutcome;
 use crate::pupil::{PupilKey, Uai};
 
 /// SHA-256 of a domain-separated input, truncated to 128 bits: the key that stands for
@@ -98,12 +100,20 @@ pub(crate) struct WireBinding {
 pub(crate) struct WireStash {
     #[serde(rename = "v")]
     service: String,
-    #[serde(rename = "a")]
-    assertion: WireAssertion,
+    /// The assertion, for a success…
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    assertion: Option<WireAssertion>,
+    /// …or (code, message), for a failure.
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    failure: Option<(String, String)>,
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     session: Option<String>,
     #[serde(rename = "t")]
     stored_at_ms: u64,
+    #[serde(rename = "p")]
+    pin: String,
+    #[serde(rename = "r", default)]
+    retries: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -138,6 +148,9 @@ pub(crate) struct WireState {
     known: Vec<(WirePupil, Option<String>)>,
     #[serde(rename = "o", default, skip_serializing_if = "Vec::is_empty")]
     observed: Vec<WireObserved>,
+    /// (service, retries, started at).
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    retry: Option<(String, u32, u64)>,
     #[serde(rename = "t", default)]
     updated_at_ms: u64,
 }
@@ -251,11 +264,18 @@ impl From<WireAssertion> for Assertion {
 
 impl From<&StashedValidation> for WireStash {
     fn from(entry: &StashedValidation) -> Self {
+        let (assertion, failure) = match &entry.outcome {
+            Outcome::Success(assertion) => (Some(WireAssertion::from(assertion)), None),
+            Outcome::Failure(f) => (None, Some((f.code.clone(), f.message.clone()))),
+        };
         Self {
             service: entry.service.clone(),
-            assertion: WireAssertion::from(&entry.assertion),
+            assertion,
+            failure,
             session: entry.session.as_ref().map(session_to_wire),
             stored_at_ms: entry.stored_at_ms,
+            pin: entry.pin.as_str().to_owned(),
+            retries: entry.retries,
         }
     }
 }
@@ -264,11 +284,24 @@ impl TryFrom<WireStash> for StashedValidation {
     type Error = StoreError;
 
     fn try_from(wire: WireStash) -> Result<Self, StoreError> {
+        let outcome = match (wire.assertion, wire.failure) {
+            (Some(assertion), None) => Outcome::Success(assertion.into()),
+            (None, Some((code, message))) => Outcome::Failure(Failure::new(code, message)),
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "stash entry is neither a success nor a failure".to_owned(),
+                ))
+            }
+        };
         Ok(StashedValidation {
             service: wire.service,
-            assertion: wire.assertion.into(),
+            outcome,
             session: wire.session.as_deref().map(session_from_wire).transpose()?,
             stored_at_ms: wire.stored_at_ms,
+            pin: PinOutcome::parse(&wire.pin).ok_or_else(|| {
+                StoreError::Corrupt("stash entry has an unknown pin outcome".to_owned())
+            })?,
+            retries: wire.retries,
         })
     }
 }
@@ -294,6 +327,10 @@ impl From<&SessionState> for WireState {
                     attributes: o.attributes.clone(),
                 })
                 .collect(),
+            retry: state
+                .retry
+                .as_ref()
+                .map(|r| (r.service.clone(), r.retries, r.started_ms)),
             updated_at_ms: state.updated_at_ms,
         }
     }
@@ -326,6 +363,13 @@ impl TryFrom<WireState> for SessionState {
                     attributes: o.attributes,
                 })
                 .collect(),
+            retry: wire
+                .retry
+                .map(|(service, retries, started_ms)| RetryProgress {
+                    service,
+                    retries,
+                    started_ms,
+                }),
             updated_at_ms: wire.updated_at_ms,
         })
     }
@@ -408,6 +452,11 @@ mod tests {
                     "2|D|L|701294|0330012A".to_owned(),
                 )],
             }],
+            retry: Some(RetryProgress {
+                service: "https://0330012a.index-education.net/pronote/parent.html".to_owned(),
+                retries: 2,
+                started_ms: 40,
+            }),
             updated_at_ms: 43,
         };
         assert_eq!(decode_state(&encode_state(&state)).unwrap(), state);
@@ -420,7 +469,7 @@ mod tests {
         attributes.push("FrEduVecteur", "2|D|T|701295|0330099B");
         let entry = StashedValidation {
             service: "https://s/".to_owned(),
-            assertion: Assertion {
+            outcome: Outcome::Success(Assertion {
                 principal: "p".to_owned(),
                 attributes,
                 pgt_iou: Some("PGTIOU-1".to_owned()),
@@ -431,11 +480,19 @@ mod tests {
                     from_new_login: Some(true),
                     method: None,
                 },
-            },
+            }),
             session: Some(SessionId([7; 16])),
             stored_at_ms: 9,
+            pin: PinOutcome::Retry,
+            retries: 3,
         };
         assert_eq!(decode_stash(&encode_stash(&entry)).unwrap(), entry);
+        let failed = StashedValidation {
+            outcome: Outcome::Failure(Failure::new("INVALID_TICKET", "spent")),
+            pin: PinOutcome::None,
+            ..entry
+        };
+        assert_eq!(decode_stash(&encode_stash(&failed)).unwrap(), failed);
     }
 
     #[test]

@@ -38,7 +38,8 @@ use std::time::Duration;
 pub use any::AnyStore;
 pub use clock::{Clock, ManualClock, SystemClock};
 
-use crate::cas::{Assertion, ServiceTicket};
+use crate::cas::{Outcome, ServiceTicket};
+use crate::events::PinOutcome;
 use crate::pupil::PupilKey;
 
 /// The proxy's own browser-session id (random, 128 bits). Sealed in the `__Host-`
@@ -75,10 +76,28 @@ pub struct TicketBinding {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StashedValidation {
     pub service: String,
-    pub assertion: Assertion,
+    /// What Pronote is to be told: the (possibly pinned) assertion, or the ENT's
+    /// failure (the ticket is spent either way; the ENT is not asked twice).
+    pub outcome: Outcome,
     pub session: Option<SessionId>,
     /// Unix milliseconds.
     pub stored_at_ms: u64,
+    /// What the pinning strategy did to get `outcome`, for the `validate` event.
+    pub pin: PinOutcome,
+    /// New logins the retry strategy asked for before this ticket.
+    pub retries: u32,
+}
+
+/// Where a browser's login stands in the retry loop: kept in the session so that a
+/// re-login served by another instance (shared Redis) continues the same count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryProgress {
+    /// The service being logged into.
+    pub service: String,
+    /// Re-logins already sent.
+    pub retries: u32,
+    /// Unix milliseconds of the first ticket of this login.
+    pub started_ms: u64,
 }
 
 /// Per browser session state. Kept small: ≤ 1 KiB per live session (DESIGN §8).
@@ -96,6 +115,8 @@ pub struct SessionState {
     /// Pupil-designating attributes of the last assertion per service, for the guarded
     /// rewrite: (service, unix ms, allow-listed (name, value) pairs).
     pub observed: Vec<ObservedAssertion>,
+    /// The retry loop in progress, if any.
+    pub retry: Option<RetryProgress>,
     /// Unix milliseconds of the last update.
     pub updated_at_ms: u64,
 }

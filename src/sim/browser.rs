@@ -157,6 +157,11 @@ impl Browser {
             .await
     }
 
+    /// Forgets every cookie named `name` (a site's session ending, a person clearing it).
+    pub fn clear_cookie(&mut self, name: &str) {
+        self.jar.retain(|c| c.name != name);
+    }
+
     /// Number of cookies held (expired ones included until next use).
     pub fn cookie_count(&self) -> usize {
         self.jar.len()
@@ -222,8 +227,11 @@ impl Browser {
             request = request.header(COOKIE, cookies);
         }
         let request = match form {
+            // Browsers send the submitting page's origin with a form POST; the scripted
+            // forms all post to their own origin.
             Some(form) => request
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(http::header::ORIGIN, url.origin().ascii_serialization())
                 .body(Body::from(form)),
             None => request.body(Body::new(Bytes::new())),
         }
@@ -349,9 +357,11 @@ static MAIN: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// A form on a page: where it posts and its prefilled fields.
-struct Form {
-    action: Url,
-    fields: Vec<(String, String)>,
+/// A form of a page: where it posts, and its hidden fields.
+#[derive(Clone, Debug)]
+pub struct Form {
+    pub action: Url,
+    pub fields: Vec<(String, String)>,
 }
 
 /// Logs a parent in through Pronote: the Pronote page, the CAS login form (skipped when
@@ -375,6 +385,19 @@ pub async fn parent_login(
         hops += page.hops;
         requests += 1 + page.hops;
     }
+    let (outcome, pupil) = landing(&page);
+    Ok(LoginResult {
+        outcome,
+        pupil,
+        hops,
+        requests,
+        page,
+    })
+}
+
+/// Which child a Pronote page shows, read from its `<main data-…>`: `(None, None)` for
+/// any other page.
+pub fn landing(page: &Page) -> (Option<LandingOutcome>, Option<PupilRef>) {
     let main = pronote_main(&page.body);
     let outcome = main
         .as_ref()
@@ -390,17 +413,17 @@ pub async fn parent_login(
             eleve_id: m.get("pupil")?.clone(),
         })
     });
-    Ok(LoginResult {
-        outcome,
-        pupil,
-        hops,
-        requests,
-        page,
-    })
+    (outcome, pupil)
 }
 
 /// The page's form that asks for a password, if any.
 fn login_form(page: &Page) -> Option<Form> {
+    form_with_field(page, "password")
+}
+
+/// The page's first form with an input named `field` (a password for the ENT's login
+/// form, `csrf` for bonenfant's chooser page).
+pub fn form_with_field(page: &Page, field_name: &str) -> Option<Form> {
     FORM.captures_iter(&page.body).find_map(|form| {
         let attributes = attributes_vec(form.get(1)?.as_str());
         let inner = form.get(2)?.as_str();
@@ -413,7 +436,7 @@ fn login_form(page: &Page) -> Option<Form> {
         };
         if !inputs
             .iter()
-            .any(|i| field(i, "name").as_deref() == Some("password"))
+            .any(|i| field(i, "name").as_deref() == Some(field_name))
         {
             return None;
         }

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::pupil::{DirectoryIndex, PupilKey, Uai};
+use crate::pupil::{DirectoryIndex, PupilKey, PupilLabel, Uai};
 
 /// Why a directory could not be loaded, saved or used.
 ///
@@ -420,23 +420,38 @@ impl Directory {
         )
     }
 
-    /// The jointure index the proxy can load for ENTs that assert only a jointure: each
-    /// pupil's jointure, and each parent record's jointure → its first child.
+    /// The directory index the proxy can load: each pupil's jointure, each parent
+    /// record's jointure → its first child, each parent login → its children, and each
+    /// pupil's first name and class (the chooser page).
     pub fn index(&self) -> DirectoryIndex {
         let mut index = DirectoryIndex::default();
         for pupil in &self.data.pupils {
             if let Some(key) = pupil.reference().key() {
-                index.jointures.insert(pupil.jointure.clone(), key);
+                index.jointures.insert(pupil.jointure.clone(), key.clone());
+                index.labels.insert(
+                    key,
+                    PupilLabel {
+                        first_name: pupil.first_name.clone(),
+                        class: Some(pupil.class.clone()),
+                    },
+                );
             }
         }
-        for record in self.data.parents.iter().flat_map(|p| &p.records) {
-            let first = record
-                .children
-                .first()
-                .and_then(|j| self.pupil_by_jointure(j));
-            if let Some(key) = first.and_then(|p| p.reference().key()) {
-                index.jointures.insert(record.jointure.clone(), key);
+        for parent in &self.data.parents {
+            for record in &parent.records {
+                let first = record
+                    .children
+                    .first()
+                    .and_then(|j| self.pupil_by_jointure(j));
+                if let Some(key) = first.and_then(|p| p.reference().key()) {
+                    index.jointures.insert(record.jointure.clone(), key);
+                }
             }
+            let children = self
+                .children_of(parent)
+                .filter_map(|p| p.reference().key())
+                .collect();
+            index.children.insert(parent.login.clone(), children);
         }
         index
     }

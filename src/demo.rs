@@ -1,0 +1,573 @@
+//! `bonenfant demo`: the wrong-child bug and its cure, on loopback, in one command.
+//!
+//! Starts a test ENT that picks a parent's child at random (the OSE bug), one test
+//! Pronote per run, and bonenfant between them; then logs scripted parents in three
+//! ways — straight to the ENT, through bonenfant observing, through bonenfant pinning
+//! (retry) — and tells, per run and per establishment, how often a parent landed on
+//! the wrong child, how often bonenfant flagged it, and what pinning cost.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rand::seq::SliceRandom as _;
+use rand::SeedableRng as _;
+use tokio::task::JoinSet;
+use url::Url;
+
+use crate::admin::Snapshot;
+use crate::config::{PinMode, RawConfig};
+use crate::events::{PinOutcome, TraceLog};
+use crate::pin::chooser;
+use crate::proxy::exchange::{self, RunningProxy};
+use crate::sim::browser::{self, Browser, LoginResult};
+use crate::sim::{
+    Directory, DirectoryParams, EntHandle, EntOptions, LandingOutcome, ParentVisit, PronoteHandle,
+    PronoteOptions, PupilRef, TestEnt, TestPronote, SIM_SERVICE_PATTERN,
+};
+use crate::verdict::Verdict;
+
+/// What the demo runs.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Families in the generated directory.
+    pub families: usize,
+    pub establishments: usize,
+    /// Parent logins per run.
+    pub logins: usize,
+    /// Parents logging in at the same time.
+    pub concurrency: usize,
+    pub seed: u64,
+    /// Where the trace log and the HTML report go.
+    pub out_dir: PathBuf,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            families: 150,
+            establishments: 6,
+            logins: 300,
+            concurrency: 16,
+            seed: 2026,
+            out_dir: std::env::temp_dir().join("bonenfant-demo"),
+        }
+    }
+}
+
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("starting a simulator: {0}")]
+    Sim(#[from] std::io::Error),
+    #[error("starting bonenfant: {0}")]
+    Proxy(#[from] exchange::ServeError),
+    #[error("configuring bonenfant: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("a scripted parent's browser failed: {0}")]
+    Browser(#[from] browser::BrowserError),
+}
+
+/// One run's figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunFigures {
+    pub logins: u64,
+    /// Landed on the child the parent meant.
+    pub right: u64,
+    /// Landed on another child, or on "utilisateur inconnu".
+    pub wrong: u64,
+    /// Ended elsewhere (validation failure, retry gave up).
+    pub not_landed: u64,
+    /// Validations bonenfant flagged (verdict other than `ok`), or front-channel
+    /// tickets it refused (retry).
+    pub flagged: u64,
+    /// Logins bonenfant corrected (retries or rewrite).
+    pub pinned: u64,
+    /// Times a parent answered the "which child?" page.
+    pub chosen: u64,
+    /// HTTP requests the parents' browsers sent.
+    pub requests: u64,
+    /// Per establishment: (logins, wrong).
+    pub per_establishment: BTreeMap<String, (u64, u64)>,
+}
+
+/// The demo's outcome: one figure set per run.
+#[derive(Clone, Debug)]
+pub struct DemoReport {
+    pub direct: RunFigures,
+    pub observing: RunFigures,
+    pub pinning: RunFigures,
+    pub trace_log: PathBuf,
+    pub establishments: BTreeMap<String, String>,
+    /// The wrong-child share the family mix predicts for a random pick.
+    pub expected_wrong_share: f64,
+}
+
+/// A run's moving parts, started and stopped together.
+struct Stack {
+    ent: EntHandle,
+    observe: RunningProxy,
+    pinning: RunningProxy,
+    pronote_direct: PronoteHandle,
+    pronote_observe: PronoteHandle,
+    pronote_pinning: PronoteHandle,
+}
+
+/// Runs the demo and writes its table to `out`. `trace` is where bonenfant's events go
+/// (the binary points it at `out_dir/trace.jsonl`).
+pub async fn run(
+    options: &DemoOptions,
+    trace: TraceLog,
+    out: &mut (dyn Write + Send),
+) -> Result<DemoReport, DemoError> {
+    let params = DirectoryParams {
+        families: options.families,
+        establishments: options.establishments,
+        ..DirectoryParams::default()
+    };
+    let directory = Arc::new(Directory::generate(&params, options.seed));
+    let stack = start(&directory, options, trace).await?;
+    let visits = pick_visits(&directory, stack.pronote_direct.base_url(), options);
+    let _ = writeln!(
+        out,
+        "bonenfant demo: {} families over {} establishments, a test ENT that picks a parent's child at random,\n{} parent logins per run.\n",
+        directory.parents().len(),
+        directory.establishments().len(),
+        visits.len()
+    );
+    let direct = run_logins(
+        "straight to the ENT",
+        &visits,
+        stack.pronote_direct.base_url(),
+        None,
+        options,
+        out,
+    )
+    .await?;
+    let mut observing = run_logins(
+        "through bonenfant, observing",
+        &visits,
+        stack.pronote_observe.base_url(),
+        None,
+        options,
+        out,
+    )
+    .await?;
+    let mut pinning = run_logins(
+        "through bonenfant, pinning (retry)",
+        &visits,
+        stack.pronote_pinning.base_url(),
+        Some(&chooser_url(stack.pinning.addr)),
+        options,
+        out,
+    )
+    .await?;
+    let observed = stack.observe.metrics.snapshot();
+    observing.flagged = not_ok(&observed);
+    let pinned = stack.pinning.metrics.snapshot();
+    pinning.pinned = [PinOutcome::Retry, PinOutcome::Rewrite, PinOutcome::Reorder]
+        .iter()
+        .map(|p| pinned.pins.get(p.as_str()).copied().unwrap_or(0))
+        .sum();
+    pinning.flagged = not_ok(&pinned) + pinning.pinned;
+    stop(stack).await;
+    let establishments = directory
+        .establishments()
+        .iter()
+        .map(|e| (e.uai.clone(), e.name.clone()))
+        .collect();
+    let report = DemoReport {
+        direct,
+        observing,
+        pinning,
+        trace_log: options.out_dir.join("trace.jsonl"),
+        establishments,
+        expected_wrong_share: expected_wrong_share(&directory, &visits),
+    };
+    print_table(&report, out);
+    Ok(report)
+}
+
+async fn start(
+    directory: &Arc<Directory>,
+    options: &DemoOptions,
+    trace: TraceLog,
+) -> Result<Stack, DemoError> {
+    let ent =
+        TestEnt::spawn_local(Arc::clone(directory), EntOptions::ose_random(options.seed)).await?;
+    let observe = proxy(&ent, PinMode::Observe, directory, trace.clone()).await?;
+    let pinning = proxy(&ent, PinMode::Retry, directory, trace).await?;
+    let pronote =
+        |cas: Url| TestPronote::spawn_local(Arc::clone(directory), PronoteOptions::new(cas));
+    let pronote_direct = pronote(ent.cas_base()).await?;
+    let pronote_observe = pronote(cas_base(observe.addr)).await?;
+    let pronote_pinning = pronote(cas_base(pinning.addr)).await?;
+    Ok(Stack {
+        ent,
+        observe,
+        pinning,
+        pronote_direct,
+        pronote_observe,
+        pronote_pinning,
+    })
+}
+
+async fn stop(stack: Stack) {
+    let _ = stack.pronote_direct.stop().await;
+    let _ = stack.pronote_observe.stop().await;
+    let _ = stack.pronote_pinning.stop().await;
+    let _ = stack.observe.stop().await;
+    let _ = stack.pinning.stop().await;
+    let _ = stack.ent.stop().await;
+}
+
+/// bonenfant's chooser page (default control prefix).
+fn chooser_url(addr: SocketAddr) -> Url {
+    Url::parse(&format!("http://{addr}/bonenfant/choose"))
+        .unwrap_or_else(|_| unreachable!("socket addresses form URLs"))
+}
+
+fn cas_base(addr: SocketAddr) -> Url {
+    Url::parse(&format!("http://{addr}/cas"))
+        .unwrap_or_else(|_| unreachable!("socket addresses form URLs"))
+}
+
+/// bonenfant in front of the test ENT, on an ephemeral port, with the directory as its
+/// index (so it knows every parent's children, as an AAF export would tell it).
+async fn proxy(
+    ent: &EntHandle,
+    mode: PinMode,
+    directory: &Directory,
+    trace: TraceLog,
+) -> Result<RunningProxy, DemoError> {
+    let raw = RawConfig {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        upstream: Some(ent.base_url().clone()),
+        pin: Some(mode),
+        establishment_pattern: Some(SIM_SERVICE_PATTERN.to_owned()),
+        ..RawConfig::default()
+    };
+    let mut config = raw.validate()?;
+    config.directory_index = Some(directory.index());
+    Ok(exchange::spawn(Arc::new(config), trace).await?)
+}
+
+/// Validations whose verdict was not `ok`.
+fn not_ok(snapshot: &Snapshot) -> u64 {
+    snapshot
+        .verdicts
+        .iter()
+        .filter(|(name, _)| **name != Verdict::Ok.as_str())
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// `logins` visits, spread over every family, in a seeded order.
+fn pick_visits(
+    directory: &Directory,
+    pronote_base: &Url,
+    options: &DemoOptions,
+) -> Vec<ParentVisit> {
+    let mut all = directory.visits(pronote_base);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
+    all.shuffle(&mut rng);
+    all.into_iter()
+        .cycle()
+        .take(options.logins.max(1))
+        .collect()
+}
+
+/// Runs every visit against the Pronote at `pronote_base`; each parent keeps one
+/// browser (ENT single sign-on, bonenfant's session) across their visits.
+async fn run_logins(
+    name: &str,
+    visits: &[ParentVisit],
+    pronote_base: &Url,
+    chooser: Option<&Url>,
+    options: &DemoOptions,
+    out: &mut (dyn Write + Send),
+) -> Result<RunFigures, DemoError> {
+    let mut by_parent: BTreeMap<String, Vec<ParentVisit>> = BTreeMap::new();
+    for visit in visits {
+        let mut visit = visit.clone();
+        visit.pronote_url = retarget(&visit.pronote_url, pronote_base);
+        by_parent
+            .entry(visit.login.clone())
+            .or_default()
+            .push(visit);
+    }
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (_, parent_visits) in by_parent {
+        let semaphore = Arc::clone(&semaphore);
+        let chooser = chooser.cloned();
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            let mut browser = Browser::new();
+            let mut last_landed = BTreeMap::new();
+            let mut outcomes = Vec::with_capacity(parent_visits.len());
+            for visit in parent_visits {
+                let outcome =
+                    visit_once(&mut browser, &visit, chooser.as_ref(), &mut last_landed).await;
+                outcomes.push((visit, outcome));
+            }
+            outcomes
+        });
+    }
+    let mut figures = RunFigures::default();
+    let total = visits.len();
+    let mut done = 0usize;
+    let _ = write!(out, "  {name:<40}");
+    while let Some(joined) = tasks.join_next().await {
+        let Ok(outcomes) = joined else { continue };
+        for (visit, outcome) in outcomes {
+            let outcome = outcome?;
+            tally(&mut figures, &visit, &outcome);
+            done += 1;
+            if done % (total / 10).max(1) == 0 {
+                let _ = write!(out, ".");
+                let _ = out.flush();
+            }
+        }
+    }
+    let _ = writeln!(out, " done");
+    Ok(figures)
+}
+
+/// One parent login, as a person would do it: open Pronote, log in at the ENT if
+/// asked, and on bonenfant's "which child?" page pick the child they mean. Through a
+/// pinning bonenfant, a parent who now means another child of the same establishment
+/// than last time says so first on the chooser page (`chooser`), as the ENT portal's
+/// "changer d'enfant" link would let them.
+async fn visit_once(
+    browser: &mut Browser,
+    visit: &ParentVisit,
+    chooser: Option<&Url>,
+    last_landed: &mut BTreeMap<String, PupilRef>,
+) -> Result<VisitOutcome, DemoError> {
+    // Each visit is a new Pronote session (the previous one ended); the ENT's single
+    // sign-on and bonenfant's own cookie stay, as in a real browser.
+    browser.clear_cookie(crate::sim::pronote::SESSION_COOKIE);
+    let switching = last_landed
+        .get(&visit.intended.uai)
+        .is_some_and(|last| !same_pupil(last, &visit.intended));
+    let mut chosen = 0;
+    let mut result = match (chooser, switching) {
+        (Some(chooser), true) => {
+            let mut url = chooser.clone();
+            url.query_pairs_mut()
+                .append_pair("service", visit.pronote_url.as_str());
+            let page = browser.get(&url).await?;
+            let mut result = login_result(page, 1);
+            if let Some(landed) = choose(browser, &result, visit).await? {
+                chosen += 1;
+                result = landed;
+            }
+            if result.outcome.is_none() {
+                browser::parent_login(browser, &visit.pronote_url, &visit.login, &visit.password)
+                    .await?
+            } else {
+                result
+            }
+        }
+        _ => {
+            browser::parent_login(browser, &visit.pronote_url, &visit.login, &visit.password)
+                .await?
+        }
+    };
+    while result.outcome.is_none() && chosen < 2 {
+        let Some(landed) = choose(browser, &result, visit).await? else {
+            break;
+        };
+        chosen += 1;
+        result = landed;
+    }
+    if let (Some(LandingOutcome::Landed), Some(pupil)) = (result.outcome, &result.pupil) {
+        last_landed.insert(pupil.uai.clone(), pupil.clone());
+    }
+    Ok(VisitOutcome { result, chosen })
+}
+
+/// Answers bonenfant's chooser page, when `result` ended on one, with the child the
+/// parent means; follows the redirects to wherever that leads.
+async fn choose(
+    browser: &mut Browser,
+    result: &LoginResult,
+    visit: &ParentVisit,
+) -> Result<Option<LoginResult>, DemoError> {
+    let (Some(form), Some(key)) = (
+        browser::form_with_field(&result.page, "csrf"),
+        visit.intended.key(),
+    ) else {
+        return Ok(None);
+    };
+    let csrf = form
+        .fields
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let mut fields = form.fields.clone();
+    fields.push(("child".to_owned(), chooser::child_token(&csrf, &key)));
+    let page = browser.post_form(&form.action, &fields).await?;
+    let mut landed = login_result(page, 0);
+    landed.requests += result.requests + 1;
+    landed.hops += result.hops;
+    Ok(Some(landed))
+}
+
+fn login_result(page: browser::Page, requests: usize) -> LoginResult {
+    let (outcome, pupil) = browser::landing(&page);
+    LoginResult {
+        outcome,
+        pupil,
+        hops: page.hops,
+        requests: requests + page.hops,
+        page,
+    }
+}
+
+struct VisitOutcome {
+    result: LoginResult,
+    chosen: u64,
+}
+
+fn tally(figures: &mut RunFigures, visit: &ParentVisit, outcome: &VisitOutcome) {
+    figures.logins += 1;
+    figures.requests += outcome.result.requests as u64;
+    figures.chosen += outcome.chosen;
+    let entry = figures
+        .per_establishment
+        .entry(visit.intended.uai.clone())
+        .or_default();
+    entry.0 += 1;
+    match (outcome.result.outcome, &outcome.result.pupil) {
+        (Some(LandingOutcome::Landed), Some(pupil)) if same_pupil(pupil, &visit.intended) => {
+            figures.right += 1;
+        }
+        (Some(LandingOutcome::Landed | LandingOutcome::UnknownUser), _) => {
+            figures.wrong += 1;
+            entry.1 += 1;
+        }
+        _ => figures.not_landed += 1,
+    }
+}
+
+fn same_pupil(a: &PupilRef, b: &PupilRef) -> bool {
+    a.eleve_id == b.eleve_id && a.uai.eq_ignore_ascii_case(&b.uai)
+}
+
+/// The same Pronote page under another base (each run has its own Pronote).
+fn retarget(url: &Url, base: &Url) -> Url {
+    let mut moved = base.clone();
+    moved.set_path(url.path());
+    moved
+}
+
+/// With a uniformly random pick among all of a parent's children, a visit meaning one
+/// child of `k` lands wrong with probability `(k-1)/k`.
+fn expected_wrong_share(directory: &Directory, visits: &[ParentVisit]) -> f64 {
+    let _ = directory;
+    if visits.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = visits
+        .iter()
+        .map(|v| (v.children.saturating_sub(1)) as f64 / v.children.max(1) as f64)
+        .sum();
+    sum / visits.len() as f64
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "–".to_owned()
+    } else {
+        format!("{:.1} %", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
+    let runs = [
+        ("straight to the ENT", &report.direct, false),
+        ("through bonenfant, observing", &report.observing, true),
+        ("through bonenfant, pinning", &report.pinning, true),
+    ];
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>11}",
+        "run",
+        "logins",
+        "right child",
+        "wrong child",
+        "flagged",
+        "pinned",
+        "chosen",
+        "requests/login"
+    );
+    for (name, f, through_proxy) in runs {
+        let dash = |v: u64| {
+            if through_proxy {
+                v.to_string()
+            } else {
+                "–".to_owned()
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>11.1}",
+            name,
+            f.logins,
+            f.right,
+            format!("{} ({})", f.wrong, percent(f.wrong, f.logins)),
+            dash(f.flagged),
+            dash(f.pinned),
+            dash(f.chosen),
+            f.requests as f64 / f.logins.max(1) as f64,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThe family mix predicts {:.1} % wrong-child landings for a random pick.",
+        report.expected_wrong_share * 100.0
+    );
+    if report.pinning.not_landed > 0 {
+        let _ = writeln!(
+            out,
+            "Pinning gave up (retry budget spent) on {} logins: those parents saw bonenfant's page instead of a wrong child.",
+            report.pinning.not_landed
+        );
+    }
+    let _ = writeln!(out, "\nPer establishment (observing):");
+    let _ = writeln!(
+        out,
+        "{:<10} {:<34} {:>7} {:>13} {:>13}",
+        "UAI", "name", "logins", "wrong direct", "wrong pinned"
+    );
+    for (uai, (logins, wrong)) in &report.observing.per_establishment {
+        let name = report
+            .establishments
+            .get(uai)
+            .map(String::as_str)
+            .unwrap_or("");
+        let direct = report.direct.per_establishment.get(uai).map_or(0, |e| e.1);
+        let pinned = report.pinning.per_establishment.get(uai).map_or(0, |e| e.1);
+        let _ = writeln!(
+            out,
+            "{:<10} {:<34} {:>7} {:>13} {:>13}",
+            uai,
+            name.chars().take(34).collect::<String>(),
+            logins,
+            format!("{direct} / {wrong}"),
+            pinned
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nTrace log (JSON lines, pseudonymised): {}\nSummarise it: bonenfant report {} --format html --out report.html",
+        report.trace_log.display(),
+        report.trace_log.display()
+    );
+}
