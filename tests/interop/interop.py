@@ -32,7 +32,7 @@ PAGE = "/{uai}/pronote/parent.html"
 # The python-cas service's pages: which CAS server it validates with and how.
 PYCAS_PAGE = "/{uai}/pronote/{route}-{mode}/parent.html"
 PYCAS_PATH = re.compile(
-    r"^/(?P<uai>\d{7}[a-z])/pronote/(?P<route>direct|proxy)-(?P<mode>cas1|cas2|cas3|saml)/parent\.html$"
+    r"^/(?P<uai>\d{7}[a-z])/pronote/(?P<route>[a-z]+)-(?P<mode>cas1|cas2|cas3|saml)/parent\.html$"
 )
 PYCAS_VERSIONS = {"cas1": 1, "cas2": 2, "cas3": 3, "saml": "CAS_2_SAML_1_0"}
 # The attributes the sim ENT's OSE dialect asserts for a parent (src/sim/ent.rs).
@@ -239,10 +239,51 @@ def pycas_view(response):
     return {"user": data.get("user"), "attributes": attributes}
 
 
+# Attributes whose value changes at every login (SAML's authentication instant).
+VOLATILE = re.compile(r"(?i)instant|date")
+
+
+def compare_views(direct, proxied, multi_valued):
+    """Whether two logins of the same parent read the same, values sorted when the ENT
+    shuffles multi-valued attributes; a client that keeps only one value of several
+    then shows one of the parent's values each time, not always the same."""
+    problems = []
+    if direct["user"] != proxied["user"]:
+        problems.append("user differs")
+    names = set(direct["attributes"]) | set(proxied["attributes"])
+    for name in sorted(names):
+        a = direct["attributes"].get(name)
+        b = proxied["attributes"].get(name)
+        if a is None or b is None:
+            problems.append(f"{name} only {'directly' if b is None else 'through bonenfant'}")
+        elif VOLATILE.search(name):
+            continue
+        elif multi_valued and (sorted(a) != sorted(b)) and not (len(a) == len(b) == 1):
+            problems.append(f"{name}: {len(a)} values directly, {len(b)} through bonenfant")
+        elif not multi_valued and a != b:
+            problems.append(f"{name} differs")
+    return not problems, "; ".join(problems) or f"{len(names)} attributes"
+
+
+def summarize(view, parent):
+    """What a client kept, without the values: attribute names and value counts."""
+    user = "the right user" if view["user"] == parent["login"] else "ANOTHER user"
+    if not view["attributes"]:
+        return f"{user}, no attributes"
+    parts = []
+    for name, values in sorted(view["attributes"].items()):
+        nonempty = [v for v in values if v and v.strip()]
+        parts.append(f"{name}×{len(nonempty)}" if nonempty else f"{name}(empty)")
+    return f"{user}, attributes " + ", ".join(parts)
+
+
 def describe(response):
     """A failure detail that names where the browser ended, never a secret."""
     url = urllib.parse.urlsplit(response.url)
-    return f"HTTP {response.status_code} at {url.scheme}://{url.netloc}{url.path}"
+    where = f"HTTP {response.status_code} at {url.scheme}://{url.netloc}{url.path}"
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        where += f": {response.text[:200]}"
+    return where
 
 
 class Trace:
@@ -317,7 +358,7 @@ class PyCasService:
     def handle(self, request):
         path, _, query = request.path.partition("?")
         match = PYCAS_PATH.match(path)
-        if not match:
+        if not match or match["route"] not in self.servers:
             return self.reply(request, 404, {"error": "no such page"})
         session = requests.Session()
         session.trust_env = False
@@ -326,6 +367,9 @@ class PyCasService:
             version=PYCAS_VERSIONS[match["mode"]],
             service_url=f"http://127.0.0.1:{self.port}{path}",
             server_url=self.servers[match["route"]],
+            # CAS 1/2/3 pass this to requests as `verify`, over the session's own; SAML
+            # does not (it uses the session's).
+            verify_ssl_certificate=self.ca,
             session=session,
         )
         ticket = urllib.parse.parse_qs(query).get("ticket", [None])[0]
@@ -338,7 +382,7 @@ class PyCasService:
         try:
             user, attributes, _ = client.verify_ticket(ticket)
         except Exception as error:  # noqa: BLE001 - any client failure is a refused login
-            return self.reply(request, 502, {"error": type(error).__name__})
+            return self.reply(request, 502, {"error": redact(f"{type(error).__name__}: {error}")})
         if not user:
             return self.reply(request, 403, {"user": None})
         return self.reply(request, 200, {"user": user, "attributes": attributes or {}})
@@ -434,9 +478,12 @@ class Interop:
                 )
 
     def pycas_servers(self):
+        """python-cas's CAS server per route (the first path segment after `pronote/`)."""
         return {
             "direct": f"http://127.0.0.1:{self.ports['ent']}/cas/",
             "proxy": self.bonenfant("observe") + "/",
+            "shapedirect": f"http://127.0.0.1:{self.ports['shape_ent']}/cas/",
+            "shapeproxy": self.bonenfant("shape_proxy") + "/",
         }
 
     def observe(self, parents):
@@ -477,6 +524,74 @@ class Interop:
                         )
                         if ok:
                             self.check_event(f"{name}: trace event", trace, uai, designated, endpoint)
+
+    def shapes(self, variant):
+        """The same login with each client, directly from the ENT and through bonenfant
+        (observe): bonenfant must not change what a client reads, whatever the attribute
+        shape; and it must read the designated child even where the client cannot."""
+        dialect, pick = variant.split(":")
+        tag = f"shapes [{dialect}, pick {pick}]"
+        trace = Trace(self.env["traces"]["shape"])
+        parent = self.directory.split_families()[0]
+        children = self.directory.children(parent)
+        uai = children[0]["uai"]
+        uais = {child["uai"] for child in children}
+
+        def mod_auth_cas(vhost):
+            return lambda: self.login_mod_auth_cas(vhost, parent, uai)[1:]
+
+        def python_cas(route, mode):
+            def login():
+                response = Browser(self.ca).open(service.url(uai.lower(), route, mode), parent)
+                return response, pycas_view(response)
+
+            return login
+
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
+            clients = [
+                ("mod_auth_cas serviceValidate", "serviceValidate",
+                 mod_auth_cas("shape_direct_sv"), mod_auth_cas("shape_sv")),
+                ("mod_auth_cas SAML 1.1", "samlValidate",
+                 mod_auth_cas("shape_direct_saml"), mod_auth_cas("shape_saml")),
+            ] + [
+                (f"python-cas {mode}", endpoint,
+                 python_cas("shapedirect", mode), python_cas("shapeproxy", mode))
+                for mode, endpoint in (
+                    ("cas1", "validate"),
+                    ("cas2", "serviceValidate"),
+                    ("cas3", "p3/serviceValidate"),
+                    ("saml", "samlValidate"),
+                )
+            ]
+            for client, endpoint, direct, proxied in clients:
+                direct_response, direct_view = direct()
+                trace.take(0, timeout=0)
+                proxied_response, proxied_view = proxied()
+                name = f"{tag}: {client} reads the same through bonenfant as directly"
+                if direct_view is None or proxied_view is None:
+                    self.report.check(
+                        name, False,
+                        f"direct {describe(direct_response)}, through bonenfant {describe(proxied_response)}",
+                    )
+                    continue
+                same, detail = compare_views(direct_view, proxied_view, multi_valued=pick == "shuffled")
+                self.report.check(name, same, detail)
+                self.report.info(f"{tag}: {client} sees {summarize(proxied_view, parent)}")
+                events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
+                event = events[0] if len(events) == 1 else {}
+                asserted = event.get("uai_asserted")
+                if endpoint == "validate":
+                    ok = asserted is None
+                elif pick == "first":
+                    ok = asserted == uai
+                else:
+                    ok = asserted in uais
+                self.report.check(
+                    f"{tag}: {client}: bonenfant logs one validate event naming the designated child",
+                    len(events) == 1 and event.get("endpoint") == endpoint and event.get("error") is None and ok,
+                    f"{len(events)} events, endpoint {event.get('endpoint')}, verdict {event.get('verdict')}, "
+                    f"uai_asserted {asserted}, error {event.get('error')}",
+                )
 
     def retry(self, families, logins):
         """With --pin retry, every login lands on the child of the service's establishment."""
@@ -581,6 +696,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("env", help="JSON file written by run.sh")
     parser.add_argument("--retry-logins", type=int, default=100)
+    parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK of the ENT")
     parser.add_argument(
         "--phases", default="baseline,observe,single logout,retry", help="comma-separated subset to run"
     )
@@ -598,6 +714,7 @@ def main():
         ("observe", lambda: interop.observe(sample)),
         ("single logout", lambda: interop.single_logout(families[0])),
         ("retry", lambda: interop.retry(families, args.retry_logins)),
+        ("shapes", lambda: interop.shapes(args.variant)),
     ]
     wanted = set(args.phases.split(","))
     for name, phase in phases:
