@@ -529,8 +529,8 @@ class Interop:
         """The same login with each client, directly from the ENT and through bonenfant
         (observe): bonenfant must not change what a client reads, whatever the attribute
         shape; and it must read the designated child even where the client cannot."""
-        dialect, pick = variant.split(":")
-        tag = f"shapes [{dialect}, pick {pick}]"
+        dialect, pick, answer = (variant.split(":") + ["verbatim"])[:3]
+        tag = f"shapes [{dialect}, pick {pick}, answer {answer}]"
         trace = Trace(self.env["traces"]["shape"])
         parent = self.directory.split_families()[0]
         children = self.directory.children(parent)
@@ -696,7 +696,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("env", help="JSON file written by run.sh")
     parser.add_argument("--retry-logins", type=int, default=100)
-    parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK of the ENT")
+    parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(
         "--phases", default="baseline,observe,single logout,retry", help="comma-separated subset to run"
     )
