@@ -1,0 +1,351 @@
+//! Shared set-up for the pinning and verdict tests: a test ENT, bonenfant in front of it
+//! and a test Pronote behind it, all on loopback, plus a small browser whose cookie jar
+//! a test can read and write (cookie transplant, session fixation).
+#![allow(dead_code)] // each test crate uses a different part
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bonenfant::config::{PinMode, RawConfig};
+use bonenfant::events::{LossCounter, Pseudonymizer, TraceLog};
+use bonenfant::pin::chooser;
+use bonenfant::proxy::exchange::{self, RunningProxy};
+use bonenfant::sim::{
+    http as web, Directory, DirectoryData, DirectoryParams, EntHandle, EntOptions, Landing,
+    PronoteHandle, PronoteOptions, TestEnt, TestPronote, SIM_SERVICE_PATTERN,
+};
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, REFERER, SET_COOKIE};
+use http::{Method, Request, StatusCode};
+use url::Url;
+
+/// The pseudonym key of every test proxy, so tests compute the same pseudonyms.
+pub const PSEUDONYM_KEY: &[u8] = b"pin tests: a pseudonym key of 32+ bytes";
+
+/// bonenfant's session cookie on plain HTTP.
+pub const SESSION_COOKIE: &str = "bonenfant";
+
+/// An ENT, bonenfant in front of it and a Pronote validating through bonenfant.
+pub struct Stack {
+    pub directory: Arc<Directory>,
+    pub ent: EntHandle,
+    pub proxy: RunningProxy,
+    pub pronote: PronoteHandle,
+    pub trace: TraceLog,
+}
+
+impl Stack {
+    /// Starts the three servers. `tweak` adjusts bonenfant's settings.
+    pub async fn start(
+        directory: Arc<Directory>,
+        ent: EntOptions,
+        mode: PinMode,
+        tweak: impl FnOnce(&mut RawConfig),
+    ) -> Self {
+        let ent = TestEnt::spawn_local(Arc::clone(&directory), ent)
+            .await
+            .expect("ENT starts");
+        let mut raw = RawConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            upstream: Some(ent.base_url().clone()),
+            pin: Some(mode),
+            establishment_pattern: Some(SIM_SERVICE_PATTERN.to_owned()),
+            ..RawConfig::default()
+        };
+        tweak(&mut raw);
+        let mut config = raw.validate().expect("test configuration is valid");
+        config.directory_index = Some(directory.index());
+        let trace = TraceLog::new(
+            Pseudonymizer::new(PSEUDONYM_KEY).expect("key long enough"),
+            LossCounter::default(),
+        );
+        let proxy = exchange::spawn(Arc::new(config), trace.clone())
+            .await
+            .expect("bonenfant starts");
+        let cas = Url::parse(&format!("http://{}/cas", proxy.addr)).expect("loopback URL");
+        let pronote = TestPronote::spawn_local(Arc::clone(&directory), PronoteOptions::new(cas))
+            .await
+            .expect("Pronote starts");
+        Self {
+            directory,
+            ent,
+            proxy,
+            pronote,
+            trace,
+        }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.pronote.stop().await;
+        let _ = self.proxy.stop().await;
+        let _ = self.ent.stop().await;
+    }
+
+    /// `http://PROXY/PATH`.
+    pub fn proxy_url(&self, path: &str) -> Url {
+        Url::parse(&format!("http://{}{path}", self.proxy.addr)).expect("loopback URL")
+    }
+
+    /// The chooser page for `service`.
+    pub fn chooser_url(&self, service: &Url) -> Url {
+        let mut url = self.proxy_url("/bonenfant/choose");
+        url.query_pairs_mut()
+            .append_pair("service", service.as_str());
+        url
+    }
+
+    /// The Pronote parent page of `uai`.
+    pub fn pronote_page(&self, uai: &str) -> Url {
+        self.pronote.parent_page(uai).expect("known establishment")
+    }
+
+    pub fn landings(&self) -> Vec<Landing> {
+        self.pronote.landings()
+    }
+
+    /// What the ENT asserted for the ticket Pronote accepted in `landing`, checked
+    /// against what Pronote received: same principal, same designated pupil (I1a).
+    pub fn assert_landing_was_asserted_for_its_ticket(&self, landing: &Landing) {
+        let info = self
+            .ent
+            .ent
+            .ticket(&landing.ticket)
+            .expect("Pronote only sees tickets the ENT issued");
+        assert_eq!(
+            landing.principal.as_deref(),
+            Some(info.login.as_str()),
+            "the principal Pronote got is the one the ENT asserted for that ticket"
+        );
+        let designated = landing
+            .designated
+            .as_ref()
+            .map(|k| (k.uai.as_str().to_ascii_uppercase(), k.eleve_id.clone()));
+        let picked = info
+            .picked
+            .first()
+            .map(|p| (p.uai.to_ascii_uppercase(), p.eleve_id.clone()));
+        assert_eq!(
+            designated, picked,
+            "the pupil Pronote got is the one the ENT asserted for that ticket"
+        );
+    }
+}
+
+/// A generated directory.
+pub fn generated(families: usize, establishments: usize, seed: u64) -> Arc<Directory> {
+    Arc::new(Directory::generate(
+        &DirectoryParams {
+            families,
+            establishments,
+            ..DirectoryParams::default()
+        },
+        seed,
+    ))
+}
+
+/// A directory made of `data` (built by hand in a test).
+pub fn directory(data: DirectoryData) -> Arc<Directory> {
+    Arc::new(Directory::from_data(data).expect("test directory is consistent"))
+}
+
+/// Children of each parent per establishment.
+pub fn children_per_establishment(directory: &Directory, login: &str) -> BTreeMap<String, usize> {
+    let mut per = BTreeMap::new();
+    if let Some(parent) = directory.parent(login) {
+        for child in directory.children_of(parent) {
+            *per.entry(child.uai.clone()).or_insert(0) += 1;
+        }
+    }
+    per
+}
+
+/// The value of `name` among a page's hidden form fields.
+pub fn hidden(fields: &[(String, String)], name: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+/// The chooser form's token for `key`, as a parent picking that child posts it.
+pub fn child_field(csrf: &str, key: &bonenfant::pupil::PupilKey) -> (String, String) {
+    ("child".to_owned(), chooser::child_token(csrf, key))
+}
+
+// === a browser whose jar a test controls ===
+
+/// A browser with a flat cookie jar (name → value: every server of a test lives on
+/// 127.0.0.1) that a test may read, copy and plant cookies in.
+pub struct Jar {
+    client: web::HttpClient,
+    pub cookies: BTreeMap<String, String>,
+}
+
+/// One answer, redirects not followed.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub location: Option<Url>,
+    pub body: String,
+    pub url: Url,
+}
+
+impl Default for Jar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Jar {
+    pub fn new() -> Self {
+        Self {
+            client: web::client(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookies.get(SESSION_COOKIE).cloned()
+    }
+
+    /// Sends one request with the jar's cookies and `headers`; stores what is set.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        url: &Url,
+        body: Option<String>,
+        headers: &[(http::HeaderName, String)],
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(url.as_str());
+        if !self.cookies.is_empty() {
+            let header = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request = request.header(COOKIE, header);
+        }
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if body.is_some() {
+            request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let request = request
+            .body(web::Body::new(Bytes::from(body.unwrap_or_default())))
+            .expect("request builds");
+        let response = self.client.request(request).await.expect("server answers");
+        for value in response.headers().get_all(SET_COOKIE) {
+            let Ok(text) = value.to_str() else { continue };
+            let Ok(parsed) = cookie::Cookie::parse(text.to_owned()) else {
+                continue;
+            };
+            let cleared = parsed.value().is_empty()
+                || parsed
+                    .max_age()
+                    .is_some_and(|a| a <= cookie::time::Duration::ZERO);
+            if cleared {
+                self.cookies.remove(parsed.name());
+            } else {
+                self.cookies
+                    .insert(parsed.name().to_owned(), parsed.value().to_owned());
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| url.join(l).ok());
+        let body = web::read_body(response.into_body())
+            .await
+            .expect("body readable");
+        Answer {
+            status,
+            location,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            url: url.clone(),
+        }
+    }
+
+    /// GETs `url` and follows redirects (at most 100).
+    pub async fn get(&mut self, url: &Url) -> Answer {
+        let mut url = url.clone();
+        for _ in 0..100 {
+            let answer = self.send(Method::GET, &url, None, &[]).await;
+            match (&answer.location, answer.status.is_redirection()) {
+                (Some(next), true) => url = next.clone(),
+                _ => return answer,
+            }
+        }
+        panic!("redirect loop");
+    }
+
+    /// POSTs a form with explicit `Origin`/`Referer` choices, without following.
+    pub async fn post(
+        &mut self,
+        url: &Url,
+        fields: &[(String, String)],
+        origin: Option<&str>,
+        referer: Option<&str>,
+    ) -> Answer {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut headers = Vec::new();
+        if let Some(origin) = origin {
+            headers.push((ORIGIN, origin.to_owned()));
+        }
+        if let Some(referer) = referer {
+            headers.push((REFERER, referer.to_owned()));
+        }
+        self.send(Method::POST, url, Some(body), &headers).await
+    }
+
+    /// Opens Pronote's page, logs in at the ENT form if asked, follows to the end.
+    pub async fn login(&mut self, pronote: &Url, login: &str, password: &str) -> Answer {
+        let page = self.get(pronote).await;
+        let Some(form) = form(&page, "password") else {
+            return page;
+        };
+        let mut fields = form.1;
+        fields.retain(|(k, _)| k != "username" && k != "password");
+        fields.push(("username".to_owned(), login.to_owned()));
+        fields.push(("password".to_owned(), password.to_owned()));
+        let origin = form.0.origin().ascii_serialization();
+        let answer = self.post(&form.0, &fields, Some(&origin), None).await;
+        match (&answer.location, answer.status.is_redirection()) {
+            (Some(next), true) => {
+                let next = next.clone();
+                self.get(&next).await
+            }
+            _ => answer,
+        }
+    }
+}
+
+/// The page's form holding a field named `field`: its action and hidden fields.
+pub fn form(answer: &Answer, field: &str) -> Option<(Url, Vec<(String, String)>)> {
+    let page = bonenfant::sim::Page {
+        url: answer.url.clone(),
+        status: answer.status,
+        body: answer.body.clone(),
+        hops: 0,
+        location: None,
+    };
+    bonenfant::sim::browser::form_with_field(&page, field).map(|f| (f.action, f.fields))
+}
+
+/// The pupil a Pronote page shows.
+pub fn shown(answer: &Answer) -> Option<bonenfant::sim::PupilRef> {
+    let page = bonenfant::sim::Page {
+        url: answer.url.clone(),
+        status: answer.status,
+        body: answer.body.clone(),
+        hops: 0,
+        location: None,
+    };
+    bonenfant::sim::browser::landing(&page).1
+}

@@ -1,0 +1,188 @@
+//! Verdicts end to end: the sim ENT picks a child at random (the OSE bug), bonenfant
+//! observes, the sim Pronote renders whichever child it was handed. Every `validate`
+//! event is joined to the landing Pronote recorded (sequential run: same order; and the
+//! same pseudonyms), and its verdict is predicted from what Pronote really rendered.
+
+mod pin_support;
+
+use std::collections::HashMap;
+
+use bonenfant::config::PinMode;
+use bonenfant::events::capture;
+use bonenfant::pupil::PupilKey;
+use bonenfant::sim::{
+    self, expected_wrong_share_under_random_pick, Browser, EntOptions, LandingOutcome, ParentVisit,
+};
+use pin_support::{children_per_establishment, generated, hidden, Stack};
+
+/// What bonenfant must say about one validation, from the ground truth.
+fn predicted_verdict(
+    designated: &PupilKey,
+    expected_uai: &str,
+    intent: Option<&PupilKey>,
+    children_here: usize,
+    previous: Option<&PupilKey>,
+) -> &'static str {
+    if !designated.uai.as_str().eq_ignore_ascii_case(expected_uai) {
+        "wrong_establishment"
+    } else if intent.is_some_and(|i| i != designated) {
+        "wrong_child"
+    } else if intent.is_none() && children_here >= 2 {
+        "ambiguous"
+    } else if previous.is_some_and(|p| p != designated) {
+        "flip"
+    } else {
+        "ok"
+    }
+}
+
+/// One visit observed twice: a first login in a fresh browser (nothing tells bonenfant
+/// whom the parent means but the family), then the parent pins the intended child on
+/// the chooser page and opens Pronote again (the pin is the intent).
+async fn visit(stack: &Stack, visit: &ParentVisit) -> bool {
+    let mut browser = Browser::new().max_hops(50);
+    sim::parent_login(
+        &mut browser,
+        &visit.pronote_url,
+        &visit.login,
+        &visit.password,
+    )
+    .await
+    .expect("first login");
+    let page = browser
+        .get(&stack.chooser_url(&visit.pronote_url))
+        .await
+        .expect("chooser page");
+    let form = sim::browser::form_with_field(&page, "csrf").expect("chooser form");
+    let csrf = hidden(&form.fields, "csrf").expect("csrf field");
+    let key = visit.intended.key().expect("intended pupil has a key");
+    let mut fields = form.fields.clone();
+    fields.push(pin_support::child_field(&csrf, &key));
+    browser.clear_cookie(sim::pronote::SESSION_COOKIE);
+    let landed = browser
+        .post_form(&form.action, &fields)
+        .await
+        .expect("pin, then Pronote again");
+    let (outcome, _) = sim::browser::landing(&landed);
+    outcome.is_some()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_validate_verdict_matches_the_child_pronote_rendered() {
+    let (captured, _guard) = capture::capture();
+    let directory = generated(120, 4, 41);
+    let stack = Stack::start(
+        directory.clone(),
+        EntOptions::ose_random(41),
+        PinMode::Observe,
+        |_| {},
+    )
+    .await;
+    let visits = directory.visits(stack.pronote.base_url());
+    assert!(visits.len() >= 100, "enough visits: {}", visits.len());
+    for v in &visits {
+        assert!(
+            visit(&stack, v).await,
+            "the pinned visit ends on a Pronote page"
+        );
+    }
+
+    let landings = stack.landings();
+    let events = captured.named("validate");
+    assert_eq!(landings.len(), 2 * visits.len(), "two landings per visit");
+    assert_eq!(
+        events.len(),
+        landings.len(),
+        "exactly one validate event per validation"
+    );
+    let pseudonyms = stack.trace.pseudonyms();
+    let mut previous: HashMap<(String, String), PupilKey> = HashMap::new();
+    let mut first_wrong = 0usize;
+    let mut flagged_second = 0usize;
+    let mut wrong_second = 0usize;
+    let mut verdicts: HashMap<String, usize> = HashMap::new();
+    for (n, (landing, event)) in landings.iter().zip(&events).enumerate() {
+        let visit = &visits[n / 2];
+        let pinned = n % 2 == 1;
+        stack.assert_landing_was_asserted_for_its_ticket(landing);
+        let principal = landing.principal.as_deref().expect("a success");
+        let designated = landing.designated.clone().expect("a designated pupil");
+        assert_eq!(
+            event["principal"].as_str(),
+            Some(pseudonyms.principal(principal).as_str()),
+            "event {n} is about the landing's principal"
+        );
+        assert_eq!(
+            event["pupil"].as_str(),
+            Some(pseudonyms.pupil(&designated).as_str()),
+            "event {n} is about the child Pronote rendered"
+        );
+        assert_eq!(event["uai_expected"].as_str(), Some(landing.uai.as_str()));
+        assert_eq!(event["pin"], "none", "observing never pins");
+        let intended = visit.intended.key().expect("key");
+        let here = children_per_establishment(&directory, principal)
+            .get(&visit.intended.uai)
+            .copied()
+            .unwrap_or(0);
+        // The pin, else the only child in the establishment (a fresh session has no sticky).
+        let intent = (pinned || here == 1).then_some(&intended);
+        let slot = (principal.to_owned(), landing.uai.to_ascii_uppercase());
+        let expected =
+            predicted_verdict(&designated, &landing.uai, intent, here, previous.get(&slot));
+        assert_eq!(
+            event["verdict"].as_str(),
+            Some(expected),
+            "event {n} ({}): {event}",
+            if pinned { "pinned" } else { "first" }
+        );
+        assert_eq!(
+            landing.outcome == LandingOutcome::UnknownUser,
+            expected == "wrong_establishment",
+            "Pronote says 'utilisateur inconnu' exactly when the child is elsewhere"
+        );
+        previous.insert(slot, designated.clone());
+        *verdicts.entry(expected.to_owned()).or_default() += 1;
+        let wrong = designated != intended;
+        if pinned {
+            wrong_second += usize::from(wrong);
+            flagged_second +=
+                usize::from(matches!(expected, "wrong_child" | "wrong_establishment"));
+        } else {
+            first_wrong += usize::from(wrong);
+        }
+    }
+    assert_eq!(
+        flagged_second, wrong_second,
+        "with the intent known, bonenfant flags every wrong landing and nothing else"
+    );
+    assert!(
+        verdicts.get("wrong_child").copied().unwrap_or(0) > 0
+            && verdicts.get("wrong_establishment").copied().unwrap_or(0) > 0
+            && verdicts.get("ambiguous").copied().unwrap_or(0) > 0,
+        "the run exercises the verdicts: {verdicts:?}"
+    );
+
+    // The share of first landings on another child is what the family mix predicts for
+    // a uniformly random pick: each visit is a Bernoulli trial with p = 1 - 1/k.
+    let expected = expected_wrong_share_under_random_pick(&visits);
+    let variance: f64 = visits
+        .iter()
+        .map(|v| {
+            let p = 1.0 - 1.0 / v.children.max(1) as f64;
+            p * (1.0 - p)
+        })
+        .sum();
+    let n = visits.len() as f64;
+    let tolerance = 4.0 * variance.sqrt() / n;
+    let observed = first_wrong as f64 / n;
+    assert!(
+        (observed - expected).abs() <= tolerance,
+        "wrong-child share {observed:.3} vs {expected:.3} predicted (± {tolerance:.3})"
+    );
+    let logins: Vec<&str> = visits
+        .iter()
+        .flat_map(|v| [v.login.as_str(), v.password.as_str()])
+        .collect();
+    captured.assert_no_leaks(&logins);
+    stack.stop().await;
+}
