@@ -13,6 +13,7 @@ page shows (the user and the attributes) and bonenfant's trace events.
 """
 
 import argparse
+import concurrent.futures
 import html.parser
 import json
 import re
@@ -593,8 +594,9 @@ class Interop:
                     f"uai_asserted {asserted}, error {event.get('error')}",
                 )
 
-    def retry(self, families, logins):
-        """With --pin retry, every login lands on the child of the service's establishment."""
+    def retry(self, families, logins, workers=1):
+        """With --pin retry, every login lands on the child of the service's establishment,
+        `workers` browsers at a time."""
         trace = Trace(self.env["traces"]["retry"])
         plan = []
         while len(plan) < logins:
@@ -602,28 +604,28 @@ class Interop:
                 for child in self.directory.children(parent):
                     plan.append((parent, child))
         plan = plan[:logins]
-        started = time.monotonic()
-        landed = 0
-        misses = []
-        for parent, child in plan:
+
+        def login(step):
+            parent, child = step
             _, response, view = self.login_mod_auth_cas("retry", parent, child["uai"])
             if view is None:
-                misses.append(f"{parent['login']} → {child['uai']}: {describe(response)}")
-                continue
+                return f"{parent['login']} → {child['uai']}: {describe(response)}"
             problems, designated = self.directory.check_view(view, parent)
-            intended = [self.directory.vector(parent, child)]
-            shown = [v for k, v in view["attributes"].items() if k.upper() == "FREDUVECTEUR"]
-            if problems or designated != child["uai"] or shown != [intended]:
-                misses.append(
-                    f"{parent['login']} → {child['uai']}: landed in {designated}"
-                    + (f" ({'; '.join(problems)})" if problems else "")
+            shown = view["attributes"].get("FREDUVECTEUR")
+            if problems or designated != child["uai"] or shown != [self.directory.vector(parent, child)]:
+                return f"{parent['login']} → {child['uai']}: landed in {designated}" + (
+                    f" ({'; '.join(problems)})" if problems else ""
                 )
-            else:
-                landed += 1
+            return None
+
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            misses = [miss for miss in pool.map(login, plan) if miss]
+        landed = logins - len(misses)
         elapsed = time.monotonic() - started
         self.report.check(
-            f"retry: {logins} mod_auth_cas logins of {len(families)} parents with children in two "
-            "establishments land on the intended child",
+            f"retry: {logins} mod_auth_cas logins ({workers} at a time) of {len(families)} parents "
+            "with children in two establishments land on the intended child",
             landed == logins,
             f"{landed}/{logins} in {elapsed:.1f} s" + (f"; first misses: {misses[:3]}" if misses else ""),
         )
@@ -650,43 +652,46 @@ class Interop:
             f"{len(gave_up)} gave up",
         )
 
-    def single_logout(self, parent):
-        """Logging out at the ENT through bonenfant ends the mod_auth_cas session."""
-        trace = Trace(self.env["traces"]["observe"])
-        uai = self.directory.children(parent)[0]["uai"]
-        browser, response, view = self.login_mod_auth_cas("sv", parent, uai)
-        if not self.check_login(f"slo: {parent['login']} logged in at the service", parent, view, response)[1]:
+    def single_logout(self, parent, vhost, proxy):
+        """Logging out at the ENT through bonenfant ends the mod_auth_cas session (which
+        the ENT tells the service directly, by a single-logout POST)."""
+        trace = Trace(self.env["traces"][proxy])
+        uai = self.directory.children(parent)[-1]["uai"]
+        browser, response, view = self.login_mod_auth_cas(vhost, parent, uai)
+        tag = f"slo [{proxy}]"
+        if not self.check_login(f"{tag}: {parent['login']} logged in at the service", parent, view, response)[1]:
             return
-        page = self.apache("sv", uai)
+        page = self.apache(vhost, uai)
+        base = self.bonenfant("observe" if proxy == "observe" else "pin")
         again = browser.get(page, allow_redirects=False)
         self.report.check(
-            "slo: the service keeps its session before logout",
+            f"{tag}: the service keeps its session before logout",
             again.status_code == 200 and mod_auth_cas_view(again) is not None,
             f"HTTP {again.status_code}",
         )
-        logout = browser.get(self.bonenfant("observe") + "/logout")
+        logout = browser.get(base + "/logout")
         self.report.check(
-            "slo: the ENT's /cas/logout answers through bonenfant",
+            f"{tag}: the ENT's /cas/logout answers through bonenfant",
             logout.status_code == 200 and "déconnecté" in logout.text,
             describe(logout),
         )
         after = browser.get(page, allow_redirects=False)
         location = after.headers.get("Location", "")
         self.report.check(
-            "slo: the service's session is gone after logout (sent back to the CAS login)",
-            after.status_code in (302, 303) and location.startswith(self.bonenfant("observe") + "/login"),
-            f"HTTP {after.status_code}" + (" to the CAS login" if location.startswith(self.bonenfant("observe")) else ""),
+            f"{tag}: the service's session is gone after logout (sent back to the CAS login)",
+            after.status_code in (302, 303) and location.startswith(base + "/login"),
+            f"HTTP {after.status_code}" + (" to the CAS login" if location.startswith(base) else ""),
         )
         relogin = browser.open(page, parent)
         self.report.check(
-            "slo: the next visit asks for the password again (ENT session gone too)",
+            f"{tag}: the next visit asks for the password again (ENT session gone too)",
             browser.forms_filled == 2 and mod_auth_cas_view(relogin) is not None,
             f"login forms filled: {browser.forms_filled}",
         )
-        events = trace.take(2, timeout=3)
+        events = trace.take(1, timeout=3)
         kinds = [e.get("kind") for e in events if e.get("event") == "logout"]
         self.report.check(
-            "slo: bonenfant logged the browser logout",
+            f"{tag}: bonenfant logged the browser logout",
             "browser" in kinds,
             f"logout events {kinds}",
         )
@@ -698,7 +703,9 @@ def main():
     parser.add_argument("--retry-logins", type=int, default=100)
     parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(
-        "--phases", default="baseline,observe,single logout,retry", help="comma-separated subset to run"
+        "--phases",
+        default="baseline,observe,slo,retry,retry-concurrent,slo-retry",
+        help="comma-separated subset to run",
     )
     args = parser.parse_args()
     with open(args.env) as file:
@@ -712,8 +719,10 @@ def main():
     phases = [
         ("baseline", lambda: interop.baseline(families)),
         ("observe", lambda: interop.observe(sample)),
-        ("single logout", lambda: interop.single_logout(families[0])),
+        ("slo", lambda: interop.single_logout(families[0], "sv", "observe")),
         ("retry", lambda: interop.retry(families, args.retry_logins)),
+        ("retry-concurrent", lambda: interop.retry(families, args.retry_logins, workers=8)),
+        ("slo-retry", lambda: interop.single_logout(families[1], "retry", "retry")),
         ("shapes", lambda: interop.shapes(args.variant)),
     ]
     wanted = set(args.phases.split(","))

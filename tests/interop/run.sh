@@ -199,7 +199,7 @@ done
 status=0
 checks() { "$VENV/bin/python" "$HERE/interop.py" "$WORK/env.json" "$@" | tee -a "$WORK/checks.log"; }
 
-say "checks: baseline, observe, single logout, retry"
+say "checks: baseline, observe, single logout, retry (one at a time, then 8 at a time), single logout under retry"
 checks --retry-logins "$RETRY_LOGINS" || status=1
 
 # Attribute shapes: the same ENT in each dialect, each client directly and through bonenfant
