@@ -483,6 +483,7 @@ class Interop:
         return {
             "direct": f"http://127.0.0.1:{self.ports['ent']}/cas/",
             "proxy": self.bonenfant("observe") + "/",
+            "pin": self.bonenfant("pin") + "/",
             "shapedirect": f"http://127.0.0.1:{self.ports['shape_ent']}/cas/",
             "shapeproxy": self.bonenfant("shape_proxy") + "/",
         }
@@ -652,6 +653,46 @@ class Interop:
             f"{len(gave_up)} gave up",
         )
 
+    def retry_python_cas(self, families, rounds):
+        """With --pin retry, python-cas lands on the intended child in every protocol: the
+        early validation bonenfant did must not show in the client's own validation."""
+        trace = Trace(self.env["traces"]["retry"])
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
+            for mode, endpoint in (
+                ("cas1", "validate"),
+                ("cas2", "serviceValidate"),
+                ("cas3", "p3/serviceValidate"),
+                ("saml", "samlValidate"),
+            ):
+                logins = landed = 0
+                misses = []
+                for _ in range(rounds):
+                    for parent in families:
+                        for child in self.directory.children(parent):
+                            logins += 1
+                            response = Browser(self.ca).open(service.url(child["uai"].lower(), "pin", mode), parent)
+                            view = pycas_view(response)
+                            if view is None:
+                                misses.append(describe(response))
+                                continue
+                            problems, designated = self.directory.check_view(view, parent, mode != "cas1")
+                            if problems or (mode != "cas1" and designated != child["uai"]):
+                                misses.append(f"{parent['login']} → {child['uai']}: landed in {designated}")
+                            else:
+                                landed += 1
+                events = [e for e in trace.take(logins, timeout=10) if e.get("event") == "validate"]
+                # Even for CAS 1 (no attributes), bonenfant knows the child from its own
+                # early validation of the ticket.
+                wrong = [e for e in events if e.get("endpoint") != endpoint or e.get("error") is not None
+                         or e.get("uai_asserted") != e.get("uai_expected") or e.get("verdict") != "ok"]
+                self.report.check(
+                    f"retry: python-cas {mode}, {logins} logins land on the intended child, one clean validate event each",
+                    landed == logins and len(events) == logins and not wrong,
+                    f"{landed}/{logins} landed, {len(events)} validate events, {len(wrong)} off"
+                    + (f"; first misses: {misses[:2]}" if misses else "")
+                    + (f"; first off event: {wrong[0]}" if wrong else ""),
+                )
+
     def single_logout(self, parent, vhost, proxy):
         """Logging out at the ENT through bonenfant ends the mod_auth_cas session (which
         the ENT tells the service directly, by a single-logout POST)."""
@@ -704,7 +745,7 @@ def main():
     parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(
         "--phases",
-        default="baseline,observe,slo,retry,retry-concurrent,slo-retry",
+        default="baseline,observe,slo,retry,retry-concurrent,retry-python-cas,slo-retry",
         help="comma-separated subset to run",
     )
     args = parser.parse_args()
@@ -722,6 +763,7 @@ def main():
         ("slo", lambda: interop.single_logout(families[0], "sv", "observe")),
         ("retry", lambda: interop.retry(families, args.retry_logins)),
         ("retry-concurrent", lambda: interop.retry(families, args.retry_logins, workers=8)),
+        ("retry-python-cas", lambda: interop.retry_python_cas(families, 2)),
         ("slo-retry", lambda: interop.single_logout(families[1], "retry", "retry")),
         ("shapes", lambda: interop.shapes(args.variant)),
     ]
