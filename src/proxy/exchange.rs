@@ -760,6 +760,15 @@ impl CasExchange {
                 Failure::new("INVALID_TICKET", "ticket not issued through this proxy"),
             );
         }
+        if binding.is_none() && !self.claim_unbound(&request).await {
+            summary.error = Some("proxy.ticket_replayed");
+            return self.fail(
+                summary,
+                request.format,
+                &request.service,
+                Failure::new("INVALID_TICKET", "ticket already presented"),
+            );
+        }
         let session = binding.as_ref().and_then(|b| b.session);
         summary.session = session;
         let upstream_req = Request::from_parts(parts, ProxyBody::full(body));
@@ -862,6 +871,31 @@ impl CasExchange {
                         .get(CONTENT_TYPE)
                         .filter(|_| verbatim.is_some()),
                 )
+            }
+        }
+    }
+
+    /// Claims a ticket no front channel bound before it goes upstream. The claim fails
+    /// for a ticket taken less than the ticket TTL ago — a replay, or a ticket the retry
+    /// strategy validated itself — so the ENT is never asked twice about one ticket
+    /// (I1d). A store outage lets the validation through, uncorrelated, as
+    /// `take_ticket`'s does: the ENT still refuses a spent ticket.
+    async fn claim_unbound(&self, request: &ValidationRequest) -> bool {
+        let claim = TicketBinding {
+            session: None,
+            service: request.service.clone(),
+            issued_at_ms: now_ms(),
+        };
+        match self.store.bind_ticket(&request.ticket, claim).await {
+            Ok(true) => {
+                // Taken at once: the tombstone it leaves is what refuses a replay.
+                let _ = self.store.take_ticket(&request.ticket).await;
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::warn!(code = e.code(), "could not claim an unbound ticket");
+                true
             }
         }
     }
