@@ -1,0 +1,598 @@
+//! The CAS exchange end to end on loopback (issue 3, "Done when"): a browser's `/login`
+//! and Pronote's validation of the same ticket, through a real bonenfant, against the
+//! sim ENT and sim Pronote — or a scripted CAS where the ENT must misbehave.
+//!
+//! What each test pins: the ticket is correlated for every validation endpoint and
+//! format; back-channel-only validations still get verdicts (and are refused under
+//! strict correlation without asking the ENT); a replay never attaches twice nor reaches
+//! the ENT twice; every upstream failure is a well-formed CAS failure (I1c); single
+//! logout drops the session; the ticket gate refuses before any upstream request; and
+//! no trace line or error body carries a ticket, a principal or a cookie value (I4).
+//!
+//! Tests run on a current-thread runtime so the proxy's tasks emit on the thread whose
+//! trace is captured.
+
+#[path = "support/cas.rs"]
+mod cas;
+mod support;
+
+use bonenfant::cas::{Outcome, ResponseFormat};
+use bonenfant::config::PinMode;
+use bonenfant::events::capture::{self, capture, Captured};
+use bonenfant::proxy::exchange::RunningProxy;
+use bonenfant::sim::{
+    EntHandle, EntOptions, LandingOutcome, Pick, PronoteHandle, PronoteOptions, TestEnt,
+    TestPronote, ValidationMode,
+};
+use serde_json::Value;
+use support::{Recorded, Reply, ScriptedUpstream};
+
+use cas::*;
+
+// === set-up ===
+
+/// The sim ENT picking the child of the service's establishment (a correct ENT): every
+/// login here lands on Léa, so verdicts are predictable.
+async fn sim_ent() -> EntHandle {
+    let options = EntOptions {
+        pick: Pick::Correct,
+        seed: 3,
+        ..EntOptions::default()
+    };
+    TestEnt::spawn_local(directory(), options)
+        .await
+        .expect("ENT starts")
+}
+
+/// The sim ENT, bonenfant in front of it (after `tweak`), and a sim Pronote validating
+/// through bonenfant in `mode`.
+async fn sim_stack(
+    mode: ValidationMode,
+    tweak: impl FnOnce(&mut bonenfant::config::RawConfig),
+) -> (EntHandle, RunningProxy, PronoteHandle) {
+    let ent = sim_ent().await;
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), tweak).await;
+    let options = PronoteOptions {
+        cas_base: cas_base(&proxy),
+        validation: mode,
+    };
+    let pronote = TestPronote::spawn_local(directory(), options)
+        .await
+        .expect("Pronote starts");
+    (ent, proxy, pronote)
+}
+
+/// A scripted CAS: `/cas/login` redirects to the service with `ticket`, validations get
+/// `validation`, anything else a plain `200 ok`.
+async fn scripted_cas(
+    ticket: &'static str,
+    validation: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+) -> ScriptedUpstream {
+    ScriptedUpstream::start(move |req| {
+        if req.target.starts_with("/cas/login") {
+            let service = service_param(&req.target).unwrap_or_default();
+            Reply::status(302).header("Location", &format!("{service}?ticket={ticket}"))
+        } else if req.target.contains("Validate") || req.target.starts_with("/cas/validate") {
+            validation(req)
+        } else {
+            Reply::ok("ok\n").header("Content-Type", "text/plain")
+        }
+    })
+    .await
+}
+
+/// A well-formed CAS answer in XML.
+fn xml(body: impl Into<Vec<u8>>) -> Reply {
+    Reply::ok(body).header("Content-Type", "application/xml; charset=UTF-8")
+}
+
+/// A base URL where nothing listens (a port just released).
+async fn closed_port() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    drop(listener);
+    format!("http://{addr}/")
+}
+
+// === trace checks ===
+
+/// The only event named `name`.
+fn only(trace: &Captured, name: &str) -> Value {
+    let events = trace.named(name);
+    assert_eq!(events.len(), 1, "exactly one {name} event: {events:#?}");
+    events.into_iter().next().unwrap_or_default()
+}
+
+/// The ticket was correlated: one `login_redirect` that bound it, one `validate` for
+/// `endpoint` in the same session, about Claire going to Léa's establishment.
+fn assert_correlated(trace: &Captured, endpoint: &str) -> Value {
+    let redirect = only(trace, "login_redirect");
+    assert_eq!(redirect["bound"], true);
+    assert_eq!(redirect["uai_expected"], LEA.0);
+    assert!(redirect["session"].is_string(), "{redirect}");
+    let validate = only(trace, "validate");
+    assert_eq!(
+        validate["session"], redirect["session"],
+        "ticket correlated"
+    );
+    assert_eq!(validate["endpoint"], endpoint);
+    assert_eq!(validate["uai_expected"], LEA.0);
+    assert_eq!(validate["principal"], principal_pseudonym(CLAIRE.0));
+    assert_eq!(validate["error"], Value::Null, "{validate}");
+    validate
+}
+
+/// No trace line holds a ticket, Claire's login or password, or any of `secrets`
+/// (cookie values, tickets); nor does any of `bodies` (answers bonenfant wrote).
+fn assert_no_leaks(trace: &Captured, secrets: &[&str], bodies: &[&str]) {
+    let mut all = vec![CLAIRE.0, CLAIRE.1];
+    all.extend_from_slice(secrets);
+    trace.assert_no_leaks(&all);
+    for body in bodies {
+        capture::assert_no_leaks(body, &all);
+    }
+}
+
+// === 1. correlation, every endpoint and format ===
+
+/// Claire logs in through bonenfant; sim Pronote validates the ticket through it in
+/// `mode` and lands on Léa; the trace ties the validation to the login.
+async fn pronote_lands_correlated(mode: ValidationMode, endpoint: &str) {
+    let (trace, _guard) = capture();
+    let (ent, proxy, pronote) = sim_stack(mode, |_| {}).await;
+    let service = pronote.parent_page(LEA.0).expect("Léa's Pronote");
+    let front = login(&proxy, service.as_str(), CLAIRE).await;
+    let page = get(&front.location, &[]).await;
+    assert_eq!(page.status, 200);
+    let landings = pronote.landings();
+    assert_eq!(landings.len(), 1);
+    assert_eq!(
+        landings[0].outcome,
+        LandingOutcome::Landed,
+        "{:?}",
+        landings[0].failure
+    );
+    assert_eq!(landings[0].principal.as_deref(), Some(CLAIRE.0));
+    let validate = assert_correlated(&trace, endpoint);
+    assert_eq!(validate["uai_asserted"], LEA.0);
+    assert_eq!(validate["verdict"], "ok");
+    assert_eq!(
+        ent.ent.ticket(&front.ticket).map(|t| t.validations),
+        Some(1)
+    );
+    let mut secrets = front.cookie_values();
+    secrets.push(&front.ticket);
+    assert_no_leaks(&trace, &secrets, &[]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn correlates_service_validate_and_pronote_lands() {
+    pronote_lands_correlated(ValidationMode::ServiceValidate, "serviceValidate").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn correlates_p3_service_validate_and_pronote_lands() {
+    pronote_lands_correlated(ValidationMode::P3ServiceValidate, "p3/serviceValidate").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn correlates_json_format_and_pronote_lands() {
+    pronote_lands_correlated(ValidationMode::Json, "serviceValidate").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn correlates_saml_validate_and_pronote_lands() {
+    pronote_lands_correlated(ValidationMode::SamlValidate, "samlValidate").await;
+}
+
+/// Endpoints sim Pronote does not use: the test plays the CAS client.
+async fn client_reads_correlated(endpoint: &str, format: ResponseFormat) -> Value {
+    let (trace, _guard) = capture();
+    let ent = sim_ent().await;
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), |_| {}).await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    let answer = validate(&proxy, endpoint, &service, &front.ticket, &[]).await;
+    assert_eq!(answer.status, 200);
+    match answer.outcome(format) {
+        Outcome::Success(assertion) => assert_eq!(assertion.principal, CLAIRE.0),
+        Outcome::Failure(failure) => panic!("validation failed: {failure:?}"),
+    }
+    let validate = assert_correlated(&trace, endpoint);
+    let mut secrets = front.cookie_values();
+    secrets.push(&front.ticket);
+    assert_no_leaks(&trace, &secrets, &[]);
+    validate
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn correlates_proxy_validate() {
+    let validate = client_reads_correlated("proxyValidate", ResponseFormat::Xml).await;
+    assert_eq!(validate["uai_asserted"], LEA.0);
+    assert_eq!(validate["verdict"], "ok");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn correlates_cas1_validate_though_it_names_no_pupil() {
+    // CAS 1 carries the principal alone: no pupil to read, so no establishment asserted.
+    let validate = client_reads_correlated("validate", ResponseFormat::Cas1Text).await;
+    assert_eq!(validate["uai_asserted"], Value::Null);
+    assert_ne!(validate["verdict"], "ok");
+}
+
+// === 2. back channel only ===
+
+/// Claire logs in at the ENT directly; only Pronote's validation goes through bonenfant
+/// (deployment mode 2). Returns the ticket Pronote validated.
+async fn back_channel_only(
+    tweak: impl FnOnce(&mut bonenfant::config::RawConfig),
+) -> (EntHandle, RunningProxy, PronoteHandle, String) {
+    let ent = sim_ent().await;
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), tweak).await;
+    let pronote = TestPronote::with_back_channel(
+        directory(),
+        PronoteOptions::new(ent.cas_base()),
+        cas_base(&proxy),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let pronote = pronote.spawn(listener).expect("Pronote starts");
+    let mut browser = bonenfant::sim::Browser::new();
+    let url = pronote.parent_page(LEA.0).expect("Léa's Pronote");
+    let result = bonenfant::sim::parent_login(&mut browser, &url, CLAIRE.0, CLAIRE.1)
+        .await
+        .expect("login runs");
+    assert!(result.outcome.is_some(), "ended on a Pronote page");
+    let ticket = pronote.landings()[0].ticket.clone();
+    (ent, proxy, pronote, ticket)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn back_channel_only_validation_is_forwarded_uncorrelated_with_a_verdict() {
+    let (trace, _guard) = capture();
+    let (ent, _proxy, pronote, ticket) = back_channel_only(|_| {}).await;
+    assert_eq!(pronote.landings()[0].outcome, LandingOutcome::Landed);
+    assert!(trace.named("login_redirect").is_empty());
+    let validate = only(&trace, "validate");
+    assert_eq!(validate["session"], Value::Null);
+    assert_eq!(validate["endpoint"], "serviceValidate");
+    assert_eq!(validate["uai_expected"], LEA.0);
+    assert_eq!(validate["uai_asserted"], LEA.0);
+    assert_eq!(validate["verdict"], "ok");
+    assert_eq!(validate["principal"], principal_pseudonym(CLAIRE.0));
+    assert_eq!(validate["error"], Value::Null);
+    assert_eq!(ent.ent.ticket(&ticket).map(|t| t.validations), Some(1));
+    assert_no_leaks(&trace, &[&ticket], &[]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn strict_correlation_refuses_an_unseen_ticket_without_asking_the_ent() {
+    let (trace, _guard) = capture();
+    let (ent, _proxy, pronote, ticket) =
+        back_channel_only(|raw| raw.strict_correlation = Some(true)).await;
+    let landing = &pronote.landings()[0];
+    assert_eq!(landing.outcome, LandingOutcome::Failure);
+    assert_eq!(landing.failure.as_deref(), Some("INVALID_TICKET"));
+    assert_eq!(ent.ent.ticket(&ticket).map(|t| t.validations), Some(0));
+    let validate = only(&trace, "validate");
+    assert_eq!(validate["error"], "proxy.uncorrelated_ticket");
+    assert_eq!(validate["session"], Value::Null);
+    assert_no_leaks(&trace, &[&ticket], &[]);
+}
+
+// === 3. replay ===
+
+/// Claire's ticket validated twice through bonenfant in `mode`: the first succeeds, the
+/// replay fails, only the first attaches to her session, and the ENT hears of the
+/// ticket once.
+async fn replay_fails_once_attached(mode: PinMode) {
+    let (trace, _guard) = capture();
+    let ent = sim_ent().await;
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), |raw| {
+        raw.pin = Some(mode);
+    })
+    .await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    let first = validate(&proxy, "serviceValidate", &service, &front.ticket, &[]).await;
+    assert!(matches!(
+        first.outcome(ResponseFormat::Xml),
+        Outcome::Success(_)
+    ));
+    let replay = validate(&proxy, "serviceValidate", &service, &front.ticket, &[]).await;
+    assert_eq!(
+        failure_code(&replay.outcome(ResponseFormat::Xml)),
+        Some("INVALID_TICKET")
+    );
+    let validates = trace.named("validate");
+    assert_eq!(validates.len(), 2);
+    let attached: Vec<&Value> = validates
+        .iter()
+        .filter(|v| v["session"].is_string())
+        .collect();
+    assert_eq!(attached.len(), 1, "attached once: {validates:#?}");
+    assert_eq!(attached[0]["error"], Value::Null);
+    assert_ne!(validates[1]["error"], Value::Null);
+    assert_eq!(
+        ent.ent.ticket(&front.ticket).map(|t| t.validations),
+        Some(1),
+        "the ENT is asked about a ticket once"
+    );
+    let mut secrets = front.cookie_values();
+    secrets.push(&front.ticket);
+    assert_no_leaks(&trace, &secrets, &[&replay.body]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn replayed_ticket_fails_and_never_attaches_twice() {
+    replay_fails_once_attached(PinMode::Observe).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn replayed_ticket_in_retry_mode_reaches_the_ent_once() {
+    replay_fails_once_attached(PinMode::Retry).await;
+}
+
+// === 4. fail closed (I1c) ===
+
+#[tokio::test(flavor = "current_thread")]
+async fn ent_down_fails_closed_in_every_format() {
+    let (trace, _guard) = capture();
+    let proxy = bonenfant(&closed_port().await, None, |_| {}).await;
+    let service = service(LEA.0);
+    // One ticket per format: a second request naming the same ticket is a replay.
+    let tickets = ["ST-down0001", "ST-down0002", "ST-down0003", "ST-down0004"];
+    let answers = [
+        (
+            validate(&proxy, "serviceValidate", &service, tickets[0], &[]).await,
+            ResponseFormat::Xml,
+        ),
+        (
+            validate(
+                &proxy,
+                "p3/serviceValidate",
+                &service,
+                tickets[1],
+                &[("format", "JSON")],
+            )
+            .await,
+            ResponseFormat::Json,
+        ),
+        (
+            validate(&proxy, "validate", &service, tickets[2], &[]).await,
+            ResponseFormat::Cas1Text,
+        ),
+        (
+            saml_validate(&proxy, &service, tickets[3]).await,
+            ResponseFormat::Saml11,
+        ),
+    ];
+    for (answer, format) in &answers {
+        assert_eq!(answer.status, 200, "{format:?}");
+        let outcome = answer.outcome(*format);
+        if *format == ResponseFormat::Cas1Text {
+            // CAS 1 has no failure codes: `no`.
+            assert_eq!(answer.body, "no\n");
+        } else {
+            assert_eq!(
+                failure_code(&outcome),
+                Some("INTERNAL_ERROR"),
+                "{}",
+                answer.body
+            );
+        }
+    }
+    let validates = trace.named("validate");
+    assert_eq!(validates.len(), 4);
+    for event in &validates {
+        let code = event["error"].as_str().unwrap_or_default();
+        assert!(code.starts_with("proxy.upstream"), "{event}");
+        assert_eq!(event["verdict"], "unresolved");
+        assert_eq!(event["rule"], "no_assertion");
+    }
+    let bodies: Vec<&str> = answers.iter().map(|(a, _)| a.body.as_str()).collect();
+    assert_no_leaks(&trace, &tickets, &bodies);
+}
+
+/// A scripted ENT answers a validation with `reply`; Pronote must get a well-formed
+/// `INTERNAL_ERROR`, never a success. Returns the `validate` event.
+async fn fails_closed(
+    reply: Reply,
+    tweak: impl FnOnce(&mut bonenfant::config::RawConfig),
+) -> Value {
+    let (trace, _guard) = capture();
+    let upstream = scripted_cas("ST-scripted0001", move |_| reply.clone()).await;
+    let proxy = bonenfant(&upstream.url(), None, tweak).await;
+    let service = service(LEA.0);
+    let answer = validate(&proxy, "serviceValidate", &service, "ST-scripted0001", &[]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        failure_code(&answer.outcome(ResponseFormat::Xml)),
+        Some("INTERNAL_ERROR"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(upstream.requests().len(), 1, "asked the ENT once");
+    let validate = only(&trace, "validate");
+    assert!(validate["error"].is_string(), "{validate}");
+    assert_eq!(validate["uai_asserted"], Value::Null);
+    assert_no_leaks(&trace, &["ST-scripted0001"], &[&answer.body]);
+    validate
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn garbage_from_the_ent_fails_closed() {
+    fails_closed(xml("HTTP garbage, not CAS"), |_| {}).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn two_principals_from_the_ent_fail_closed_as_ambiguous() {
+    let two = format!(
+        "<cas:serviceResponse xmlns:cas=\"http://www.yale.edu/tp/cas\">\
+         <cas:authenticationSuccess><cas:user>{}</cas:user><cas:user>julien.durand</cas:user>\
+         </cas:authenticationSuccess></cas:serviceResponse>",
+        CLAIRE.0
+    );
+    let validate = fails_closed(xml(two), |_| {}).await;
+    assert_eq!(validate["verdict"], "ambiguous");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn doctype_from_the_ent_fails_closed() {
+    let body = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY u \"{}\">]>{}",
+        CLAIRE.0,
+        claire_success()
+    );
+    fails_closed(xml(body), |_| {}).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn truncated_answer_from_the_ent_fails_closed() {
+    let success = claire_success();
+    let cut = &success.as_bytes()[..success.len() / 2];
+    let mut raw = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n",
+        success.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(cut);
+    fails_closed(Reply::Raw(raw), |_| {}).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn answer_over_the_body_cap_fails_closed() {
+    let padded = claire_success().replace(
+        "</cas:attributes>",
+        &format!(
+            "<cas:padding>{}</cas:padding></cas:attributes>",
+            "x".repeat(8192)
+        ),
+    );
+    let validate = fails_closed(xml(padded), |raw| raw.max_validation_body = Some(4096)).await;
+    assert_eq!(validate["principal"], Value::Null);
+}
+
+// === 5. single logout ===
+
+/// Claire logs in and validates through bonenfant (scripted CAS); the ENT's logout
+/// request for her ticket, posted as `content_type` `body`, drops her session's state,
+/// is logged, and reaches the upstream unchanged.
+async fn single_logout_drops_the_session(content_type: &str, body: impl Fn(&str) -> String) {
+    let (trace, _guard) = capture();
+    let ticket = "ST-slo0123456789";
+    let upstream = scripted_cas(ticket, |_| xml(claire_success())).await;
+    let proxy = bonenfant(&upstream.url(), Some(&directory()), |_| {}).await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    let answer = validate(&proxy, "serviceValidate", &service, ticket, &[]).await;
+    assert!(matches!(
+        answer.outcome(ResponseFormat::Xml),
+        Outcome::Success(_)
+    ));
+    let mut chooser = endpoint_url(&proxy, "x")
+        .join("/bonenfant/choose")
+        .expect("chooser URL");
+    chooser.query_pairs_mut().append_pair("service", &service);
+    let before = get(chooser.as_str(), &front.cookies).await;
+    assert_eq!(before.status, 200);
+
+    let slo = body(ticket);
+    let url = format!("{}pronote/slo", proxy.base_url(false));
+    let answered = post(&url, content_type, &slo, &[]).await;
+    assert_eq!(answered.status, 200, "the upstream's answer comes back");
+    let forwarded = upstream
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("the logout request reached the upstream");
+    assert_eq!(forwarded.target, "/pronote/slo");
+    assert_eq!(forwarded.body, slo.as_bytes(), "forwarded unchanged");
+    assert_eq!(forwarded.header("content-type"), Some(content_type));
+
+    let after = get(chooser.as_str(), &front.cookies).await;
+    assert_eq!(after.status, 200);
+    let redirect = only(&trace, "login_redirect");
+    let logout = only(&trace, "logout");
+    assert_eq!(logout["kind"], "single_logout");
+    assert_eq!(logout["dropped"], true);
+    assert_eq!(logout["session"], redirect["session"]);
+    let choosers = trace.named("chooser");
+    assert_eq!(choosers.len(), 2);
+    assert!(choosers[0]["children"].as_u64() >= Some(1), "{choosers:#?}");
+    assert_eq!(choosers[0]["session"], redirect["session"]);
+    assert_eq!(
+        choosers[1]["children"], 0,
+        "the session's children are forgotten"
+    );
+    let mut secrets = front.cookie_values();
+    secrets.push(ticket);
+    assert_no_leaks(&trace, &secrets, &[]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn single_logout_form_drops_the_session_and_is_forwarded_unchanged() {
+    single_logout_drops_the_session("application/x-www-form-urlencoded", |ticket| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("logoutRequest", &logout_request(ticket))
+            .finish()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn single_logout_raw_xml_drops_the_session_and_is_forwarded_unchanged() {
+    single_logout_drops_the_session("text/xml; charset=utf-8", logout_request).await;
+}
+
+// === 6. the ticket gate (T17/T18) ===
+
+/// `query` on `serviceValidate` is refused with `code` and nothing reaches the ENT.
+async fn gate_refuses(query: &str, code: &str) {
+    let (trace, _guard) = capture();
+    let upstream = scripted_cas("ST-unused0000", |_| xml(claire_success())).await;
+    let proxy = bonenfant(&upstream.url(), None, |_| {}).await;
+    let url = format!("{}cas/serviceValidate?{query}", proxy.base_url(false));
+    let answer = get(&url, &[]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        failure_code(&answer.outcome(ResponseFormat::Xml)),
+        Some(code),
+        "{}",
+        answer.body
+    );
+    assert!(upstream.requests().is_empty(), "nothing reached the ENT");
+    let validate = only(&trace, "validate");
+    assert!(validate["error"].is_string(), "{validate}");
+    assert_no_leaks(&trace, &["evil"], &[&answer.body]);
+}
+
+fn service_query() -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("service", &service(LEA.0))
+        .finish()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn gate_refuses_a_ticket_smuggling_a_service() {
+    let query = format!(
+        "{}&ticket=ST-1%26service%3Dhttps%3A%2F%2Fevil",
+        service_query()
+    );
+    gate_refuses(&query, "INVALID_TICKET").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn gate_refuses_two_ticket_parameters() {
+    let query = format!("{}&ticket=ST-1abc&ticket=ST-2abc", service_query());
+    gate_refuses(&query, "INVALID_REQUEST").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn gate_refuses_a_lowercase_ticket_prefix() {
+    let query = format!("{}&ticket=st-1abcdef", service_query());
+    gate_refuses(&query, "INVALID_TICKET").await;
+}
