@@ -17,7 +17,7 @@ mod cas;
 mod support;
 
 use bonenfant::cas::{Outcome, ResponseFormat};
-use bonenfant::config::PinMode;
+use bonenfant::config::{AnswerMode, PinMode};
 use bonenfant::events::capture::{self, capture, Captured};
 use bonenfant::proxy::exchange::RunningProxy;
 use bonenfant::sim::{
@@ -68,10 +68,19 @@ async fn scripted_cas(
     ticket: &'static str,
     validation: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
 ) -> ScriptedUpstream {
+    scripted_cas_redirecting("ticket", ticket, validation).await
+}
+
+/// [`scripted_cas`], the ticket in the redirect's `param` (`ticket`, `SAMLart`).
+async fn scripted_cas_redirecting(
+    param: &'static str,
+    ticket: &'static str,
+    validation: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+) -> ScriptedUpstream {
     ScriptedUpstream::start(move |req| {
         if req.target.starts_with("/cas/login") {
-            let service = service_param(&req.target).unwrap_or_default();
-            Reply::status(302).header("Location", &format!("{service}?ticket={ticket}"))
+            let service = query_param(&req.target, "service").unwrap_or_default();
+            Reply::status(302).header("Location", &format!("{service}?{param}={ticket}"))
         } else if req.target.contains("Validate") || req.target.starts_with("/cas/validate") {
             validation(req)
         } else {
@@ -222,6 +231,153 @@ async fn correlates_cas1_validate_though_it_names_no_pupil() {
     assert_ne!(validate["verdict"], "ok");
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn correlates_a_saml_artifact_redirect() {
+    let (trace, _guard) = capture();
+    let artifact = "ST-artifact0123456789";
+    let upstream = scripted_cas_redirecting("SAMLart", artifact, |req| {
+        let target = query_param(&req.target, "TARGET").unwrap_or_default();
+        Reply::ok(claire_success_in(ResponseFormat::Saml11, &target))
+            .header("Content-Type", "text/xml")
+    })
+    .await;
+    let proxy = bonenfant(&upstream.url(), Some(&directory()), |_| {}).await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    assert_eq!(front.ticket, artifact);
+    let answer = saml_validate(&proxy, &service, artifact).await;
+    match answer.outcome(ResponseFormat::Saml11) {
+        Outcome::Success(assertion) => assert_eq!(assertion.principal, CLAIRE.0),
+        Outcome::Failure(failure) => panic!("validation failed: {failure:?}"),
+    }
+    let validate = assert_correlated(&trace, "samlValidate");
+    assert_eq!(validate["uai_asserted"], LEA.0);
+    let mut secrets = front.cookie_values();
+    secrets.push(artifact);
+    assert_no_leaks(&trace, &secrets, &[]);
+}
+
+/// The same four Pronote modes with pinning on (retry) or canonical answers: the
+/// answer Pronote reads is bonenfant's own serialisation (from the retry stash, or
+/// re-written), and it still lands, correlated, the ENT asked once per ticket.
+async fn every_pronote_mode_lands(tweak: impl Fn(&mut bonenfant::config::RawConfig)) {
+    let modes = [
+        (ValidationMode::ServiceValidate, "serviceValidate"),
+        (ValidationMode::P3ServiceValidate, "p3/serviceValidate"),
+        (ValidationMode::Json, "serviceValidate"),
+        (ValidationMode::SamlValidate, "samlValidate"),
+    ];
+    for (mode, endpoint) in modes {
+        let (trace, _guard) = capture();
+        let (ent, proxy, pronote) = sim_stack(mode, &tweak).await;
+        let service = pronote.parent_page(LEA.0).expect("Léa's Pronote");
+        let front = login(&proxy, service.as_str(), CLAIRE).await;
+        get(&front.location, &[]).await;
+        let landing = &pronote.landings()[0];
+        assert_eq!(
+            landing.outcome,
+            LandingOutcome::Landed,
+            "{mode:?}: {:?}",
+            landing.failure
+        );
+        assert_eq!(landing.principal.as_deref(), Some(CLAIRE.0));
+        let validate = assert_correlated(&trace, endpoint);
+        assert_eq!(validate["uai_asserted"], LEA.0, "{mode:?}");
+        assert_eq!(
+            ent.ent.ticket(&front.ticket).map(|t| t.validations),
+            Some(1)
+        );
+        let mut secrets = front.cookie_values();
+        secrets.push(&front.ticket);
+        assert_no_leaks(&trace, &secrets, &[]);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn retry_mode_answers_every_pronote_format_from_the_stash() {
+    every_pronote_mode_lands(|raw| raw.pin = Some(PinMode::Retry)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn canonical_answers_land_in_every_pronote_format() {
+    every_pronote_mode_lands(|raw| raw.answer = Some(AnswerMode::Canonical)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn interleaved_logins_correlate_each_ticket_to_its_own_session() {
+    let (trace, _guard) = capture();
+    let ent = sim_ent().await;
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), |_| {}).await;
+    let lea = service(LEA.0);
+    let hugo = service(HUGO.0);
+    let first = login(&proxy, &lea, CLAIRE).await;
+    let second = login(&proxy, &hugo, CLAIRE).await;
+    // Validated in the other order.
+    for (front, service) in [(&second, &hugo), (&first, &lea)] {
+        let answer = validate(&proxy, "serviceValidate", service, &front.ticket, &[]).await;
+        assert!(matches!(
+            answer.outcome(ResponseFormat::Xml),
+            Outcome::Success(_)
+        ));
+    }
+    let redirects = trace.named("login_redirect");
+    let validates = trace.named("validate");
+    assert_eq!((redirects.len(), validates.len()), (2, 2));
+    assert_ne!(redirects[0]["session"], redirects[1]["session"]);
+    assert_eq!(validates[0]["session"], redirects[1]["session"]);
+    assert_eq!(validates[0]["uai_asserted"], HUGO.0);
+    assert_eq!(validates[1]["session"], redirects[0]["session"]);
+    assert_eq!(validates[1]["uai_asserted"], LEA.0);
+    let mut secrets = first.cookie_values();
+    secrets.extend(second.cookie_values());
+    secrets.extend([first.ticket.as_str(), second.ticket.as_str()]);
+    assert_no_leaks(&trace, &secrets, &[]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_second_login_rotates_the_session_and_correlates_to_the_new_one() {
+    let (trace, _guard) = capture();
+    let ent = sim_ent().await;
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), |_| {}).await;
+    let service = service(LEA.0);
+    let first = login(&proxy, &service, CLAIRE).await;
+    validate(&proxy, "serviceValidate", &service, &first.ticket, &[]).await;
+    // The same browser comes back with its cookies (ENT single sign-on, bonenfant's).
+    let mut url = endpoint_url(&proxy, "login");
+    url.query_pairs_mut().append_pair("service", &service);
+    let again = get(url.as_str(), &first.cookies).await;
+    assert_eq!(again.status, 302, "silent login: {}", again.body);
+    let location = again.location().expect("redirect").to_owned();
+    let ticket = url::Url::parse(&location)
+        .expect("URL")
+        .query_pairs()
+        .find(|(k, _)| k == "ticket")
+        .map(|(_, v)| v.into_owned())
+        .expect("ticket");
+    let answer = validate(&proxy, "serviceValidate", &service, &ticket, &[]).await;
+    assert!(matches!(
+        answer.outcome(ResponseFormat::Xml),
+        Outcome::Success(_)
+    ));
+    let redirects = trace.named("login_redirect");
+    let validates = trace.named("validate");
+    assert_eq!((redirects.len(), validates.len()), (2, 2));
+    assert_ne!(
+        redirects[0]["session"], redirects[1]["session"],
+        "a new ticket gets a new session id (T44)"
+    );
+    assert_eq!(validates[1]["session"], redirects[1]["session"]);
+    let rotated = again.cookies();
+    let mut secrets = first.cookie_values();
+    secrets.extend(
+        rotated
+            .iter()
+            .filter_map(|c| c.split_once('=').map(|(_, v)| v)),
+    );
+    secrets.extend([first.ticket.as_str(), ticket.as_str()]);
+    assert_no_leaks(&trace, &secrets, &[]);
+}
+
 // === 2. back channel only ===
 
 /// Claire logs in at the ENT directly; only Pronote's validation goes through bonenfant
@@ -315,7 +471,7 @@ async fn replay_fails_once_attached(mode: PinMode) {
         .collect();
     assert_eq!(attached.len(), 1, "attached once: {validates:#?}");
     assert_eq!(attached[0]["error"], Value::Null);
-    assert_ne!(validates[1]["error"], Value::Null);
+    assert_eq!(validates[1]["error"], "proxy.ticket_replayed");
     assert_eq!(
         ent.ent.ticket(&front.ticket).map(|t| t.validations),
         Some(1),
@@ -476,6 +632,20 @@ async fn answer_over_the_body_cap_fails_closed() {
     assert_eq!(validate["principal"], Value::Null);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn http_error_from_the_ent_fails_closed() {
+    let validate = fails_closed(Reply::status(500).body(claire_success()), |_| {}).await;
+    assert_eq!(validate["error"], "proxy.upstream_status");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn silent_ent_fails_closed() {
+    fails_closed(Reply::Silent, |raw| {
+        raw.upstream_timeout = Some("200ms".to_owned());
+    })
+    .await;
+}
+
 // === 5. single logout ===
 
 /// Claire logs in and validates through bonenfant (scripted CAS); the ENT's logout
@@ -546,6 +716,35 @@ async fn single_logout_form_drops_the_session_and_is_forwarded_unchanged() {
 #[tokio::test(flavor = "current_thread")]
 async fn single_logout_raw_xml_drops_the_session_and_is_forwarded_unchanged() {
     single_logout_drops_the_session("text/xml; charset=utf-8", logout_request).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn single_logout_before_validation_spends_the_ticket() {
+    let (trace, _guard) = capture();
+    let ticket = "ST-early0123456789";
+    let upstream = scripted_cas(ticket, |_| xml(claire_success())).await;
+    let proxy = bonenfant(&upstream.url(), None, |_| {}).await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    let url = format!("{}pronote/slo", proxy.base_url(false));
+    post(&url, "text/xml", &logout_request(ticket), &[]).await;
+    let answer = validate(&proxy, "serviceValidate", &service, ticket, &[]).await;
+    assert_eq!(
+        failure_code(&answer.outcome(ResponseFormat::Xml)),
+        Some("INVALID_TICKET")
+    );
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .all(|r| !r.target.contains("Validate")),
+        "the ENT is not asked about a logged-out ticket"
+    );
+    let logout = only(&trace, "logout");
+    assert_eq!(logout["dropped"], false, "nothing validated yet");
+    let mut secrets = front.cookie_values();
+    secrets.push(ticket);
+    assert_no_leaks(&trace, &secrets, &[&answer.body]);
 }
 
 // === 6. the ticket gate (T17/T18) ===

@@ -249,7 +249,7 @@ pub async fn login(
     let ticket = Url::parse(&location)
         .expect("Location is a URL")
         .query_pairs()
-        .find(|(k, _)| k == "ticket")
+        .find(|(k, _)| k == "ticket" || k == "SAMLart")
         .map(|(_, v)| v.into_owned())
         .expect("ticket in the redirect");
     FrontChannel {
@@ -333,10 +333,31 @@ pub fn claire_success() -> String {
     )
 }
 
-/// The `service` query parameter of a request target.
-pub fn service_param(target: &str) -> Option<String> {
+/// Claire's success designating Léa in `format`, for `service`, as an ENT writes it.
+pub fn claire_success_in(format: ResponseFormat, service: &str) -> String {
+    let mut attributes = bonenfant::cas::Attributes::new();
+    attributes.push("FrEduVecteur", format!("2|MARTIN|Léa|{}|{}", LEA.1, LEA.0));
+    let assertion = bonenfant::cas::Assertion {
+        principal: CLAIRE.0.to_owned(),
+        attributes,
+        ..bonenfant::cas::Assertion::default()
+    };
+    let now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let context = bonenfant::cas::AnswerContext { service, now_unix };
+    String::from_utf8(cas::serialize(
+        &Outcome::Success(assertion),
+        format,
+        &context,
+    ))
+    .expect("answers are UTF-8")
+}
+
+/// The query parameter `name` of a request target, decoded.
+pub fn query_param(target: &str, name: &str) -> Option<String> {
     let query = target.split_once('?')?.1;
     form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "service")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
