@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Interop checks between real CAS clients, bonenfant and the sim ENT (issue 6).
 
-Started by `tests/interop/run.sh`, which installs the clients, starts the sim ENT, the two
-bonenfant instances (observe, retry) and Apache with mod_auth_cas, then runs this script
-with the path of a JSON file describing where everything listens. This script is the
+Started by `tests/interop/run.sh`, which installs the clients, starts the sim ENTs,
+bonenfant (observe, retry, and one per attribute shape) and Apache with mod_auth_cas,
+then runs this script with the path of a JSON file describing where everything listens
+and which phases to run. This script is the
 scripted browser (a `requests` session: cookie jar, redirects followed, the ENT's login
 form filled in like a person would) and the python-cas service. It prints one line per
 check, `PASS …` or `FAIL …`, and exits non-zero when any check failed.
@@ -36,11 +37,8 @@ PYCAS_PATH = re.compile(
     r"^/(?P<uai>\d{7}[a-z])/pronote/(?P<route>[a-z]+)-(?P<mode>cas1|cas2|cas3|saml)/parent\.html$"
 )
 PYCAS_VERSIONS = {"cas1": 1, "cas2": 2, "cas3": 3, "saml": "CAS_2_SAML_1_0"}
-# The attributes the sim ENT's OSE dialect asserts for a parent (src/sim/ent.rs).
-OSE_ATTRIBUTES = ("nom", "prenom", "categories", "FrEduVecteur", "ENTPersonJointure")
-# What a login that went wrong left the page at, for failure messages (no secrets there).
+# Seconds any one HTTP request may take before the check fails.
 HTTP_TIMEOUT = 30
-
 
 TICKET = re.compile(r"\b(?:ST|PT|PGT|PGTIOU|TGT|TGC|LT)-[A-Za-z0-9.-]+")
 
@@ -103,14 +101,6 @@ class Directory:
             (p for p in self.parents.values() if len(p["children"]) == 1),
             key=lambda p: p["login"],
         )
-
-    def same_school_siblings(self):
-        found = []
-        for parent in self.parents.values():
-            uais = [child["uai"] for child in self.children(parent)]
-            if len(uais) >= 2 and len(set(uais)) == 1:
-                found.append(parent)
-        return sorted(found, key=lambda p: p["login"])
 
     def check_view(self, view, parent, attributes_expected=True):
         """Compares what a client shows (user, attributes as lists of strings, names
@@ -492,7 +482,6 @@ class Interop:
         """Logins through bonenfant (observe) with each client and protocol; one validate
         event each, agreeing with the page."""
         trace = Trace(self.env["traces"]["observe"])
-        shown = {}
         for parent in parents:
             for child in self.directory.children(parent)[:2]:
                 uai = child["uai"]
@@ -505,7 +494,6 @@ class Interop:
                     name = f"observe: mod_auth_cas {protocol}, {parent['login']} → {uai}"
                     designated, ok = self.check_login(name, parent, view, response)
                     if ok:
-                        shown.setdefault(vhost, set()).add(designated == uai)
                         self.check_event(f"{name}: trace event", trace, uai, designated, endpoint)
         with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
             for parent in parents:
