@@ -177,14 +177,7 @@ pub fn decide_front(
                     refused: None,
                 };
             }
-            let source = session
-                .filter(|s| s.principal.as_deref() == Some(&assertion.principal))
-                .and_then(|s| {
-                    s.observed
-                        .iter()
-                        .rev()
-                        .find(|o| o.service == service && observed_designates(o, &intent.pupil))
-                });
+            let source = rewrite_source(session, assertion, service, &intent.pupil);
             let guard = RewriteGuard {
                 service,
                 has_session: session.is_some(),
@@ -212,6 +205,28 @@ pub fn decide_front(
             assertion: assertion.clone(),
         }
     }
+}
+
+/// The session's earlier assertion a rewrite would borrow from for `pupil`: the latest
+/// one that passes the principal and service guards, else the latest of any principal
+/// and service, so that [`rewrite::rewrite`] refuses it and the `pin_refused` event
+/// names the guard that failed (T01: another principal on a shared browser; a sibling
+/// Pronote page) rather than "no source".
+fn rewrite_source<'s>(
+    session: Option<&'s SessionState>,
+    current: &Assertion,
+    service: &str,
+    pupil: &PupilKey,
+) -> Option<&'s ObservedAssertion> {
+    let candidates = || {
+        session
+            .into_iter()
+            .flat_map(|s| s.observed.iter().rev())
+            .filter(|o| observed_designates(o, pupil))
+    };
+    candidates()
+        .find(|o| o.principal == current.principal && o.service == service)
+        .or_else(|| candidates().next())
 }
 
 fn observed_designates(observed: &ObservedAssertion, pupil: &PupilKey) -> bool {

@@ -1,0 +1,388 @@
+//! The rewrite strategy end to end (invariant I1b): zero wrong landings, pupil
+//! attributes borrowed only from an earlier assertion of the same principal, service and
+//! browser session, and every guard refused by an attempt that must be refused — another
+//! principal on a shared browser (T01), a transplanted cookie (T05), another browser of
+//! the same parent, a stale source, another service — checked on what Pronote receives
+//! and on the `pin_refused` codes. Reorder with an ENT that shuffles the children.
+
+mod pin_support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bonenfant::config::PinMode;
+use bonenfant::events::capture::{self, Captured};
+use bonenfant::sim::{
+    pronote, Directory, EntOptions, LandingOutcome, Parent, Pick, PupilRef, RelationRecord,
+};
+use pin_support::{form, shown, Answer, Jar, Stack};
+use url::Url;
+
+const CLAIRE: (&str, &str) = ("claire.martin", "demo-claire");
+/// Claire's co-parent: the same two children (shared computer, T01).
+const MARC: (&str, &str) = ("marc.martin", "demo-marc");
+/// Two children in the same collège.
+const JULIEN: (&str, &str) = ("julien.durand", "demo-julien");
+const LEA: (&str, &str) = ("0330101A", "837001");
+const HUGO: (&str, &str) = ("0330202B", "837002");
+const CHLOE: (&str, &str) = ("0330101A", "837003");
+const LUCAS: (&str, &str) = ("0330101A", "837004");
+
+/// Rounds a guard test tries before concluding the ENT never picked wrong (each round's
+/// first ticket is wrong with probability ½; the ENT is seeded, so runs are repeatable).
+const ROUNDS: usize = 12;
+
+/// The committed example directory plus Marc, Claire's co-parent.
+fn directory() -> Arc<Directory> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim/directory.toml");
+    let mut data = Directory::load(&path)
+        .expect("committed directory")
+        .data()
+        .clone();
+    data.parents.push(Parent {
+        login: MARC.0.to_owned(),
+        password: MARC.1.to_owned(),
+        last_name: "MARTIN".to_owned(),
+        first_name: "Marc".to_owned(),
+        children: vec!["2605001".to_owned(), "2605002".to_owned()],
+        records: vec![
+            RelationRecord {
+                jointure: "2867101".to_owned(),
+                uai: LEA.0.to_owned(),
+                children: vec!["2605001".to_owned()],
+            },
+            RelationRecord {
+                jointure: "2867102".to_owned(),
+                uai: HUGO.0.to_owned(),
+                children: vec!["2605002".to_owned()],
+            },
+        ],
+    });
+    pin_support::directory(data)
+}
+
+fn pupil((uai, id): (&str, &str)) -> PupilRef {
+    PupilRef {
+        uai: uai.to_owned(),
+        eleve_id: id.to_owned(),
+    }
+}
+
+async fn start(pick: Pick, max_age: &str) -> Stack {
+    let max_age = max_age.to_owned();
+    Stack::start(
+        directory(),
+        EntOptions {
+            pick,
+            ..EntOptions::ose_random(5)
+        },
+        PinMode::Rewrite,
+        move |raw| {
+            raw.retry_max = Some(32);
+            raw.rewrite_max_age = Some(max_age);
+        },
+    )
+    .await
+}
+
+/// Opens a Pronote page as a new Pronote session (the ENT's single sign-on and
+/// bonenfant's cookie stay), typing the password if asked and answering the chooser
+/// page with `intended`.
+async fn visit(
+    jar: &mut Jar,
+    page: &Url,
+    (login, password): (&str, &str),
+    intended: &PupilRef,
+) -> Answer {
+    jar.cookies.remove(pronote::SESSION_COOKIE);
+    let answer = jar.login(page, login, password).await;
+    let Some((action, mut fields)) = form(&answer, "csrf") else {
+        return answer;
+    };
+    let csrf = pin_support::hidden(&fields, "csrf").expect("csrf");
+    fields.push(pin_support::child_field(
+        &csrf,
+        &intended.key().expect("key"),
+    ));
+    let origin = action.origin().ascii_serialization();
+    let chosen = jar.post(&action, &fields, Some(&origin), None).await;
+    let next = chosen
+        .location
+        .clone()
+        .expect("the pin sends the parent on");
+    jar.get(&next).await
+}
+
+/// Another person sits down: the ENT session and Pronote's are gone, bonenfant's
+/// cookie stays in the browser.
+fn end_ent_session(jar: &mut Jar) {
+    jar.cookies.remove("CASTGC");
+    jar.cookies.remove(pronote::SESSION_COOKIE);
+}
+
+fn refusals(captured: &Captured, code: &str) -> usize {
+    captured
+        .named("pin_refused")
+        .iter()
+        .filter(|e| e["code"] == code)
+        .count()
+}
+
+fn rewrites(captured: &Captured) -> usize {
+    captured
+        .named("validate")
+        .iter()
+        .filter(|e| e["pin"] == "rewrite")
+        .count()
+}
+
+/// The last landing: on `intended`, for `login`, exactly what the ENT asserted for its
+/// ticket (nothing borrowed).
+fn assert_last_landing_unborrowed(stack: &Stack, login: &str, intended: &PupilRef) {
+    let landing = stack.landings().pop().expect("a landing");
+    assert_eq!(landing.principal.as_deref(), Some(login));
+    assert_eq!(landing.outcome, LandingOutcome::Landed);
+    assert_eq!(landing.designated, intended.key());
+    stack.assert_landing_was_asserted_for_its_ticket(&landing);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rewrite_gives_zero_wrong_landings_borrowing_only_this_sessions_assertions() {
+    let (captured, _guard) = capture::capture();
+    let stack = start(Pick::Random, "10m").await;
+    let pages = [
+        (stack.pronote_page(LEA.0), pupil(LEA)),
+        (stack.pronote_page(HUGO.0), pupil(HUGO)),
+    ];
+    let mut jar = Jar::new();
+    for n in 0..40 {
+        let (page, intended) = &pages[n % 2];
+        let answer = visit(&mut jar, page, CLAIRE, intended).await;
+        assert_eq!(
+            shown(&answer).as_ref(),
+            Some(intended),
+            "visit {n}: zero wrong landings"
+        );
+    }
+    assert!(
+        rewrites(&captured) > 0,
+        "the rewrite strategy was exercised"
+    );
+    // Every landing: Claire as the ENT asserted her for that very ticket; the pupil
+    // either the ENT's own pick for the ticket or one the ENT asserted for Claire and
+    // this service on an earlier ticket of this browser session.
+    let mut asserted: Vec<(String, PupilRef)> = Vec::new();
+    for landing in stack.landings() {
+        let info = stack.ent.ent.ticket(&landing.ticket).expect("issued");
+        assert_eq!(
+            landing.principal.as_deref(),
+            Some(info.login.as_str()),
+            "I1a"
+        );
+        let designated = landing.designated.clone().expect("a pupil");
+        let landed = PupilRef {
+            uai: designated.uai.as_str().to_owned(),
+            eleve_id: designated.eleve_id.clone(),
+        };
+        let own = info.picked.first() == Some(&landed);
+        let borrowed = asserted.contains(&(landing.service.clone(), landed.clone()));
+        assert!(own || borrowed, "pupil attributes the ENT asserted (I1b)");
+        if own {
+            asserted.push((landing.service.clone(), landed));
+        }
+    }
+    stack.stop().await;
+}
+
+/// T01: Claire and Marc share a computer and bonenfant's cookie; Marc's login never
+/// gets Claire's assertion, and the refusal says why.
+#[tokio::test(flavor = "current_thread")]
+async fn rewrite_refuses_another_principals_assertion_on_a_shared_browser() {
+    let (captured, _guard) = capture::capture();
+    let stack = start(Pick::Random, "10m").await;
+    let page = stack.pronote_page(LEA.0);
+    let mut jar = Jar::new();
+    for _ in 0..ROUNDS {
+        end_ent_session(&mut jar);
+        visit(&mut jar, &page, CLAIRE, &pupil(LEA)).await;
+        end_ent_session(&mut jar);
+        let before = rewrites(&captured);
+        let answer = visit(&mut jar, &page, MARC, &pupil(LEA)).await;
+        assert_eq!(shown(&answer), Some(pupil(LEA)));
+        assert_eq!(
+            rewrites(&captured),
+            before,
+            "Marc is never given Claire's attributes"
+        );
+        assert_last_landing_unborrowed(&stack, MARC.0, &pupil(LEA));
+        if refusals(&captured, "pin.rewrite.other_principal") > 0 {
+            break;
+        }
+    }
+    assert!(
+        refusals(&captured, "pin.rewrite.other_principal") >= 1,
+        "the attempt was refused as another principal's"
+    );
+    stack.stop().await;
+}
+
+/// T05: Claire's bonenfant cookie copied into Marc's browser.
+#[tokio::test(flavor = "current_thread")]
+async fn rewrite_refuses_a_transplanted_cookie() {
+    let (captured, _guard) = capture::capture();
+    let stack = start(Pick::Random, "10m").await;
+    let page = stack.pronote_page(LEA.0);
+    let mut claire = Jar::new();
+    for _ in 0..ROUNDS {
+        visit(&mut claire, &page, CLAIRE, &pupil(LEA)).await;
+        let mut marc = Jar::new();
+        let stolen = claire
+            .session_cookie()
+            .expect("Claire has a bonenfant cookie");
+        marc.cookies
+            .insert(pin_support::SESSION_COOKIE.to_owned(), stolen);
+        let before = rewrites(&captured);
+        let answer = visit(&mut marc, &page, MARC, &pupil(LEA)).await;
+        assert_eq!(shown(&answer), Some(pupil(LEA)));
+        assert_eq!(rewrites(&captured), before);
+        assert_last_landing_unborrowed(&stack, MARC.0, &pupil(LEA));
+        assert_ne!(
+            marc.session_cookie(),
+            claire.session_cookie(),
+            "the session was re-keyed at Marc's login"
+        );
+        if refusals(&captured, "pin.rewrite.other_principal") > 0 {
+            break;
+        }
+    }
+    assert!(
+        refusals(&captured, "pin.rewrite.other_principal") >= 1,
+        "refused as pin.rewrite.other_principal"
+    );
+    stack.stop().await;
+}
+
+/// The same parent on a second browser: the first browser's assertions are not this
+/// session's, so nothing is borrowed.
+#[tokio::test(flavor = "current_thread")]
+async fn rewrite_never_borrows_from_another_browser_session() {
+    let (captured, _guard) = capture::capture();
+    let stack = start(Pick::Random, "10m").await;
+    let page = stack.pronote_page(LEA.0);
+    let mut laptop = Jar::new();
+    visit(&mut laptop, &page, CLAIRE, &pupil(LEA)).await;
+    for _ in 0..ROUNDS {
+        let mut phone = Jar::new();
+        let before = rewrites(&captured);
+        let answer = visit(&mut phone, &page, CLAIRE, &pupil(LEA)).await;
+        assert_eq!(shown(&answer), Some(pupil(LEA)));
+        assert_eq!(
+            rewrites(&captured),
+            before,
+            "nothing borrowed across sessions"
+        );
+        assert_last_landing_unborrowed(&stack, CLAIRE.0, &pupil(LEA));
+        if refusals(&captured, "pin.rewrite.no_source") > 0 {
+            break;
+        }
+    }
+    assert!(
+        refusals(&captured, "pin.rewrite.no_source") >= 1,
+        "refused as pin.rewrite.no_source"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rewrite_refuses_a_stale_source() {
+    let (captured, _guard) = capture::capture();
+    let stack = start(Pick::Random, "1ms").await;
+    let page = stack.pronote_page(LEA.0);
+    let mut jar = Jar::new();
+    for _ in 0..ROUNDS {
+        // Older than the bound by the time the next ticket comes (not a timed assertion:
+        // any delay longer than 1 ms makes the source stale).
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let answer = visit(&mut jar, &page, CLAIRE, &pupil(LEA)).await;
+        assert_eq!(shown(&answer), Some(pupil(LEA)));
+        assert_last_landing_unborrowed(&stack, CLAIRE.0, &pupil(LEA));
+        if refusals(&captured, "pin.rewrite.stale") > 0 {
+            break;
+        }
+    }
+    assert_eq!(rewrites(&captured), 0);
+    assert!(
+        refusals(&captured, "pin.rewrite.stale") >= 1,
+        "refused as pin.rewrite.stale"
+    );
+    stack.stop().await;
+}
+
+/// Two Pronote pages of one establishment are two services: what the ENT asserted for
+/// one is not lent to the other.
+#[tokio::test(flavor = "current_thread")]
+async fn rewrite_refuses_a_source_for_another_service() {
+    let (captured, _guard) = capture::capture();
+    let stack = start(Pick::Random, "10m").await;
+    let parent_page = stack.pronote_page(LEA.0);
+    let mobile_page = parent_page
+        .join("mobile.parent.html")
+        .expect("sibling page");
+    for _ in 0..ROUNDS {
+        let mut jar = Jar::new();
+        visit(&mut jar, &parent_page, CLAIRE, &pupil(LEA)).await;
+        let before = rewrites(&captured);
+        let answer = visit(&mut jar, &mobile_page, CLAIRE, &pupil(LEA)).await;
+        assert_eq!(shown(&answer), Some(pupil(LEA)));
+        assert_eq!(rewrites(&captured), before);
+        assert_last_landing_unborrowed(&stack, CLAIRE.0, &pupil(LEA));
+        if refusals(&captured, "pin.rewrite.other_service") > 0 {
+            break;
+        }
+    }
+    assert!(
+        refusals(&captured, "pin.rewrite.other_service") >= 1,
+        "refused as pin.rewrite.other_service"
+    );
+    stack.stop().await;
+}
+
+/// The ENT names every child, in random order: reorder moves the intended one first,
+/// using only values of the ticket's own assertion.
+#[tokio::test(flavor = "current_thread")]
+async fn reorder_lands_on_the_intended_child_with_the_tickets_own_values() {
+    let (captured, _guard) = capture::capture();
+    let stack = start(Pick::Shuffled, "10m").await;
+    let plan = [
+        (CLAIRE, pupil(LEA)),
+        (CLAIRE, pupil(HUGO)),
+        (JULIEN, pupil(CHLOE)),
+        (JULIEN, pupil(LUCAS)),
+    ];
+    for n in 0..24 {
+        let (who, intended) = &plan[n % plan.len()];
+        let mut jar = Jar::new();
+        let page = stack.pronote_page(&intended.uai);
+        let answer = visit(&mut jar, &page, *who, intended).await;
+        assert_eq!(shown(&answer).as_ref(), Some(intended), "visit {n}");
+    }
+    let reorders = captured
+        .named("validate")
+        .iter()
+        .filter(|e| e["pin"] == "reorder")
+        .count();
+    assert!(reorders > 0, "reorder was exercised");
+    assert_eq!(rewrites(&captured), 0, "reorder needs no earlier assertion");
+    for landing in stack.landings() {
+        let info = stack.ent.ent.ticket(&landing.ticket).expect("issued");
+        assert_eq!(landing.principal.as_deref(), Some(info.login.as_str()));
+        let designated = landing.designated.expect("a pupil");
+        assert!(
+            info.picked
+                .iter()
+                .any(|p| p.key().as_ref() == Some(&designated)),
+            "the designated pupil is one this ticket's assertion named"
+        );
+    }
+    stack.stop().await;
+}
