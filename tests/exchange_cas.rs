@@ -224,6 +224,12 @@ async fn correlates_proxy_validate() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn correlates_p3_proxy_validate() {
+    let validate = client_reads_correlated("p3/proxyValidate", ResponseFormat::Xml).await;
+    assert_eq!(validate["uai_asserted"], LEA.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn correlates_cas1_validate_though_it_names_no_pupil() {
     // CAS 1 carries the principal alone: no pupil to read, so no establishment asserted.
     let validate = client_reads_correlated("validate", ResponseFormat::Cas1Text).await;
@@ -492,6 +498,73 @@ async fn replayed_ticket_in_retry_mode_reaches_the_ent_once() {
     replay_fails_once_attached(PinMode::Retry).await;
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_validations_of_one_ticket_succeed_once() {
+    let (trace, _guard) = capture();
+    let ent = sim_ent().await;
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), |_| {}).await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    let racing = (0..6).map(|_| validate(&proxy, "serviceValidate", &service, &front.ticket, &[]));
+    let answers = futures_util::future::join_all(racing).await;
+    let successes = answers
+        .iter()
+        .filter(|a| matches!(a.outcome(ResponseFormat::Xml), Outcome::Success(_)))
+        .count();
+    assert_eq!(successes, 1);
+    assert_eq!(
+        ent.ent.ticket(&front.ticket).map(|t| t.validations),
+        Some(1)
+    );
+    let validates = trace.named("validate");
+    assert_eq!(validates.len(), 6);
+    assert_eq!(
+        validates
+            .iter()
+            .filter(|v| v["session"].is_string())
+            .count(),
+        1,
+        "attached once"
+    );
+    let mut secrets = front.cookie_values();
+    secrets.push(&front.ticket);
+    let bodies: Vec<&str> = answers.iter().map(|a| a.body.as_str()).collect();
+    assert_no_leaks(&trace, &secrets, &bodies[1..]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn retry_stash_refuses_another_service_and_spends_the_ticket() {
+    let (trace, _guard) = capture();
+    let ent = sim_ent().await;
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), |raw| {
+        raw.pin = Some(PinMode::Retry);
+    })
+    .await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    let elsewhere = service.replace("parent.html", "eleve.html");
+    let wrong = validate(&proxy, "serviceValidate", &elsewhere, &front.ticket, &[]).await;
+    assert_eq!(
+        failure_code(&wrong.outcome(ResponseFormat::Xml)),
+        Some("INVALID_SERVICE")
+    );
+    let right = validate(&proxy, "serviceValidate", &service, &front.ticket, &[]).await;
+    assert_eq!(
+        failure_code(&right.outcome(ResponseFormat::Xml)),
+        Some("INVALID_TICKET"),
+        "a ticket presented for another service is spent, as at the ENT"
+    );
+    assert_eq!(
+        ent.ent.ticket(&front.ticket).map(|t| t.validations),
+        Some(1)
+    );
+    let validates = trace.named("validate");
+    assert_eq!(validates[0]["error"], "proxy.stash_service_mismatch");
+    let mut secrets = front.cookie_values();
+    secrets.push(&front.ticket);
+    assert_no_leaks(&trace, &secrets, &[&wrong.body, &right.body]);
+}
+
 // === 4. fail closed (I1c) ===
 
 #[tokio::test(flavor = "current_thread")]
@@ -745,6 +818,40 @@ async fn single_logout_before_validation_spends_the_ticket() {
     let mut secrets = front.cookie_values();
     secrets.push(ticket);
     assert_no_leaks(&trace, &secrets, &[&answer.body]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn browser_logout_forgets_the_session_and_clears_the_cookie() {
+    let (trace, _guard) = capture();
+    let ticket = "ST-bye0123456789";
+    let upstream = scripted_cas(ticket, |_| xml(claire_success())).await;
+    let proxy = bonenfant(&upstream.url(), Some(&directory()), |_| {}).await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    validate(&proxy, "serviceValidate", &service, ticket, &[]).await;
+    let bye = get(endpoint_url(&proxy, "logout").as_str(), &front.cookies).await;
+    assert_eq!(bye.status, 200, "the ENT's logout page comes back");
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .any(|r| r.target == "/cas/logout"),
+        "forwarded"
+    );
+    let cleared = bye
+        .headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.starts_with("bonenfant=") && v.contains("Max-Age=0"));
+    assert!(cleared, "bonenfant's cookie is cleared: {:?}", bye.headers);
+    let logout = only(&trace, "logout");
+    assert_eq!(logout["kind"], "browser");
+    assert_eq!(logout["dropped"], true);
+    assert_eq!(logout["session"], only(&trace, "login_redirect")["session"]);
+    let mut secrets = front.cookie_values();
+    secrets.push(ticket);
+    assert_no_leaks(&trace, &secrets, &[]);
 }
 
 // === 6. the ticket gate (T17/T18) ===
