@@ -15,6 +15,22 @@
 //! * [`error`]: typed errors with stable codes, and the error pages.
 //! * [`tls`]: rustls configurations for both sides.
 //! * [`passthrough`]: the forwarding handler, and [`run`] to serve a configuration.
+//!
+//! # Behaviours decided here (each documented where it is implemented)
+//!
+//! * The upstream receives the client's `Host` ([`HostPolicy::Keep`], full front);
+//!   `X-Forwarded-For/-Proto/-Host` are rebuilt unless the peer is a trusted proxy.
+//! * Header names with `_` are dropped on the way in (nginx's default); `CONNECT` and
+//!   non-path targets are refused; two `Host`s, none, or one contradicting the target's
+//!   authority are refused with 400.
+//! * Plain TCP is HTTP/1.1 only; TLS offers `h2` and `http/1.1`. The upstream is spoken
+//!   to in HTTP/1.1 only, over a verified TLS connection when it is `https`.
+//! * The proxy never retries a request (tickets are single use); hyper retries only a
+//!   request never started on a pooled connection the upstream had closed.
+//! * Over the connection cap: `503` + `Retry-After` + close. Upstream refused or broken:
+//!   `502`; upstream too slow: `504`; each error page names a stable code, also in the
+//!   `X-Bonenfant-Error` header.
+//! * Any answer's `Content-Length` is made to agree with its body before it is written.
 
 pub mod body;
 pub mod error;
