@@ -160,3 +160,46 @@ async fn plain_http_upstream_behind_an_https_url_fails_closed() {
         Some("proxy.upstream_tls")
     );
 }
+
+#[tokio::test]
+async fn tls_handshake_must_finish_within_the_header_read_timeout() {
+    let pki = TestPki::new();
+    let (cert, key) = pki.leaf("proxy", &["127.0.0.1"]);
+    let upstream = ScriptedUpstream::start(|_| Reply::ok("")).await;
+    let proxy = TestProxy::start(proxy_config(&upstream.url(), |raw| {
+        raw.tls_cert = Some(cert);
+        raw.tls_key = Some(key);
+        raw.header_read_timeout = Some("200ms".into());
+        raw.idle_timeout = Some("1h".into());
+    }))
+    .await;
+    let mut client = RawClient::connect(proxy.addr).await;
+    // The first bytes of a ClientHello record, then nothing.
+    client.send(&[0x16, 0x03, 0x01]).await;
+    assert!(client.closed().await);
+}
+
+#[tokio::test]
+async fn http2_connections_over_the_cap_get_503() {
+    let pki = TestPki::new();
+    let (cert, key) = pki.leaf("proxy", &["127.0.0.1"]);
+    let upstream = ScriptedUpstream::start(|_| Reply::ok("in")).await;
+    let proxy = TestProxy::start(proxy_config(&upstream.url(), |raw| {
+        raw.tls_cert = Some(cert);
+        raw.tls_key = Some(key);
+        raw.max_connections = Some(1);
+    }))
+    .await;
+    let uri = format!("https://127.0.0.1:{}/", proxy.addr.port());
+    let get = || {
+        http::Request::get(&uri)
+            .body(Full::<Bytes>::default())
+            .unwrap()
+    };
+    let first = https_client(pki.client_config(&[]), true);
+    assert_eq!(first.request(get()).await.unwrap().status(), 200);
+    let second = https_client(pki.client_config(&[]), true);
+    let shed = second.request(get()).await.unwrap();
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["x-bonenfant-error"], "proxy.overloaded");
+}
