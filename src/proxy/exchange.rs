@@ -728,6 +728,8 @@ impl CasExchange {
                 );
             }
         };
+        // Whatever the outcome: failures count per establishment too.
+        summary.expected = self.inspector.establishment.expected(&request.service);
         match self.store.take_stash(&request.ticket).await {
             Ok(Some(stashed)) => return self.answer_stashed(summary, &request, stashed).await,
             Ok(None) => {}
