@@ -234,7 +234,7 @@ async fn correlates_cas1_validate_though_it_names_no_pupil() {
     // CAS 1 carries the principal alone: no pupil to read, so no establishment asserted.
     let validate = client_reads_correlated("validate", ResponseFormat::Cas1Text).await;
     assert_eq!(validate["uai_asserted"], Value::Null);
-    assert_ne!(validate["verdict"], "ok");
+    assert_eq!(validate["verdict"], "unresolved");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -441,8 +441,30 @@ async fn strict_correlation_refuses_an_unseen_ticket_without_asking_the_ent() {
     assert_eq!(ent.ent.ticket(&ticket).map(|t| t.validations), Some(0));
     let validate = only(&trace, "validate");
     assert_eq!(validate["error"], "proxy.uncorrelated_ticket");
+    assert_eq!(validate["uai_expected"], LEA.0);
     assert_eq!(validate["session"], Value::Null);
     assert_no_leaks(&trace, &[&ticket], &[]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn strict_correlation_accepts_a_ticket_seen_on_the_front_channel() {
+    let (trace, _guard) = capture();
+    let (ent, proxy, pronote) = sim_stack(ValidationMode::ServiceValidate, |raw| {
+        raw.strict_correlation = Some(true);
+    })
+    .await;
+    let service = pronote.parent_page(LEA.0).expect("Léa's Pronote");
+    let front = login(&proxy, service.as_str(), CLAIRE).await;
+    get(&front.location, &[]).await;
+    assert_eq!(pronote.landings()[0].outcome, LandingOutcome::Landed);
+    assert_correlated(&trace, "serviceValidate");
+    assert_eq!(
+        ent.ent.ticket(&front.ticket).map(|t| t.validations),
+        Some(1)
+    );
+    let mut secrets = front.cookie_values();
+    secrets.push(&front.ticket);
+    assert_no_leaks(&trace, &secrets, &[]);
 }
 
 // === 3. replay ===
@@ -478,6 +500,7 @@ async fn replay_fails_once_attached(mode: PinMode) {
     assert_eq!(attached.len(), 1, "attached once: {validates:#?}");
     assert_eq!(attached[0]["error"], Value::Null);
     assert_eq!(validates[1]["error"], "proxy.ticket_replayed");
+    assert_eq!(validates[1]["uai_expected"], LEA.0);
     assert_eq!(
         ent.ent.ticket(&front.ticket).map(|t| t.validations),
         Some(1),
@@ -619,11 +642,29 @@ async fn ent_down_fails_closed_in_every_format() {
     for event in &validates {
         let code = event["error"].as_str().unwrap_or_default();
         assert!(code.starts_with("proxy.upstream"), "{event}");
+        assert_eq!(event["uai_expected"], LEA.0, "named by the service URL");
         assert_eq!(event["verdict"], "unresolved");
         assert_eq!(event["rule"], "no_assertion");
     }
     let bodies: Vec<&str> = answers.iter().map(|(a, _)| a.body.as_str()).collect();
     assert_no_leaks(&trace, &tickets, &bodies);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn failed_validations_still_name_the_expected_establishment() {
+    let (trace, _guard) = capture();
+    let refusal = "<cas:serviceResponse xmlns:cas=\"http://www.yale.edu/tp/cas\">\
+        <cas:authenticationFailure code=\"INVALID_TICKET\">not recognized</cas:authenticationFailure>\
+        </cas:serviceResponse>";
+    let upstream = scripted_cas("ST-unused0000", move |_| xml(refusal)).await;
+    let proxy = bonenfant(&upstream.url(), None, |_| {}).await;
+    let service = service(LEA.0);
+    let answer = validate(&proxy, "serviceValidate", &service, "ST-refused0001", &[]).await;
+    assert_eq!(answer.body, refusal, "the ENT's own failure, verbatim");
+    let validate = only(&trace, "validate");
+    assert_eq!(validate["error"], "cas.failure.invalid_ticket");
+    assert_eq!(validate["uai_expected"], LEA.0);
+    assert_no_leaks(&trace, &["ST-refused0001"], &[]);
 }
 
 /// A scripted ENT answers a validation with `reply`; Pronote must get a well-formed
