@@ -7,20 +7,15 @@
 
 mod pin_support;
 
-use std::path::Path;
-use std::sync::Arc;
-
 use bonenfant::config::PinMode;
 use bonenfant::events::capture::{self, Captured};
-use bonenfant::sim::{
-    pronote, Directory, EntOptions, LandingOutcome, Parent, Pick, PupilRef, RelationRecord,
-};
+use bonenfant::sim::{pronote, EntOptions, LandingOutcome, Pick, PupilRef};
 use pin_support::{form, shown, Answer, Jar, Stack};
 use url::Url;
 
 const CLAIRE: (&str, &str) = ("claire.martin", "demo-claire");
 /// Claire's co-parent: the same two children (shared computer, T01).
-const MARC: (&str, &str) = ("marc.martin", "demo-marc");
+const MARC: (&str, &str) = pin_support::MARC;
 /// Two children in the same collège.
 const JULIEN: (&str, &str) = ("julien.durand", "demo-julien");
 const LEA: (&str, &str) = ("0330101A", "837001");
@@ -32,35 +27,6 @@ const LUCAS: (&str, &str) = ("0330101A", "837004");
 /// first ticket is wrong with probability ½; the ENT is seeded, so runs are repeatable).
 const ROUNDS: usize = 12;
 
-/// The committed example directory plus Marc, Claire's co-parent.
-fn directory() -> Arc<Directory> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim/directory.toml");
-    let mut data = Directory::load(&path)
-        .expect("committed directory")
-        .data()
-        .clone();
-    data.parents.push(Parent {
-        login: MARC.0.to_owned(),
-        password: MARC.1.to_owned(),
-        last_name: "MARTIN".to_owned(),
-        first_name: "Marc".to_owned(),
-        children: vec!["2605001".to_owned(), "2605002".to_owned()],
-        records: vec![
-            RelationRecord {
-                jointure: "2867101".to_owned(),
-                uai: LEA.0.to_owned(),
-                children: vec!["2605001".to_owned()],
-            },
-            RelationRecord {
-                jointure: "2867102".to_owned(),
-                uai: HUGO.0.to_owned(),
-                children: vec!["2605002".to_owned()],
-            },
-        ],
-    });
-    pin_support::directory(data)
-}
-
 fn pupil((uai, id): (&str, &str)) -> PupilRef {
     PupilRef {
         uai: uai.to_owned(),
@@ -71,7 +37,7 @@ fn pupil((uai, id): (&str, &str)) -> PupilRef {
 async fn start(pick: Pick, max_age: &str) -> Stack {
     let max_age = max_age.to_owned();
     Stack::start(
-        directory(),
+        pin_support::fixture_directory(),
         EntOptions {
             pick,
             ..EntOptions::ose_random(5)

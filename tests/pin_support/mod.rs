@@ -12,8 +12,8 @@ use bonenfant::events::{LossCounter, Pseudonymizer, TraceLog};
 use bonenfant::pin::chooser;
 use bonenfant::proxy::exchange::{self, RunningProxy};
 use bonenfant::sim::{
-    http as web, Directory, DirectoryData, DirectoryParams, EntHandle, EntOptions, Landing,
-    PronoteHandle, PronoteOptions, TestEnt, TestPronote, SIM_SERVICE_PATTERN,
+    http as web, Directory, DirectoryData, DirectoryParams, EntHandle, EntOptions, Landing, Parent,
+    PronoteHandle, PronoteOptions, RelationRecord, TestEnt, TestPronote, SIM_SERVICE_PATTERN,
 };
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, REFERER, SET_COOKIE};
@@ -130,6 +130,37 @@ impl Stack {
             "the pupil Pronote got is the one the ENT asserted for that ticket"
         );
     }
+}
+
+/// Claire's co-parent in [`fixture_directory`]: the same two children.
+pub const MARC: (&str, &str) = ("marc.martin", "demo-marc");
+
+/// The committed example directory (Claire: Léa and Hugo in two collèges; Julien:
+/// Chloé and Lucas in one; Sophie: Zoé) plus Marc, Claire's co-parent.
+pub fn fixture_directory() -> Arc<Directory> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim/directory.toml");
+    let mut data = Directory::load(&path)
+        .expect("committed directory")
+        .data()
+        .clone();
+    let record = |jointure: &str, uai: &str, child: &str| RelationRecord {
+        jointure: jointure.to_owned(),
+        uai: uai.to_owned(),
+        children: vec![child.to_owned()],
+    };
+    data.parents.push(Parent {
+        login: MARC.0.to_owned(),
+        password: MARC.1.to_owned(),
+        last_name: "MARTIN".to_owned(),
+        first_name: "Marc".to_owned(),
+        children: vec!["2605001".to_owned(), "2605002".to_owned()],
+        records: vec![
+            record("2867101", "0330101A", "2605001"),
+            record("2867102", "0330202B", "2605002"),
+        ],
+    });
+    directory(data)
 }
 
 /// A generated directory.

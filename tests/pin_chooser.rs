@@ -1,0 +1,386 @@
+//! The chooser page under attack: only a pupil known for this parent can be pinned
+//! (T06), a pin needs a POST with this session's CSRF token from this very origin (T43),
+//! a bad cookie is no session (T39), and the session id rotates at each ticket redirect
+//! so a cookie planted before login sees nothing of the victim (T44). Every refusal
+//! leaves the state unchanged and logs a `pin_refused` event with its stable code.
+
+mod pin_support;
+
+use bonenfant::config::PinMode;
+use bonenfant::events::capture::{self, Captured};
+use bonenfant::pupil::{PupilKey, Uai};
+use bonenfant::sim::{EntOptions, Pick};
+use http::{Method, StatusCode};
+use pin_support::{child_field, form, hidden, Answer, Jar, Stack};
+use url::Url;
+
+const CLAIRE: (&str, &str) = ("claire.martin", "demo-claire");
+const JULIEN: (&str, &str) = ("julien.durand", "demo-julien");
+const COLLEGE: &str = "0330101A";
+
+fn key(uai: &str, id: &str) -> PupilKey {
+    PupilKey {
+        uai: Uai::parse(uai).expect("UAI"),
+        eleve_id: id.to_owned(),
+    }
+}
+
+/// Julien's children, both at the same collège: the chooser is asked.
+fn chloe() -> PupilKey {
+    key(COLLEGE, "837003")
+}
+fn lucas() -> PupilKey {
+    key(COLLEGE, "837004")
+}
+/// Claire's daughter, at the same collège: another family's child.
+fn lea() -> PupilKey {
+    key(COLLEGE, "837001")
+}
+
+async fn start() -> Stack {
+    Stack::start(
+        pin_support::fixture_directory(),
+        EntOptions {
+            pick: Pick::Random,
+            ..EntOptions::ose_random(3)
+        },
+        PinMode::Retry,
+        |raw| raw.retry_max = Some(32),
+    )
+    .await
+}
+
+/// Julien logs in in a fresh browser and ends on the chooser page.
+async fn julien_on_the_chooser(stack: &Stack) -> (Jar, Url, Vec<(String, String)>) {
+    let mut jar = Jar::new();
+    let page = jar
+        .login(&stack.pronote_page(COLLEGE), JULIEN.0, JULIEN.1)
+        .await;
+    let (action, fields) = form(&page, "csrf").expect("the chooser page");
+    (jar, action, fields)
+}
+
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+fn codes(captured: &Captured) -> Vec<String> {
+    captured
+        .named("pin_refused")
+        .iter()
+        .filter_map(|e| e["code"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// What the session's chooser page says is pinned (no pin: nothing checked).
+async fn pinned(stack: &Stack, jar: &mut Jar) -> bool {
+    let page = jar
+        .get(&stack.chooser_url(&stack.pronote_page(COLLEGE)))
+        .await;
+    page.body.contains(" checked")
+}
+
+fn assert_refused(answer: &Answer, status: StatusCode) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert!(answer.location.is_none(), "a refusal sends nobody anywhere");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn pin_of_a_child_never_asserted_for_this_parent_is_refused() {
+    let (captured, _guard) = capture::capture();
+    let stack = start().await;
+    let (mut jar, action, fields) = julien_on_the_chooser(&stack).await;
+    let csrf = hidden(&fields, "csrf").expect("csrf");
+    for stranger in [lea(), key(COLLEGE, "999999"), key("0330202B", "837005")] {
+        let mut forged = fields.clone();
+        forged.push(child_field(&csrf, &stranger));
+        let answer = jar
+            .post(&action, &forged, Some(&origin(&action)), None)
+            .await;
+        assert_refused(&answer, StatusCode::FORBIDDEN);
+        assert!(answer.body.contains("pin.unknown_child"));
+    }
+    assert_eq!(codes(&captured), vec!["pin.unknown_child"; 3]);
+    assert!(!pinned(&stack, &mut jar).await, "state unchanged");
+    assert!(captured.named("pin_set").is_empty());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
+    let (captured, _guard) = capture::capture();
+    let stack = start().await;
+    let (mut jar, action, fields) = julien_on_the_chooser(&stack).await;
+    let csrf = hidden(&fields, "csrf").expect("csrf");
+    let good_child = child_field(&csrf, &chloe());
+    let same_origin = origin(&action);
+    let with = |fields: &[(String, String)], extra: &[(String, String)]| {
+        let mut all = fields.to_vec();
+        all.extend_from_slice(extra);
+        all
+    };
+    // Another session's token (the attacker's own chooser page).
+    let (_, _, other_fields) = julien_on_the_chooser(&stack).await;
+    let other_csrf = hidden(&other_fields, "csrf").expect("csrf");
+    assert_ne!(other_csrf, csrf);
+    let without_csrf: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(k, _)| k != "csrf")
+        .cloned()
+        .collect();
+    let mut wrong_csrf = without_csrf.clone();
+    wrong_csrf.push(("csrf".to_owned(), other_csrf.clone()));
+
+    let cases: Vec<(&str, Answer, StatusCode)> = vec![
+        (
+            "no token",
+            jar.post(
+                &action,
+                &with(&without_csrf, &[good_child.clone()]),
+                Some(&same_origin),
+                None,
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "another session's token",
+            jar.post(
+                &action,
+                &with(&wrong_csrf, &[good_child.clone()]),
+                Some(&same_origin),
+                None,
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "a child token from another session",
+            jar.post(
+                &action,
+                &with(&fields, &[child_field(&other_csrf, &chloe())]),
+                Some(&same_origin),
+                None,
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "cross origin",
+            jar.post(
+                &action,
+                &with(&fields, &[good_child.clone()]),
+                Some("https://evil.example"),
+                None,
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "cross-site referer, no origin",
+            jar.post(
+                &action,
+                &with(&fields, &[good_child.clone()]),
+                None,
+                Some("https://evil.example/page"),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "neither origin nor referer",
+            jar.post(&action, &with(&fields, &[good_child.clone()]), None, None)
+                .await,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "a repeated child field",
+            jar.post(
+                &action,
+                &with(&fields, &[good_child.clone(), child_field(&csrf, &lucas())]),
+                Some(&same_origin),
+                None,
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (name, answer, status) in &cases {
+        assert_eq!(answer.status, *status, "{name}: {}", answer.body);
+        assert!(answer.location.is_none(), "{name}");
+    }
+    // A pin is never made by GET (a link or an image on another site), nor by PUT.
+    let mut as_get = action.clone();
+    as_get
+        .query_pairs_mut()
+        .extend_pairs(&with(&fields, &[good_child.clone()]));
+    let got = jar.send(Method::GET, &as_get, None, &[]).await;
+    assert_eq!(got.status, StatusCode::OK, "GET only shows the page");
+    let put = jar
+        .send(
+            Method::PUT,
+            &action,
+            Some(String::new()),
+            &[(http::header::ORIGIN, same_origin.clone())],
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!pinned(&stack, &mut jar).await, "state unchanged");
+    assert!(captured.named("pin_set").is_empty());
+    assert_eq!(
+        codes(&captured),
+        [
+            "pin.form_missing_field",
+            "pin.csrf",
+            "pin.unknown_child",
+            "pin.origin",
+            "pin.origin",
+            "pin.origin",
+            "pin.form_repeated_field",
+            "pin.method",
+        ]
+    );
+
+    // The same form, posted as the page posts it, pins.
+    let answer = jar
+        .post(
+            &action,
+            &with(&fields, &[good_child]),
+            Some(&same_origin),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert!(pinned(&stack, &mut jar).await);
+    assert_eq!(captured.named("pin_set").len(), 1);
+    // A same-origin Referer stands in for a missing Origin (older browsers).
+    let answer = jar
+        .post(
+            &action,
+            &with(&fields, &[child_field(&csrf, &lucas())]),
+            None,
+            Some(&format!("{same_origin}/bonenfant/choose")),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    stack.stop().await;
+}
+
+/// T39: a cookie that does not open is no session, whatever else the request carries.
+#[tokio::test(flavor = "current_thread")]
+async fn pin_with_a_tampered_cookie_is_no_session() {
+    let (captured, _guard) = capture::capture();
+    let stack = start().await;
+    let (mut jar, action, fields) = julien_on_the_chooser(&stack).await;
+    let csrf = hidden(&fields, "csrf").expect("csrf");
+    let mut all = fields.clone();
+    all.push(child_field(&csrf, &chloe()));
+    let value = jar.session_cookie().expect("cookie");
+    let flipped: String = value
+        .char_indices()
+        .map(|(i, c)| match (i == value.len() / 2, c) {
+            (true, 'A') => 'B',
+            (true, _) => 'A',
+            (false, c) => c,
+        })
+        .collect();
+    for tampered in [flipped, value[..value.len() / 2].to_owned(), String::new()] {
+        let mut forged = Jar::new();
+        forged
+            .cookies
+            .insert(pin_support::SESSION_COOKIE.to_owned(), tampered);
+        let answer = forged
+            .post(&action, &all, Some(&origin(&action)), None)
+            .await;
+        assert_refused(&answer, StatusCode::BAD_REQUEST);
+        let page = forged
+            .get(&stack.chooser_url(&stack.pronote_page(COLLEGE)))
+            .await;
+        assert!(!page.body.contains("Chlo") && !page.body.contains("Lucas"));
+    }
+    assert_eq!(codes(&captured), vec!["pin.no_session"; 3]);
+    assert!(!pinned(&stack, &mut jar).await);
+    stack.stop().await;
+}
+
+/// T44: an attacker's own bonenfant cookie planted in the victim's browser before the
+/// victim logs in. The ticket redirect rotates the session: the planted cookie sees
+/// none of the victim's children and cannot pin for them; and each later login rotates
+/// again, so an old cookie value is worth nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn session_rotates_at_each_ticket_redirect_so_a_planted_cookie_sees_nothing() {
+    let (captured, _guard) = capture::capture();
+    let stack = start().await;
+    let chooser = stack.chooser_url(&stack.pronote_page(COLLEGE));
+    let mut attacker = Jar::new();
+    attacker
+        .login(&stack.pronote_page(COLLEGE), CLAIRE.0, CLAIRE.1)
+        .await;
+    let planted = attacker.session_cookie().expect("the attacker's cookie");
+    let attacker_page = attacker.get(&chooser).await;
+    let (_, attacker_fields) = form(&attacker_page, "csrf").expect("the attacker's chooser");
+    let attacker_csrf = hidden(&attacker_fields, "csrf").expect("csrf");
+
+    let mut victim = Jar::new();
+    victim
+        .cookies
+        .insert(pin_support::SESSION_COOKIE.to_owned(), planted.clone());
+    let page = victim
+        .login(&stack.pronote_page(COLLEGE), JULIEN.0, JULIEN.1)
+        .await;
+    let (action, fields) = form(&page, "csrf").expect("the victim's chooser");
+    assert!(page.body.contains("Chlo"), "the victim sees their children");
+    assert_ne!(victim.session_cookie().as_deref(), Some(planted.as_str()));
+    assert_ne!(
+        hidden(&fields, "csrf"),
+        Some(attacker_csrf.clone()),
+        "CSRF token rotated"
+    );
+
+    // The attacker, with the planted value, sees nothing of the victim's…
+    let seen = attacker.get(&chooser).await;
+    assert!(
+        !seen.body.contains("Chlo") && !seen.body.contains("Lucas"),
+        "{}",
+        seen.body
+    );
+    assert!(form(&seen, "csrf").is_none(), "no child to offer");
+    // …and cannot pin one of them, with any token they know.
+    let mut forged = attacker_fields.clone();
+    forged.push(child_field(&attacker_csrf, &chloe()));
+    let answer = attacker
+        .post(&action, &forged, Some(&origin(&action)), None)
+        .await;
+    assert!(answer.status.is_client_error(), "{}", answer.status);
+    assert!(captured.named("pin_set").is_empty());
+
+    // The victim pins and lands; each ticket redirect rotates again.
+    let csrf = hidden(&fields, "csrf").expect("csrf");
+    let mut all = fields.clone();
+    all.push(child_field(&csrf, &chloe()));
+    let before_landing = victim.session_cookie().expect("cookie");
+    let chosen = victim
+        .post(&action, &all, Some(&origin(&action)), None)
+        .await;
+    assert_eq!(chosen.status, StatusCode::SEE_OTHER);
+    let landed = victim.get(&chosen.location.expect("to Pronote")).await;
+    assert_eq!(
+        pin_support::shown(&landed).and_then(|p| p.key()),
+        Some(chloe())
+    );
+    let after_landing = victim.session_cookie().expect("cookie");
+    let mut old = Jar::new();
+    old.cookies
+        .insert(pin_support::SESSION_COOKIE.to_owned(), before_landing);
+    let stale = old.get(&chooser).await;
+    assert!(
+        !stale.body.contains("Chlo"),
+        "the value before the last login lost the session"
+    );
+    let mut current = Jar::new();
+    current
+        .cookies
+        .insert(pin_support::SESSION_COOKIE.to_owned(), after_landing);
+    assert!(current.get(&chooser).await.body.contains(" checked"));
+    stack.stop().await;
+}
