@@ -184,19 +184,21 @@ class Browser:
     def get(self, url, **kwargs):
         return self.session.get(url, timeout=HTTP_TIMEOUT, **kwargs)
 
-    def open(self, url, parent):
+    def open(self, url, parent, max_forms=1):
         """Opens `url`; when it lands on the ENT's login form, types the parent's
-        credentials there. Returns the final response."""
+        credentials there, up to `max_forms` times. Returns the final response."""
         response = self.get(url)
-        form = LoginForm.find(response.text)
-        if form is None:
-            return response
-        self.forms_filled += 1
-        fields = dict(form.hidden)
-        fields.update(username=parent["login"], password=parent["password"])
-        return self.session.post(
-            urllib.parse.urljoin(response.url, form.action), data=fields, timeout=HTTP_TIMEOUT
-        )
+        for _ in range(max_forms):
+            form = LoginForm.find(response.text)
+            if form is None:
+                break
+            self.forms_filled += 1
+            fields = dict(form.hidden)
+            fields.update(username=parent["login"], password=parent["password"])
+            response = self.session.post(
+                urllib.parse.urljoin(response.url, form.action), data=fields, timeout=HTTP_TIMEOUT
+            )
+        return response
 
 
 def mod_auth_cas_view(response, delimiter=";"):
@@ -681,6 +683,32 @@ class Interop:
                     + (f"; first off event: {wrong[0]}" if wrong else ""),
                 )
 
+    def retry_renew(self, families, logins):
+        """A service that demands fresh credentials (mod_auth_cas `CASRenew`: renew=true on
+        /login and on validation) must never accept a ticket the ENT issued from its SSO
+        session, which is what a silent re-login yields. Under retry, bonenfant must either
+        leave such logins alone or keep renew=true on the re-login (the parent then types
+        the password again); either way the login succeeds."""
+        trace = Trace(self.env["traces"]["retry"])
+        plan = [(parent, child) for parent in families for child in self.directory.children(parent)]
+        plan = (plan * (logins // len(plan) + 1))[:logins]
+        silent = []
+        failed = []
+        for parent, child in plan:
+            browser = Browser(self.ca)
+            response = browser.open(self.apache("retry_renew", child["uai"]), parent, max_forms=25)
+            events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
+            if mod_auth_cas_view(response) is None:
+                failed.append(describe(response))
+            elif browser.forms_filled == 1 and any(e.get("pin") == "retry" for e in events):
+                silent.append(f"{parent['login']} → {child['uai']}")
+        self.report.check(
+            f"retry: {logins} logins on a CASRenew service succeed, none through a silent re-login",
+            not silent and not failed,
+            f"{len(silent)} accepted a ticket from a silent re-login, {len(failed)} failed"
+            + (f"; first: {(silent + failed)[0]}" if silent or failed else ""),
+        )
+
     def single_logout(self, parent, vhost, proxy):
         """Logging out at the ENT through bonenfant ends the mod_auth_cas session (which
         the ENT tells the service directly, by a single-logout POST)."""
@@ -752,6 +780,7 @@ def main():
         ("retry", lambda: interop.retry(families, args.retry_logins)),
         ("retry-concurrent", lambda: interop.retry(families, args.retry_logins, workers=8)),
         ("retry-python-cas", lambda: interop.retry_python_cas(families, 2)),
+        ("retry-renew", lambda: interop.retry_renew(families, 20)),
         ("slo-retry", lambda: interop.single_logout(families[1], "retry", "retry")),
         ("shapes", lambda: interop.shapes(args.variant)),
     ]

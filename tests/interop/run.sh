@@ -12,7 +12,8 @@
 # in a virtualenv under target/interop/), runs Apache with its own config and ServerRoot in
 # a temp dir, prints one PASS/FAIL line per check, kills everything it started on exit, and
 # exits non-zero when a check failed. Run it alone: `bash tests/interop/run.sh`.
-# Environment: INTEROP_RETRY_LOGINS (default 100); INTEROP_KEEP=1 keeps the temp dir.
+# Environment: INTEROP_RETRY_LOGINS (default 100); INTEROP_KEEP=1 keeps the temp dir;
+# INTEROP_PHASES (comma-separated, see interop.py --help) replaces the main phases.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -85,7 +86,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Free ports: bind port 0, note the port, close (nothing else races us on a test machine).
-NAMES=(ENT OBSERVE PIN FRONT DIRECT SV SAML RETRY PYCAS
+NAMES=(ENT OBSERVE PIN FRONT DIRECT SV SAML RETRY RETRY_RENEW PYCAS
     SHAPE_ENT SHAPE_PROXY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML)
 read -r -a free < <(python3 -c '
 import socket, sys
@@ -177,7 +178,7 @@ sed "${fill[@]}" "$HERE/apache.conf.in" \
     || fail_setup "Apache rejects its configuration: $(cat "$WORK/apache.configtest")"
 # Its own session: Apache signals its whole process group when it stops.
 start apache setsid "$APACHE" -f "$WORK/apache/httpd.conf" -DFOREGROUND
-for name in FRONT DIRECT SV SAML RETRY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML; do
+for name in FRONT DIRECT SV SAML RETRY RETRY_RENEW SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML; do
     wait_port apache "${PORT[$name]}"
 done
 
@@ -200,7 +201,7 @@ status=0
 checks() { "$VENV/bin/python" "$HERE/interop.py" "$WORK/env.json" "$@" | tee -a "$WORK/checks.log"; }
 
 say "checks: baseline, observe, single logout, retry (one at a time, then 8 at a time), single logout under retry"
-checks --retry-logins "$RETRY_LOGINS" || status=1
+checks --retry-logins "$RETRY_LOGINS" ${INTEROP_PHASES:+--phases "$INTEROP_PHASES"} || status=1
 
 # Attribute shapes: the same ENT in each dialect, each client directly and through bonenfant
 # (given the directory export: the laclasse dialect names the child only by jointure).
