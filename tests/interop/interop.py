@@ -37,6 +37,8 @@ PYCAS_PATH = re.compile(
     r"^/(?P<uai>\d{7}[a-z])/pronote/(?P<route>[a-z]+)-(?P<mode>cas1|cas2|cas3|saml)/parent\.html$"
 )
 PYCAS_VERSIONS = {"cas1": 1, "cas2": 2, "cas3": 3, "saml": "CAS_2_SAML_1_0"}
+# A query like Pronote's own (`?fd=1&bydlg=…`), with characters that encode differently.
+PRONOTE_QUERY = "?fd=1&bydlg=A6ABB224-12DD-4E31-AF8F-1AF1B4D1B3A8&q=a%2Bb+c%20d&e=%C3%A9"
 # Seconds any one HTTP request may take before the check fails.
 HTTP_TIMEOUT = 30
 
@@ -400,15 +402,15 @@ class Interop:
 
     # --- helpers ---
 
-    def apache(self, vhost, uai):
-        return f"http://127.0.0.1:{self.ports[vhost]}" + PAGE.format(uai=uai.lower())
+    def apache(self, vhost, uai, query=""):
+        return f"http://127.0.0.1:{self.ports[vhost]}" + PAGE.format(uai=uai.lower()) + query
 
     def bonenfant(self, which):
         return f"https://127.0.0.1:{self.ports[which]}/cas"
 
-    def login_mod_auth_cas(self, vhost, parent, uai):
+    def login_mod_auth_cas(self, vhost, parent, uai, query=""):
         browser = Browser(self.ca)
-        response = browser.open(self.apache(vhost, uai), parent)
+        response = browser.open(self.apache(vhost, uai, query), parent)
         return browser, response, mod_auth_cas_view(response)
 
     def check_login(self, name, parent, view, response, attributes_expected=True):
@@ -585,9 +587,10 @@ class Interop:
                     f"uai_asserted {asserted}, error {event.get('error')}",
                 )
 
-    def retry(self, families, logins, workers=1):
+    def retry(self, families, logins, workers=1, query=""):
         """With --pin retry, every login lands on the child of the service's establishment,
-        `workers` browsers at a time."""
+        `workers` browsers at a time; `query` is added to the service URL (Pronote's own
+        URLs carry some, and the re-login must send the service back unchanged)."""
         trace = Trace(self.env["traces"]["retry"])
         plan = []
         while len(plan) < logins:
@@ -598,7 +601,7 @@ class Interop:
 
         def login(step):
             parent, child = step
-            _, response, view = self.login_mod_auth_cas("retry", parent, child["uai"])
+            _, response, view = self.login_mod_auth_cas("retry", parent, child["uai"], query)
             if view is None:
                 return f"{parent['login']} → {child['uai']}: {describe(response)}"
             problems, designated = self.directory.check_view(view, parent)
@@ -615,8 +618,9 @@ class Interop:
         landed = logins - len(misses)
         elapsed = time.monotonic() - started
         self.report.check(
-            f"retry: {logins} mod_auth_cas logins ({workers} at a time) of {len(families)} parents "
-            "with children in two establishments land on the intended child",
+            f"retry: {logins} mod_auth_cas logins ({workers} at a time"
+            + (f", service with query {query}" if query else "")
+            + f") of {len(families)} parents with children in two establishments land on the intended child",
             landed == logins,
             f"{landed}/{logins} in {elapsed:.1f} s" + (f"; first misses: {misses[:3]}" if misses else ""),
         )
@@ -761,7 +765,7 @@ def main():
     parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(
         "--phases",
-        default="baseline,observe,slo,retry,retry-concurrent,retry-python-cas,slo-retry",
+        default="baseline,observe,slo,retry,retry-concurrent,retry-query,retry-python-cas,slo-retry",
         help="comma-separated subset to run",
     )
     args = parser.parse_args()
@@ -779,6 +783,7 @@ def main():
         ("slo", lambda: interop.single_logout(families[0], "sv", "observe")),
         ("retry", lambda: interop.retry(families, args.retry_logins)),
         ("retry-concurrent", lambda: interop.retry(families, args.retry_logins, workers=8)),
+        ("retry-query", lambda: interop.retry(families, 28, query=PRONOTE_QUERY)),
         ("retry-python-cas", lambda: interop.retry_python_cas(families, 2)),
         ("retry-renew", lambda: interop.retry_renew(families, 20)),
         ("slo-retry", lambda: interop.single_logout(families[1], "retry", "retry")),
