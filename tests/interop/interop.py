@@ -587,7 +587,7 @@ class Interop:
                     f"uai_asserted {asserted}, error {event.get('error')}",
                 )
 
-    def retry(self, families, logins, workers=1, query=""):
+    def retry(self, families, logins, workers=1, query="", vhost="retry"):
         """With --pin retry, every login lands on the child of the service's establishment,
         `workers` browsers at a time; `query` is added to the service URL (Pronote's own
         URLs carry some, and the re-login must send the service back unchanged)."""
@@ -601,7 +601,7 @@ class Interop:
 
         def login(step):
             parent, child = step
-            _, response, view = self.login_mod_auth_cas("retry", parent, child["uai"], query)
+            _, response, view = self.login_mod_auth_cas(vhost, parent, child["uai"], query)
             if view is None:
                 return f"{parent['login']} → {child['uai']}: {describe(response)}"
             problems, designated = self.directory.check_view(view, parent)
@@ -618,7 +618,8 @@ class Interop:
         landed = logins - len(misses)
         elapsed = time.monotonic() - started
         self.report.check(
-            f"retry: {logins} mod_auth_cas logins ({workers} at a time"
+            f"retry: {logins} mod_auth_cas {'SAML 1.1' if vhost == 'retry_saml' else 'serviceValidate'} "
+            f"logins ({workers} at a time"
             + (f", service with query {query}" if query else "")
             + f") of {len(families)} parents with children in two establishments land on the intended child",
             landed == logins,
@@ -765,7 +766,7 @@ def main():
     parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(
         "--phases",
-        default="baseline,observe,slo,retry,retry-concurrent,retry-query,retry-python-cas,slo-retry",
+        default="baseline,observe,slo,retry,retry-concurrent,retry-query,retry-saml,retry-python-cas,slo-retry",
         help="comma-separated subset to run",
     )
     args = parser.parse_args()
@@ -784,6 +785,7 @@ def main():
         ("retry", lambda: interop.retry(families, args.retry_logins)),
         ("retry-concurrent", lambda: interop.retry(families, args.retry_logins, workers=8)),
         ("retry-query", lambda: interop.retry(families, 28, query=PRONOTE_QUERY)),
+        ("retry-saml", lambda: interop.retry(families, 28, vhost="retry_saml")),
         ("retry-python-cas", lambda: interop.retry_python_cas(families, 2)),
         ("retry-renew", lambda: interop.retry_renew(families, 20)),
         ("slo-retry", lambda: interop.single_logout(families[1], "retry", "retry")),

@@ -86,7 +86,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Free ports: bind port 0, note the port, close (nothing else races us on a test machine).
-NAMES=(ENT OBSERVE PIN FRONT DIRECT SV SAML RETRY RETRY_RENEW PYCAS
+NAMES=(ENT OBSERVE PIN FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW PYCAS
     SHAPE_ENT SHAPE_PROXY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML)
 read -r -a free < <(python3 -c '
 import socket, sys
@@ -178,7 +178,7 @@ sed "${fill[@]}" "$HERE/apache.conf.in" \
     || fail_setup "Apache rejects its configuration: $(cat "$WORK/apache.configtest")"
 # Its own session: Apache signals its whole process group when it stops.
 start apache setsid "$APACHE" -f "$WORK/apache/httpd.conf" -DFOREGROUND
-for name in FRONT DIRECT SV SAML RETRY RETRY_RENEW SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML; do
+for name in FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML; do
     wait_port apache "${PORT[$name]}"
 done
 
