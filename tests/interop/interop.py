@@ -51,15 +51,22 @@ def redact(text):
 
 
 class Report:
-    """Prints one line per check and remembers whether any failed."""
+    """Prints one line per check (and appends it to `log`) and remembers whether any failed."""
 
-    def __init__(self):
+    def __init__(self, log=None):
         self.failed = []
         self.passed = 0
+        self.log = log
+
+    def emit(self, line):
+        print(line, flush=True)
+        if self.log:
+            self.log.write(line + "\n")
+            self.log.flush()
 
     def check(self, name, ok, detail=""):
         suffix = f" ({redact(detail)})" if detail else ""
-        print(f"{'PASS' if ok else 'FAIL'} {name}{suffix}", flush=True)
+        self.emit(f"{'PASS' if ok else 'FAIL'} {name}{suffix}")
         if ok:
             self.passed += 1
         else:
@@ -67,7 +74,7 @@ class Report:
         return ok
 
     def info(self, message):
-        print(f"INFO {message}", flush=True)
+        self.emit(f"INFO {message}")
 
 
 class Directory:
@@ -763,6 +770,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("env", help="JSON file written by run.sh")
     parser.add_argument("--retry-logins", type=int, default=100)
+    parser.add_argument("--log", help="also append every line to this file")
     parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(
         "--phases",
@@ -772,7 +780,8 @@ def main():
     args = parser.parse_args()
     with open(args.env) as file:
         env = json.load(file)
-    report = Report()
+    log = open(args.log, "a", encoding="utf-8") if args.log else None
+    report = Report(log)
     interop = Interop(env, report)
     families = interop.directory.split_families()
     if not report.check("setup: the directory has parents with children in two establishments", len(families) >= 2, f"{len(families)} such parents"):
@@ -801,7 +810,7 @@ def main():
         except Exception as error:  # noqa: BLE001 - a crashed phase is a failed check, the others still run
             report.check(f"{name}: ran to the end", False, f"{type(error).__name__}: {error}")
         report.info(f"{name} took {time.monotonic() - started:.1f} s")
-    print(f"{report.passed} passed, {len(report.failed)} failed", flush=True)
+    report.emit(f"{report.passed} passed, {len(report.failed)} failed")
     return 1 if report.failed else 0
 
 

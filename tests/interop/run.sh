@@ -198,7 +198,16 @@ done
 
 # --- the checks ---------------------------------------------------------------------------
 status=0
-checks() { "$VENV/bin/python" "$HERE/interop.py" "$WORK/env.json" "$@" | tee -a "$WORK/checks.log"; }
+# In the background and waited for, so that a signal stops the run at once (bash runs
+# traps between commands, not during a foreground one).
+checks() {
+    "$VENV/bin/python" "$HERE/interop.py" "$WORK/env.json" --log "$WORK/checks.log" "$@" &
+    PIDS[checks]=$!
+    local result=0
+    wait "${PIDS[checks]}" || result=$?
+    unset "PIDS[checks]"
+    return "$result"
+}
 
 say "checks: baseline, observe, single logout, retry (one at a time, then 8 at a time), single logout under retry"
 checks --retry-logins "$RETRY_LOGINS" ${INTEROP_PHASES:+--phases "$INTEROP_PHASES"} || status=1
