@@ -384,6 +384,41 @@ async fn a_second_login_rotates_the_session_and_correlates_to_the_new_one() {
     assert_no_leaks(&trace, &secrets, &[]);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn wrong_establishment_is_flagged_on_the_correlated_validation() {
+    let (trace, _guard) = capture();
+    // An ENT that always names the first child: Léa, though Claire goes to Hugo's
+    // collège.
+    let options = EntOptions {
+        pick: Pick::First,
+        ..EntOptions::default()
+    };
+    let ent = TestEnt::spawn_local(directory(), options)
+        .await
+        .expect("ENT starts");
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), |_| {}).await;
+    let pronote = TestPronote::spawn_local(directory(), PronoteOptions::new(cas_base(&proxy)))
+        .await
+        .expect("Pronote starts");
+    let service = pronote.parent_page(HUGO.0).expect("Hugo's Pronote");
+    let front = login(&proxy, service.as_str(), CLAIRE).await;
+    get(&front.location, &[]).await;
+    assert_eq!(
+        pronote.landings()[0].outcome,
+        LandingOutcome::UnknownUser,
+        "observe mode changes nothing"
+    );
+    let redirect = only(&trace, "login_redirect");
+    let validate = only(&trace, "validate");
+    assert_eq!(validate["session"], redirect["session"]);
+    assert_eq!(validate["uai_expected"], HUGO.0);
+    assert_eq!(validate["uai_asserted"], LEA.0);
+    assert_eq!(validate["verdict"], "wrong_establishment");
+    let mut secrets = front.cookie_values();
+    secrets.push(&front.ticket);
+    assert_no_leaks(&trace, &secrets, &[]);
+}
+
 // === 2. back channel only ===
 
 /// Claire logs in at the ENT directly; only Pronote's validation goes through bonenfant
@@ -665,6 +700,35 @@ async fn failed_validations_still_name_the_expected_establishment() {
     assert_eq!(validate["error"], "cas.failure.invalid_ticket");
     assert_eq!(validate["uai_expected"], LEA.0);
     assert_no_leaks(&trace, &["ST-refused0001"], &[]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn oversized_saml_request_is_refused_without_asking_the_ent() {
+    let (trace, _guard) = capture();
+    let upstream = scripted_cas("ST-unused0000", |_| xml(claire_success())).await;
+    let proxy = bonenfant(&upstream.url(), None, |raw| {
+        raw.max_request_body = Some(1024);
+    })
+    .await;
+    let service = service(LEA.0);
+    let padded = saml_request("ST-big0001").replace(
+        "<SOAP-ENV:Header/>",
+        &format!("<SOAP-ENV:Header>{}</SOAP-ENV:Header>", " ".repeat(4096)),
+    );
+    let mut url = endpoint_url(&proxy, "samlValidate");
+    url.query_pairs_mut().append_pair("TARGET", &service);
+    let answer = post(url.as_str(), "text/xml", &padded, &[]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        failure_code(&answer.outcome(ResponseFormat::Saml11)),
+        Some("INVALID_REQUEST")
+    );
+    assert!(upstream.requests().is_empty(), "nothing reached the ENT");
+    assert_eq!(
+        only(&trace, "validate")["error"],
+        "proxy.request_body_too_large"
+    );
+    assert_no_leaks(&trace, &["ST-big0001"], &[&answer.body]);
 }
 
 /// A scripted ENT answers a validation with `reply`; Pronote must get a well-formed
