@@ -23,6 +23,7 @@ use crate::events::{PinOutcome, TraceLog};
 use crate::pin::chooser;
 use crate::proxy::exchange::{self, RunningProxy};
 use crate::sim::browser::{self, Browser, LoginResult};
+use crate::sim::expected_wrong_share_under_random_pick;
 use crate::sim::{
     Directory, DirectoryParams, EntHandle, EntOptions, LandingOutcome, ParentVisit, PronoteHandle,
     PronoteOptions, PupilRef, TestEnt, TestPronote, SIM_SERVICE_PATTERN,
@@ -103,6 +104,9 @@ pub struct DemoReport {
     pub establishments: BTreeMap<String, String>,
     /// The wrong-child share the family mix predicts for a random pick.
     pub expected_wrong_share: f64,
+    /// Successful landings through the pinning proxy whose principal or pupil is not
+    /// what the ENT asserted for that very ticket (invariant I1: must be 0).
+    pub unverified_landings: u64,
 }
 
 /// A run's moving parts, started and stopped together.
@@ -172,6 +176,7 @@ pub async fn run(
         .map(|p| pinned.pins.get(p.as_str()).copied().unwrap_or(0))
         .sum();
     pinning.flagged = not_ok(&pinned) + pinning.pinned;
+    let unverified_landings = unverified_landings(&stack);
     stop(stack).await;
     let establishments = directory
         .establishments()
@@ -184,7 +189,8 @@ pub async fn run(
         pinning,
         trace_log: options.out_dir.join("trace.jsonl"),
         establishments,
-        expected_wrong_share: expected_wrong_share(&directory, &visits),
+        expected_wrong_share: expected_wrong_share_under_random_pick(&visits),
+        unverified_landings,
     };
     print_table(&report, out);
     Ok(report)
@@ -384,7 +390,11 @@ async fn visit_once(
         chosen += 1;
         result = landed;
     }
-    if let (Some(LandingOutcome::Landed), Some(pupil)) = (result.outcome, &result.pupil) {
+    // What bonenfant now believes this parent means here: the child chosen, else the
+    // child landed on.
+    if chosen > 0 {
+        last_landed.insert(visit.intended.uai.clone(), visit.intended.clone());
+    } else if let (Some(LandingOutcome::Landed), Some(pupil)) = (result.outcome, &result.pupil) {
         last_landed.insert(pupil.uai.clone(), pupil.clone());
     }
     Ok(VisitOutcome { result, chosen })
@@ -466,18 +476,25 @@ fn retarget(url: &Url, base: &Url) -> Url {
     moved
 }
 
-/// With a uniformly random pick among all of a parent's children, a visit meaning one
-/// child of `k` lands wrong with probability `(k-1)/k`.
-fn expected_wrong_share(directory: &Directory, visits: &[ParentVisit]) -> f64 {
-    let _ = directory;
-    if visits.is_empty() {
-        return 0.0;
-    }
-    let sum: f64 = visits
+/// Checks every success Pronote accepted through the pinning proxy against the ENT's
+/// own record of that ticket: same principal, and a pupil the ENT asserted for it.
+fn unverified_landings(stack: &Stack) -> u64 {
+    let landings = stack.pronote_pinning.landings();
+    let verified = |landing: &crate::sim::Landing| {
+        let Some(issued) = stack.ent.ent.ticket(&landing.ticket) else {
+            return false;
+        };
+        let pupil_asserted = landing
+            .designated
+            .as_ref()
+            .is_some_and(|d| issued.picked.iter().any(|p| p.key().as_ref() == Some(d)));
+        landing.principal.as_deref() == Some(issued.login.as_str()) && pupil_asserted
+    };
+    landings
         .iter()
-        .map(|v| (v.children.saturating_sub(1)) as f64 / v.children.max(1) as f64)
-        .sum();
-    sum / visits.len() as f64
+        .filter(|l| l.outcome == LandingOutcome::Landed)
+        .filter(|l| !verified(l))
+        .count() as u64
 }
 
 fn percent(part: u64, whole: u64) -> String {
@@ -540,11 +557,16 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
             report.pinning.not_landed
         );
     }
-    let _ = writeln!(out, "\nPer establishment (observing):");
     let _ = writeln!(
         out,
-        "{:<10} {:<34} {:>7} {:>13} {:>13}",
-        "UAI", "name", "logins", "wrong direct", "wrong pinned"
+        "Every success Pronote accepted through the pinning proxy was what the ENT asserted for that ticket: {}",
+        if report.unverified_landings == 0 { "yes".to_owned() } else { format!("NO ({} landings)", report.unverified_landings) }
+    );
+    let _ = writeln!(out, "\nWrong-child landings per establishment:");
+    let _ = writeln!(
+        out,
+        "{:<10} {:<34} {:>7} {:>8} {:>10} {:>8}",
+        "UAI", "name", "logins", "direct", "observing", "pinning"
     );
     for (uai, (logins, wrong)) in &report.observing.per_establishment {
         let name = report
@@ -556,11 +578,12 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
         let pinned = report.pinning.per_establishment.get(uai).map_or(0, |e| e.1);
         let _ = writeln!(
             out,
-            "{:<10} {:<34} {:>7} {:>13} {:>13}",
+            "{:<10} {:<34} {:>7} {:>8} {:>10} {:>8}",
             uai,
             name.chars().take(34).collect::<String>(),
             logins,
-            format!("{direct} / {wrong}"),
+            direct,
+            wrong,
             pinned
         );
     }

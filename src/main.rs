@@ -171,8 +171,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let output = std::fs::File::create(&html)?;
             bonenfant::report::run(input, bonenfant::report::Format::Html, output)?;
             println!("HTML report: {}", html.display());
-            if report.pinning.wrong > 0 {
-                anyhow::bail!("pinning left {} wrong-child landings", report.pinning.wrong);
+            if report.pinning.wrong > 0 || report.unverified_landings > 0 {
+                anyhow::bail!(
+                    "pinning left {} wrong-child landings and {} landings the ENT did not assert",
+                    report.pinning.wrong,
+                    report.unverified_landings
+                );
             }
             Ok(())
         }
