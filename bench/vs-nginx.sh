@@ -8,7 +8,8 @@
 #
 # Installs nginx and wrk with apt-get when missing. Starts on 127.0.0.1: the common
 # upstream (:18080), nginx (:18081, one worker per core, upstream keepalive), bonenfant
-# (:18082); runs wrk against the upstream directly (the ceiling), nginx and bonenfant,
+# with one single-threaded worker per core (:18082, `proxy::run_workers`) and on one
+# multi-threaded runtime (:18083, `bonenfant-mt`, `proxy::run_passthrough`); runs wrk against the upstream directly (the ceiling), nginx and bonenfant,
 # then a one-connection run for added latency, and prints the ratios. Everything it
 # starts is stopped on exit. Results are only comparable within one run.
 set -euo pipefail
@@ -68,7 +69,8 @@ http {
 CONF
 
 "$bin" upstream 127.0.0.1:18080 & pids+=($!)
-"$bin" proxy 127.0.0.1:18082 http://127.0.0.1:18080/ & pids+=($!)
+"$bin" proxy 127.0.0.1:18082 http://127.0.0.1:18080/ "$(nproc)" & pids+=($!)
+"$bin" proxy 127.0.0.1:18083 http://127.0.0.1:18080/ & pids+=($!)
 "$nginx_bin" -c "$work/nginx.conf" -e "$work/error.log"
 sleep 1
 
@@ -86,14 +88,17 @@ echo "date: $(date -u +%FT%TZ)  cpus: $(nproc)  duration: $duration  connections
 read -r direct_rps _ < <(run direct 18080 "$connections" "$threads")
 read -r nginx_rps _ < <(run nginx 18081 "$connections" "$threads")
 read -r bon_rps _ < <(run bonenfant 18082 "$connections" "$threads")
+read -r mt_rps _ < <(run bonenfant-mt 18083 "$connections" "$threads")
 read -r _ direct_p50 < <(run direct 18080 1 1)
 read -r _ nginx_p50 < <(run nginx 18081 1 1)
 read -r _ bon_p50 < <(run bonenfant 18082 1 1)
+read -r _ mt_p50 < <(run bonenfant-mt 18083 1 1)
 
-printf '%-10s %12s %16s\n' "" "req/s (c=$connections)" "p50 µs (c=1)"
-printf '%-10s %12s %16s\n' direct "$direct_rps" "$direct_p50"
-printf '%-10s %12s %16s\n' nginx "$nginx_rps" "$nginx_p50"
-printf '%-10s %12s %16s\n' bonenfant "$bon_rps" "$bon_p50"
+printf '%-12s %12s %16s\n' "" "req/s (c=$connections)" "p50 µs (c=1)"
+printf '%-12s %12s %16s\n' direct "$direct_rps" "$direct_p50"
+printf '%-12s %12s %16s\n' nginx "$nginx_rps" "$nginx_p50"
+printf '%-12s %12s %16s\n' bonenfant "$bon_rps" "$bon_p50"
+printf '%-12s %12s %16s\n' bonenfant-mt "$mt_rps" "$mt_p50"
 awk -v b="$bon_rps" -v n="$nginx_rps" -v bp="$bon_p50" -v np="$nginx_p50" -v dp="$direct_p50" 'BEGIN {
     printf "throughput bonenfant/nginx: %.2f (target >= 1)\n", b / n
     printf "added p50 latency: bonenfant %.0f us, nginx %.0f us (target bonenfant <= nginx)\n", bp - dp, np - dp

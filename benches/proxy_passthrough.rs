@@ -3,14 +3,20 @@
 //!
 //! * `proxy_passthrough upstream ADDR` — a tiny keep-alive HTTP/1.1 server answering
 //!   every request `200` with a 13-byte body: the common upstream.
-//! * `proxy_passthrough proxy LISTEN UPSTREAM_URL` — bonenfant's transparent proxy
-//!   (`proxy::run_passthrough`) with default limits.
+//! * `proxy_passthrough proxy LISTEN UPSTREAM_URL [WORKERS]` — bonenfant's transparent
+//!   proxy with default limits: `proxy::run_passthrough` on this runtime, or with
+//!   WORKERS, `proxy::run_workers` (one single-threaded runtime per worker).
+//!
+//! `BONENFANT_BENCH_RUNTIME=current` runs either on a single-threaded runtime.
 //!
 //! Built with the release profile by `cargo bench --bench proxy_passthrough --no-run`.
 
 use std::convert::Infallible;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use bonenfant::config::RawConfig;
+use bonenfant::proxy::Passthrough;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -20,15 +26,24 @@ use tokio::net::TcpListener;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // BONENFANT_BENCH_RUNTIME=current: one thread, to see what cross-thread wake-ups
+    // of the multi-threaded scheduler cost on this machine.
+    let mut runtime = match std::env::var("BONENFANT_BENCH_RUNTIME").as_deref() {
+        Ok("current") => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = runtime.enable_all().build().expect("tokio runtime");
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["upstream", addr] => runtime.block_on(upstream(addr)),
-        ["proxy", listen, upstream] => runtime.block_on(proxy(listen, upstream)),
+        ["proxy", listen, upstream] => runtime.block_on(proxy(listen, upstream, None)),
+        ["proxy", listen, upstream, workers] => {
+            let workers = workers.parse().expect("a number of workers ≥ 1");
+            runtime.block_on(proxy(listen, upstream, Some(workers)))
+        }
         // `cargo bench` runs every bench target with `--bench`: nothing to do alone.
-        _ => eprintln!("usage: proxy_passthrough upstream ADDR | proxy LISTEN UPSTREAM_URL"),
+        _ => eprintln!(
+            "usage: proxy_passthrough upstream ADDR | proxy LISTEN UPSTREAM_URL [WORKERS]"
+        ),
     }
 }
 
@@ -54,7 +69,7 @@ async fn upstream(addr: &str) {
     }
 }
 
-async fn proxy(listen: &str, upstream: &str) {
+async fn proxy(listen: &str, upstream: &str, workers: Option<NonZeroUsize>) {
     let raw = RawConfig {
         listen: Some(listen.parse().expect("listen address")),
         upstream: Some(upstream.parse().expect("upstream URL")),
@@ -64,7 +79,12 @@ async fn proxy(listen: &str, upstream: &str) {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    bonenfant::proxy::run_passthrough(&config, shutdown)
-        .await
-        .expect("proxy");
+    let served = match workers {
+        None => bonenfant::proxy::run_passthrough(&config, shutdown).await,
+        Some(workers) => {
+            let handler = || Passthrough::new(&config).map(Arc::new);
+            bonenfant::proxy::run_workers(&config, workers, handler, shutdown).await
+        }
+    };
+    served.expect("proxy");
 }

@@ -50,7 +50,7 @@ use hyper::body::Incoming;
 pub use body::{BoxError, ProxyBody};
 pub use error::{ProxyError, UpstreamError};
 pub use hygiene::{ForwardPolicy, FrontDoorError, HostPolicy};
-pub use passthrough::{run, run_passthrough, Passthrough};
+pub use passthrough::{run, run_passthrough, run_workers, Passthrough};
 pub use upstream::Upstream;
 
 /// What the server knows about the connection a request came on.

@@ -3,6 +3,7 @@
 //! exchange uses [`Passthrough::forward`] for everything it does not inspect.
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use http::{Request, Response};
@@ -88,6 +89,33 @@ pub async fn run<H: Handler>(
             source,
         })?;
     server::serve(listener, tls, &config.limits, handler, shutdown).await
+}
+
+/// [`run`] on `workers` threads with a single-threaded runtime each (see
+/// [`server::serve_workers`]); `make_handler` is called once per worker.
+pub async fn run_workers<H, M>(
+    config: &Config,
+    workers: NonZeroUsize,
+    make_handler: M,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ProxyError>
+where
+    H: Handler,
+    M: FnMut() -> Result<Arc<H>, ProxyError>,
+{
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let (_bound, drained) = server::serve_workers(
+        config.listen,
+        workers,
+        tls,
+        &config.limits,
+        make_handler,
+        shutdown,
+    )?;
+    drained.await
 }
 
 /// `bonenfant serve` without CAS inspection: a transparent reverse proxy.
