@@ -196,6 +196,43 @@ pub async fn run(
     Ok(report)
 }
 
+/// `demo --serve`: the same stack, left running for a person with a browser until
+/// `shutdown`; prints where to go.
+pub async fn serve(
+    options: &DemoOptions,
+    trace: TraceLog,
+    out: &mut (dyn Write + Send),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), DemoError> {
+    let params = DirectoryParams {
+        families: options.families,
+        establishments: options.establishments,
+        ..DirectoryParams::default()
+    };
+    let directory = Arc::new(Directory::generate(&params, options.seed));
+    let stack = start(&directory, options, trace).await?;
+    let _ = writeln!(
+        out,
+        "bonenfant demo, serving on 127.0.0.1 until Ctrl-C. Each page lists the test parents \
+         (login and password) with one link per child:\n\n\
+         \x20 Pronote straight to the ENT (the bug):      {}\n\
+         \x20 Pronote through bonenfant, observing:       {}\n\
+         \x20 Pronote through bonenfant, pinning (retry): {}\n\n\
+         The test ENT: {}   bonenfant's chooser (pinning): {}\n\
+         Trace log: {}",
+        stack.pronote_direct.base_url(),
+        stack.pronote_observe.base_url(),
+        stack.pronote_pinning.base_url(),
+        stack.ent.cas_base(),
+        chooser_url(stack.pinning.addr),
+        options.out_dir.join("trace.jsonl").display(),
+    );
+    let _ = out.flush();
+    shutdown.await;
+    stop(stack).await;
+    Ok(())
+}
+
 async fn start(
     directory: &Arc<Directory>,
     options: &DemoOptions,

@@ -54,6 +54,9 @@ enum Command {
         /// Where the trace log goes (default: a `bonenfant-demo` folder in the temp dir).
         #[arg(long)]
         out_dir: Option<PathBuf>,
+        /// Keep everything running and print the URLs to open in a browser.
+        #[arg(long)]
+        serve: bool,
     },
     /// Summarise a trace log: figures per establishment and per day.
     Report {
@@ -150,6 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             families,
             seed,
             out_dir,
+            serve,
         } => {
             let options = bonenfant::demo::DemoOptions {
                 logins,
@@ -164,6 +168,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = std::fs::remove_file(&trace_path);
             let (trace, guard) = install_tracing(Some(&trace_path), &rand::random::<[u8; 32]>())?;
             let mut stdout = std::io::stdout();
+            if serve {
+                runtime()?.block_on(bonenfant::demo::serve(
+                    &options,
+                    trace,
+                    &mut stdout,
+                    ctrl_c(),
+                ))?;
+                return Ok(());
+            }
             let report = runtime()?.block_on(bonenfant::demo::run(&options, trace, &mut stdout))?;
             drop(guard);
             let html = options.out_dir.join("report.html");
