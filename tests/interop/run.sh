@@ -209,7 +209,7 @@ checks() {
     return "$result"
 }
 
-say "checks: baseline, observe, single logout, retry (one at a time, then 8 at a time), single logout under retry"
+say "checks: baseline, observe, single logout, retry (one and 8 at a time, service query, SAML, python-cas), single logout under retry"
 checks --retry-logins "$RETRY_LOGINS" ${INTEROP_PHASES:+--phases "$INTEROP_PHASES"} || status=1
 
 # Attribute shapes: the same ENT in each dialect, each client directly and through bonenfant
