@@ -90,6 +90,8 @@ async fn scripted_cas_redirecting(
     .await
 }
 
+const FORM: &str = "application/x-www-form-urlencoded";
+
 /// A well-formed CAS answer in XML.
 fn xml(body: impl Into<Vec<u8>>) -> Reply {
     Reply::ok(body).header("Content-Type", "application/xml; charset=UTF-8")
@@ -167,6 +169,12 @@ async fn pronote_lands_correlated(mode: ValidationMode, endpoint: &str) {
     let validate = assert_correlated(&trace, endpoint);
     assert_eq!(validate["uai_asserted"], LEA.0);
     assert_eq!(validate["verdict"], "ok");
+    let names: Vec<Value> = trace.events().iter().map(|e| e["event"].clone()).collect();
+    assert_eq!(
+        names,
+        ["startup", "passthrough", "login_redirect", "validate"],
+        "one summary event per request: the login form, the credentials, the validation"
+    );
     assert_eq!(
         ent.ent.ticket(&front.ticket).map(|t| t.validations),
         Some(1)
@@ -826,14 +834,21 @@ async fn silent_ent_fails_closed() {
 
 // === 5. single logout ===
 
-/// Claire logs in and validates through bonenfant (scripted CAS); the ENT's logout
-/// request for her ticket, posted as `content_type` `body`, drops her session's state,
-/// is logged, and reaches the upstream unchanged.
-async fn single_logout_drops_the_session(content_type: &str, body: impl Fn(&str) -> String) {
+/// Claire logs in and validates through bonenfant in `mode` (scripted CAS); the ENT's
+/// logout request for her ticket, posted as `content_type` `body`, drops her session's
+/// state, is logged, and reaches the upstream unchanged.
+async fn single_logout_drops_the_session(
+    mode: PinMode,
+    content_type: &str,
+    body: impl Fn(&str) -> String,
+) {
     let (trace, _guard) = capture();
     let ticket = "ST-slo0123456789";
     let upstream = scripted_cas(ticket, |_| xml(claire_success())).await;
-    let proxy = bonenfant(&upstream.url(), Some(&directory()), |_| {}).await;
+    let proxy = bonenfant(&upstream.url(), Some(&directory()), |raw| {
+        raw.pin = Some(mode);
+    })
+    .await;
     let service = service(LEA.0);
     let front = login(&proxy, &service, CLAIRE).await;
     let answer = validate(&proxy, "serviceValidate", &service, ticket, &[]).await;
@@ -841,8 +856,9 @@ async fn single_logout_drops_the_session(content_type: &str, body: impl Fn(&str)
         answer.outcome(ResponseFormat::Xml),
         Outcome::Success(_)
     ));
-    let mut chooser = endpoint_url(&proxy, "x")
-        .join("/bonenfant/choose")
+    let mut chooser = proxy
+        .base_url(false)
+        .join("bonenfant/choose")
         .expect("chooser URL");
     chooser.query_pairs_mut().append_pair("service", &service);
     let before = get(chooser.as_str(), &front.cookies).await;
@@ -883,7 +899,7 @@ async fn single_logout_drops_the_session(content_type: &str, body: impl Fn(&str)
 
 #[tokio::test(flavor = "current_thread")]
 async fn single_logout_form_drops_the_session_and_is_forwarded_unchanged() {
-    single_logout_drops_the_session("application/x-www-form-urlencoded", |ticket| {
+    single_logout_drops_the_session(PinMode::Observe, FORM, |ticket| {
         form_urlencoded::Serializer::new(String::new())
             .append_pair("logoutRequest", &logout_request(ticket))
             .finish()
@@ -893,7 +909,13 @@ async fn single_logout_form_drops_the_session_and_is_forwarded_unchanged() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn single_logout_raw_xml_drops_the_session_and_is_forwarded_unchanged() {
-    single_logout_drops_the_session("text/xml; charset=utf-8", logout_request).await;
+    single_logout_drops_the_session(PinMode::Observe, "text/xml; charset=utf-8", logout_request)
+        .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn single_logout_in_retry_mode_drops_the_session() {
+    single_logout_drops_the_session(PinMode::Retry, "text/xml", logout_request).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
