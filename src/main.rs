@@ -229,6 +229,7 @@ fn install_tracing(
     let pseudonyms = events::Pseudonymizer::new(pseudonym_key).context("pseudonym-key-file")?;
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(filter_fn(|m| !events::is_trace_event(m)))
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     let (trace_layer, losses, guard) = match trace_log {

@@ -1741,10 +1741,10 @@ async fn serve_on(
         } else {
             "redis"
         },
-        pseudonym_key: if trace.pseudonyms().is_ephemeral() {
-            events::KeySource::Random
-        } else {
+        pseudonym_key: if config.raw.pseudonym_key_file.is_some() {
             events::KeySource::File
+        } else {
+            events::KeySource::Random
         },
     }));
     readiness.set_serving(true);
