@@ -530,8 +530,9 @@ class Interop:
         """The same login with each client, directly from the ENT and through bonenfant
         (observe): bonenfant must not change what a client reads, whatever the attribute
         shape; and it must read the designated child even where the client cannot."""
-        dialect, pick, answer = (variant.split(":") + ["verbatim"])[:3]
-        tag = f"shapes [{dialect}, pick {pick}, answer {answer}]"
+        parts = variant.split(":")
+        dialect, pick, answer, pin = parts + ["verbatim", "observe"][len(parts) - 2 :]
+        tag = f"shapes [{dialect}, pick {pick}, answer {answer}, pin {pin}]"
         trace = Trace(self.env["traces"]["shape"])
         parent = self.directory.split_families()[0]
         children = self.directory.children(parent)
@@ -578,11 +579,20 @@ class Interop:
                 same, detail = compare_views(direct_view, proxied_view, multi_valued=pick == "shuffled")
                 self.report.check(name, same, detail)
                 self.report.info(f"{tag}: {client} sees {summarize(proxied_view, parent)}")
+                if pin == "rewrite" and endpoint != "validate":
+                    problems, designated = self.directory.check_view(proxied_view, parent)
+                    self.report.check(
+                        f"{tag}: {client} reads the intended child first",
+                        not problems and designated == uai,
+                        "; ".join(problems) or f"first value in {designated}",
+                    )
                 events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
                 event = events[0] if len(events) == 1 else {}
                 asserted = event.get("uai_asserted")
-                if endpoint == "validate":
-                    ok = asserted is None
+                if endpoint == "validate" and pin == "observe":
+                    ok = asserted is None  # CAS 1 carries no attributes to read
+                elif endpoint == "validate":
+                    ok = asserted in uais  # known from bonenfant's own early validation
                 elif pick == "first":
                     ok = asserted == uai
                 else:
