@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, SET_COOKIE};
+use http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, SET_COOKIE,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -773,6 +775,12 @@ impl CasExchange {
         }
         let session = binding.as_ref().and_then(|b| b.session);
         summary.session = session;
+        let mut parts = parts;
+        // The answer is parsed here: a compressed one could not be, and would fail
+        // every validation of a client that asks for compression (python-cas, curl).
+        parts
+            .headers
+            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         let upstream_req = Request::from_parts(parts, ProxyBody::full(body));
         let upstream_req = match self
             .passthrough
