@@ -739,6 +739,49 @@ async fn oversized_saml_request_is_refused_without_asking_the_ent() {
     assert_no_leaks(&trace, &["ST-big0001"], &[&answer.body]);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn validation_asks_the_ent_for_an_answer_it_can_inspect() {
+    let (trace, _guard) = capture();
+    let upstream = scripted_cas("ST-unused0000", |_| xml(claire_success())).await;
+    let proxy = bonenfant(&upstream.url(), None, |_| {}).await;
+    let mut url = endpoint_url(&proxy, "serviceValidate");
+    url.query_pairs_mut()
+        .append_pair("service", &service(LEA.0))
+        .append_pair("ticket", "ST-gzip0001");
+    // python-cas (requests) and curl --compressed ask for compressed answers; a
+    // compressed answer could not be parsed, and every validation would fail.
+    let answer = get_with(url.as_str(), &[("accept-encoding", "gzip, deflate, br")]).await;
+    assert!(matches!(
+        answer.outcome(ResponseFormat::Xml),
+        Outcome::Success(_)
+    ));
+    let asked = &upstream.requests()[0];
+    // No Accept-Encoding at all would let the ENT pick any coding (RFC 9110 §12.5.3).
+    assert_eq!(
+        asked.all("accept-encoding"),
+        ["identity"],
+        "the ENT may not compress the answer"
+    );
+    assert_no_leaks(&trace, &["ST-gzip0001"], &[]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn compressed_answer_from_the_ent_fails_closed() {
+    fails_closed(
+        xml(vec![
+            0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
+        ])
+        .header("Content-Encoding", "gzip"),
+        |_| {},
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn trailing_garbage_after_the_answer_fails_closed() {
+    fails_closed(xml(format!("{}<x/>", claire_success())), |_| {}).await;
+}
+
 /// A scripted ENT answers a validation with `reply`; Pronote must get a well-formed
 /// `INTERNAL_ERROR`, never a success. Returns the `validate` event.
 async fn fails_closed(

@@ -140,7 +140,12 @@ impl Answer {
 
 /// GETs `url` with `cookies`, without following a redirect.
 pub async fn get(url: &str, cookies: &[String]) -> Answer {
-    send(Method::GET, url, None, cookies).await
+    send(Method::GET, url, None, cookies, &[]).await
+}
+
+/// GETs `url` with extra `headers`.
+pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> Answer {
+    send(Method::GET, url, None, &[], headers).await
 }
 
 /// POSTs `body` as `content_type`.
@@ -150,6 +155,7 @@ pub async fn post(url: &str, content_type: &str, body: &str, cookies: &[String])
         url,
         Some((content_type, body.to_owned())),
         cookies,
+        &[],
     )
     .await
 }
@@ -159,10 +165,14 @@ async fn send(
     url: &str,
     body: Option<(&str, String)>,
     cookies: &[String],
+    headers: &[(&str, &str)],
 ) -> Answer {
     let mut request = Request::builder().method(method).uri(url);
     if !cookies.is_empty() {
         request = request.header(COOKIE, cookies.join("; "));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let request = match body {
         Some((content_type, body)) => request
