@@ -731,6 +731,52 @@ class Interop:
             + (f"; first: {(silent + failed)[0]}" if silent or failed else ""),
         )
 
+    def rewrite(self, families, visits):
+        """With --pin rewrite, once a browser session has landed on the intended child,
+        every later login of that browser to the same service lands there too, with an
+        assertion that agrees with itself. Each visit drops the service's own cookie, so
+        mod_auth_cas goes back to the CAS (silently: the ENT's SSO session stays)."""
+        trace = Trace(self.env["traces"]["rewrite"])
+        logins = 0
+        misses = []
+        for parent in families:
+            for child in self.directory.children(parent):
+                browser = Browser(self.ca)
+                landed_once = False
+                for visit in range(visits):
+                    for cookie in [c for c in browser.session.cookies if c.name == "MAC_REWRITE"]:
+                        browser.session.cookies.clear(cookie.domain, cookie.path, cookie.name)
+                    response = browser.open(self.apache("rewrite", child["uai"]), parent)
+                    logins += 1
+                    view = mod_auth_cas_view(response)
+                    if view is None:
+                        misses.append(f"{parent['login']} → {child['uai']} visit {visit}: {describe(response)}")
+                        continue
+                    problems, designated = self.directory.check_view(view, parent)
+                    right = not problems and designated == child["uai"]
+                    if landed_once and not right:
+                        misses.append(
+                            f"{parent['login']} → {child['uai']} visit {visit}: landed in {designated}"
+                            + (f" ({'; '.join(problems)})" if problems else "")
+                        )
+                    landed_once = landed_once or right
+        events = [e for e in trace.take(logins, timeout=10) if e.get("event") == "validate"]
+        pins = {}
+        for event in events:
+            pins[event.get("pin")] = pins.get(event.get("pin"), 0) + 1
+        self.report.check(
+            f"rewrite: {logins} mod_auth_cas logins, {visits} per browser and service: after the first "
+            "landing on the intended child, every later one lands there, consistently",
+            not misses and len(events) == logins,
+            f"{len(misses)} misses, {len(events)} validate events, pin {pins}"
+            + (f"; first: {misses[0]}" if misses else ""),
+        )
+        self.report.check(
+            "rewrite: the ENT's random pick was exercised (some answers were rewritten)",
+            pins.get("rewrite", 0) > 0,
+            f"pin {pins}",
+        )
+
     def single_logout(self, parent, vhost, proxy):
         """Logging out at the ENT through bonenfant ends the mod_auth_cas session (which
         the ENT tells the service directly, by a single-logout POST)."""
@@ -784,7 +830,7 @@ def main():
     parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(
         "--phases",
-        default="baseline,observe,slo,retry,retry-concurrent,retry-query,retry-saml,retry-python-cas,slo-retry",
+        default="baseline,observe,slo,retry,retry-concurrent,retry-query,retry-saml,retry-python-cas,slo-retry,rewrite",
         help="comma-separated subset to run",
     )
     args = parser.parse_args()
@@ -807,6 +853,7 @@ def main():
         ("retry-saml", lambda: interop.retry(families, 28, vhost="retry_saml")),
         ("retry-python-cas", lambda: interop.retry_python_cas(families, 2)),
         ("retry-renew", lambda: interop.retry_renew(families, 20)),
+        ("rewrite", lambda: interop.rewrite(families, 6)),
         ("slo-retry", lambda: interop.single_logout(families[1], "retry", "retry")),
         ("shapes", lambda: interop.shapes(args.variant)),
     ]

@@ -87,7 +87,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Free ports: bind port 0, note the port, close (nothing else races us on a test machine).
-NAMES=(ENT OBSERVE PIN FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW PYCAS
+NAMES=(ENT OBSERVE PIN REWRITE_PROXY FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW REWRITE PYCAS
     SHAPE_ENT SHAPE_PROXY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML)
 read -r -a free < <(python3 -c '
 import socket, sys
@@ -152,11 +152,12 @@ openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key
 chmod 644 "$WORK/server.key" "$WORK/ca.pem" "$WORK/server.pem"
 
 # --- the sim ENT and bonenfant ------------------------------------------------------------
-say "starting the sim ENT and bonenfant (observe, retry)"
+say "starting the sim ENT and bonenfant (observe, retry, rewrite)"
 "$BIN" sim directory --out "$WORK/directory.toml" --families 40 --establishments 3 --seed 6 2>/dev/null
 start_ent ent "${PORT[ENT]}" ose random
 start_bonenfant bonenfant-observe "${PORT[OBSERVE]}" "${PORT[ENT]}" observe
 start_bonenfant bonenfant-retry "${PORT[PIN]}" "${PORT[ENT]}" retry
+start_bonenfant bonenfant-rewrite "${PORT[REWRITE_PROXY]}" "${PORT[ENT]}" rewrite
 
 # --- Apache + mod_auth_cas ----------------------------------------------------------------
 say "starting Apache + mod_auth_cas"
@@ -179,15 +180,15 @@ sed "${fill[@]}" "$HERE/apache.conf.in" \
     || fail_setup "Apache rejects its configuration: $(cat "$WORK/apache.configtest")"
 # Its own session: Apache signals its whole process group when it stops.
 start apache setsid "$APACHE" -f "$WORK/apache/httpd.conf" -DFOREGROUND
-for name in FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML; do
+for name in FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW REWRITE SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML; do
     wait_port apache "${PORT[$name]}"
 done
 
 {
     printf '{"directory": "%s", "ca": "%s",\n' "$WORK/directory.toml" "$WORK/ca.pem"
-    printf ' "traces": {"observe": "%s", "retry": "%s", "shape": "%s"},\n' \
+    printf ' "traces": {"observe": "%s", "retry": "%s", "rewrite": "%s", "shape": "%s"},\n' \
         "$WORK/bonenfant-observe.trace.jsonl" "$WORK/bonenfant-retry.trace.jsonl" \
-        "$WORK/bonenfant-shape.trace.jsonl"
+        "$WORK/bonenfant-rewrite.trace.jsonl" "$WORK/bonenfant-shape.trace.jsonl"
     printf ' "ports": {'
     sep=""
     for name in "${NAMES[@]}"; do
@@ -210,7 +211,7 @@ checks() {
     return "$result"
 }
 
-say "checks: baseline, observe, single logout, retry (one and 8 at a time, service query, SAML, python-cas), single logout under retry"
+say "checks: baseline, observe, single logout, retry (one and 8 at a time, service query, SAML, python-cas), single logout under retry, rewrite"
 checks --retry-logins "$RETRY_LOGINS" ${INTEROP_PHASES:+--phases "$INTEROP_PHASES"} || status=1
 
 # Attribute shapes: the same ENT in each dialect, each client directly and through bonenfant
