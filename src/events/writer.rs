@@ -169,6 +169,10 @@ impl TraceLog {
     }
 
     fn write(&self, event: &TraceEvent) {
+        // Nobody listens (no `--trace-log`): skip the formatting, not the event.
+        if !tracing::event_enabled!(target: TRACE_TARGET, Level::INFO) {
+            return;
+        }
         let ts = timestamp();
         match serde_json::to_string(&Line { ts: &ts, event }) {
             Ok(line) => {
