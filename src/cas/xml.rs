@@ -147,9 +147,11 @@ impl<'a> XmlReader<'a> {
 
     /// `bytes` (a slice of the answer) as `&str`, without validating UTF-8 again.
     pub fn as_str(&self, bytes: &[u8]) -> Result<&'a str, ParseError> {
+        // Events of a slice reader borrow the answer, so `bytes` lies inside `body` and
+        // the range is exact; anything else (an owned copy) fails the range check.
         let offset = (bytes.as_ptr() as usize).wrapping_sub(self.body.as_ptr() as usize);
         match self.body.get(offset..offset.wrapping_add(bytes.len())) {
-            Some(s) if s.as_bytes() == bytes => Ok(s),
+            Some(s) if s.as_ptr() == bytes.as_ptr() => Ok(s),
             _ => Err(ParseError::Malformed("text outside the answer")),
         }
     }
@@ -221,7 +223,12 @@ impl<'a> XmlReader<'a> {
         // Bindings live at the element's own depth (an empty one never opened).
         let depth = if empty { self.depth + 1 } else { self.depth };
         let mut prefixed = false;
-        for (count, attribute) in start.attributes().with_checks(true).enumerate() {
+        // Most elements carry no XML attribute: skip the attribute parser for them.
+        let bare = is_xml_whitespace(start.attributes_raw());
+        let mut attributes = start.attributes();
+        attributes.with_checks(true);
+        let attributes = (!bare).then_some(attributes);
+        for (count, attribute) in attributes.into_iter().flatten().enumerate() {
             if count >= MAX_XML_ATTRIBUTES {
                 return Err(ParseError::TooManyAttributes {
                     limit: MAX_XML_ATTRIBUTES,
@@ -290,7 +297,11 @@ impl<'a> XmlReader<'a> {
 
     /// The namespace `prefix` (empty: the default namespace) is bound to here.
     fn lookup(&self, prefix: &[u8]) -> Result<Ns, ParseError> {
-        match self.bindings.iter().rev().find(|b| &*b.prefix == prefix) {
+        // Prefixes are a few bytes: an inline comparison beats a `memcmp` call.
+        let same = |b: &&Binding| {
+            b.prefix.len() == prefix.len() && b.prefix.iter().zip(prefix).all(|(x, y)| x == y)
+        };
+        match self.bindings.iter().rev().find(same) {
             Some(binding) => Ok(binding.ns),
             None if prefix.is_empty() => Ok(Ns::None),
             None if prefix == b"xml" => Ok(Ns::Other),
@@ -528,9 +539,10 @@ fn check_declaration(decl: &quick_xml::events::BytesDecl<'_>) -> Result<(), Pars
 
 /// XML's whitespace: space, tab, LF, CR (not Unicode's wider set: `\u{a0}` is data).
 pub(crate) fn is_xml_whitespace(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    // Branch-free: whitespace runs between elements are short and always scanned whole.
+    bytes.iter().fold(true, |acc, &b| {
+        acc & ((b == b' ') | (b == b'\t') | (b == b'\n') | (b == b'\r'))
+    })
 }
 
 pub(crate) fn trim_xml_whitespace(value: &str) -> &str {
@@ -548,6 +560,14 @@ pub(crate) fn is_xml_char(c: char) -> bool {
 /// CR, no control byte) is one `push_str`.
 fn push_decoded(out: &mut String, raw: &str, in_attribute: bool) -> Result<(), ParseError> {
     let bytes = raw.as_bytes();
+    // Fast path, branch-free so it vectorises: nothing to decode or check.
+    let special = bytes.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == b'&') | (b == b'<') | (b == 0xEF)
+    });
+    if !special {
+        out.push_str(raw);
+        return Ok(());
+    }
     out.reserve(raw.len());
     // Ordinary text is copied in runs; `i` stops only at ASCII specials, so every
     // slice boundary is a char boundary.
@@ -599,10 +619,14 @@ fn push_decoded(out: &mut String, raw: &str, in_attribute: bool) -> Result<(), P
 /// quick-xml does not check names.
 pub(crate) fn has_non_xml_char(name: &str) -> bool {
     let bytes = name.as_bytes();
-    bytes.iter().enumerate().any(|(i, &b)| {
-        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
-            || (b == 0xEF && matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])))
-    })
+    let suspect = bytes
+        .iter()
+        .fold(false, |acc, &b| acc | (b < 0x20) | (b == 0xEF));
+    suspect
+        && bytes.iter().enumerate().any(|(i, &b)| {
+            (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+                || (b == 0xEF && matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])))
+        })
 }
 
 fn push_reference(out: &mut String, reference: &[u8]) -> Result<(), ParseError> {
