@@ -4,7 +4,7 @@
 #
 #   browser (requests) ─▶ Apache + mod_auth_cas (http, one vhost per wiring) ─┐
 #        │                python-cas service (http)                           │ validation
-#        └──▶ bonenfant (https, test CA; observe / pin retry) ◀────────────────┘ over https
+#        └──▶ bonenfant (https, test CA; observe / retry / rewrite) ◀───────────┘ over https
 #                  └──▶ sim ENT (http, random pick = the wrong-child bug)
 #                         └──▶ single-logout POSTs straight to the services
 #
