@@ -613,7 +613,8 @@ impl CasExchange {
             .append_pair("ticket", redirect.ticket.expose())
             .finish();
         let target = format!("{base}serviceValidate?{query}");
-        let mut builder = Request::get(target);
+        // Parsed here: no compressed answer (no header would allow any coding).
+        let mut builder = Request::get(target).header(ACCEPT_ENCODING, "identity");
         if let Some(host) = &front.host {
             builder = builder.header(HOST, host.clone());
         }
