@@ -766,6 +766,27 @@ async fn validation_asks_the_ent_for_an_answer_it_can_inspect() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn early_validation_asks_the_ent_for_an_answer_it_can_inspect() {
+    let (trace, _guard) = capture();
+    let ticket = "ST-early0001";
+    let upstream = scripted_cas(ticket, |_| xml(claire_success())).await;
+    let proxy = bonenfant(&upstream.url(), Some(&directory()), |raw| {
+        raw.pin = Some(PinMode::Retry);
+    })
+    .await;
+    let front = login(&proxy, &service(LEA.0), CLAIRE).await;
+    let early = upstream
+        .requests()
+        .into_iter()
+        .find(|r| r.target.contains("serviceValidate"))
+        .expect("the retry strategy validated the ticket itself");
+    assert_eq!(early.all("accept-encoding"), ["identity"]);
+    let mut secrets = front.cookie_values();
+    secrets.push(ticket);
+    assert_no_leaks(&trace, &secrets, &[]);
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn compressed_answer_from_the_ent_fails_closed() {
     fails_closed(
         xml(vec![
