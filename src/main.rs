@@ -141,7 +141,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (trace, _guard) =
                 install_tracing(config.trace_log.as_deref(), &config.secrets.pseudonym_key)?;
             if !config.secrets.from_files {
-                tracing::warn!("no key files configured: pseudonyms and session cookies use random keys for this run only");
+                tracing::warn!(
+                    "no key files configured: pseudonyms and session cookies use random keys for this run only"
+                );
+                if config.store != "memory" {
+                    tracing::warn!(
+                        "instances sharing a Redis store must share --cookie-key-file and --pseudonym-key-file"
+                    );
+                }
             }
             runtime()?.block_on(async move {
                 bonenfant::proxy::exchange::serve(Arc::new(config), trace, ctrl_c()).await
