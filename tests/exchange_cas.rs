@@ -25,6 +25,7 @@ use bonenfant::sim::{
     TestPronote, ValidationMode,
 };
 use serde_json::Value;
+use support::upstream::Framing;
 use support::{Recorded, Reply, ScriptedUpstream};
 
 use cas::*;
@@ -629,6 +630,40 @@ async fn retry_stash_refuses_another_service_and_spends_the_ticket() {
     let mut secrets = front.cookie_values();
     secrets.push(&front.ticket);
     assert_no_leaks(&trace, &secrets, &[&wrong.body, &right.body]);
+}
+
+/// The scripted ENT frames its success as `framing`; the client still reads Claire.
+async fn framed_answer_is_read_whole(framing: Framing) {
+    let (trace, _guard) = capture();
+    let upstream = scripted_cas("ST-unused0000", move |_| {
+        xml(claire_success()).framing(framing)
+    })
+    .await;
+    let proxy = bonenfant(&upstream.url(), None, |_| {}).await;
+    let answer = validate(
+        &proxy,
+        "serviceValidate",
+        &service(LEA.0),
+        "ST-framed01",
+        &[],
+    )
+    .await;
+    match answer.outcome(ResponseFormat::Xml) {
+        Outcome::Success(assertion) => assert_eq!(assertion.principal, CLAIRE.0),
+        Outcome::Failure(failure) => panic!("{framing:?}: {failure:?}"),
+    }
+    assert_eq!(only(&trace, "validate")["error"], Value::Null);
+    assert_no_leaks(&trace, &["ST-framed01"], &[]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn chunked_answer_from_the_ent_is_read_whole() {
+    framed_answer_is_read_whole(Framing::Chunked).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn close_delimited_answer_from_the_ent_is_read_whole() {
+    framed_answer_is_read_whole(Framing::Close).await;
 }
 
 // === 4. fail closed (I1c) ===
