@@ -125,9 +125,9 @@ pub async fn serve<H: Handler>(
 /// (called once per worker, here, so a setup error is returned at once; each handler
 /// has its own upstream pool): the kernel spreads connections over the workers, and a request
 /// is handled start to end on one thread, with no cross-thread wake-ups (nginx's
-/// worker model; on a 2-vCPU machine it is worth about a third more requests per
-/// second than one multi-threaded runtime, see `bench/results/`). The connection cap is
-/// split evenly between the workers.
+/// worker model). On the 2-vCPU test machine this matched nginx's throughput where one
+/// multi-threaded runtime reached about 0.7–0.9 of it (`bench/results/`). The
+/// connection cap is split evenly between the workers.
 ///
 /// Returns the bound address once every worker is listening (`addr` may have port 0),
 /// and a future that completes when all workers have drained after `shutdown`.
