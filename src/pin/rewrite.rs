@@ -75,22 +75,31 @@ pub fn rewrite(
     if guard.now_ms.saturating_sub(source.at_ms) > guard.max_age_ms || source.at_ms > guard.now_ms {
         return Err(RewriteRefusal::Stale);
     }
-    let taken: Vec<&(String, String)> = source
+    let taken: Vec<(&str, &str)> = source
         .attributes
         .iter()
-        .filter(|(name, _)| guard.allow.iter().any(|a| a == name))
+        .filter(|(name, _)| is_allowed(guard.allow, name))
+        .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     if taken.is_empty() {
         return Err(RewriteRefusal::NothingAllowed);
     }
     let mut rewritten = current.clone();
-    for name in guard.allow {
-        rewritten.attributes.remove(name);
-    }
-    for (name, value) in taken {
-        rewritten.attributes.push(name.clone(), value.clone());
-    }
+    // Every spelling of an allow-listed name goes: a wrong child's value left under
+    // `FREDUVECTEUR` would still come first and still designate the wrong child.
+    rewritten.attributes = current
+        .attributes
+        .iter()
+        .filter(|(name, _)| !is_allowed(guard.allow, name))
+        .chain(taken)
+        .collect();
     Ok(rewritten)
+}
+
+/// Whether `name` is on the allow-list. Case-insensitive, as pupil-key extraction reads
+/// names (the académie chain upper-cases them).
+fn is_allowed(allow: &[String], name: &str) -> bool {
+    allow.iter().any(|a| a.eq_ignore_ascii_case(name))
 }
 
 /// Keeps what an assertion may later lend to a rewrite: the allow-listed attributes.
@@ -107,16 +116,37 @@ pub fn observe(
         attributes: assertion
             .attributes
             .iter()
-            .filter(|(name, _)| allow.iter().any(|a| a == name))
+            .filter(|(name, _)| is_allowed(allow, name))
             .map(|(n, v)| (n.to_owned(), v.to_owned()))
             .collect(),
     }
 }
 
+/// Attributes that designate one record (one establishment) of the parent. Their
+/// values cannot be reordered to match another child: an assertion carrying one is
+/// not reordered (retry or rewrite take over), or it would contradict itself.
+const RECORD_DESIGNATORS: [&str; 6] = [
+    "ENTPersonJointure",
+    "ENTEleveStructRattachId",
+    "ENTPersonStructRattachRNE",
+    "ESCOUAICourant",
+    "uai",
+    "rne",
+];
+
 /// Moves the intended child's FrEduVecteur value first, when the current assertion
 /// carries it but not first. `None` when there is nothing to move (absent or already
-/// first). Values packed with `;` in one attribute are reordered inside it.
+/// first), or when another attribute designates a record of its own (a jointure, a
+/// UAI) that moving the value would contradict. Values packed with `;` in one
+/// attribute are reordered inside it.
 pub fn reorder(current: &Assertion, intended: &PupilKey) -> Option<Assertion> {
+    if current
+        .attributes
+        .iter()
+        .any(|(name, _)| RECORD_DESIGNATORS.iter().any(|d| d.eq_ignore_ascii_case(name)))
+    {
+        return None;
+    }
     let designates = |value: &str| {
         FrEduVecteur::parse(value.trim())
             .is_some_and(|v| v.eleve_id == intended.eleve_id && v.uai == intended.uai.as_str())
@@ -302,6 +332,15 @@ mod tests {
         assert_eq!(reorder(&current, &key("9999", "0330012A")), None, "absent");
     }
 
+    /// Interop found a reordered assertion whose FrEduVecteur named one establishment
+    /// and whose `ENTPersonJointure` the parent's record in another.
+    #[test]
+    fn reorder_refuses_an_assertion_with_a_record_jointure() {
+        let mut current = assertion("p", &[B, A]);
+        current.attributes.push("ENTPersonJointure", "1353694");
+        assert_eq!(reorder(&current, &key("1001", "0330012A")), None);
+    }
+
     #[test]
     fn reorder_inside_a_packed_value() {
         let packed = format!("{B};{A}");
@@ -311,5 +350,27 @@ mod tests {
             out.attributes.first("FrEduVecteur"),
             Some(format!("{A};{B}").as_str())
         );
+    }
+
+    #[test]
+    fn rewrite_replaces_allow_listed_attributes_whatever_their_case() {
+        let allow = allow();
+        let g = guard(&allow);
+        let mut current = assertion("parent.martin", &[]);
+        current.attributes.push("FREDUVECTEUR", B);
+        let mut earlier = assertion("parent.martin", &[]);
+        earlier.attributes.push("FREDUVECTEUR", A);
+        let source = observe(&earlier, g.service, 8_000, &allow);
+        assert_eq!(source.attributes, vec![("FREDUVECTEUR".into(), A.into())]);
+        let out = rewrite(&current, Some(&source), &g).unwrap();
+        assert_eq!(
+            out.attributes
+                .iter()
+                .filter(|(_, v)| v.contains('|'))
+                .collect::<Vec<_>>(),
+            vec![("FREDUVECTEUR", A)],
+            "the wrong child's value is gone"
+        );
+        assert_eq!(out.attributes.first("nom"), Some("MARTIN"));
     }
 }
