@@ -7,7 +7,8 @@
 //! strict correlation without asking the ENT); a replay never attaches twice nor reaches
 //! the ENT twice; every upstream failure is a well-formed CAS failure (I1c); single
 //! logout drops the session; the ticket gate refuses before any upstream request; and
-//! no trace line or error body carries a ticket, a principal or a cookie value (I4).
+//! no trace line or error body carries a ticket, a principal or a cookie value (I4):
+//! every test ends with that check.
 //!
 //! Tests run on a current-thread runtime so the proxy's tasks emit on the thread whose
 //! trace is captured.
@@ -93,7 +94,7 @@ async fn scripted_cas_redirecting(
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
-/// A well-formed CAS answer in XML.
+/// `body` answered as XML (whatever it holds).
 fn xml(body: impl Into<Vec<u8>>) -> Reply {
     Reply::ok(body).header("Content-Type", "application/xml; charset=UTF-8")
 }
@@ -632,6 +633,8 @@ async fn retry_stash_refuses_another_service_and_spends_the_ticket() {
     assert_no_leaks(&trace, &secrets, &[&wrong.body, &right.body]);
 }
 
+// === 4. reading the ENT's answer, failing closed (I1c) ===
+
 /// The scripted ENT frames its success as `framing`; the client still reads Claire.
 async fn framed_answer_is_read_whole(framing: Framing) {
     let (trace, _guard) = capture();
@@ -665,8 +668,6 @@ async fn chunked_answer_from_the_ent_is_read_whole() {
 async fn close_delimited_answer_from_the_ent_is_read_whole() {
     framed_answer_is_read_whole(Framing::Close).await;
 }
-
-// === 4. fail closed (I1c) ===
 
 #[tokio::test(flavor = "current_thread")]
 async fn ent_down_fails_closed_in_every_format() {
