@@ -138,6 +138,7 @@ fn stashed(service_index: usize, session_index: Option<usize>, at: u64) -> Stash
         stored_at_ms: at,
         pin: PinOutcome::None,
         retries: 0,
+        primary: false,
     }
 }
 

@@ -292,6 +292,10 @@ impl CasExchange {
         let now = now_ms();
         let cookie = self.cookies.open(req.headers(), now);
         let login_path = req.uri().path().to_owned();
+        let renew = req.uri().query().is_some_and(|q| {
+            form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "renew" && v != "false")
+        });
+        let primary = req.method() == Method::POST;
         let host = req.headers().get(HOST).cloned();
         let upstream = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
             Ok(response) => response,
@@ -309,6 +313,8 @@ impl CasExchange {
             Some(Ok(redirect)) => {
                 let front = FrontChannel {
                     login_path,
+                    renew,
+                    primary,
                     host,
                     conn,
                     started,
@@ -368,7 +374,8 @@ impl CasExchange {
             }
         };
         let expected = self.inspector.establishment.expected(&redirect.service);
-        let pinning = self.config.pin.mode != PinMode::Observe && expected.is_some();
+        let pinning =
+            self.config.pin.mode != PinMode::Observe && expected.is_some() && !front.renew;
         let mut response = if pinning && bound {
             self.pin_front(
                 upstream,
@@ -455,7 +462,7 @@ impl CasExchange {
                     session,
                     PinOutcome::None,
                     attempts.retries,
-                    now,
+                    front,
                 )
                 .await;
                 let _ = self.store.put_session(&session.id, state).await;
@@ -502,7 +509,7 @@ impl CasExchange {
                     session,
                     action,
                     attempts.retries,
-                    now,
+                    front,
                 )
                 .await;
                 let _ = self.store.put_session(&session.id, state).await;
@@ -570,7 +577,7 @@ impl CasExchange {
                     session,
                     PinOutcome::GaveUp,
                     attempts.retries,
-                    now,
+                    front,
                 )
                 .await;
                 let _ = self.store.put_session(&session.id, state).await;
@@ -657,15 +664,16 @@ impl CasExchange {
         session: &SessionCookie,
         pin: PinOutcome,
         retries: u32,
-        now: u64,
+        front: &FrontChannel,
     ) {
         let entry = StashedValidation {
             service: redirect.service.clone(),
             outcome,
             session: Some(session.id),
-            stored_at_ms: now,
+            stored_at_ms: front.now,
             pin,
             retries,
+            primary: front.primary,
         };
         if let Err(e) = self.store.stash(&redirect.ticket, entry).await {
             // Pronote's validation then finds no stash and fails closed.
@@ -922,6 +930,20 @@ impl CasExchange {
         summary.session = stashed.session;
         summary.pin = stashed.pin;
         summary.retries = stashed.retries;
+        if request.renew && !(stashed.primary && stashed.retries == 0) {
+            // The ENT refuses a single-sign-on ticket when `renew` is asked; so does
+            // bonenfant for a ticket it knows did not come from a password.
+            summary.error = Some("proxy.renew_not_primary");
+            return self.fail(
+                summary,
+                request.format,
+                &request.service,
+                Failure::new(
+                    "INVALID_TICKET",
+                    "renew requested, but the ticket came from single sign-on",
+                ),
+            );
+        }
         if stashed.service != request.service {
             summary.error = Some("proxy.stash_service_mismatch");
             return self.fail(
@@ -1383,6 +1405,11 @@ struct FrontChannel {
     /// The browser's `/login` path (the re-login target, and the base of the ENT's
     /// validation endpoints).
     login_path: String,
+    /// The login asked for `renew`: a forced primary authentication, which a silent
+    /// re-login would defeat, so bonenfant only observes it.
+    renew: bool,
+    /// The browser posted its credentials (else the ticket came from single sign-on).
+    primary: bool,
     host: Option<HeaderValue>,
     conn: ConnInfo,
     started: Instant,

@@ -114,6 +114,8 @@ pub(crate) struct WireStash {
     pin: String,
     #[serde(rename = "r", default)]
     retries: u32,
+    #[serde(rename = "n", default)]
+    primary: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -276,6 +278,7 @@ impl From<&StashedValidation> for WireStash {
             stored_at_ms: entry.stored_at_ms,
             pin: entry.pin.as_str().to_owned(),
             retries: entry.retries,
+            primary: entry.primary,
         }
     }
 }
@@ -302,6 +305,7 @@ impl TryFrom<WireStash> for StashedValidation {
                 StoreError::Corrupt("stash entry has an unknown pin outcome".to_owned())
             })?,
             retries: wire.retries,
+            primary: wire.primary,
         })
     }
 }
@@ -485,6 +489,7 @@ mod tests {
             stored_at_ms: 9,
             pin: PinOutcome::Retry,
             retries: 3,
+            primary: true,
         };
         assert_eq!(decode_stash(&encode_stash(&entry)).unwrap(), entry);
         let failed = StashedValidation {

@@ -86,6 +86,10 @@ pub struct StashedValidation {
     pub pin: PinOutcome,
     /// New logins the retry strategy asked for before this ticket.
     pub retries: u32,
+    /// Whether the ticket came from a primary authentication (the browser posted its
+    /// credentials), not from single sign-on: a validation asking `renew=true` may be
+    /// answered with success only then, as the ENT would.
+    pub primary: bool,
 }
 
 /// Where a browser's login stands in the retry loop: kept in the session so that a
