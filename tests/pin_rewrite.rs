@@ -9,7 +9,7 @@ mod pin_support;
 
 use bonenfant::config::PinMode;
 use bonenfant::events::capture::{self, Captured};
-use bonenfant::sim::{pronote, EntOptions, LandingOutcome, Pick, PupilRef};
+use bonenfant::sim::{pronote, Dialect, EntOptions, LandingOutcome, Pick, PupilRef};
 use pin_support::{form, shown, Answer, Jar, Stack};
 use url::Url;
 
@@ -318,7 +318,19 @@ async fn rewrite_refuses_a_source_for_another_service() {
 #[tokio::test(flavor = "current_thread")]
 async fn reorder_lands_on_the_intended_child_with_the_tickets_own_values() {
     let (captured, _guard) = capture::capture();
-    let stack = start(Pick::Shuffled, "10m").await;
+    // Open ENT NG's dialect: FrEduVecteur values only (an OSE assertion also names the
+    // designated child's record jointure, which a reorder would contradict).
+    let stack = Stack::start(
+        pin_support::fixture_directory(),
+        EntOptions {
+            pick: Pick::Shuffled,
+            dialect: Dialect::OpenEntNg,
+            ..EntOptions::ose_random(5)
+        },
+        PinMode::Rewrite,
+        |raw| raw.retry_max = Some(32),
+    )
+    .await;
     let plan = [
         (CLAIRE, pupil(LEA)),
         (CLAIRE, pupil(HUGO)),

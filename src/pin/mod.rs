@@ -170,7 +170,9 @@ pub fn decide_front(
     let mut refused = None;
     if settings.mode == PinMode::Rewrite {
         if let Some(intent) = &inspection.intent {
-            if let Some(reordered) = rewrite::reorder(assertion, &intent.pupil) {
+            if let Some(reordered) =
+                rewrite::reorder(assertion, &intent.pupil, &settings.rewrite_allow)
+            {
                 return FrontDecision::Deliver {
                     assertion: reordered,
                     action: PinOutcome::Reorder,

@@ -137,14 +137,16 @@ const RECORD_DESIGNATORS: [&str; 6] = [
 /// Moves the intended child's FrEduVecteur value first, when the current assertion
 /// carries it but not first. `None` when there is nothing to move (absent or already
 /// first), or when another attribute designates a record of its own (a jointure, a
-/// UAI) that moving the value would contradict. Values packed with `;` in one
-/// attribute are reordered inside it.
-pub fn reorder(current: &Assertion, intended: &PupilKey) -> Option<Assertion> {
-    if current
-        .attributes
-        .iter()
-        .any(|(name, _)| RECORD_DESIGNATORS.iter().any(|d| d.eq_ignore_ascii_case(name)))
-    {
+/// UAI) that moving the value would contradict, or when the value cannot move without
+/// making a pair the ENT did not assert: values move only among the values of one
+/// allow-listed attribute, never from one attribute name to another. Values packed
+/// with `;` in one attribute are reordered inside it.
+pub fn reorder(current: &Assertion, intended: &PupilKey, allow: &[String]) -> Option<Assertion> {
+    if current.attributes.iter().any(|(name, _)| {
+        RECORD_DESIGNATORS
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(name))
+    }) {
         return None;
     }
     let designates = |value: &str| {
@@ -162,9 +164,13 @@ pub fn reorder(current: &Assertion, intended: &PupilKey) -> Option<Assertion> {
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
         .collect();
     let first = entries.iter().position(|(_, v)| is_vector(v))?;
+    let first_name = entries.get(first)?.0.clone();
+    if !is_allowed(allow, &first_name) {
+        return None;
+    }
     let holder = entries
         .iter()
-        .position(|(_, v)| v.split(';').any(designates))?;
+        .position(|(n, v)| *n == first_name && v.split(';').any(designates))?;
     if holder == first {
         // Same attribute value: reorder inside a `;`-packed value, if needed.
         let parts: Vec<&str> = entries[first].1.split(';').collect();
@@ -318,18 +324,23 @@ mod tests {
     #[test]
     fn reorder_moves_the_intended_value_first() {
         let current = assertion("p", &[B, A]);
-        let out = reorder(&current, &key("1001", "0330012A")).unwrap();
+        let allow = allow();
+        let out = reorder(&current, &key("1001", "0330012A"), &allow).unwrap();
         assert_eq!(
             out.attributes.values("FrEduVecteur").collect::<Vec<_>>(),
             vec![A, B]
         );
         assert_eq!(out.principal, "p");
         assert_eq!(
-            reorder(&out, &key("1001", "0330012A")),
+            reorder(&out, &key("1001", "0330012A"), &allow),
             None,
             "already first"
         );
-        assert_eq!(reorder(&current, &key("9999", "0330012A")), None, "absent");
+        assert_eq!(
+            reorder(&current, &key("9999", "0330012A"), &allow),
+            None,
+            "absent"
+        );
     }
 
     /// Interop found a reordered assertion whose FrEduVecteur named one establishment
@@ -338,14 +349,14 @@ mod tests {
     fn reorder_refuses_an_assertion_with_a_record_jointure() {
         let mut current = assertion("p", &[B, A]);
         current.attributes.push("ENTPersonJointure", "1353694");
-        assert_eq!(reorder(&current, &key("1001", "0330012A")), None);
+        assert_eq!(reorder(&current, &key("1001", "0330012A"), &allow()), None);
     }
 
     #[test]
     fn reorder_inside_a_packed_value() {
         let packed = format!("{B};{A}");
         let current = assertion("p", &[&packed]);
-        let out = reorder(&current, &key("1001", "0330012A")).unwrap();
+        let out = reorder(&current, &key("1001", "0330012A"), &allow()).unwrap();
         assert_eq!(
             out.attributes.first("FrEduVecteur"),
             Some(format!("{A};{B}").as_str())
@@ -372,5 +383,27 @@ mod tests {
             "the wrong child's value is gone"
         );
         assert_eq!(out.attributes.first("nom"), Some("MARTIN"));
+    }
+
+    #[test]
+    fn reorder_never_moves_a_value_to_another_attribute_name() {
+        let mut current = assertion("p", &[B]);
+        current.attributes.push("ENTAutreVecteur", A);
+        let intended = key("1001", "0330012A");
+        assert_eq!(reorder(&current, &intended, &allow()), None);
+        let mut upper = assertion("p", &[]);
+        upper.attributes.push("FREDUVECTEUR", B);
+        upper.attributes.push("FREDUVECTEUR", A);
+        let out = reorder(&upper, &intended, &allow()).unwrap();
+        assert_eq!(
+            out.attributes.values("FREDUVECTEUR").collect::<Vec<_>>(),
+            vec![A, B],
+            "allow-list names match whatever their case"
+        );
+        assert_eq!(
+            reorder(&upper, &intended, &["nom".to_owned()]),
+            None,
+            "only allow-listed attributes move"
+        );
     }
 }
