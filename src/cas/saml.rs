@@ -326,7 +326,11 @@ fn check_conditions(
 pub(crate) fn serialize(outcome: &Outcome, context: &AnswerContext<'_>) -> Vec<u8> {
     let now = i64::try_from(context.now_unix).unwrap_or(i64::MAX);
     let issue_instant = format_instant(now);
-    let id = response_id(outcome, context);
+    let subject = match outcome {
+        Outcome::Success(assertion) => assertion.principal.as_str(),
+        Outcome::Failure(failure) => written_code(failure),
+    };
+    let id = response_id(subject, context);
     let mut out = String::with_capacity(2048);
     out.push_str("<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"");
     out.push_str(SOAP_NS);
@@ -344,13 +348,8 @@ pub(crate) fn serialize(outcome: &Outcome, context: &AnswerContext<'_>) -> Vec<u
     out.push_str("\">");
     match outcome {
         Outcome::Failure(failure) => {
-            let code = if is_ncname(&failure.code) && failure.code != SUCCESS {
-                failure.code.as_str()
-            } else {
-                RESPONDER
-            };
             out.push_str("<samlp:Status><samlp:StatusCode Value=\"samlp:");
-            out.push_str(code);
+            out.push_str(written_code(failure));
             out.push_str("\"/>");
             if !failure.message.is_empty() {
                 out.push_str("<samlp:StatusMessage>");
@@ -459,15 +458,23 @@ pub(crate) fn format_instant(unix: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
-/// A response id that is unique per answer yet a pure function of its inputs (no
-/// clock or RNG in `cas`): a digest of the service, the instant and the outcome.
-fn response_id(outcome: &Outcome, context: &AnswerContext<'_>) -> String {
+/// The status code written for a failure: its own when it is a QName local part
+/// other than `Success`, else `Responder` (the answer must stay a failure).
+fn written_code(failure: &Failure) -> &str {
+    if is_ncname(&failure.code) && failure.code != SUCCESS {
+        &failure.code
+    } else {
+        RESPONDER
+    }
+}
+
+/// A response id that is unique per answer yet a pure function of what is written
+/// (no clock or RNG in `cas`): a digest of the service, the instant and the subject
+/// (principal, or failure code as written).
+fn response_id(subject: &str, context: &AnswerContext<'_>) -> String {
     let mut digest = Sha256::new();
     digest.update(context.service.as_bytes());
     digest.update(context.now_unix.to_be_bytes());
-    match outcome {
-        Outcome::Success(a) => digest.update(a.principal.as_bytes()),
-        Outcome::Failure(f) => digest.update(f.code.as_bytes()),
-    }
+    digest.update(subject.as_bytes());
     hex::encode(digest.finalize().get(..16).unwrap_or_default())
 }
