@@ -269,6 +269,11 @@ async fn retry_budget_spent_gives_the_gave_up_page_and_event_without_loop() {
         "the first ticket and three retries"
     );
     assert_eq!(counters.validations, 4, "each validated once, by bonenfant");
+    assert_eq!(
+        (counters.login_forms, counters.silent_logins),
+        (1, 3),
+        "re-logins ride the ENT's single sign-on: no renew, no password asked again"
+    );
     let validate = captured.named("validate");
     assert_eq!(validate.len(), 1);
     assert_eq!(validate[0]["pin"], "gave_up");
