@@ -285,3 +285,32 @@ async fn slowloris_connections_are_cut_and_others_still_served() {
     }
     assert_eq!(upstream.requests().len(), 1);
 }
+
+/// A handler that panics on `/panic` and answers everything else.
+struct Fragile;
+
+impl bonenfant::proxy::Handler for Fragile {
+    async fn call(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        _conn: bonenfant::proxy::ConnInfo,
+    ) -> http::Response<ProxyBody> {
+        assert_ne!(req.uri().path(), "/panic", "a bug in a handler");
+        http::Response::new(ProxyBody::full("fine"))
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_still_answers_500_and_the_connection_lives() {
+    let config = proxy_config("http://127.0.0.1:9/", |_| {});
+    let proxy = TestProxy::start_with(config, std::sync::Arc::new(Fragile)).await;
+    let mut client = RawClient::connect(proxy.addr).await;
+    client
+        .send(b"GET /panic HTTP/1.1\r\nHost: cas.test\r\n\r\nGET /next HTTP/1.1\r\nHost: cas.test\r\n\r\n")
+        .await;
+    let failed = client.read_response().await.unwrap();
+    assert_eq!(failed.status, 500);
+    assert_eq!(failed.header("x-bonenfant-error"), Some("proxy.internal"));
+    let next = client.read_response().await.unwrap();
+    assert_eq!((next.status, &next.body[..]), (200, &b"fine"[..]));
+}

@@ -22,6 +22,9 @@ use super::body::ProxyBody;
 /// so an integrator can tell a bonenfant error from an ENT error at a glance.
 pub const ERROR_HEADER: HeaderName = HeaderName::from_static("x-bonenfant-error");
 
+/// The code of an answer to a request whose handler failed unexpectedly (a bug).
+pub const INTERNAL: &str = "proxy.internal";
+
 /// Seconds a client is asked to wait after an overload answer.
 const RETRY_AFTER_SECONDS: HeaderValue = HeaderValue::from_static("1");
 
@@ -156,6 +159,10 @@ fn explanation(status: StatusCode) -> (&'static str, &'static str) {
         StatusCode::GATEWAY_TIMEOUT => (
             "Le serveur d'authentification (ENT) n'a pas répondu à temps. Réessayez dans un instant.",
             "The authentication server (ENT) did not answer in time. Try again in a moment.",
+        ),
+        StatusCode::INTERNAL_SERVER_ERROR => (
+            "Erreur interne du proxy. Réessayez dans un instant.",
+            "Internal error in the proxy. Try again in a moment.",
         ),
         StatusCode::SERVICE_UNAVAILABLE => (
             "Le service est momentanément surchargé. Réessayez dans un instant.",

@@ -296,6 +296,7 @@ impl CasExchange {
             form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "renew" && v != "false")
         });
         let primary = req.method() == Method::POST;
+        let renew_service = renew.then(|| login_service(req.uri().query())).flatten();
         let host = req.headers().get(HOST).cloned();
         let upstream = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
             Ok(response) => response,
@@ -335,7 +336,11 @@ impl CasExchange {
                 self.stream_back(upstream)
             }
             None => {
-                let response = self.stream_back(upstream);
+                let mut response = self.stream_back(upstream);
+                if let Some(service) = renew_service {
+                    self.remember_renew(&mut response, cookie, service, now)
+                        .await;
+                }
                 self.emit(TraceEvent::Passthrough(events::Passthrough {
                     endpoint: Some(Endpoint::Login),
                     status: response.status().as_u16(),
@@ -343,6 +348,30 @@ impl CasExchange {
                 }));
                 response
             }
+        }
+    }
+
+    /// A `/login?renew=true` answered with the login form: the credentials POST that
+    /// follows will not say `renew` again, so the browser session remembers it.
+    async fn remember_renew(
+        &self,
+        response: &mut Response<ProxyBody>,
+        cookie: Option<SessionCookie>,
+        service: String,
+        now: u64,
+    ) {
+        let session = cookie.unwrap_or_else(|| SessionCookie::fresh(now));
+        let mut state = self
+            .store
+            .session(&session.id)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        state.renew_for = Some(service);
+        state.updated_at_ms = now;
+        if self.store.put_session(&session.id, state).await.is_ok() {
+            self.set_cookie(response, &session, now);
         }
     }
 
@@ -357,10 +386,22 @@ impl CasExchange {
     ) -> Response<ProxyBody> {
         let now = front.now;
         let session = SessionCookie::fresh(now);
-        let state = match &cookie {
+        let mut state = match &cookie {
             Some(old) => self.rotate_session(old, &session).await,
             None => None,
         };
+        // A renewed login is a forced primary authentication: a silent re-login would
+        // defeat it, so bonenfant only observes it.
+        let renewed = front.renew
+            || state
+                .as_mut()
+                .and_then(|s| s.renew_for.take())
+                .is_some_and(|service| service == redirect.service);
+        if renewed {
+            if let Some(state) = &state {
+                let _ = self.store.put_session(&session.id, state.clone()).await;
+            }
+        }
         let binding = TicketBinding {
             session: Some(session.id),
             service: redirect.service.clone(),
@@ -374,8 +415,7 @@ impl CasExchange {
             }
         };
         let expected = self.inspector.establishment.expected(&redirect.service);
-        let pinning =
-            self.config.pin.mode != PinMode::Observe && expected.is_some() && !front.renew;
+        let pinning = self.config.pin.mode != PinMode::Observe && expected.is_some() && !renewed;
         let mut response = if pinning && bound {
             self.pin_front(
                 upstream,
@@ -1224,15 +1264,7 @@ impl CasExchange {
 
     async fn chooser_page(&self, req: &Request<Incoming>) -> Response<ProxyBody> {
         let now = now_ms();
-        let service = req
-            .uri()
-            .query()
-            .and_then(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k == "service")
-                    .map(|(_, v)| v.into_owned())
-            })
-            .unwrap_or_default();
+        let service = login_service(req.uri().query()).unwrap_or_default();
         let cookie = self.cookies.open(req.headers(), now);
         let state = match &cookie {
             Some(c) => self.store.session(&c.id).await.ok().flatten(),
@@ -1479,6 +1511,13 @@ fn learn_children(
         state.landed.clear();
         state.observed.clear();
     }
+}
+
+/// The `service` (or SAML `TARGET`) of a `/login` query, decoded.
+fn login_service(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "service" || k == "TARGET")
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The answer format a validation expects, before its parameters are checked (for the

@@ -25,13 +25,15 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Version;
+use futures_util::FutureExt;
+use http::{StatusCode, Version};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -84,7 +86,11 @@ pub async fn serve<H: Handler>(
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
+                if ended.is_err_and(|e| e.is_panic()) {
+                    tracing::error!("a connection task panicked");
+                }
+            }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
@@ -322,7 +328,15 @@ impl<H: Handler> Shared<H> {
             let guard = InFlight::new(in_flight.clone());
             let method = req.method().clone();
             async move {
-                let mut response = handler.call(req, conn).await;
+                // A handler that panics still answers (I2, I3): a 500 with its code, and
+                // the connection lives on.
+                let mut response = AssertUnwindSafe(handler.call(req, conn))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        tracing::error!(code = error::INTERNAL, "request handler panicked");
+                        error::page(StatusCode::INTERNAL_SERVER_ERROR, error::INTERNAL)
+                    });
                 drop(guard);
                 hygiene::align_content_length(&mut response, &method);
                 Ok::<_, Infallible>(response)
