@@ -153,6 +153,8 @@ pub(crate) struct WireState {
     /// (service, retries, started at).
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     retry: Option<(String, u32, u64)>,
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    renew_for: Option<String>,
     #[serde(rename = "t", default)]
     updated_at_ms: u64,
 }
@@ -335,6 +337,7 @@ impl From<&SessionState> for WireState {
                 .retry
                 .as_ref()
                 .map(|r| (r.service.clone(), r.retries, r.started_ms)),
+            renew_for: state.renew_for.clone(),
             updated_at_ms: state.updated_at_ms,
         }
     }
@@ -374,6 +377,7 @@ impl TryFrom<WireState> for SessionState {
                     retries,
                     started_ms,
                 }),
+            renew_for: wire.renew_for,
             updated_at_ms: wire.updated_at_ms,
         })
     }
@@ -461,6 +465,7 @@ mod tests {
                 retries: 2,
                 started_ms: 40,
             }),
+            renew_for: Some("https://0330012a.index-education.net/pronote/parent.html".to_owned()),
             updated_at_ms: 43,
         };
         assert_eq!(decode_state(&encode_state(&state)).unwrap(), state);

@@ -121,6 +121,9 @@ pub struct SessionState {
     pub observed: Vec<ObservedAssertion>,
     /// The retry loop in progress, if any.
     pub retry: Option<RetryProgress>,
+    /// A service whose `/login` asked `renew=true` and whose ticket has not come yet:
+    /// the credentials POST that follows carries no `renew` of its own.
+    pub renew_for: Option<String>,
     /// Unix milliseconds of the last update.
     pub updated_at_ms: u64,
 }

@@ -830,7 +830,7 @@ def main():
     parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(
         "--phases",
-        default="baseline,observe,slo,retry,retry-concurrent,retry-query,retry-saml,retry-python-cas,slo-retry,rewrite",
+        default="baseline,observe,slo,retry,retry-concurrent,retry-query,retry-saml,retry-python-cas,retry-renew,slo-retry,rewrite",
         help="comma-separated subset to run",
     )
     args = parser.parse_args()
