@@ -151,7 +151,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             runtime()?.block_on(async move {
-                bonenfant::proxy::exchange::serve(Arc::new(config), trace, ctrl_c()).await
+                let workers =
+                    std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
+                bonenfant::proxy::exchange::serve(Arc::new(config), trace, workers, ctrl_c()).await
             })?;
             Ok(())
         }

@@ -43,8 +43,10 @@ use crate::verdict::{rule, Judgement, Verdict};
 /// The CAS-aware handler. One per process, shared by every connection.
 pub struct CasExchange {
     config: Arc<Config>,
+    /// The upstream pool: one per worker thread (thread-per-core serving).
     passthrough: Passthrough,
-    store: AnyStore,
+    /// Shared by every worker: a ticket bound on one is taken on another.
+    store: Arc<AnyStore>,
     cookies: SessionCookies,
     inspector: Inspector,
     trace: TraceLog,
@@ -119,11 +121,25 @@ impl CasExchange {
         Ok(Self {
             config,
             passthrough,
-            store,
+            store: Arc::new(store),
             cookies,
             inspector,
             trace,
             metrics,
+        })
+    }
+
+    /// Another handler for a worker thread: its own upstream pool, everything else
+    /// (session map, keys, trace log, metrics) shared.
+    pub fn for_worker(&self) -> Result<Self, ProxyError> {
+        Ok(Self {
+            config: Arc::clone(&self.config),
+            passthrough: Passthrough::new(&self.config)?,
+            store: Arc::clone(&self.store),
+            cookies: self.cookies.clone(),
+            inspector: self.inspector.clone(),
+            trace: self.trace.clone(),
+            metrics: Arc::clone(&self.metrics),
         })
     }
 
@@ -1762,19 +1778,35 @@ pub async fn spawn(config: Arc<Config>, trace: TraceLog) -> Result<RunningProxy,
     })
 }
 
-/// `bonenfant serve`: binds, serves until `shutdown`, drains, and says so in the trace.
+/// `bonenfant serve`: one worker thread per core (each with its own runtime and
+/// upstream pool, sharing the session map: `bench/results/` shows why), serving until
+/// `shutdown`, draining, and saying so in the trace.
 pub async fn serve(
     config: Arc<Config>,
     trace: TraceLog,
+    workers: std::num::NonZeroUsize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    serve_on(listener, config, trace, Arc::new(Metrics::new()), shutdown).await
+    let metrics = Arc::new(Metrics::new());
+    let exchange =
+        CasExchange::new(Arc::clone(&config), trace.clone(), Arc::clone(&metrics)).await?;
+    let readiness = crate::admin::Readiness::default();
+    let admin = start_admin(&config, &exchange, &metrics, &trace, &readiness).await?;
+    startup_event(&config, &trace);
+    let drained = readiness.clone();
+    let result = super::passthrough::run_workers(
+        &config,
+        workers,
+        || exchange.for_worker().map(Arc::new),
+        async move {
+            shutdown.await;
+            drained.set_serving(false);
+        },
+    );
+    readiness.set_serving(true);
+    let result = result.await;
+    finish(admin, &trace, result.is_ok());
+    result.map_err(ServeError::from)
 }
 
 async fn serve_on(
@@ -1789,25 +1821,56 @@ async fn serve_on(
         None => None,
     };
     let exchange =
-        Arc::new(CasExchange::new(Arc::clone(&config), trace.clone(), Arc::clone(&metrics)).await?);
+        CasExchange::new(Arc::clone(&config), trace.clone(), Arc::clone(&metrics)).await?;
     let readiness = crate::admin::Readiness::default();
-    let (admin_stop, admin_stopped) = tokio::sync::watch::channel(false);
+    let admin = start_admin(&config, &exchange, &metrics, &trace, &readiness).await?;
+    startup_event(&config, &trace);
+    readiness.set_serving(true);
+    let drained = readiness.clone();
+    let result = super::server::serve(
+        listener,
+        tls,
+        &config.limits,
+        Arc::new(exchange),
+        async move {
+            shutdown.await;
+            drained.set_serving(false);
+        },
+    )
+    .await;
+    finish(admin, &trace, result.is_ok());
+    result.map_err(ServeError::from)
+}
+
+/// Starts the admin server when `--admin` is set; the sender stops it.
+async fn start_admin(
+    config: &Config,
+    exchange: &CasExchange,
+    metrics: &Arc<Metrics>,
+    trace: &TraceLog,
+    readiness: &crate::admin::Readiness,
+) -> Result<tokio::sync::watch::Sender<bool>, ServeError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     if let Some(addr) = config.admin {
-        let admin_listener = tokio::net::TcpListener::bind(addr)
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
-        let for_stats = Arc::clone(&exchange);
+        let store = Arc::clone(&exchange.store);
         let state = crate::admin::AdminState::new(
-            Arc::clone(&metrics),
+            Arc::clone(metrics),
             readiness.clone(),
             trace.losses().clone(),
-            move || for_stats.store().stats(),
+            move || store.stats(),
         );
-        let mut stopped = admin_stopped.clone();
-        tokio::spawn(crate::admin::serve(admin_listener, state, async move {
+        let mut stopped = stopped;
+        tokio::spawn(crate::admin::serve(listener, state, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         }));
     }
+    Ok(stop)
+}
+
+fn startup_event(config: &Config, trace: &TraceLog) {
     trace.emit(TraceEvent::Startup(events::Startup {
         version: env!("CARGO_PKG_VERSION"),
         pin_strategy: config.pin.mode.as_str(),
@@ -1822,17 +1885,13 @@ async fn serve_on(
             events::KeySource::Random
         },
     }));
-    readiness.set_serving(true);
-    let drained = readiness.clone();
-    let result = super::server::serve(listener, tls, &config.limits, exchange, async move {
-        shutdown.await;
-        drained.set_serving(false);
-    })
-    .await;
-    let _ = admin_stop.send(true);
+}
+
+/// Stops the admin server and writes the last event of the run.
+fn finish(admin: tokio::sync::watch::Sender<bool>, trace: &TraceLog, ok: bool) {
+    let _ = admin.send(true);
     trace.emit(TraceEvent::Shutdown(events::Shutdown {
-        reason: if result.is_ok() { "signal" } else { "error" },
+        reason: if ok { "signal" } else { "error" },
         events_lost: trace.losses().lost(),
     }));
-    result.map_err(ServeError::from)
 }
