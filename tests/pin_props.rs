@@ -79,6 +79,18 @@ struct Ticket {
     /// The ENT names the designated child's record jointure too (OSE does).
     jointure: bool,
     new_login: bool,
+    dialect: Dialect,
+}
+
+/// How the ENT names the children (each pupil-key rule of DESIGN §3).
+#[derive(Clone, Copy, Debug)]
+enum Dialect {
+    /// FrEduVecteur values.
+    Vectors,
+    /// `ENTEleveStructRattachId` values and the designated child's UAI.
+    StructId,
+    /// Only the children's jointures, resolved in the directory index.
+    Jointures,
 }
 
 #[derive(Clone, Debug)]
@@ -128,9 +140,14 @@ fn ticket() -> impl Strategy<Value = Ticket> {
         proptest::bool::weighted(0.15),
         any::<bool>(),
         any::<bool>(),
+        prop_oneof![
+            3 => Just(Dialect::Vectors),
+            1 => Just(Dialect::StructId),
+            1 => Just(Dialect::Jointures)
+        ],
     )
         .prop_map(
-            |(principal, all, order, shout, stray, jointure, new_login)| Ticket {
+            |(principal, all, order, shout, stray, jointure, new_login, dialect)| Ticket {
                 principal,
                 all,
                 order,
@@ -138,6 +155,7 @@ fn ticket() -> impl Strategy<Value = Ticket> {
                 stray,
                 jointure,
                 new_login,
+                dialect,
             },
         )
 }
@@ -178,6 +196,9 @@ struct World {
 impl World {
     fn new(mode: PinMode, max_age_ms: u64, with_index: bool) -> Self {
         let mut index = DirectoryIndex::default();
+        for (pupil, (_, id, _)) in PUPILS.iter().enumerate() {
+            index.jointures.insert(format!("J{id}"), key(pupil));
+        }
         for (principal, login) in PRINCIPALS.iter().enumerate() {
             index.children.insert(
                 (*login).to_owned(),
@@ -245,6 +266,7 @@ impl World {
             stray,
             jointure,
             new_login,
+            dialect,
         } = ticket;
         let mut picked: Vec<usize> = children(principal).to_vec();
         let turn = order % picked.len();
@@ -266,14 +288,31 @@ impl World {
         } else {
             "FrEduVecteur"
         };
-        for (n, &child) in picked.iter().enumerate() {
-            let (uai, id, first_name) = PUPILS[child];
-            let name = if stray && n > 0 {
-                "ENTAutreVecteur"
-            } else {
-                vector_name
-            };
-            attributes.push(name, format!("2|MARTIN|{first_name}|{id}|{uai}"));
+        match dialect {
+            Dialect::Vectors => {
+                for (n, &child) in picked.iter().enumerate() {
+                    let (uai, id, first_name) = PUPILS[child];
+                    let name = if stray && n > 0 {
+                        "ENTAutreVecteur"
+                    } else {
+                        vector_name
+                    };
+                    attributes.push(name, format!("2|MARTIN|{first_name}|{id}|{uai}"));
+                }
+            }
+            Dialect::StructId => {
+                if let Some(&first) = picked.first() {
+                    attributes.push("ENTPersonStructRattachRNE", PUPILS[first].0);
+                }
+                for &child in &picked {
+                    attributes.push("ENTEleveStructRattachId", PUPILS[child].1);
+                }
+            }
+            Dialect::Jointures => {
+                for &child in &picked {
+                    attributes.push("ENTPersonJointure", format!("J{}", PUPILS[child].1));
+                }
+            }
         }
         let mut assertion = Assertion {
             principal: PRINCIPALS[principal].to_owned(),
@@ -535,6 +574,7 @@ fn the_model_sees_rewrites_and_reorders_deliveries() {
                 stray: false,
                 jointure: false,
                 new_login: false,
+                dialect: Dialect::Vectors,
             },
             retries: 0,
         };
