@@ -206,7 +206,7 @@ impl CasExchange {
             Some(endpoint) if endpoint.is_validation() => {
                 self.validation(endpoint, req, conn, started).await
             }
-            Some(Endpoint::Logout) => self.browser_logout(req, conn, started).await,
+            Some(Endpoint::Logout) => self.browser_logout(req, conn).await,
             endpoint if is_single_logout_candidate(&req, self.config.limits.max_request_body) => {
                 self.single_logout(endpoint, req, conn, started).await
             }
@@ -524,6 +524,18 @@ impl CasExchange {
                 let _ = self.store.put_session(&session.id, state).await;
                 return self.stream_back(upstream);
             }
+        };
+        // A loop another person left unfinished on a shared computer is theirs: this
+        // principal's login starts its own count.
+        let (progress, attempts) = if state.principal.as_deref() == Some(&assertion.principal) {
+            (progress, attempts)
+        } else {
+            let fresh = RetryProgress {
+                service: redirect.service.clone(),
+                retries: 0,
+                started_ms: now,
+            };
+            (fresh, Attempts::default())
         };
         let inspection = self
             .inspector
@@ -1151,20 +1163,16 @@ impl CasExchange {
 
     /// The browser leaves the ENT: forward, and forget this browser's session (a shared
     /// computer's next user must inherit nothing).
-    async fn browser_logout(
-        &self,
-        req: Request<Incoming>,
-        conn: ConnInfo,
-        started: Instant,
-    ) -> Response<ProxyBody> {
+    async fn browser_logout(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let cookie = self.cookies.open(req.headers(), now_ms());
-        let mut response = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
-            Ok(response) => self.stream_back(response),
-            Err(refusal) => return self.refuse(Some(Endpoint::Logout), refusal, started),
-        };
+        // Forgotten first: the person asked to leave, whether or not the ENT answers.
         let dropped = match &cookie {
             Some(cookie) => self.store.drop_session(&cookie.id).await.is_ok(),
             None => false,
+        };
+        let mut response = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
+            Ok(response) => self.stream_back(response),
+            Err(refusal) => refusal.response,
         };
         if cookie.is_some() {
             response
