@@ -72,6 +72,8 @@ struct Binding {
 pub(crate) struct Element<'a> {
     pub ns: Ns,
     start: BytesStart<'a>,
+    /// Where the local name starts in the qualified name (after `prefix:`).
+    local_start: usize,
     /// `<x/>`: no children, no text, no end event to consume.
     empty: bool,
 }
@@ -79,7 +81,8 @@ pub(crate) struct Element<'a> {
 impl Element<'_> {
     /// Local name (no prefix).
     pub fn local(&self) -> &[u8] {
-        self.start.local_name().into_inner()
+        let name = self.start.name().into_inner();
+        name.get(self.local_start..).unwrap_or(name)
     }
 
     /// Whether this is `{ns}local`.
@@ -158,6 +161,7 @@ impl<'a> XmlReader<'a> {
 
     /// The next event, with the checks that hold everywhere: no DOCTYPE, UTF-8 only,
     /// depth bounded, one root, nothing after it. Element starts come back resolved.
+    #[inline(always)]
     fn next(&mut self) -> Result<Event<'a>, ParseError> {
         // Declarations of elements that ended (or were empty) go out of scope.
         while self.bindings.last().is_some_and(|b| b.depth > self.depth) {
@@ -264,11 +268,16 @@ impl<'a> XmlReader<'a> {
                 }
             }
         }
-        let ns = match split_qname(start.name().as_ref()) {
-            Some((prefix, _)) => self.lookup(prefix)?,
-            None => self.lookup(b"")?,
+        let (ns, local_start) = match split_qname(start.name().as_ref()) {
+            Some((prefix, _)) => (self.lookup(prefix)?, prefix.len() + 1),
+            None => (self.lookup(b"")?, 0),
         };
-        Ok(Element { ns, start, empty })
+        Ok(Element {
+            ns,
+            start,
+            local_start,
+            empty,
+        })
     }
 
     /// One `xmlns[:prefix]="uri"`. Undeclaring a prefix (`xmlns:p=""`) is not XML
