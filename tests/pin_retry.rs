@@ -282,3 +282,66 @@ async fn retry_budget_spent_gives_the_gave_up_page_and_event_without_loop() {
     stack.assert_landing_was_asserted_for_its_ticket(&landing);
     stack.stop().await;
 }
+
+/// A shared computer: Claire's retry loop is cut short (she walks away mid-login), Marc
+/// sits down and logs in to the same Pronote. His login gets its own retries: Claire's
+/// spent attempts are hers.
+#[tokio::test(flavor = "current_thread")]
+async fn retry_count_does_not_carry_over_to_another_parent_on_a_shared_browser() {
+    let (captured, _guard) = capture::capture();
+    let stack = Stack::start(
+        pin_support::fixture_directory(),
+        EntOptions {
+            pick: Pick::First,
+            ..EntOptions::ose_random(11)
+        },
+        PinMode::Retry,
+        |raw| raw.retry_max = Some(3),
+    )
+    .await;
+    // Hugo's collège; the ENT always asserts Léa, the first child.
+    let page = stack.pronote_page("0330202B");
+    let mut jar = Jar::new();
+    let form_page = jar.get(&page).await;
+    let (action, mut fields) = pin_support::form(&form_page, "password").expect("ENT form");
+    fields.retain(|(k, _)| k != "username" && k != "password");
+    fields.push(("username".to_owned(), "claire.martin".to_owned()));
+    fields.push(("password".to_owned(), "demo-claire".to_owned()));
+    let mut answer = jar
+        .post(
+            &action,
+            &fields,
+            Some(&action.origin().ascii_serialization()),
+            None,
+        )
+        .await;
+    for _ in 0..2 {
+        let relogin = answer
+            .location
+            .clone()
+            .expect("bonenfant sends Claire back");
+        answer = jar.send(Method::GET, &relogin, None, &[]).await;
+    }
+    assert_eq!(
+        captured.named("retry").len(),
+        3,
+        "Claire spent her attempts"
+    );
+
+    jar.cookies.remove("CASTGC");
+    jar.cookies.remove(sim::pronote::SESSION_COOKIE);
+    let answer = jar
+        .login(&page, pin_support::MARC.0, pin_support::MARC.1)
+        .await;
+    assert!(answer
+        .body
+        .contains("L'ENT n'a pas ouvert la session de l'enfant attendu"));
+    let marc = stack.trace.pseudonyms().principal(pin_support::MARC.0);
+    let marc_retries = captured
+        .named("retry")
+        .iter()
+        .filter(|e| e["principal"] == marc.as_str())
+        .count();
+    assert_eq!(marc_retries, 3, "Marc's login had its own retries");
+    stack.stop().await;
+}
