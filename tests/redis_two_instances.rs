@@ -1,0 +1,130 @@
+//! Two bonenfant instances sharing one Redis (DESIGN §9): the browser's front channel
+//! goes through instance A, Pronote's back channel through instance B, and they still
+//! correlate — with pinning (retry), B answers from the stash A wrote.
+
+mod session_support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bonenfant::config::{PinMode, RawConfig};
+use bonenfant::events::{capture, LossCounter, Pseudonymizer, TraceLog};
+use bonenfant::proxy::exchange::{self, RunningProxy};
+use bonenfant::sim::browser::{parent_login, Browser};
+use bonenfant::sim::{
+    Directory, DirectoryParams, EntOptions, LandingOutcome, PronoteOptions, TestEnt, TestPronote,
+    SIM_SERVICE_PATTERN,
+};
+use session_support::RedisServer;
+use tokio::net::TcpListener;
+use url::Url;
+
+async fn instance(ent: &Url, redis: &str, mode: PinMode, trace: TraceLog) -> RunningProxy {
+    let raw = RawConfig {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        upstream: Some(ent.clone()),
+        pin: Some(mode),
+        store: Some(redis.to_owned()),
+        establishment_pattern: Some(SIM_SERVICE_PATTERN.to_owned()),
+        ..RawConfig::default()
+    };
+    let mut config = raw.validate().unwrap();
+    // Shared key files in a real deployment.
+    config.secrets.cookie_keys = vec![[42u8; 64]];
+    exchange::spawn(Arc::new(config), trace).await.unwrap()
+}
+
+fn cas(addr: SocketAddr) -> Url {
+    Url::parse(&format!("http://{addr}/cas")).unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
+    let redis = RedisServer::start();
+    let (captured, _guard) = capture::capture();
+    let trace = TraceLog::new(
+        Pseudonymizer::new(&[9u8; 32]).unwrap(),
+        LossCounter::default(),
+    );
+    let directory = Arc::new(Directory::generate(
+        &DirectoryParams {
+            families: 30,
+            ..DirectoryParams::default()
+        },
+        11,
+    ));
+    let ent = TestEnt::spawn_local(Arc::clone(&directory), EntOptions::ose_random(11))
+        .await
+        .unwrap();
+    let upstream = ent.base_url().clone();
+    let a = instance(&upstream, &redis.url(), PinMode::Retry, trace.clone()).await;
+    let b = instance(&upstream, &redis.url(), PinMode::Retry, trace.clone()).await;
+    let pronote = TestPronote::with_back_channel(
+        Arc::clone(&directory),
+        PronoteOptions::new(cas(a.addr)),
+        cas(b.addr),
+    )
+    .spawn(TcpListener::bind("127.0.0.1:0").await.unwrap())
+    .unwrap();
+
+    // Parents whose children attend two establishments: the establishment alone tells
+    // the intent, so retry needs no chooser.
+    let visits: Vec<_> = directory
+        .visits(pronote.base_url())
+        .into_iter()
+        .filter(|v| v.establishments == v.children && v.children > 1)
+        .take(12)
+        .collect();
+    assert!(
+        visits.len() >= 6,
+        "the directory has parents over two establishments"
+    );
+    for visit in &visits {
+        let mut browser = Browser::new();
+        let landed = parent_login(
+            &mut browser,
+            &visit.pronote_url,
+            &visit.login,
+            &visit.password,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            landed.outcome,
+            Some(LandingOutcome::Landed),
+            "{}",
+            landed.page.body
+        );
+        assert_eq!(landed.pupil.as_ref(), Some(&visit.intended));
+    }
+
+    // Every validation reached B and was correlated with A's front channel.
+    let validations = captured.named("validate");
+    assert_eq!(validations.len(), visits.len());
+    for event in &validations {
+        assert!(event["session"].is_string(), "{event}");
+        assert_eq!(event["verdict"], "ok", "{event}");
+        assert!(event["error"].is_null(), "{event}");
+    }
+    let redirects = captured.named("login_redirect");
+    for event in &validations {
+        assert!(
+            redirects.iter().any(|r| r["session"] == event["session"]),
+            "validation on B ties to a front channel seen on A: {event}"
+        );
+    }
+    assert!(
+        b.metrics
+            .snapshot()
+            .verdicts
+            .get("ok")
+            .copied()
+            .unwrap_or(0)
+            >= visits.len() as u64
+    );
+    captured.assert_no_leaks(&[]);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    pronote.stop().await.unwrap();
+    ent.stop().await.unwrap();
+}
