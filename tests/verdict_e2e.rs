@@ -11,7 +11,8 @@ use bonenfant::config::PinMode;
 use bonenfant::events::capture;
 use bonenfant::pupil::PupilKey;
 use bonenfant::sim::{
-    self, expected_wrong_share_under_random_pick, Browser, EntOptions, LandingOutcome, ParentVisit,
+    self, expected_wrong_share_under_random_pick, Browser, Dialect, EntOptions, LandingOutcome,
+    ParentVisit,
 };
 use pin_support::{children_per_establishment, generated, hidden, Stack};
 
@@ -69,17 +70,36 @@ async fn visit(stack: &Stack, visit: &ParentVisit) -> bool {
 
 #[tokio::test(flavor = "current_thread")]
 async fn each_validate_verdict_matches_the_child_pronote_rendered() {
+    run(Dialect::Ose, 120, 41).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn verdicts_match_landings_with_open_ent_ng_attributes() {
+    run(Dialect::OpenEntNg, 60, 43).await;
+}
+
+/// Laclasse names the child only through the parent's record jointure: bonenfant and
+/// Pronote both resolve it in the directory, to the record's first child.
+#[tokio::test(flavor = "current_thread")]
+async fn verdicts_match_landings_with_laclasse_jointures() {
+    run(Dialect::Laclasse, 60, 47).await;
+}
+
+async fn run(dialect: Dialect, families: usize, seed: u64) {
     let (captured, _guard) = capture::capture();
-    let directory = generated(120, 4, 41);
+    let directory = generated(families, 4, seed);
     let stack = Stack::start(
         directory.clone(),
-        EntOptions::ose_random(41),
+        EntOptions {
+            dialect,
+            ..EntOptions::ose_random(seed)
+        },
         PinMode::Observe,
         |_| {},
     )
     .await;
     let visits = directory.visits(stack.pronote.base_url());
-    assert!(visits.len() >= 100, "enough visits: {}", visits.len());
+    assert!(visits.len() >= families, "enough visits: {}", visits.len());
     for v in &visits {
         assert!(
             visit(&stack, v).await,
@@ -104,7 +124,20 @@ async fn each_validate_verdict_matches_the_child_pronote_rendered() {
     for (n, (landing, event)) in landings.iter().zip(&events).enumerate() {
         let visit = &visits[n / 2];
         let pinned = n % 2 == 1;
-        stack.assert_landing_was_asserted_for_its_ticket(landing);
+        if dialect == Dialect::Laclasse {
+            // The record jointure names the establishment, not which of its children.
+            let info = stack.ent.ent.ticket(&landing.ticket).expect("issued");
+            assert_eq!(landing.principal.as_deref(), Some(info.login.as_str()));
+            assert_eq!(
+                landing
+                    .designated
+                    .as_ref()
+                    .map(|k| k.uai.as_str().to_owned()),
+                info.picked.first().map(|p| p.uai.clone())
+            );
+        } else {
+            stack.assert_landing_was_asserted_for_its_ticket(landing);
+        }
         let principal = landing.principal.as_deref().expect("a success");
         let designated = landing.designated.clone().expect("a designated pupil");
         assert_eq!(
@@ -147,6 +180,14 @@ async fn each_validate_verdict_matches_the_child_pronote_rendered() {
             wrong_second += usize::from(wrong);
             flagged_second +=
                 usize::from(matches!(expected, "wrong_child" | "wrong_establishment"));
+        } else if dialect == Dialect::Laclasse {
+            // Which sibling is shown depends on the record, not on the ENT's pick.
+            first_wrong += usize::from(
+                !designated
+                    .uai
+                    .as_str()
+                    .eq_ignore_ascii_case(&visit.intended.uai),
+            );
         } else {
             first_wrong += usize::from(wrong);
         }
@@ -163,12 +204,29 @@ async fn each_validate_verdict_matches_the_child_pronote_rendered() {
     );
 
     // The share of first landings on another child is what the family mix predicts for
-    // a uniformly random pick: each visit is a Bernoulli trial with p = 1 - 1/k.
-    let expected = expected_wrong_share_under_random_pick(&visits);
+    // a uniformly random pick: each visit is a Bernoulli trial with p = 1 - 1/k (with
+    // Laclasse, only a pick in another establishment shows: p = 1 - here/k).
+    let expected = if dialect == Dialect::Laclasse {
+        visits
+            .iter()
+            .map(|v| {
+                let here = children_per_establishment(&directory, &v.login)[&v.intended.uai];
+                1.0 - here as f64 / v.children.max(1) as f64
+            })
+            .sum::<f64>()
+            / visits.len() as f64
+    } else {
+        expected_wrong_share_under_random_pick(&visits)
+    };
     let variance: f64 = visits
         .iter()
         .map(|v| {
-            let p = 1.0 - 1.0 / v.children.max(1) as f64;
+            let here = if dialect == Dialect::Laclasse {
+                children_per_establishment(&directory, &v.login)[&v.intended.uai]
+            } else {
+                1
+            };
+            let p = 1.0 - here as f64 / v.children.max(1) as f64;
             p * (1.0 - p)
         })
         .sum();
