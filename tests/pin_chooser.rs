@@ -136,7 +136,7 @@ async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
             "no token",
             jar.post(
                 &action,
-                &with(&without_csrf, &[good_child.clone()]),
+                &with(&without_csrf, std::slice::from_ref(&good_child)),
                 Some(&same_origin),
                 None,
             )
@@ -147,7 +147,7 @@ async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
             "another session's token",
             jar.post(
                 &action,
-                &with(&wrong_csrf, &[good_child.clone()]),
+                &with(&wrong_csrf, std::slice::from_ref(&good_child)),
                 Some(&same_origin),
                 None,
             )
@@ -169,7 +169,7 @@ async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
             "cross origin",
             jar.post(
                 &action,
-                &with(&fields, &[good_child.clone()]),
+                &with(&fields, std::slice::from_ref(&good_child)),
                 Some("https://evil.example"),
                 None,
             )
@@ -180,7 +180,7 @@ async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
             "cross-site referer, no origin",
             jar.post(
                 &action,
-                &with(&fields, &[good_child.clone()]),
+                &with(&fields, std::slice::from_ref(&good_child)),
                 None,
                 Some("https://evil.example/page"),
             )
@@ -189,8 +189,13 @@ async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
         ),
         (
             "neither origin nor referer",
-            jar.post(&action, &with(&fields, &[good_child.clone()]), None, None)
-                .await,
+            jar.post(
+                &action,
+                &with(&fields, std::slice::from_ref(&good_child)),
+                None,
+                None,
+            )
+            .await,
             StatusCode::FORBIDDEN,
         ),
         (
@@ -213,7 +218,7 @@ async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
     let mut as_get = action.clone();
     as_get
         .query_pairs_mut()
-        .extend_pairs(&with(&fields, &[good_child.clone()]));
+        .extend_pairs(with(&fields, std::slice::from_ref(&good_child)));
     let got = jar.send(Method::GET, &as_get, None, &[]).await;
     assert_eq!(got.status, StatusCode::OK, "GET only shows the page");
     let put = jar
@@ -382,5 +387,37 @@ async fn session_rotates_at_each_ticket_redirect_so_a_planted_cookie_sees_nothin
         .cookies
         .insert(pin_support::SESSION_COOKIE.to_owned(), after_landing);
     assert!(current.get(&chooser).await.body.contains(" checked"));
+    stack.stop().await;
+}
+
+/// The page offers this parent's children of the service's establishment by first name
+/// and class, nothing more: no identifier, no INE, no family name, no other family's
+/// child, and a plain form that works without JavaScript.
+#[tokio::test(flavor = "current_thread")]
+async fn chooser_lists_only_this_parents_children_by_first_name_and_class() {
+    let (_captured, _guard) = capture::capture();
+    let stack = start().await;
+    let (mut jar, action, fields) = julien_on_the_chooser(&stack).await;
+    let page = jar
+        .get(&stack.chooser_url(&stack.pronote_page(COLLEGE)))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Chloé — classe de 3C"), "{}", page.body);
+    assert!(page.body.contains("Lucas — classe de 5A"));
+    assert_eq!(page.body.matches("type=\"radio\"").count(), 2);
+    for secret in [
+        "837003",
+        "837004",
+        "SIM0000003C",
+        "DURAND",
+        "Léa",
+        "<script",
+    ] {
+        assert!(!page.body.contains(secret), "{secret} on the page");
+    }
+    assert!(page.body.contains("<html lang=\"fr\">"));
+    assert!(page.body.contains("<label for="));
+    assert_eq!(action.path(), "/bonenfant/choose");
+    assert!(hidden(&fields, "service").is_some_and(|s| s.contains("/0330101a/pronote/")));
     stack.stop().await;
 }
