@@ -364,3 +364,47 @@ async fn reorder_lands_on_the_intended_child_with_the_tickets_own_values() {
     }
     stack.stop().await;
 }
+
+/// A pin made at Léa's collège says nothing about Hugo's: at Hugo's Pronote, reorder
+/// aims at Hugo (the only child there), without a single re-login.
+#[tokio::test(flavor = "current_thread")]
+async fn pin_for_a_siblings_school_does_not_block_reorder_here() {
+    let (captured, _guard) = capture::capture();
+    let stack = Stack::start(
+        pin_support::fixture_directory(),
+        EntOptions {
+            pick: Pick::Shuffled,
+            dialect: Dialect::OpenEntNg,
+            ..EntOptions::ose_random(5)
+        },
+        PinMode::Rewrite,
+        |raw| raw.retry_max = Some(32),
+    )
+    .await;
+    let lea_page = stack.pronote_page(LEA.0);
+    let hugo_page = stack.pronote_page(HUGO.0);
+    let mut jar = Jar::new();
+    visit(&mut jar, &lea_page, CLAIRE, &pupil(LEA)).await;
+    let chooser = jar.get(&stack.chooser_url(&lea_page)).await;
+    let (action, mut fields) = form(&chooser, "csrf").expect("Léa is offered");
+    let csrf = pin_support::hidden(&fields, "csrf").expect("csrf");
+    fields.push(pin_support::child_field(
+        &csrf,
+        &pupil(LEA).key().expect("key"),
+    ));
+    let origin = action.origin().ascii_serialization();
+    let pinned = jar.post(&action, &fields, Some(&origin), None).await;
+    assert!(pinned.status.is_redirection(), "{}", pinned.body);
+    assert_eq!(captured.named("pin_set").len(), 1);
+    let retries_before = captured.named("retry").len();
+    for n in 0..8 {
+        let answer = visit(&mut jar, &hugo_page, CLAIRE, &pupil(HUGO)).await;
+        assert_eq!(shown(&answer), Some(pupil(HUGO)), "visit {n}");
+    }
+    assert_eq!(
+        captured.named("retry").len(),
+        retries_before,
+        "every shuffled assertion was reordered towards Hugo"
+    );
+    stack.stop().await;
+}

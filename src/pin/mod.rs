@@ -86,7 +86,12 @@ impl Inspector {
                 known.push(key.clone());
             }
         }
-        let pin = session.and_then(|s| s.pin.as_ref());
+        // A pin made for a sibling's school says nothing about this one: here the
+        // intent falls back to the only child in the establishment (else reorder and
+        // rewrite would aim at a pupil Pronote cannot show).
+        let pin = session
+            .and_then(|s| s.pin.as_ref())
+            .filter(|p| expected.as_ref().map_or(true, |e| &p.uai == e));
         let sticky = session.and_then(|s| {
             s.landed
                 .iter()
