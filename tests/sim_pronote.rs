@@ -137,7 +137,13 @@ async fn every_validation_mode_and_dialect_lands() {
 
 #[tokio::test]
 async fn pronote_session_spares_the_ent_and_sso_spares_the_form() {
-    let ent = ent(EntOptions::default()).await;
+    // A correct ENT: with the default random pick, Léa's Pronote may be handed Hugo and
+    // open no session (the flake this test had).
+    let ent = ent(EntOptions {
+        pick: Pick::Correct,
+        ..EntOptions::default()
+    })
+    .await;
     let pronote = pronote(&ent, ValidationMode::ServiceValidate).await;
     let mut browser = Browser::new();
     let lea = pronote.parent_page(LEA.0).unwrap();
