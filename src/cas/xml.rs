@@ -548,10 +548,35 @@ fn check_declaration(decl: &quick_xml::events::BytesDecl<'_>) -> Result<(), Pars
 
 /// XML's whitespace: space, tab, LF, CR (not Unicode's wider set: `\u{a0}` is data).
 pub(crate) fn is_xml_whitespace(bytes: &[u8]) -> bool {
-    // Branch-free: whitespace runs between elements are short and always scanned whole.
-    bytes.iter().fold(true, |acc, &b| {
-        acc & ((b == b' ') | (b == b'\t') | (b == b'\n') | (b == b'\r'))
-    })
+    bytes.iter().all(|&b| in_table(&XML_WHITESPACE, b))
+}
+
+/// Byte classes as 256-entry tables: one load per byte on the hot paths.
+const XML_WHITESPACE: [bool; 256] = byte_table(b" \t\n\r", false);
+/// Bytes that stop the text fast path: C0 controls, `&`, `<`, and 0xEF (which starts
+/// U+FFFE/U+FFFF, not XML characters).
+const TEXT_SPECIAL: [bool; 256] = byte_table(b"&<\xEF", true);
+/// Bytes that make a name worth a closer look (C0 controls, 0xEF).
+const NAME_SUSPECT: [bool; 256] = byte_table(b"\xEF", true);
+
+/// A table true for `bytes` (and, with `controls`, for every C0 control).
+const fn byte_table(bytes: &[u8], controls: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = controls;
+        i += 1;
+    }
+    let mut j = 0;
+    while j < bytes.len() {
+        table[bytes[j] as usize] = true;
+        j += 1;
+    }
+    table
+}
+
+fn in_table(table: &[bool; 256], b: u8) -> bool {
+    table.get(usize::from(b)).copied().unwrap_or(true)
 }
 
 pub(crate) fn trim_xml_whitespace(value: &str) -> &str {
@@ -569,11 +594,8 @@ pub(crate) fn is_xml_char(c: char) -> bool {
 /// CR, no control byte) is one `push_str`.
 fn push_decoded(out: &mut String, raw: &str, in_attribute: bool) -> Result<(), ParseError> {
     let bytes = raw.as_bytes();
-    // Fast path, branch-free so it vectorises: nothing to decode or check.
-    let special = bytes.iter().fold(false, |acc, &b| {
-        acc | (b < 0x20) | (b == b'&') | (b == b'<') | (b == 0xEF)
-    });
-    if !special {
+    // Fast path: nothing to decode or check.
+    if !bytes.iter().any(|&b| in_table(&TEXT_SPECIAL, b)) {
         out.push_str(raw);
         return Ok(());
     }
@@ -628,9 +650,7 @@ fn push_decoded(out: &mut String, raw: &str, in_attribute: bool) -> Result<(), P
 /// quick-xml does not check names.
 pub(crate) fn has_non_xml_char(name: &str) -> bool {
     let bytes = name.as_bytes();
-    let suspect = bytes
-        .iter()
-        .fold(false, |acc, &b| acc | (b < 0x20) | (b == 0xEF));
+    let suspect = bytes.iter().any(|&b| in_table(&NAME_SUSPECT, b));
     suspect
         && bytes.iter().enumerate().any(|(i, &b)| {
             (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
