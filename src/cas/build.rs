@@ -21,6 +21,9 @@ pub(crate) struct AssertionBuilder<'l> {
     limits: &'l ParseLimits,
     principal: Option<String>,
     attributes: Attributes,
+    /// Whether an attribute is named `user` (rare): only then is it compared with
+    /// the principal.
+    has_user_attribute: bool,
     pgt_iou: Option<String>,
     proxies: Vec<String>,
     auth: AuthMeta,
@@ -35,6 +38,7 @@ impl<'l> AssertionBuilder<'l> {
             principal: None,
             // Typical answers carry 5–40 values in under 2 KiB.
             attributes: Attributes::with_capacity(40, 1024),
+            has_user_attribute: false,
             pgt_iou: None,
             proxies: Vec::new(),
             auth: AuthMeta::default(),
@@ -89,6 +93,7 @@ impl<'l> AssertionBuilder<'l> {
                         limit: self.limits.max_attributes,
                     });
                 }
+                self.has_user_attribute |= name == USER;
                 self.attributes.push_str(name, value);
                 Ok(())
             }
@@ -122,10 +127,11 @@ impl<'l> AssertionBuilder<'l> {
     /// someone else (another reading of the same answer would pick that one).
     pub fn finish(self) -> Result<Assertion, ParseError> {
         let principal = self.principal.ok_or(ParseError::MissingPrincipal)?;
-        if self
-            .attributes
-            .iter()
-            .any(|(n, v)| n == USER && v != principal)
+        if self.has_user_attribute
+            && self
+                .attributes
+                .iter()
+                .any(|(n, v)| n == USER && v != principal)
         {
             return Err(ParseError::AmbiguousPrincipal);
         }
