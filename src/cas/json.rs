@@ -49,8 +49,9 @@ struct JsonFailure {
     description: String,
 }
 
-/// `attributes`, in document order, each value a string or an array of strings (the
-/// three CAS 3 metadata names also take booleans, as Apereo writes them).
+/// `attributes`, in document order, each value a string or an array of strings;
+/// booleans are read as `true`/`false` (Apereo writes the CAS 3 metadata that way).
+/// Numbers, objects and `null` are refused.
 #[derive(Default)]
 struct AttributeList(Vec<(String, Vec<String>)>);
 

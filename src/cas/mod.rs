@@ -3,6 +3,19 @@
 //!
 //! Nothing here touches a socket or a clock, so all of it is tested by properties and
 //! fuzzed (`fuzz/`).
+//!
+//! # Layout
+//!
+//! * `endpoint`, `ticket`, `request`: which endpoint a path names, the ticket gate,
+//!   validation parameters, login redirects and single-logout bodies.
+//! * `model`: the one typed model ([`Outcome`]) every format is read into.
+//! * `xml`: the strict reader every XML format goes through (well-formedness, one
+//!   root, namespaces, references, limits) and the escaping the writers share.
+//! * `cas_xml`, `json`, `saml`, `text`: one module per answer format (CAS 2/3 XML,
+//!   JSON, SAML 1.1, CAS 1.0), each with its schema walk and its canonical writer.
+//! * `build`: the rules every format shares when it assembles an [`Assertion`].
+//! * `error`: [`ParseError`] and its stable codes (`cas.parse.*`).
+//! * `fuzzing`: the properties the fuzz targets and the seed replay check.
 
 mod build;
 mod cas_xml;
