@@ -27,6 +27,12 @@ pub(crate) struct AssertionBuilder<'l> {
     pgt_iou: Option<String>,
     proxies: Vec<String>,
     auth: AuthMeta,
+    /// Whether attributes now come from outside `cas:attributes` (shapes B and C).
+    outside: bool,
+    /// Those attributes, merged at [`Self::finish`]: django-cas-server and Laclasse
+    /// state every value both inside and outside `cas:attributes`, which is one value
+    /// said twice, not two values.
+    outside_attributes: Vec<(String, String)>,
 }
 
 // === impl AssertionBuilder ===
@@ -42,7 +48,14 @@ impl<'l> AssertionBuilder<'l> {
             pgt_iou: None,
             proxies: Vec::new(),
             auth: AuthMeta::default(),
+            outside: false,
+            outside_attributes: Vec::new(),
         }
+    }
+
+    /// Attributes that follow come from outside `cas:attributes` (`true`) or inside.
+    pub fn set_outside(&mut self, outside: bool) {
+        self.outside = outside;
     }
 
     /// The principal; a second one is ambiguous whatever its value (T19).
@@ -88,13 +101,20 @@ impl<'l> AssertionBuilder<'l> {
             ),
             "" => Err(ParseError::MissingAttribute("attribute")),
             _ => {
-                if self.attributes.len() >= self.limits.max_attributes {
+                if self.attributes.len() + self.outside_attributes.len()
+                    >= self.limits.max_attributes
+                {
                     return Err(ParseError::TooManyAttributes {
                         limit: self.limits.max_attributes,
                     });
                 }
                 self.has_user_attribute |= name == USER;
-                self.attributes.push_str(name, value);
+                if self.outside {
+                    self.outside_attributes
+                        .push((name.to_owned(), value.to_owned()));
+                } else {
+                    self.attributes.push_str(name, value);
+                }
                 Ok(())
             }
         }
@@ -125,7 +145,8 @@ impl<'l> AssertionBuilder<'l> {
 
     /// The assertion; refused without a principal, or with a `user` attribute naming
     /// someone else (another reading of the same answer would pick that one).
-    pub fn finish(self) -> Result<Assertion, ParseError> {
+    pub fn finish(mut self) -> Result<Assertion, ParseError> {
+        self.merge_outside();
         let principal = self.principal.ok_or(ParseError::MissingPrincipal)?;
         if self.has_user_attribute
             && self
@@ -142,6 +163,33 @@ impl<'l> AssertionBuilder<'l> {
             proxies: self.proxies,
             auth: self.auth,
         })
+    }
+}
+
+impl AssertionBuilder<'_> {
+    /// Each (name, value) stated outside `cas:attributes` that repeats one stated inside
+    /// is that same value (each inside value absorbs one repeat); the others are
+    /// attributes of their own, kept in document order after the inside ones.
+    fn merge_outside(&mut self) {
+        if self.outside_attributes.is_empty() {
+            return;
+        }
+        let mut absorbed = vec![false; self.attributes.len()];
+        let inside: Vec<(String, String)> = self
+            .attributes
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        for (name, value) in std::mem::take(&mut self.outside_attributes) {
+            let repeat = inside
+                .iter()
+                .zip(absorbed.iter_mut())
+                .find(|((n, v), used)| !**used && *n == name && *v == value);
+            match repeat {
+                Some((_, used)) => *used = true,
+                None => self.attributes.push_str(&name, &value),
+            }
+        }
     }
 }
 

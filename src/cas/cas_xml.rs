@@ -91,9 +91,17 @@ fn success<'a>(
                     builder.proxy(reader.text(&proxy, "proxy")?)?;
                 }
             }
-            b"attribute" => name_value(reader, &child, &mut builder)?,
+            b"attribute" => {
+                builder.set_outside(true);
+                name_value(reader, &child, &mut builder)?;
+                builder.set_outside(false);
+            }
             // Shape B (RubyCAS): any other CAS element is one attribute value.
-            _ => leaf_attribute(reader, &child, &mut builder, SUCCESS)?,
+            _ => {
+                builder.set_outside(true);
+                leaf_attribute(reader, &child, &mut builder, SUCCESS)?;
+                builder.set_outside(false);
+            }
         }
     }
     builder.finish()
