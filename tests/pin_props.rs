@@ -19,12 +19,12 @@ use std::time::Duration;
 use bonenfant::cas::{Assertion, Attributes};
 use bonenfant::config::{PinMode, PinSettings};
 use bonenfant::events::PinOutcome;
-use bonenfant::pin::{self, Attempts, FrontDecision, Inspection, Inspector};
+use bonenfant::pin::{self, Attempts, FrontDecision, Inspector};
 use bonenfant::pupil::{
     self, DirectoryIndex, EstablishmentPattern, ExtractionRules, PupilKey, Uai,
 };
 use bonenfant::session::memory::MemoryStore;
-use bonenfant::session::{SessionId, SessionState, SessionStore, StoreConfig};
+use bonenfant::session::{SessionId, SessionStore, StoreConfig};
 use proptest::prelude::*;
 
 const PRINCIPALS: [&str; 3] = ["anne.martin", "marc.martin", "julien.durand"];
@@ -403,11 +403,11 @@ impl World {
                     Some(assertion)
                 }
                 FrontDecision::GiveUp { assertion } => {
-                    learn_children(&mut state, &ticket, &inspection, now);
+                    pin::learn_children(&mut state, &ticket, &inspection, now);
                     Some(assertion)
                 }
                 FrontDecision::Relogin { .. } | FrontDecision::Ask => {
-                    learn_children(&mut state, &ticket, &inspection, now);
+                    pin::learn_children(&mut state, &ticket, &inspection, now);
                     None
                 }
             }
@@ -507,27 +507,6 @@ impl World {
             );
         }
         Ok(())
-    }
-}
-
-/// The exchange's bookkeeping when a ticket is refused on the front channel: the
-/// children it names are learnt, no landing is recorded (`proxy::exchange`).
-fn learn_children(
-    state: &mut SessionState,
-    assertion: &Assertion,
-    inspection: &Inspection,
-    now: u64,
-) {
-    let landed = std::mem::take(&mut state.landed);
-    let observed = std::mem::take(&mut state.observed);
-    let same_principal = state.principal.as_deref() == Some(&assertion.principal);
-    pin::remember(state, assertion, "", inspection, &[], now);
-    if same_principal {
-        state.landed = landed;
-        state.observed = observed;
-    } else {
-        state.landed.clear();
-        state.observed.clear();
     }
 }
 

@@ -292,6 +292,27 @@ pub fn remember(
     state.updated_at_ms = now_ms;
 }
 
+/// What a session learns from an assertion bonenfant refused on the front channel
+/// (a re-login follows): the children it names, not a landing.
+pub fn learn_children(
+    state: &mut SessionState,
+    assertion: &Assertion,
+    inspection: &Inspection,
+    now_ms: u64,
+) {
+    let landed = std::mem::take(&mut state.landed);
+    let observed = std::mem::take(&mut state.observed);
+    let same_principal = state.principal.as_deref() == Some(&assertion.principal);
+    remember(state, assertion, "", inspection, &[], now_ms);
+    if same_principal {
+        state.landed = landed;
+        state.observed = observed;
+    } else {
+        state.landed.clear();
+        state.observed.clear();
+    }
+}
+
 fn push_bounded<T>(list: &mut Vec<T>, item: T, max: usize) {
     if list.len() >= max {
         list.remove(0);

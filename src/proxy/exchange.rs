@@ -16,7 +16,6 @@ use http::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, SET_COOKIE,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::body::ProxyBody;
@@ -141,6 +140,18 @@ impl CasExchange {
             trace: self.trace.clone(),
             metrics: Arc::clone(&self.metrics),
         })
+    }
+
+    /// A request body bonenfant must read (samlValidate, logout, chooser), bounded by
+    /// `max-request-body` and in time; the error is its stable code.
+    async fn read_request_body(&self, body: Incoming) -> Result<Bytes, &'static str> {
+        hygiene::read_body(
+            body,
+            self.config.limits.max_request_body,
+            self.config.limits.header_read_timeout,
+        )
+        .await
+        .map_err(|refused| refused.code())
     }
 
     /// The session store, for the admin server's figures.
@@ -598,7 +609,7 @@ impl CasExchange {
                     session: session_pseudo,
                     latency_ms: LatencyMs(front.started.elapsed()),
                 }));
-                learn_children(&mut state, &assertion, &inspection, now);
+                pin::learn_children(&mut state, &assertion, &inspection, now);
                 state.retry = Some(RetryProgress {
                     retries: attempts.retries + 1,
                     ..progress
@@ -608,7 +619,7 @@ impl CasExchange {
                 with_upstream_cookies(relogin(&front.login_path, &redirect.service), &upstream)
             }
             FrontDecision::Ask => {
-                learn_children(&mut state, &assertion, &inspection, now);
+                pin::learn_children(&mut state, &assertion, &inspection, now);
                 let (html, children) = self.chooser_html(
                     Some(&state),
                     Some(session),
@@ -638,7 +649,7 @@ impl CasExchange {
                     session: session_pseudo,
                     latency_ms: LatencyMs(front.started.elapsed()),
                 }));
-                learn_children(&mut state, &assertion, &inspection, now);
+                pin::learn_children(&mut state, &assertion, &inspection, now);
                 self.stash(
                     redirect,
                     Outcome::Success(assertion),
@@ -772,13 +783,7 @@ impl CasExchange {
         let mut summary = ValidationSummary::new(endpoint, started);
         let fallback_format = fallback_format(endpoint, req.uri().query());
         let (parts, body) = req.into_parts();
-        let body = match read_body(
-            body,
-            self.config.limits.max_request_body,
-            self.config.limits.header_read_timeout,
-        )
-        .await
-        {
+        let body = match self.read_request_body(body).await {
             Ok(body) => body,
             Err(code) => {
                 summary.error = Some(code);
@@ -1197,13 +1202,7 @@ impl CasExchange {
         started: Instant,
     ) -> Response<ProxyBody> {
         let (parts, body) = req.into_parts();
-        let body = match read_body(
-            body,
-            self.config.limits.max_request_body,
-            self.config.limits.header_read_timeout,
-        )
-        .await
-        {
+        let body = match self.read_request_body(body).await {
             Ok(body) => body,
             Err(code) => {
                 let page = error::page(StatusCode::BAD_REQUEST, code);
@@ -1379,13 +1378,10 @@ impl CasExchange {
         let Some(cookie) = cookie else {
             return Err((ChooserError::NoSession, None, session));
         };
-        let body = read_body(
-            req.into_body(),
-            self.config.limits.max_request_body,
-            self.config.limits.header_read_timeout,
-        )
-        .await
-        .map_err(|_| (ChooserError::MissingField("child"), None, session.clone()))?;
+        let body = self
+            .read_request_body(req.into_body())
+            .await
+            .map_err(|_| (ChooserError::MissingField("child"), None, session.clone()))?;
         let form = chooser::parse_form(&body).map_err(|e| (e, None, session.clone()))?;
         if !cookie.verify_csrf(&form.csrf) {
             return Err((ChooserError::Csrf, None, session));
@@ -1516,27 +1512,6 @@ impl ValidationSummary {
     }
 }
 
-/// Adds what an assertion teaches about the principal's children to a session, without
-/// recording a landing (the ticket was refused).
-fn learn_children(
-    state: &mut SessionState,
-    assertion: &Assertion,
-    inspection: &Inspection,
-    now: u64,
-) {
-    let landed = std::mem::take(&mut state.landed);
-    let observed = std::mem::take(&mut state.observed);
-    let same_principal = state.principal.as_deref() == Some(&assertion.principal);
-    pin::remember(state, assertion, "", inspection, &[], now);
-    if same_principal {
-        state.landed = landed;
-        state.observed = observed;
-    } else {
-        state.landed.clear();
-        state.observed.clear();
-    }
-}
-
 /// The `service` (or SAML `TARGET`) of a `/login` query, decoded.
 fn login_service(query: Option<&str>) -> Option<String> {
     form_urlencoded::parse(query?.as_bytes())
@@ -1621,18 +1596,6 @@ fn is_single_logout_candidate<B>(req: &Request<B>, max_body: usize) -> bool {
         }
     };
     small && shaped
-}
-
-/// Reads a request body, bounded in size and time.
-async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, &'static str> {
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err("proxy.request_body_too_large")
-        }
-        Ok(Err(_)) => Err("proxy.request_body_broken"),
-        Err(_) => Err("proxy.request_body_timeout"),
-    }
 }
 
 /// Carries the ENT's `Set-Cookie` headers over to an answer bonenfant writes in place
