@@ -138,15 +138,10 @@ pub fn page(status: StatusCode, code: &'static str) -> Response<ProxyBody> {
          <p>Code : <code>{code}</code></p>\n</body></html>\n",
         status = status.as_u16(),
     );
-    let mut response = Response::new(ProxyBody::full(html));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(ERROR_HEADER, HeaderValue::from_static(code));
+    let mut response = self::html(status, html);
+    response
+        .headers_mut()
+        .insert(ERROR_HEADER, HeaderValue::from_static(code));
     response
 }
 
@@ -200,4 +195,25 @@ mod tests {
         assert!(response.headers().contains_key(RETRY_AFTER));
         assert_eq!(response.headers()[CONNECTION], "close");
     }
+}
+
+/// A page bonenfant writes itself (error pages, the chooser): never cached, never
+/// framed, no script, forms post only to this origin.
+pub fn html(status: StatusCode, html: String) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(html));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    response
 }

@@ -633,7 +633,7 @@ impl CasExchange {
                     session: session_pseudo,
                 }));
                 let _ = self.store.put_session(&session.id, state).await;
-                with_upstream_cookies(html_response(StatusCode::OK, html), &upstream)
+                with_upstream_cookies(error::html(StatusCode::OK, html), &upstream)
             }
             FrontDecision::GiveUp { assertion } => {
                 let budget = millis(self.config.pin.retry_budget);
@@ -1305,7 +1305,7 @@ impl CasExchange {
                 .map(|p| self.trace.pseudonyms().principal(p)),
             session: self.pseudo_session(cookie.as_ref().map(|c| &c.id)),
         }));
-        html_response(StatusCode::OK, html)
+        error::html(StatusCode::OK, html)
     }
 
     /// Every child known for the session's principal: what the ENT asserted in this
@@ -1428,7 +1428,7 @@ impl CasExchange {
         }
         Ok(match target {
             Some(service) => redirect(StatusCode::SEE_OTHER, &service),
-            None => html_response(
+            None => error::html(
                 StatusCode::OK,
                 "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Enfant choisi</title></head>\
                  <body><main><h1>C'est noté</h1><p>Votre prochaine connexion à Pronote ouvrira la session de cet enfant.</p></main></body></html>\n"
@@ -1631,25 +1631,6 @@ fn redirect(status: StatusCode, location: &str) -> Response<ProxyBody> {
     response
 }
 
-fn html_response(status: StatusCode, html: String) -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(html));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-        ),
-    );
-    response
-}
-
 /// The retry strategy ran out: tell the parent, and let them go on or choose.
 fn gave_up_page(location: &str, control_prefix: &str, service: &str) -> Response<ProxyBody> {
     use quick_xml::escape::escape;
@@ -1670,7 +1651,7 @@ fn gave_up_page(location: &str, control_prefix: &str, service: &str) -> Response
         location = escape(location),
         choose = escape(&choose),
     );
-    html_response(StatusCode::OK, html)
+    error::html(StatusCode::OK, html)
 }
 
 // === serve ===
