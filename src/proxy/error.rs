@@ -170,6 +170,27 @@ fn explanation(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
+/// A page bonenfant writes itself (error pages, the chooser): never cached, never
+/// framed, no script, forms post only to this origin.
+pub fn html(status: StatusCode, html: String) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(html));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,25 +216,4 @@ mod tests {
         assert!(response.headers().contains_key(RETRY_AFTER));
         assert_eq!(response.headers()[CONNECTION], "close");
     }
-}
-
-/// A page bonenfant writes itself (error pages, the chooser): never cached, never
-/// framed, no script, forms post only to this origin.
-pub fn html(status: StatusCode, html: String) -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(html));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-        ),
-    );
-    response
 }
