@@ -953,7 +953,7 @@ impl CasExchange {
                     &self.answer_context(&request.service),
                     verbatim.map(|b| b.as_ref()),
                 );
-                summary.record(&inspection, &assertion);
+                summary.record(&inspection);
                 self.summary_validate(summary);
                 cas_response(
                     request.format,
@@ -1041,7 +1041,7 @@ impl CasExchange {
                     &self.answer_context(&request.service),
                     None,
                 );
-                summary.record(&inspection, &assertion);
+                summary.record(&inspection);
                 self.summary_validate(summary);
                 cas_response(request.format, Bytes::from(body), None)
             }
@@ -1063,14 +1063,18 @@ impl CasExchange {
             Some(id) => self.store.session(id).await.ok().flatten(),
             None => None,
         };
+        // One pseudonym for the last-pupil key and the summary event.
+        let principal = self.trace.pseudonyms().principal(&assertion.principal);
         let first = self
             .inspector
             .inspect(assertion, &request.service, state.as_ref(), None);
+        // Only another pupil than this one can be a flip: the same previous pupil
+        // would judge exactly as `first`, so it is not inspected again.
         let previous = match first.designated() {
             Some(pupil) => {
                 let key = format!(
                     "{}|{}",
-                    self.trace.pseudonyms().principal(&assertion.principal),
+                    principal,
                     first
                         .expected
                         .as_ref()
@@ -1078,7 +1082,8 @@ impl CasExchange {
                 );
                 match self.store.swap_last_pupil(&key, pupil.clone(), now).await {
                     Ok(Some((previous, at)))
-                        if now.saturating_sub(at) <= millis(self.config.pin.flip_window) =>
+                        if now.saturating_sub(at) <= millis(self.config.pin.flip_window)
+                            && previous != *pupil =>
                     {
                         Some(previous)
                     }
@@ -1087,6 +1092,7 @@ impl CasExchange {
             }
             None => None,
         };
+        summary.principal = Some(principal);
         let inspection = match &previous {
             Some(previous) => {
                 self.inspector
@@ -1157,7 +1163,7 @@ impl CasExchange {
             pin: summary.pin,
             retries: summary.retries,
             latency_ms: LatencyMs(summary.started.elapsed()),
-            principal: self.pseudo_principal(summary.principal.as_ref()),
+            principal: summary.principal,
             pupil: self.pseudo_pupil(summary.pupil.as_ref()),
             session: self.pseudo_session(summary.session.as_ref()),
             error: summary.error,
@@ -1477,7 +1483,7 @@ struct ValidationSummary {
     asserted: Option<Uai>,
     pin: PinOutcome,
     retries: u32,
-    principal: Option<Assertion>,
+    principal: Option<Pseudonym>,
     pupil: Option<PupilKey>,
     session: Option<SessionId>,
     error: Option<&'static str>,
@@ -1500,15 +1506,11 @@ impl ValidationSummary {
         }
     }
 
-    fn record(&mut self, inspection: &Inspection, assertion: &Assertion) {
+    fn record(&mut self, inspection: &Inspection) {
         self.judgement = Some(inspection.judgement);
         self.expected.clone_from(&inspection.expected);
         self.asserted = inspection.uai_asserted().cloned();
         self.pupil = inspection.designated().cloned();
-        self.principal = Some(Assertion {
-            principal: assertion.principal.clone(),
-            ..Assertion::default()
-        });
     }
 }
 
