@@ -699,33 +699,20 @@ impl CasExchange {
             .append_pair("ticket", redirect.ticket.expose())
             .finish();
         let target = format!("{base}serviceValidate?{query}");
-        // Parsed here: no compressed answer (no header would allow any coding).
-        let mut builder = Request::get(target).header(ACCEPT_ENCODING, "identity");
+        let mut builder = Request::get(target);
         if let Some(host) = &front.host {
             builder = builder.header(HOST, host.clone());
         }
         let Ok(req) = builder.body(ProxyBody::empty()) else {
             return Outcome::Failure(Failure::internal("could not build the validation request"));
         };
-        let req = match self.passthrough.policy().upstream_request(req, &front.conn) {
-            Ok(req) => req,
-            Err(_) => return Outcome::Failure(Failure::internal("bad validation target")),
-        };
-        let fetched = self
-            .passthrough
-            .upstream()
-            .fetch(req, self.config.limits.max_validation_body)
-            .await;
-        let (parts, body) = match fetched {
+        let (_, body) = match self.ask_ent(req, &front.conn).await {
             Ok(answer) => answer,
-            Err(failed) => {
-                tracing::warn!(code = failed.code(), "early validation failed upstream");
-                return Outcome::Failure(Failure::internal(failed.code()));
+            Err(refused) => {
+                tracing::warn!(code = refused.code, "early validation failed upstream");
+                return Outcome::Failure(Failure::internal(refused.code));
             }
         };
-        if !parts.status.is_success() {
-            return Outcome::Failure(Failure::internal("proxy.upstream_status"));
-        }
         let options = self.parse_options(&redirect.service);
         match cas::parse_response(ResponseFormat::Xml, &body, &options) {
             Ok(outcome) => outcome,
@@ -734,6 +721,44 @@ impl CasExchange {
                 Outcome::Failure(Failure::internal(refused.code()))
             }
         }
+    }
+
+    /// Asks the ENT about a ticket: the request rewritten for the upstream, the answer
+    /// read whole (bounded), an HTTP error status refused. Both the back channel and
+    /// the retry strategy's early validation go through here.
+    async fn ask_ent(
+        &self,
+        mut req: Request<ProxyBody>,
+        conn: &ConnInfo,
+    ) -> Result<(http::response::Parts, Bytes), EntRefusal> {
+        // The answer is parsed here: a compressed one could not be, and would fail every
+        // validation of a client that asks for compression (python-cas, curl).
+        req.headers_mut()
+            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        let req = self
+            .passthrough
+            .policy()
+            .upstream_request(req, conn)
+            .map_err(|refused| EntRefusal {
+                code: refused.code(),
+                failure: Failure::new("INVALID_REQUEST", "malformed request"),
+            })?;
+        let (parts, body) = self
+            .passthrough
+            .upstream()
+            .fetch(req, self.config.limits.max_validation_body)
+            .await
+            .map_err(|failed| EntRefusal {
+                code: failed.code(),
+                failure: upstream_failure(&failed),
+            })?;
+        if !parts.status.is_success() {
+            return Err(EntRefusal {
+                code: "proxy.upstream_status",
+                failure: Failure::internal("the ENT answered with an HTTP error"),
+            });
+        }
+        Ok((parts, body))
     }
 
     async fn stash(
@@ -857,55 +882,14 @@ impl CasExchange {
         }
         let session = binding.as_ref().and_then(|b| b.session);
         summary.session = session;
-        let mut parts = parts;
-        // The answer is parsed here: a compressed one could not be, and would fail
-        // every validation of a client that asks for compression (python-cas, curl).
-        parts
-            .headers
-            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         let upstream_req = Request::from_parts(parts, ProxyBody::full(body));
-        let upstream_req = match self
-            .passthrough
-            .policy()
-            .upstream_request(upstream_req, &conn)
-        {
-            Ok(req) => req,
+        let (answer_parts, answer) = match self.ask_ent(upstream_req, &conn).await {
+            Ok(answer) => answer,
             Err(refused) => {
-                summary.error = Some(refused.code());
-                return self.fail(
-                    summary,
-                    request.format,
-                    &request.service,
-                    Failure::new("INVALID_REQUEST", "malformed request"),
-                );
+                summary.error = Some(refused.code);
+                return self.fail(summary, request.format, &request.service, refused.failure);
             }
         };
-        let fetched = self
-            .passthrough
-            .upstream()
-            .fetch(upstream_req, self.config.limits.max_validation_body)
-            .await;
-        let (answer_parts, answer) = match fetched {
-            Ok(fetched) => fetched,
-            Err(failed) => {
-                summary.error = Some(failed.code());
-                return self.fail(
-                    summary,
-                    request.format,
-                    &request.service,
-                    upstream_failure(&failed),
-                );
-            }
-        };
-        if !answer_parts.status.is_success() {
-            summary.error = Some("proxy.upstream_status");
-            return self.fail(
-                summary,
-                request.format,
-                &request.service,
-                Failure::internal("the ENT answered with an HTTP error"),
-            );
-        }
         let outcome = match cas::parse_response(
             request.format,
             &answer,
@@ -1448,6 +1432,13 @@ impl Handler for CasExchange {
     async fn call(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         self.handle(req, conn).await
     }
+}
+
+/// Why the ENT gave no answer bonenfant can read: the stable code and the CAS failure
+/// that stands for it.
+struct EntRefusal {
+    code: &'static str,
+    failure: Failure,
 }
 
 /// A request the proxy answers itself because it could not forward it.
