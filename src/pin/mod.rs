@@ -16,6 +16,7 @@ use crate::pupil::{
     self, Designations, DirectoryIndex, EstablishmentPattern, ExtractionRules, Intent,
     PrincipalKind, PupilKey, Uai,
 };
+use crate::session::clock::duration_ms;
 use crate::session::{ObservedAssertion, SessionState};
 use crate::verdict::{self, Judgement, Verdict, VerdictInput};
 
@@ -189,7 +190,7 @@ pub fn decide_front(
                 service,
                 has_session: session.is_some(),
                 now_ms,
-                max_age_ms: u64::try_from(settings.rewrite_max_age.as_millis()).unwrap_or(u64::MAX),
+                max_age_ms: duration_ms(settings.rewrite_max_age),
                 allow: &settings.rewrite_allow,
             };
             match rewrite::rewrite(assertion, source, &guard) {
@@ -204,7 +205,7 @@ pub fn decide_front(
             }
         }
     }
-    let budget_ms = u64::try_from(settings.retry_budget.as_millis()).unwrap_or(u64::MAX);
+    let budget_ms = duration_ms(settings.retry_budget);
     if attempts.retries < settings.retry_max && attempts.elapsed_ms < budget_ms {
         FrontDecision::Relogin { refused }
     } else {

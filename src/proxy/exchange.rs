@@ -9,7 +9,7 @@
 //! [`pin::success_answer`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{
@@ -32,10 +32,11 @@ use crate::config::{AnswerMode, Config, PinMode};
 use crate::events::{self, LatencyMs, LogoutKind, PinOutcome, Pseudonym, TraceEvent, TraceLog};
 use crate::pin::{self, chooser, Attempts, FrontDecision, Inspection, Inspector};
 use crate::pupil::{ExtractionRules, PupilKey, Uai};
+use crate::session::clock::duration_ms;
 use crate::session::cookie::{CookieKey, SessionCookie, SessionCookies};
 use crate::session::{
-    AnyStore, RetryProgress, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig,
-    StoreError, TicketBinding,
+    AnyStore, Clock, RetryProgress, SessionId, SessionState, SessionStore, StashedValidation,
+    StoreConfig, StoreError, SystemClock, TicketBinding,
 };
 use crate::verdict::{rule, Judgement, Verdict};
 
@@ -50,6 +51,8 @@ pub struct CasExchange {
     inspector: Inspector,
     trace: TraceLog,
     metrics: Arc<Metrics>,
+    /// The same clock as the stores': timestamps and TTLs agree.
+    clock: SystemClock,
 }
 
 /// Why the exchange could not be set up.
@@ -71,18 +74,6 @@ impl SetupError {
             SetupError::CookieKey(_) => "config.cookie_key",
         }
     }
-}
-
-/// Unix milliseconds. The pure modules take time as an argument; this is where it is read.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 // === impl CasExchange ===
@@ -125,6 +116,7 @@ impl CasExchange {
             inspector,
             trace,
             metrics,
+            clock: SystemClock::new(),
         })
     }
 
@@ -139,7 +131,13 @@ impl CasExchange {
             inspector: self.inspector.clone(),
             trace: self.trace.clone(),
             metrics: Arc::clone(&self.metrics),
+            clock: self.clock,
         })
+    }
+
+    /// Unix milliseconds. The pure modules take time as an argument; it is read here.
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// A request body bonenfant must read (samlValidate, logout, chooser), bounded by
@@ -316,7 +314,7 @@ impl CasExchange {
         conn: ConnInfo,
         started: Instant,
     ) -> Response<ProxyBody> {
-        let now = now_ms();
+        let now = self.now_ms();
         let cookie = self.cookies.open(req.headers(), now);
         let login_path = req.uri().path().to_owned();
         let renew = req.uri().query().is_some_and(|q| {
@@ -509,7 +507,7 @@ impl CasExchange {
             .take()
             .filter(|p| p.service == redirect.service)
             .filter(|p| {
-                now.saturating_sub(p.started_ms) <= millis(self.config.pin.retry_budget) * 2
+                now.saturating_sub(p.started_ms) <= duration_ms(self.config.pin.retry_budget) * 2
             })
             .unwrap_or(RetryProgress {
                 service: redirect.service.clone(),
@@ -636,7 +634,7 @@ impl CasExchange {
                 with_upstream_cookies(error::html(StatusCode::OK, html), &upstream)
             }
             FrontDecision::GiveUp { assertion } => {
-                let budget = millis(self.config.pin.retry_budget);
+                let budget = duration_ms(self.config.pin.retry_budget);
                 self.emit(TraceEvent::RetryGaveUp(events::RetryGaveUp {
                     retries: attempts.retries,
                     reason: if attempts.elapsed_ms >= budget {
@@ -791,7 +789,7 @@ impl CasExchange {
                 max_bytes: self.config.limits.max_validation_body,
                 ..ParseLimits::default()
             },
-            now_unix: Some(now_ms() / 1000),
+            now_unix: Some(self.now_ms() / 1000),
             service: Some(service),
         }
     }
@@ -960,7 +958,7 @@ impl CasExchange {
         let claim = TicketBinding {
             session: None,
             service: request.service.clone(),
-            issued_at_ms: now_ms(),
+            issued_at_ms: self.now_ms(),
         };
         match self.store.bind_ticket(&request.ticket, claim).await {
             Ok(true) => {
@@ -1042,7 +1040,7 @@ impl CasExchange {
         assertion: &Assertion,
         session: Option<SessionId>,
     ) -> Inspection {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut state = match &session {
             Some(id) => self.store.session(id).await.ok().flatten(),
             None => None,
@@ -1066,7 +1064,7 @@ impl CasExchange {
                 );
                 match self.store.swap_last_pupil(&key, pupil.clone(), now).await {
                     Ok(Some((previous, at)))
-                        if now.saturating_sub(at) <= millis(self.config.pin.flip_window)
+                        if now.saturating_sub(at) <= duration_ms(self.config.pin.flip_window)
                             && previous != *pupil =>
                     {
                         Some(previous)
@@ -1115,7 +1113,7 @@ impl CasExchange {
     fn answer_context<'a>(&self, service: &'a str) -> AnswerContext<'a> {
         AnswerContext {
             service,
-            now_unix: now_ms() / 1000,
+            now_unix: self.now_ms() / 1000,
         }
     }
 
@@ -1159,7 +1157,7 @@ impl CasExchange {
     /// The browser leaves the ENT: forward, and forget this browser's session (a shared
     /// computer's next user must inherit nothing).
     async fn browser_logout(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
-        let cookie = self.cookies.open(req.headers(), now_ms());
+        let cookie = self.cookies.open(req.headers(), self.now_ms());
         // Forgotten first: the person asked to leave, whether or not the ENT answers.
         let dropped = match &cookie {
             Some(cookie) => self.store.drop_session(&cookie.id).await.is_ok(),
@@ -1276,7 +1274,7 @@ impl CasExchange {
     }
 
     async fn chooser_page(&self, req: &Request<Incoming>) -> Response<ProxyBody> {
-        let now = now_ms();
+        let now = self.now_ms();
         let service = login_service(req.uri().query()).unwrap_or_default();
         let cookie = self.cookies.open(req.headers(), now);
         let state = match &cookie {
@@ -1354,7 +1352,7 @@ impl CasExchange {
     ) -> Result<Response<ProxyBody>, (chooser::ChooserError, Option<Pseudonym>, Option<Pseudonym>)>
     {
         use chooser::ChooserError;
-        let now = now_ms();
+        let now = self.now_ms();
         let cookie = self.cookies.open(req.headers(), now);
         let session = self.pseudo_session(cookie.as_ref().map(|c| &c.id));
         let host = req

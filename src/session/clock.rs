@@ -5,6 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// A duration in whole milliseconds, saturating (the unit of every timestamp and TTL
+/// bonenfant keeps).
+pub fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A source of Unix milliseconds.
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> u64;
@@ -28,7 +34,7 @@ impl SystemClock {
     pub fn new() -> Self {
         let start_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            .map_or(0, duration_ms);
         Self {
             start_unix_ms,
             start: Instant::now(),
@@ -44,8 +50,8 @@ impl Default for SystemClock {
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.start_unix_ms.saturating_add(elapsed)
+        self.start_unix_ms
+            .saturating_add(duration_ms(self.start.elapsed()))
     }
 }
 
@@ -58,8 +64,7 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.0.fetch_add(by, Ordering::SeqCst);
+        self.0.fetch_add(duration_ms(by), Ordering::SeqCst);
     }
 }
 

@@ -22,6 +22,7 @@ use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 use sha2::{Digest as _, Sha256};
 
+use super::clock::duration_ms;
 use super::SessionId;
 
 /// The cookie's name over TLS: the `__Host-` prefix makes the browser refuse one set by
@@ -228,12 +229,11 @@ impl SessionCookies {
         if keys.is_empty() {
             return Err(CookieKeyError::NoKey);
         }
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Ok(Self {
             keys,
             secure,
-            max_age_ms: ms(max_age),
-            idle_ms: ms(idle),
+            max_age_ms: duration_ms(max_age),
+            idle_ms: duration_ms(idle),
         })
     }
 

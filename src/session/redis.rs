@@ -122,10 +122,9 @@ fn tombstone_cmd(key: String) -> Cmd {
     cmd
 }
 
+/// Redis refuses a `PX` of 0.
 fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
+    super::clock::duration_ms(duration).max(1)
 }
 
 /// Redis errors carry no key or value, but are reduced to their kind anyway: a store
