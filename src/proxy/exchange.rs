@@ -1041,7 +1041,7 @@ impl CasExchange {
         session: Option<SessionId>,
     ) -> Inspection {
         let now = self.now_ms();
-        let mut state = match &session {
+        let state = match &session {
             Some(id) => self.store.session(id).await.ok().flatten(),
             None => None,
         };
@@ -1082,28 +1082,18 @@ impl CasExchange {
             }
             None => first,
         };
-        if let (Some(id), Some(state)) = (session, state.as_mut()) {
+        if let Some(id) = session {
+            // A session the store no longer holds starts afresh from this assertion.
+            let mut state = state.unwrap_or_default();
             pin::remember(
-                state,
+                &mut state,
                 assertion,
                 &request.service,
                 &inspection,
                 &self.config.pin.rewrite_allow,
                 now,
             );
-            let _ = self.store.put_session(&id, state.clone()).await;
-            let _ = self.store.remember_validated(&request.ticket, id).await;
-        } else if let Some(id) = session {
-            let mut fresh = SessionState::default();
-            pin::remember(
-                &mut fresh,
-                assertion,
-                &request.service,
-                &inspection,
-                &self.config.pin.rewrite_allow,
-                now,
-            );
-            let _ = self.store.put_session(&id, fresh).await;
+            let _ = self.store.put_session(&id, state).await;
             let _ = self.store.remember_validated(&request.ticket, id).await;
         }
         summary.expected = inspection.expected.clone();
