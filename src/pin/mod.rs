@@ -74,19 +74,11 @@ impl Inspector {
         // A session's memory counts only for the principal it belongs to (T05: a cookie
         // carried to another person's login says nothing about their children).
         let session = session.filter(|s| s.principal.as_deref() == Some(&assertion.principal));
-        let mut known: Vec<PupilKey> = designations.0.iter().map(|d| d.key.clone()).collect();
-        let from_session = session
-            .into_iter()
-            .flat_map(|s| s.known.iter().map(|(k, _)| k));
-        let from_index = self
-            .index
-            .iter()
-            .flat_map(|i| i.children_of(&assertion.principal));
-        for key in from_session.chain(from_index) {
-            if !known.contains(key) {
-                known.push(key.clone());
-            }
-        }
+        let known = self.known_children(
+            &assertion.principal,
+            designations.0.iter().map(|d| &d.key),
+            session,
+        );
         // A pin made for a sibling's school says nothing about this one: here the
         // intent falls back to the only child in the establishment (else reorder and
         // rewrite would aim at a pupil Pronote cannot show).
@@ -114,6 +106,32 @@ impl Inspector {
             intent,
             judgement,
         }
+    }
+}
+
+impl Inspector {
+    /// Every child known for `principal`: `first` (the current assertion's), then what
+    /// the ENT asserted earlier in this session, then the directory index; no repeats.
+    pub fn known_children<'a>(
+        &self,
+        principal: &str,
+        first: impl IntoIterator<Item = &'a PupilKey>,
+        session: Option<&SessionState>,
+    ) -> Vec<PupilKey> {
+        let mut known: Vec<PupilKey> = Vec::new();
+        let mut add = |key: &PupilKey| {
+            if !known.contains(key) {
+                known.push(key.clone());
+            }
+        };
+        first.into_iter().for_each(&mut add);
+        for (key, _) in session.iter().flat_map(|s| &s.known) {
+            add(key);
+        }
+        for key in self.index.iter().flat_map(|i| i.children_of(principal)) {
+            add(key);
+        }
+        known
     }
 }
 

@@ -1289,15 +1289,10 @@ impl CasExchange {
     /// Every child known for the session's principal: what the ENT asserted in this
     /// session, and what the directory index says.
     fn known_children(&self, state: &SessionState) -> Vec<PupilKey> {
-        let mut known: Vec<PupilKey> = state.known.iter().map(|(k, _)| k.clone()).collect();
-        if let (Some(principal), Some(index)) = (&state.principal, &self.inspector.index) {
-            for key in index.children_of(principal) {
-                if !known.contains(key) {
-                    known.push(key.clone());
-                }
-            }
+        match &state.principal {
+            Some(principal) => self.inspector.known_children(principal, [], Some(state)),
+            None => state.known.iter().map(|(k, _)| k.clone()).collect(),
         }
-        known
     }
 
     /// The chooser page for a session, listing the known children of the service's
