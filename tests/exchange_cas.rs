@@ -13,9 +13,8 @@
 //! Tests run on a current-thread runtime so the proxy's tasks emit on the thread whose
 //! trace is captured.
 
-#[path = "support/cas.rs"]
-mod cas;
-mod support;
+use crate::support;
+use crate::support::cas;
 
 use bonenfant::cas::{Outcome, ResponseFormat};
 use bonenfant::config::{AnswerMode, PinMode};

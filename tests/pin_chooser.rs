@@ -4,7 +4,7 @@
 //! so a cookie planted before login sees nothing of the victim (T44). Every refusal
 //! leaves the state unchanged and logs a `pin_refused` event with its stable code.
 
-mod pin_support;
+use crate::pin_support;
 
 use bonenfant::config::PinMode;
 use bonenfant::events::capture::{self, Captured};

@@ -3,7 +3,7 @@
 //! the ENT answered it, or refused in strict mode without asking the ENT), and nothing
 //! is ever substituted for a failed validation (T03).
 
-mod pin_support;
+use crate::pin_support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! Pronote (I1a), no ticket validated twice at the ENT (T09), and a bounded, clearly
 //! reported give-up when the ENT never asserts the intended child (T08).
 
-mod pin_support;
+use crate::pin_support;
 
 use bonenfant::config::PinMode;
 use bonenfant::events::capture;

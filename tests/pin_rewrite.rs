@@ -5,7 +5,7 @@
 //! the same parent, a stale source, another service — checked on what Pronote receives
 //! and on the `pin_refused` codes. Reorder with an ENT that shuffles the children.
 
-mod pin_support;
+use crate::pin_support;
 
 use bonenfant::config::PinMode;
 use bonenfant::events::capture::{self, Captured};

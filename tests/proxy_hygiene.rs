@@ -1,7 +1,7 @@
 //! Header hygiene at both doors (T33 Host rules, T34 hop-by-hop, T35 X-Forwarded-For
 //! trust), checked on what the upstream actually receives.
 
-mod support;
+use crate::support;
 
 use std::net::{IpAddr, Ipv4Addr};
 

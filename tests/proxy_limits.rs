@@ -1,7 +1,7 @@
 //! Limits, timeouts and upstream failures: every one ends in a clear answer or a closed
 //! connection, never a hang, a panic or a truncated body passed off as complete.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

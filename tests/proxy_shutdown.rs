@@ -1,7 +1,7 @@
 //! Graceful shutdown (T51): the listener closes, requests in flight complete, and what
 //! outlives the grace period is cut rather than waited for.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

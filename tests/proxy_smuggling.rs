@@ -2,7 +2,7 @@
 //! request for `/smuggled`, which must never reach the upstream, and the upstream never
 //! sees Content-Length and Transfer-Encoding together or a partial body as complete.
 
-mod support;
+use crate::support;
 
 use support::{proxy_config, RawClient, Reply, ScriptedUpstream, TestProxy};
 

@@ -2,7 +2,7 @@
 //! (ALPN); the proxy reaches the upstream over verified TLS only, and fails closed
 //! (502, `proxy.upstream_tls`) on any certificate problem (T38).
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -1,7 +1,7 @@
 //! Transparency: what is not CAS passes through unchanged, bytes in = bytes out, but
 //! for header hygiene.
 
-mod support;
+use crate::support;
 
 use support::upstream::Framing;
 use support::{proxy_config, RawClient, Reply, ScriptedUpstream, TestProxy};

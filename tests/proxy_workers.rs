@@ -1,7 +1,7 @@
 //! Thread-per-core serving: several single-threaded workers share one port, each
 //! request is answered, and shutdown drains every worker.
 
-mod support;
+use crate::support;
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;

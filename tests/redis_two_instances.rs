@@ -2,7 +2,7 @@
 //! goes through instance A, Pronote's back channel through instance B, and they still
 //! correlate — with pinning (retry), B answers from the stash A wrote.
 
-mod session_support;
+use crate::session_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! ticket; a replayed ticket never attaches twice; the stash is one-shot; bounds hold.
 //! The same model runs against Redis (a `redis-server` this test starts).
 
-mod session_support;
+use crate::session_support;
 
 use std::collections::HashMap;
 use std::sync::Arc;

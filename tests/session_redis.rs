@@ -2,7 +2,7 @@
 //! share bindings, keys never hold a ticket in clear, TTLs are Redis's own, and a Redis
 //! that is gone is a clear `Unavailable`, never a panic.
 
-mod session_support;
+use crate::session_support;
 
 use std::sync::Arc;
 use std::time::Duration;

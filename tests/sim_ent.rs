@@ -1,6 +1,6 @@
 //! The test ENT against the protocol core: tickets, picks, dialects.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::collections::HashSet;
 use std::time::Duration;

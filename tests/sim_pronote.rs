@@ -1,6 +1,6 @@
 //! The test Pronote behind the test ENT: the whole parent login, landings, single logout.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::collections::HashSet;
 

@@ -3,7 +3,7 @@
 //! event is joined to the landing Pronote recorded (sequential run: same order; and the
 //! same pseudonyms), and its verdict is predicted from what Pronote really rendered.
 
-mod pin_support;
+use crate::pin_support;
 
 use std::collections::HashMap;
 

@@ -2,9 +2,6 @@
 //! scripted CAS, with a fixed pseudonym key (so a test can compute the pseudonyms it
 //! expects), and the two channels of a CAS login driven one request at a time, so a
 //! test sees every ticket, cookie and answer body.
-//!
-//! Not declared in `support/mod.rs` (which the transport tests own): include it beside
-//! the support module, `mod support; #[path = "support/cas.rs"] mod cas;`.
 #![allow(dead_code)]
 
 use std::path::Path;

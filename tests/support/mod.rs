@@ -11,6 +11,7 @@
 //! ```
 #![allow(dead_code, unused_imports)]
 
+pub mod cas;
 pub mod client;
 pub mod pki;
 pub mod proxy;

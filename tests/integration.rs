@@ -1,0 +1,45 @@
+//! Every integration test, in one binary (as ripgrep does): one link instead of thirty
+//! keeps `cargo test` fast and its target directory small on a 2-core CI machine.
+//! Each module is one area, named after what it tests; the `*_support` modules hold the
+//! shared set-up (simulators, scripted upstreams, a test PKI, a throwaway redis-server).
+//!
+//! Filter by area as usual: `cargo test --test integration proxy_tls::`.
+
+mod pin_support;
+mod session_support;
+mod sim_support;
+mod support;
+
+mod admin_server;
+mod cas_adversarial;
+mod cas_formats;
+mod cas_requests;
+mod cas_roundtrip;
+mod cli;
+mod demo;
+mod events_trace;
+mod exchange_cas;
+mod fuzz_seeds;
+mod pin_chooser;
+mod pin_correlation;
+mod pin_props;
+mod pin_retry;
+mod pin_rewrite;
+mod proxy_hygiene;
+mod proxy_limits;
+mod proxy_shutdown;
+mod proxy_smuggling;
+mod proxy_tls;
+mod proxy_transparency;
+mod proxy_workers;
+mod pupil_rules;
+mod redis_two_instances;
+mod report_fixture;
+mod session_cookie;
+mod session_props;
+mod session_redis;
+mod sim_directory;
+mod sim_ent;
+mod sim_pronote;
+mod sim_scenario;
+mod verdict_e2e;
