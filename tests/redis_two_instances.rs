@@ -128,3 +128,140 @@ async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
     pronote.stop().await.unwrap();
     ent.stop().await.unwrap();
 }
+
+/// Regression: with Redis down, every validation failed with `INTERNAL_ERROR` (the stash
+/// lookup refused instead of degrading), so a Redis outage locked every parent out of
+/// Pronote. Now bonenfant falls back to observing: the ticket goes to the ENT, Pronote
+/// gets the ENT's answer, and correlation and pinning resume once Redis is back.
+#[tokio::test(flavor = "current_thread")]
+async fn redis_outage_degrades_to_observing_and_recovers_after_restart() {
+    let mut redis = RedisServer::start();
+    let (captured, _guard) = capture::capture();
+    let trace = TraceLog::new(
+        Pseudonymizer::new(&[9u8; 32]).unwrap(),
+        LossCounter::default(),
+    );
+    let directory = Arc::new(Directory::generate(
+        &DirectoryParams {
+            families: 30,
+            ..DirectoryParams::default()
+        },
+        12,
+    ));
+    let ent = TestEnt::spawn_local(Arc::clone(&directory), EntOptions::ose_random(12))
+        .await
+        .unwrap();
+    let proxy = instance(ent.base_url(), &redis.url(), PinMode::Retry, trace).await;
+    let pronote =
+        TestPronote::spawn_local(Arc::clone(&directory), PronoteOptions::new(cas(proxy.addr)))
+            .await
+            .unwrap();
+    let visits: Vec<_> = directory
+        .visits(pronote.base_url())
+        .into_iter()
+        .filter(|v| v.establishments == v.children && v.children > 1)
+        .take(6)
+        .collect();
+    assert!(
+        visits.len() >= 4,
+        "the directory has parents over two establishments"
+    );
+
+    // One login while Redis is up: the proxy is serving (it connects to the store first).
+    let first = &visits[0];
+    let landed = parent_login(
+        &mut Browser::new(),
+        &first.pronote_url,
+        &first.login,
+        &first.password,
+    )
+    .await
+    .unwrap();
+    assert_eq!(landed.pupil.as_ref(), Some(&first.intended));
+    let before = captured.named("validate").len();
+
+    redis.kill();
+    for visit in &visits {
+        let mut browser = Browser::new();
+        let landed = parent_login(
+            &mut browser,
+            &visit.pronote_url,
+            &visit.login,
+            &visit.password,
+        )
+        .await
+        .unwrap();
+        // Observing: the ENT's random child, right or wrong, but never a refused login.
+        assert_ne!(
+            landed.outcome,
+            Some(LandingOutcome::Failure),
+            "{}",
+            landed.page.body
+        );
+        assert!(landed.outcome.is_some(), "{}", landed.page.body);
+    }
+    let during = captured.named("validate").split_off(before);
+    assert_eq!(during.len(), visits.len());
+    for event in &during {
+        assert!(event["verdict"].is_string(), "{event}");
+        assert!(
+            event["session"].is_null(),
+            "uncorrelated while Redis is down: {event}"
+        );
+        assert_eq!(event["pin"], "none", "{event}");
+    }
+
+    // The store reconnects on the first call that finds its connection broken, so the
+    // first login after the restart may still be observed only: log in until one is
+    // correlated again (bounded), then every login is pinned.
+    redis.restart();
+    let seen = captured.named("validate").len();
+    let mut reconnected = false;
+    for _ in 0..5 {
+        parent_login(
+            &mut Browser::new(),
+            &first.pronote_url,
+            &first.login,
+            &first.password,
+        )
+        .await
+        .unwrap();
+        if captured.named("validate")[seen..]
+            .iter()
+            .any(|e| e["session"].is_string())
+        {
+            reconnected = true;
+            break;
+        }
+    }
+    assert!(reconnected, "bonenfant correlates again once Redis is back");
+    let seen = captured.named("validate").len();
+    for visit in &visits {
+        let landed = parent_login(
+            &mut Browser::new(),
+            &visit.pronote_url,
+            &visit.login,
+            &visit.password,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            landed.outcome,
+            Some(LandingOutcome::Landed),
+            "{}",
+            landed.page.body
+        );
+        assert_eq!(landed.pupil.as_ref(), Some(&visit.intended), "pinned again");
+    }
+    let after = &captured.named("validate")[seen..];
+    assert!(
+        after
+            .iter()
+            .all(|e| e["session"].is_string() && e["error"].is_null()),
+        "correlated again once Redis is back: {after:?}"
+    );
+    captured.assert_no_leaks(&[]);
+    proxy.stop().await.unwrap();
+    pronote.stop().await.unwrap();
+    ent.stop().await.unwrap();
+}

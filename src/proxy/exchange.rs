@@ -837,18 +837,16 @@ impl CasExchange {
         };
         // Whatever the outcome: failures count per establishment too.
         summary.expected = self.inspector.establishment.expected(&request.service);
+        // A store outage degrades to observing, never to refusing logins: the ticket goes
+        // to the ENT, which refuses it if bonenfant already validated it (a stash it can
+        // no longer read), so no identity is made up either way.
         match self.store.take_stash(&request.ticket).await {
             Ok(Some(stashed)) => return self.answer_stashed(summary, &request, stashed).await,
             Ok(None) => {}
-            Err(e) => {
-                summary.error = Some(e.code());
-                return self.fail(
-                    summary,
-                    request.format,
-                    &request.service,
-                    Failure::internal("session store unavailable"),
-                );
-            }
+            Err(e) => tracing::warn!(
+                code = e.code(),
+                "session store unavailable; validation forwarded to the ENT"
+            ),
         }
         let binding = match self.store.take_ticket(&request.ticket).await {
             Ok(binding) => binding,
