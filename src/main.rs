@@ -150,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
+            raise_open_file_limit(config.limits.max_connections);
             runtime()?.block_on(async move {
                 let workers =
                     std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
@@ -348,6 +349,23 @@ async fn run_sim(command: SimCommand) -> anyhow::Result<()> {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
+/// Raises the soft open-file limit to the hard one, as nginx's `worker_rlimit_nofile`
+/// would: each proxied request holds two descriptors (browser and ENT sides), and the
+/// usual soft limit of 1,024 would refuse parents long before `max-connections`.
+fn raise_open_file_limit(max_connections: usize) {
+    // A descriptor on the browser side and one on the ENT side per connection.
+    let needed = 2 * max_connections as u64;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            limit,
+            needed,
+            "the open-file limit is too low for max-connections: raise it (systemd LimitNOFILE) or lower max-connections"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
+}
+
 async fn ctrl_c() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]

@@ -102,3 +102,69 @@ fn serve_without_upstream_fails_naming_the_flag() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("upstream"));
 }
+
+/// Starts `bonenfant serve` under `sh` after `limits` (an `ulimit` command), stderr to a
+/// file; the shell `exec`s, so the child's pid is bonenfant's.
+#[cfg(target_os = "linux")]
+fn serve_under(
+    limits: &str,
+    max_connections: &str,
+) -> (std::process::Child, tempfile::NamedTempFile) {
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            r#"{limits} && exec "$0" serve --listen 127.0.0.1:0 --upstream http://127.0.0.1:9 --max-connections {max_connections}"#
+        ))
+        .arg(env!("CARGO_BIN_EXE_bonenfant"))
+        .stderr(stderr.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    (child, stderr)
+}
+
+/// Polls `condition` until it holds; the deadline only turns a hang into a failure.
+#[cfg(target_os = "linux")]
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Soft and hard "Max open files" of a process.
+#[cfg(target_os = "linux")]
+fn open_file_limits(pid: u32) -> Option<(String, String)> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    Some((fields.next()?.to_owned(), fields.next()?.to_owned()))
+}
+
+/// Regression: under the usual soft limit of 1,024 open files (systemd's default),
+/// `serve` ran out of descriptors at about 500 concurrent parents (two each) although
+/// `max-connections` promised 10,000. It raises the soft limit to the hard one.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_raises_the_soft_open_file_limit_to_the_hard_one() {
+    let (mut child, _stderr) = serve_under("ulimit -Sn 256", "100");
+    let pid = child.id();
+    wait_for("bonenfant raises its open-file limit", || {
+        open_file_limits(pid).is_some_and(|(soft, hard)| soft != "256" && soft == hard)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_warns_when_the_hard_open_file_limit_is_below_max_connections() {
+    let (mut child, stderr) = serve_under("ulimit -n 300", "1000");
+    wait_for("bonenfant warns about the open-file limit", || {
+        std::fs::read_to_string(stderr.path())
+            .is_ok_and(|log| log.contains("open-file limit is too low for max-connections"))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
