@@ -931,6 +931,68 @@ async fn silent_ent_fails_closed() {
     .await;
 }
 
+/// An ENT that restarts: while it is down, a browser gets a 502 page and Pronote a CAS
+/// `INTERNAL_ERROR` (never a success); once it is back on the same address, the very
+/// next login and validation work: no pooled connection to the dead ENT is reused.
+/// Regression: the sim ENT drew its tickets from its seed, so once restarted it issued
+/// the tickets bonenfant had already seen, and bonenfant refused them as replays.
+#[tokio::test(flavor = "current_thread")]
+async fn an_ent_that_restarts_is_used_again_at_once() {
+    let (trace, _guard) = capture();
+    let correct = || EntOptions {
+        pick: Pick::Correct,
+        seed: 3,
+        ..EntOptions::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let ent = TestEnt::new(directory(), correct())
+        .spawn(listener)
+        .expect("ENT starts");
+    let proxy = bonenfant(ent.base_url().as_str(), Some(&directory()), |_| {}).await;
+    let service = service(LEA.0);
+    let logs_in = || async {
+        let front = login(&proxy, &service, CLAIRE).await;
+        let answer = validate(&proxy, "serviceValidate", &service, &front.ticket, &[]).await;
+        matches!(answer.outcome(ResponseFormat::Xml), Outcome::Success(_))
+    };
+    // Keep-alive connections to the ENT wait in the pool.
+    for _ in 0..3 {
+        assert!(logs_in().await, "logs in while the ENT is up");
+    }
+
+    ent.stop().await.expect("ENT stops");
+    let mut login_url = endpoint_url(&proxy, "login");
+    login_url.query_pairs_mut().append_pair("service", &service);
+    assert_eq!(get(login_url.as_str(), &[]).await.status, 502);
+    let answer = validate(&proxy, "serviceValidate", &service, "ST-1-while-down", &[]).await;
+    assert_eq!(
+        failure_code(&answer.outcome(ResponseFormat::Xml)),
+        Some("INTERNAL_ERROR")
+    );
+
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("the ENT's address is free again");
+    let ent = TestEnt::new(directory(), correct())
+        .spawn(listener)
+        .expect("ENT restarts");
+    assert!(logs_in().await, "the first login after the restart works");
+    assert!(logs_in().await);
+    assert_eq!(
+        trace
+            .named("validate")
+            .iter()
+            .filter(|e| e["verdict"] == "ok")
+            .count(),
+        5
+    );
+    proxy.stop().await.expect("bonenfant stops");
+    ent.stop().await.expect("ENT stops");
+}
+
 // === 5. single logout ===
 
 /// Claire logs in and validates through bonenfant in `mode` (scripted CAS); the ENT's

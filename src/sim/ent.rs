@@ -151,8 +151,6 @@ struct EntState {
 
 #[derive(Default)]
 struct Inner {
-    /// Ticket and cookie values; lazily seeded from `options.seed`.
-    rng: Option<StdRng>,
     /// (login, service) → tickets drawn so far, for [`EntState::draw`].
     draws: HashMap<(String, String), u64>,
     /// Live tickets; removed by the first validation attempt.
@@ -581,10 +579,13 @@ impl EntState {
         StdRng::from_seed(digest.into())
     }
 
+    /// Ticket and cookie values: from the thread's CSPRNG, never from the seed (which
+    /// only drives the picks), so they are unguessable like a real CAS server's and a
+    /// restarted ENT never issues a ticket it issued before, which bonenfant would refuse
+    /// as a replay.
     fn random_token(&self) -> String {
-        let mut inner = self.lock();
-        let rng = inner.rng(self.options.seed);
-        rng.sample_iter(rand::distributions::Alphanumeric)
+        rand::thread_rng()
+            .sample_iter(rand::distributions::Alphanumeric)
             .take(TICKET_RANDOM_LEN)
             .map(char::from)
             .collect()
@@ -736,14 +737,6 @@ impl EntState {
             tokio::time::timeout(SLO_TIMEOUT, self.client.request(request)).await,
             Ok(Ok(response)) if response.status().is_success()
         )
-    }
-}
-
-// === impl Inner ===
-
-impl Inner {
-    fn rng(&mut self, seed: u64) -> &mut StdRng {
-        self.rng.get_or_insert_with(|| StdRng::seed_from_u64(seed))
     }
 }
 
