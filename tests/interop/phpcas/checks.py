@@ -1,0 +1,742 @@
+#!/usr/bin/env python3
+"""phpCAS interop checks: a scripted browser logging parents in to a phpCAS service
+(`service.php` under `php -S`) through bonenfant in front of the sim ENT.
+
+Started by `tests/interop/phpcas.sh`, which installs phpCAS, starts the sim ENT (random
+pick: the wrong-child bug), bonenfant (`--pin observe` and `--pin retry`, https with a
+test CA) and the PHP service, then runs this script with the path of a JSON file saying
+where everything listens. Prints one line per check, `PASS name (detail)` or
+`FAIL name (detail)`, and exits non-zero when any check failed.
+
+It never prints a ticket, a cookie or a password: it compares what the phpCAS page
+shows (user and attributes, as JSON) with the directory, with a direct login (phpCAS
+talking to the sim ENT without bonenfant) and with bonenfant's trace events.
+"""
+
+import argparse
+import html.parser
+import json
+import re
+import sys
+import time
+import tomllib
+import urllib.parse
+
+import requests
+
+# The phpCAS service's pages: the UAI (lower case) first, which is what bonenfant's
+# `--establishment-pattern` reads; then which CAS server phpCAS talks to and how.
+PAGE = "/{uai}/pronote/{route}-{mode}/{page}.html"
+LOGOUT = "/{uai}/pronote/{route}-{mode}/logout"
+# phpCAS's protocols and the CAS endpoint each validates at (as bonenfant's events name it).
+MODES = (
+    ("cas1", "validate"),
+    ("cas2", "serviceValidate"),
+    ("cas3", "p3/serviceValidate"),
+    ("saml", "samlValidate"),
+)
+ENDPOINTS = dict(MODES)
+# A query like Pronote's own (`?fd=1&bydlg=…`), with characters that encode differently:
+# phpCAS puts the raw request URI in `service`, the re-logins must keep it byte for byte.
+PRONOTE_QUERY = "?fd=1&bydlg=A6ABB224-12DD-4E31-AF8F-1AF1B4D1B3A8&q=a%2Bb+c%20d&e=%C3%A9"
+HTTP_TIMEOUT = 30
+TICKET = re.compile(r"\b(?:ST|PT|PGT|PGTIOU|TGT|TGC|LT)-[A-Za-z0-9.-]+")
+
+
+def redact(text):
+    """Details come from pages and exceptions, which may quote a URL with a ticket."""
+    return TICKET.sub("[ticket]", str(text))
+
+
+class Report:
+    """One line per check on stdout (and in `log`); remembers the failures."""
+
+    def __init__(self, log):
+        self.log = log
+        self.passed = 0
+        self.failed = []
+
+    def emit(self, line):
+        print(line, flush=True)
+        self.log.write(line + "\n")
+        self.log.flush()
+
+    def check(self, name, ok, detail=""):
+        suffix = f" ({redact(detail)})" if detail else ""
+        self.emit(f"{'PASS' if ok else 'FAIL'} {name}{suffix}")
+        if ok:
+            self.passed += 1
+        else:
+            self.failed.append(name)
+        return ok
+
+    def info(self, message):
+        self.emit(f"INFO {redact(message)}")
+
+
+class Directory:
+    """The sim ENT's directory: what each parent's assertion may say."""
+
+    def __init__(self, path):
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+        self.kinds = {e["uai"]: e["kind"] for e in data["establishments"]}
+        self.pupils = {p["jointure"]: p for p in data["pupils"]}
+        self.parents = sorted(data["parents"], key=lambda p: p["login"])
+
+    def children(self, parent):
+        return [self.pupils[j] for j in parent["children"] if j in self.pupils]
+
+    def vector(self, parent, child):
+        """`profil|nom|prénom|ELEVE_ID|UAI`, as the sim writes it."""
+        profil = 1 if self.kinds.get(child["uai"]) == "ecole" else 2
+        return f"{profil}|{parent['last_name']}|{parent['first_name']}|{child['eleve_id']}|{child['uai']}"
+
+    def split_families(self):
+        """Parents with one child in each of two or more establishments: the intended
+        child follows from the service's establishment alone."""
+        found = []
+        for parent in self.parents:
+            uais = [child["uai"] for child in self.children(parent)]
+            if len(set(uais)) >= 2 and len(set(uais)) == len(uais):
+                found.append(parent)
+        return found
+
+    def siblings_together(self):
+        """Parents with two or more children in one establishment (intent ambiguous)."""
+        return [
+            p for p in self.parents
+            if len(self.children(p)) >= 2 and len({c["uai"] for c in self.children(p)}) == 1
+        ]
+
+    def single_child(self):
+        return [p for p in self.parents if len(self.children(p)) == 1]
+
+    def check_view(self, view, parent, mode):
+        """What phpCAS shows against the directory. phpCAS gives a single value as a
+        string and several as a list; CAS 1.0 carries no attributes. Returns (problems,
+        designated child or None)."""
+        problems = []
+        if view.get("user") != parent["login"]:
+            problems.append("user is not the parent's login")
+        if mode == "cas1":
+            if view["attributes"]:
+                problems.append(f"attributes over CAS 1.0: {sorted(view['attributes'])}")
+            return problems, None
+        attributes = {name.upper(): as_list(values) for name, values in view["attributes"].items()}
+        for name, want in (("NOM", parent["last_name"]), ("PRENOM", parent["first_name"]), ("CATEGORIES", "National_2")):
+            if attributes.get(name) != [want]:
+                problems.append(f"{name.lower()} is {attributes.get(name)!r}, expected {[want]!r}")
+        vectors = attributes.get("FREDUVECTEUR") or []
+        known = {self.vector(parent, child): child for child in self.children(parent)}
+        if not vectors:
+            return problems + ["no FrEduVecteur value"], None
+        unknown = [v for v in vectors if v not in known]
+        if unknown:
+            return problems + [f"FrEduVecteur values not the parent's children's: {unknown!r}"], None
+        designated = known[vectors[0]]
+        record = next((r for r in parent["records"] if r["uai"] == designated["uai"]), None)
+        want_jointure = [record["jointure"]] if record else None
+        if attributes.get("ENTPERSONJOINTURE") != want_jointure:
+            problems.append(
+                f"ENTPersonJointure is {attributes.get('ENTPERSONJOINTURE')!r}, expected {want_jointure!r}"
+            )
+        return problems, designated
+
+
+def child_name(parent, child):
+    """A child as the checks' details name it: rank among the parent's, establishment."""
+    if child is None:
+        return "no child shown"
+    return f"child {parent['children'].index(child['jointure']) + 1} in {child['uai']}"
+
+
+def uai_of(child):
+    return child["uai"] if child else None
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+class LoginForm(html.parser.HTMLParser):
+    """The ENT's login form: its action and hidden fields."""
+
+    def __init__(self):
+        super().__init__()
+        self.action = None
+        self.hidden = {}
+        self.fields = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action = attrs.get("action") or ""
+        elif tag == "input" and attrs.get("name"):
+            self.fields.add(attrs["name"])
+            if attrs.get("type") == "hidden":
+                self.hidden[attrs["name"]] = attrs.get("value") or ""
+
+    @classmethod
+    def find(cls, page):
+        form = cls()
+        form.feed(page)
+        if form.action is None or not {"username", "password"} <= form.fields:
+            return None
+        return form
+
+
+class Browser:
+    """One browser: its own cookie jar, redirects followed, trusting the test CA only."""
+
+    def __init__(self, ca):
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = ca
+        self.session.max_redirects = 100
+        self.forms_filled = 0
+
+    def get(self, url, **kwargs):
+        return self.session.get(url, timeout=HTTP_TIMEOUT, **kwargs)
+
+    def open(self, url, parent, max_forms=1):
+        """Opens `url`; on the ENT's login form, types the parent's credentials, up to
+        `max_forms` times. Returns the final response."""
+        response = self.get(url)
+        for _ in range(max_forms):
+            form = LoginForm.find(response.text)
+            if form is None:
+                break
+            self.forms_filled += 1
+            fields = dict(form.hidden)
+            fields.update(username=parent["login"], password=parent["password"])
+            response = self.session.post(
+                urllib.parse.urljoin(response.url, form.action), data=fields, timeout=HTTP_TIMEOUT
+            )
+        return response
+
+
+def page_view(response):
+    """The phpCAS page's JSON (user, attributes), or None when phpCAS did not log in."""
+    if response.status_code != 200:
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "user" not in data or not isinstance(data.get("attributes"), dict):
+        return None
+    return data
+
+
+def describe(response):
+    """Where the browser ended, never a secret (the service's JSON error is redacted)."""
+    url = urllib.parse.urlsplit(response.url)
+    where = f"HTTP {response.status_code} at {url.scheme}://{url.netloc}{url.path}"
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        where += f": {response.text[:200].strip()}"
+    return redact(where)
+
+
+def canonical(view):
+    """User and attributes, order and types kept (a string is not a one-value list)."""
+    return json.dumps({"user": view["user"], "attributes": view["attributes"]}, ensure_ascii=False)
+
+
+class Trace:
+    """Follows one bonenfant trace log (JSON lines) from where it stood when created."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            with open(path, "rb") as file:
+                self.offset = len(file.read())
+        except FileNotFoundError:
+            self.offset = 0
+        self.partial = b""
+
+    def _read(self):
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self.offset)
+                data = file.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        data = self.partial + data
+        *lines, self.partial = data.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def take(self, validations, timeout=10.0):
+        """Every event since the last call, waiting until `validations` validate events
+        arrived (the writer may lag behind the answer) or `timeout` seconds passed."""
+        events = []
+        deadline = time.monotonic() + timeout
+        while True:
+            events.extend(self._read())
+            if sum(1 for e in events if e.get("event") == "validate") >= validations:
+                return events
+            if time.monotonic() > deadline:
+                return events
+            time.sleep(0.05)
+
+
+def count(values):
+    counts = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+class PhpCasInterop:
+    def __init__(self, env, report):
+        self.env = env
+        self.report = report
+        self.directory = Directory(env["directory"])
+        self.ca = env["ca"]
+        self.service = env["service"]
+        self.traces = {name: Trace(path) for name, path in env["traces"].items()}
+
+    def url(self, uai, route, mode, query="", page="parent"):
+        return self.service + PAGE.format(uai=uai.lower(), route=route, mode=mode, page=page) + query
+
+    def login(self, route, mode, parent, uai, query="", page="parent", browser=None, max_forms=1):
+        """A browser (a fresh one by default) logs `parent` in to the service of `uai`:
+        (response, view, problems against the directory, designated child or None)."""
+        browser = browser or Browser(self.ca)
+        response = browser.open(self.url(uai, route, mode, query, page), parent, max_forms)
+        view = page_view(response)
+        if view is None:
+            return response, None, [describe(response)], None
+        problems, designated = self.directory.check_view(view, parent, mode)
+        return response, view, problems, designated
+
+    def event_problems(self, events, endpoint, uai, designated, pin="none"):
+        """What is wrong with the validate events of one login through bonenfant:
+        `designated` is the UAI the event must name (None: no child known, and then the
+        verdict must be `unresolved`)."""
+        validates = [e for e in events if e.get("event") == "validate"]
+        if len(validates) != 1:
+            return [f"{len(validates)} validate events, expected 1"], None
+        event = validates[0]
+        problems = []
+        if event.get("endpoint") != endpoint:
+            problems.append(f"endpoint {event.get('endpoint')!r}, expected {endpoint!r}")
+        if event.get("uai_expected") != uai:
+            problems.append(f"uai_expected {event.get('uai_expected')!r}, expected {uai!r}")
+        if event.get("uai_asserted") != designated:
+            problems.append(f"uai_asserted {event.get('uai_asserted')!r}, the page shows {designated!r}")
+        if designated is None:
+            if event.get("verdict") != "unresolved":
+                problems.append(f"verdict {event.get('verdict')!r} with no child to read")
+        elif (event.get("verdict") == "wrong_establishment") != (designated != uai):
+            problems.append(f"verdict {event.get('verdict')!r} for a page showing a child in {designated}")
+        if pin is not None and event.get("pin") != pin:
+            problems.append(f"pin {event.get('pin')!r}, expected {pin!r}")
+        if event.get("error") is not None:
+            problems.append(f"error {event.get('error')!r}")
+        return problems, event
+
+    # --- checks ---
+
+    def baseline(self):
+        """phpCAS against the sim ENT without bonenfant: a later failure is bonenfant's."""
+        parent = self.directory.split_families()[0]
+        uai = self.directory.children(parent)[0]["uai"]
+        for mode, _ in MODES:
+            _, view, problems, designated = self.login("direct", mode, parent, uai)
+            self.report.check(
+                f"baseline: phpCAS {mode}, sim ENT direct (http), {parent['login']} → {uai}",
+                view is not None and not problems,
+                "; ".join(problems)
+                or ("user as the directory says (CAS 1.0: no attributes)" if mode == "cas1"
+                    else f"user and attributes as the directory says, {child_name(parent, designated)}"),
+            )
+
+    def observe(self, parents_per_kind=2, max_pairs=10):
+        """(a) phpCAS reads through bonenfant (observe) exactly what it reads directly, and
+        (b) each validation through bonenfant gives one validate event agreeing with the page.
+
+        The ENT picks a child at random per ticket, so direct and proxied logins are
+        paired until both landed on the same child; those two pages must be identical
+        (user, attribute names, order, values, string-or-list types)."""
+        trace = self.traces["observe"]
+        families = self.directory.split_families()[:parents_per_kind]
+        parents = families + self.directory.siblings_together()[:1] + self.directory.single_child()[:1]
+        for mode, endpoint in MODES:
+            verdicts = []
+            event_misses = []
+            for parent in parents:
+                uais = list(dict.fromkeys(child["uai"] for child in self.directory.children(parent)))
+                for uai in uais[:2]:
+                    name = f"observe: phpCAS {mode} reads the same through bonenfant as directly, {parent['login']} → {uai}"
+                    direct, proxied, problems = {}, {}, []
+                    for _ in range(max_pairs):
+                        _, view, found, designated = self.login("direct", mode, parent, uai)
+                        if view is None or found:
+                            problems.append("direct: " + "; ".join(found))
+                            break
+                        direct.setdefault(child_name(parent, designated), view)
+                        trace.take(0, timeout=0)
+                        _, view, found, designated = self.login("observe", mode, parent, uai)
+                        if view is None or found:
+                            problems.append("through bonenfant: " + "; ".join(found))
+                            trace.take(1, timeout=2)
+                            break
+                        proxied.setdefault(child_name(parent, designated), view)
+                        # Over CAS 1.0 bonenfant reads no child either: `unresolved`.
+                        wrong, event = self.event_problems(trace.take(1), endpoint, uai, uai_of(designated))
+                        if event is not None:
+                            verdicts.append(event.get("verdict"))
+                        if wrong:
+                            event_misses.append(f"{parent['login']} → {uai}: " + "; ".join(wrong))
+                        if set(direct) & set(proxied):
+                            break
+                    common = sorted(set(direct) & set(proxied))
+                    if not problems and not common:
+                        problems.append(f"no common child in {max_pairs} pairs of logins")
+                    for child in common:
+                        if canonical(direct[child]) != canonical(proxied[child]):
+                            problems.append(
+                                f"{child}: direct {sorted(direct[child]['attributes'])}, "
+                                f"through bonenfant {sorted(proxied[child]['attributes'])} (or values differ)"
+                            )
+                    self.report.check(
+                        name,
+                        not problems,
+                        "; ".join(problems)
+                        or f"identical pages ({', '.join(common)}; "
+                        + (f"attributes {', '.join(self.attribute_names(direct))})" if self.attribute_names(direct)
+                           else "no attributes)"),
+                    )
+            self.report.check(
+                f"observe: phpCAS {mode}: one {endpoint} validate event per login through bonenfant, "
+                + ("verdict unresolved (CAS 1.0 carries no child)" if mode == "cas1" else
+                   "naming the child the page shows, wrong_establishment exactly when it is not the service's"),
+                not event_misses and len(verdicts) > 0,
+                f"{len(verdicts)} logins, verdicts {count(verdicts)}"
+                + (f"; {len(event_misses)} off, first: {event_misses[0]}" if event_misses else ""),
+            )
+            if mode != "cas1":
+                self.report.check(
+                    f"observe: phpCAS {mode}: the ENT's random pick was seen (some wrong_establishment verdicts)",
+                    "wrong_establishment" in verdicts,
+                    f"verdicts {count(verdicts)}",
+                )
+
+    @staticmethod
+    def attribute_names(views):
+        return sorted({name for view in views.values() for name in view["attributes"]})
+
+    def retry(self, mode, logins, query="", tag="retry"):
+        """(c) --pin retry: every login of a parent with children in two establishments
+        lands on the child of the service's establishment, or bonenfant's trace says the
+        retry gave up for it; one validate event per login, naming that child. Over
+        CAS 1.0 the page shows no child: bonenfant's event (it knows the child from its
+        own early validation of the ticket) must name the intended one."""
+        trace = self.traces["retry"]
+        endpoint = ENDPOINTS[mode]
+        plan = []
+        families = self.directory.split_families()
+        while len(plan) < logins:
+            plan.extend((parent, child) for parent in families for child in self.directory.children(parent))
+        plan = plan[:logins]
+        landed, gave_up, misses, event_misses = 0, 0, [], []
+        pins, retries_seen = [], 0
+        started = time.monotonic()
+        trace.take(0, timeout=0)
+        for parent, child in plan:
+            uai = child["uai"]
+            _, view, problems, designated = self.login("retry", mode, parent, uai, query)
+            events = trace.take(1)
+            retries_seen += sum(1 for e in events if e.get("event") == "retry")
+            gave = any(e.get("event") == "retry_gave_up" for e in events)
+            where = f"{parent['login']} → {uai}"
+            if view is None or problems:
+                misses.append(f"{where}: " + "; ".join(problems))
+                continue
+            shown = as_list(view["attributes"].get("FrEduVecteur", []))
+            if mode == "cas1":
+                event = next((e for e in events if e.get("event") == "validate"), {})
+                designated = child if event.get("uai_asserted") == uai else None
+                shown = [self.directory.vector(parent, child)]
+            if designated == child and shown == [self.directory.vector(parent, child)]:
+                landed += 1
+            elif gave:
+                gave_up += 1
+            else:
+                misses.append(f"{where}: landed on {child_name(parent, designated)}, no retry_gave_up in the trace")
+            asserted = uai_of(designated) if mode != "cas1" or not gave else None
+            wrong, event = self.event_problems(events, endpoint, uai, asserted, pin=None)
+            if event is not None:
+                pins.append(event.get("pin"))
+                if event.get("pin") not in ("none", "retry", "gave_up"):
+                    wrong.append(f"pin {event.get('pin')!r}")
+                if event.get("pin") != "gave_up" and event.get("verdict") not in ("ok", "flip"):
+                    wrong.append(f"verdict {event.get('verdict')!r}")
+            if wrong:
+                event_misses.append(f"{where}: " + "; ".join(wrong))
+        elapsed = time.monotonic() - started
+        label = f"{tag}: phpCAS {mode}, {logins} logins" + (f" (service with query {query})" if query else "")
+        self.report.check(
+            f"{label} of parents with children in two establishments land on the intended child "
+            "(or the trace says the retry gave up)",
+            not misses,
+            f"{landed} landed, {gave_up} gave up, in {elapsed:.1f} s"
+            + (f"; {len(misses)} misses, first: {misses[0]}" if misses else ""),
+        )
+        self.report.check(
+            f"{label}: one {endpoint} validate event per login, naming "
+            + ("the intended child (known from bonenfant's early validation)" if mode == "cas1" else "the child the page shows"),
+            not event_misses,
+            f"pin {count(pins)}" + (f"; {len(event_misses)} off, first: {event_misses[0]}" if event_misses else ""),
+        )
+        return retries_seen, count(pins).get("retry", 0)
+
+    def renew(self, route, logins):
+        """A service that demands fresh credentials (phpCAS::renewAuthentication():
+        renew=true on /login and on validation) must log in with the password typed,
+        never through a silent re-login: bonenfant only observes such logins (pin none),
+        even under retry, whether or not the browser already has an SSO session."""
+        trace = self.traces[route]
+        plan = [(parent, child) for parent in self.directory.split_families() for child in self.directory.children(parent)]
+        plan = (plan * (logins // len(plan) + 1))[:logins]
+        problems = []
+        pins = []
+        for index, (parent, child) in enumerate(plan):
+            uai = child["uai"]
+            where = f"{parent['login']} → {uai}"
+            browser = Browser(self.ca)
+            forms = 1
+            if index % 2:
+                # An SSO session first: the renew login must still ask for the password.
+                _, view, found, _ = self.login(route, "saml", parent, uai, browser=browser)
+                if view is None or found:
+                    problems.append(f"{where}: first login: " + "; ".join(found))
+                    continue
+                forms = 2
+            trace.take(1 if index % 2 else 0, timeout=5 if index % 2 else 0)
+            _, view, found, designated = self.login(route, "cas3", parent, uai, page="renew", browser=browser, max_forms=5)
+            if view is None or found:
+                problems.append(f"{where}: " + "; ".join(found))
+                trace.take(1, timeout=2)
+                continue
+            if browser.forms_filled != forms:
+                problems.append(f"{where}: {browser.forms_filled} login forms filled in, expected {forms}")
+            wrong, event = self.event_problems(trace.take(1), ENDPOINTS["cas3"], uai, uai_of(designated))
+            if event is not None:
+                pins.append(event.get("pin"))
+            if wrong:
+                problems.append(f"{where}: " + "; ".join(wrong))
+        self.report.check(
+            f"renew [{route}]: {logins} phpCAS renewAuthentication() logins (half after an SSO login) "
+            "ask for the password, succeed, and are observed, not retried",
+            not problems,
+            f"pin {count(pins)}" + (f"; {len(problems)} off, first: {problems[0]}" if problems else ""),
+        )
+
+    def gateway(self, route, logins):
+        """phpCAS::checkAuthentication() (gateway=true): without an SSO session the
+        browser comes back unauthenticated and no password is asked; with one (a login to
+        another service first), the silent gateway login lands on the intended child
+        under retry, one validate event each."""
+        trace = self.traces[route]
+        families = self.directory.split_families()
+        parent = families[0]
+        uai = self.directory.children(parent)[0]["uai"]
+        browser = Browser(self.ca)
+        response = browser.open(self.url(uai, route, "cas3", page="gateway"), parent, max_forms=0)
+        view = page_view(response)
+        self.report.check(
+            f"gateway [{route}]: without an SSO session, phpCAS checkAuthentication() comes back "
+            "unauthenticated, no password asked",
+            view is not None and view.get("user") is None and LoginForm.find(response.text) is None,
+            describe(response),
+        )
+        plan = [(p, c) for p in families for c in self.directory.children(p)]
+        plan = (plan * (logins // len(plan) + 1))[:logins]
+        problems, pins = [], []
+        for parent, child in plan:
+            uai = child["uai"]
+            where = f"{parent['login']} → {uai}"
+            browser = Browser(self.ca)
+            _, view, found, _ = self.login(route, "saml", parent, uai, browser=browser)
+            trace.take(1, timeout=5)
+            if view is None or found:
+                problems.append(f"{where}: first login: " + "; ".join(found))
+                continue
+            _, view, found, designated = self.login(route, "cas3", parent, uai, page="gateway", browser=browser, max_forms=0)
+            events = trace.take(1)
+            if view is None or found:
+                problems.append(f"{where}: gateway login: " + "; ".join(found))
+                continue
+            if designated != child and not any(e.get("event") == "retry_gave_up" for e in events):
+                problems.append(f"{where}: landed on {child_name(parent, designated)}")
+            wrong, event = self.event_problems(events, ENDPOINTS["cas3"], uai, uai_of(designated), pin=None)
+            if event is not None:
+                pins.append(event.get("pin"))
+            if wrong:
+                problems.append(f"{where}: " + "; ".join(wrong))
+        self.report.check(
+            f"gateway [{route}]: {logins} silent phpCAS checkAuthentication() logins after an SSO login "
+            "land on the intended child, one validate event each",
+            not problems,
+            f"pin {count(pins)}" + (f"; {len(problems)} off, first: {problems[0]}" if problems else ""),
+        )
+
+    def replay(self, route, baseline=None):
+        """A ticket is answered with success at most once: the service URL with the
+        ticket a browser just used, opened again in a fresh browser (phpCAS, with no
+        session there, validates the same ticket a second time), is refused. Through
+        bonenfant, the validation is logged with an error, and phpCAS reads the refusal
+        as it reads the ENT's own (`baseline`: phpCAS's failure per mode, direct).
+        Returns phpCAS's failure per mode. The ticket is never printed."""
+        tag = f"replay [{route}]"
+        trace = self.traces.get(route)
+        parent = self.directory.split_families()[1]
+        uai = self.directory.children(parent)[0]["uai"]
+        failures = {}
+        for mode, endpoint in MODES:
+            if trace:
+                trace.take(0, timeout=0)
+            response = Browser(self.ca).open(self.url(uai, route, mode), parent)
+            if trace:
+                trace.take(1)
+            ticket_url = next(
+                (r.headers["Location"] for r in response.history if "ticket=" in r.headers.get("Location", "")), None
+            )
+            if page_view(response) is None or ticket_url is None:
+                self.report.check(f"{tag}: phpCAS {mode} logged in", False, describe(response))
+                continue
+            again = Browser(self.ca).get(ticket_url)
+            refused = page_view(again) is None
+            try:
+                # The CAS error code counts, not its free text (bonenfant says "ticket
+                # already presented" where the ENT says "ticket not recognized").
+                failures[mode] = re.sub(r"CAS error: .*", "CAS error", str(again.json().get("error")))
+            except ValueError:
+                failures[mode] = None
+            problems = [] if refused else ["the second validation succeeded"]
+            if trace:
+                events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
+                if not (len(events) == 1 and events[0].get("error") is not None and events[0].get("endpoint") == endpoint):
+                    problems.append(f"validate events {[(e.get('verdict'), e.get('error')) for e in events]}")
+            if baseline is not None and failures[mode] != baseline.get(mode):
+                problems.append(f"phpCAS reads {failures[mode]!r}, directly from the ENT {baseline.get(mode)!r}")
+            self.report.check(
+                f"{tag}: phpCAS {mode}: the same ticket validated again is refused"
+                + (", bonenfant logs the error, phpCAS reads the refusal as the ENT's own" if trace else ""),
+                not problems,
+                "; ".join(problems) or f"{describe(again)}"
+                + (f"; validate event error {events[0].get('error')}" if trace else ""),
+            )
+        return failures
+
+    def single_logout(self, route):
+        """(e) One browser logs in to four phpCAS services (one per protocol) through
+        bonenfant; logging out of one (phpCAS::logout → bonenfant's /cas/logout) makes
+        the ENT POST a logoutRequest to each, which phpCAS::handleLogoutRequests turns
+        into the end of each session: the next visit asks for the password again."""
+        tag = f"slo [{route}]"
+        trace = self.traces[route]
+        parent = self.directory.split_families()[-1]
+        uai = self.directory.children(parent)[0]["uai"]
+        browser = Browser(self.ca)
+        pages = {mode: self.url(uai, route, mode) for mode, _ in MODES}
+        for mode, url in pages.items():
+            response = browser.open(url, parent)
+            view = page_view(response)
+            if view is None or view.get("user") != parent["login"]:
+                self.report.check(f"{tag}: {parent['login']} logged in to the {mode} service", False, describe(response))
+                return
+        self.report.check(
+            f"{tag}: {parent['login']} logged in to the {', '.join(pages)} services, the password typed once",
+            browser.forms_filled == 1,
+            f"{browser.forms_filled} login forms filled in",
+        )
+        kept = {mode: browser.get(url, allow_redirects=False).status_code for mode, url in pages.items()}
+        self.report.check(
+            f"{tag}: every service keeps its session before logout",
+            all(status == 200 for status in kept.values()),
+            f"HTTP {kept}",
+        )
+        trace.take(0, timeout=0)
+        slo_before = self.slo_lines()
+        logout = browser.get(self.service + LOGOUT.format(uai=uai.lower(), route=route, mode="cas3"))
+        bonenfant = urllib.parse.urlsplit(self.env["bonenfant"][route])
+        at = urllib.parse.urlsplit(logout.url)
+        self.report.check(
+            f"{tag}: phpCAS::logout() sends the browser to the ENT's /cas/logout through bonenfant",
+            logout.status_code == 200 and at.netloc == bonenfant.netloc and at.path == "/cas/logout"
+            and "déconnecté" in logout.text,
+            describe(logout),
+        )
+        delivered = self.slo_lines()[len(slo_before):]
+        # One logoutRequest per ticket the ENT issued in this SSO session: under retry,
+        # the refused tickets' too (phpCAS has no session for those, nothing happens).
+        want = sorted(f"{route} {mode} ticket" for mode, _ in MODES)
+        self.report.check(
+            f"{tag}: the ENT's logoutRequest reached every phpCAS service (handleLogoutRequests)",
+            sorted(set(delivered)) == want,
+            f"single-logout callbacks: {count(delivered)}",
+        )
+        gone = {}
+        for mode, url in pages.items():
+            again = browser.get(url, allow_redirects=False)
+            location = urllib.parse.urlsplit(again.headers.get("Location", ""))
+            gone[mode] = again.status_code == 302 and location.netloc == bonenfant.netloc and location.path == "/cas/login"
+        self.report.check(
+            f"{tag}: every phpCAS session is gone (sent back to the CAS login)",
+            all(gone.values()),
+            f"sent to the CAS login: {gone}",
+        )
+        form = LoginForm.find(browser.get(pages["saml"]).text)
+        self.report.check(f"{tag}: the next visit asks for the password again", form is not None)
+        kinds = [e.get("kind") for e in trace.take(0, timeout=1) if e.get("event") == "logout"]
+        self.report.check(f"{tag}: bonenfant logged the browser logout", "browser" in kinds, f"logout events {kinds}")
+
+    def slo_lines(self):
+        try:
+            with open(self.env["slo_log"], encoding="utf-8") as file:
+                return file.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("env", help="JSON file written by tests/interop/phpcas.sh")
+    parser.add_argument("--log", required=True, help="append every PASS/FAIL/INFO line here")
+    parser.add_argument("--retry-logins", type=int, default=30)
+    args = parser.parse_args()
+    with open(args.env, encoding="utf-8") as file:
+        env = json.load(file)
+    with open(args.log, "a", encoding="utf-8") as log:
+        report = Report(log)
+        interop = PhpCasInterop(env, report)
+        report.info(f"phpCAS {env['phpcas_version']} on PHP {env['php_version']}")
+        interop.baseline()
+        interop.observe()
+        interop.single_logout("observe")
+        direct_refusals = interop.replay("direct")
+        interop.replay("observe", direct_refusals)
+        retries, pinned = interop.retry("cas3", args.retry_logins)
+        more = [interop.retry(mode, max(args.retry_logins // 3, 4)) for mode in ("cas1", "cas2", "saml")]
+        more.append(interop.retry("cas3", max(args.retry_logins // 5, 4), query=PRONOTE_QUERY, tag="retry-query"))
+        retries += sum(r for r, _ in more)
+        pinned += sum(p for _, p in more)
+        report.check(
+            "retry: the ENT's random pick was exercised (some logins needed a silent new login)",
+            retries > 0 and pinned > 0,
+            f"{retries} retry events, {pinned} validations pinned by retry",
+        )
+        interop.renew("retry", 10)
+        interop.gateway("retry", 10)
+        interop.replay("retry", direct_refusals)
+        interop.single_logout("retry")
+        report.emit(f"phpCAS: {report.passed} passed, {len(report.failed)} failed")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
