@@ -164,7 +164,8 @@ cat >"$WORK/phpcas.json" <<EOF
  "servers": {
    "direct": {"host": "127.0.0.1", "port": $PORT_ENT, "base_url": "http://127.0.0.1:$PORT_ENT/cas/"},
    "observe": {"host": "127.0.0.1", "port": $PORT_OBSERVE},
-   "retry": {"host": "127.0.0.1", "port": $PORT_RETRY}}}
+   "retry": {"host": "127.0.0.1", "port": $PORT_RETRY},
+   "backchannel": {"host": "127.0.0.1", "port": $PORT_RETRY, "login_base_url": "http://127.0.0.1:$PORT_ENT/cas/"}}}
 EOF
 # Debian's phpCAS warns (E_USER_DEPRECATED) at each request that it is not installed with
 # composer: silenced.
@@ -175,13 +176,13 @@ wait_port php "$PORT_PHP"
 versions=$(curl -fsS "http://127.0.0.1:$PORT_PHP/healthz" 2>/dev/null || true)
 [[ $versions == *phpcas* ]] || fail_setup "the phpCAS service does not answer: $(tail -n 5 "$WORK/php.stderr")"
 
-"$PYTHON" - "$WORK" "$PORT_PHP" "$PORT_OBSERVE" "$PORT_RETRY" "$versions" >"$WORK/env.json" <<'EOF'
+"$PYTHON" - "$WORK" "$PORT_PHP" "$PORT_ENT" "$PORT_OBSERVE" "$PORT_RETRY" "$versions" >"$WORK/env.json" <<'EOF'
 import json, sys
-work, php, observe, retry, versions = sys.argv[1:]
+work, php, ent, observe, retry, versions = sys.argv[1:]
 versions = json.loads(versions)
 print(json.dumps({
     "directory": f"{work}/directory.toml", "ca": f"{work}/ca.pem", "slo_log": f"{work}/slo.log",
-    "service": f"http://127.0.0.1:{php}",
+    "service": f"http://127.0.0.1:{php}", "ent": f"http://127.0.0.1:{ent}/cas",
     "bonenfant": {"observe": f"https://127.0.0.1:{observe}/cas", "retry": f"https://127.0.0.1:{retry}/cas"},
     "traces": {"observe": f"{work}/bonenfant-observe.trace.jsonl", "retry": f"{work}/bonenfant-retry.trace.jsonl"},
     "phpcas_version": versions["phpcas"], "php_version": versions["php"],

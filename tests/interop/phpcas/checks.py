@@ -493,6 +493,44 @@ class PhpCasInterop:
         )
         return retries_seen, count(pins).get("retry", 0)
 
+    def back_channel(self, logins):
+        """Back channel only (DESIGN.md §2, mode 2): the browser logs in at the ENT
+        itself, phpCAS validates through bonenfant (`--pin retry`). bonenfant sees no
+        front channel, so it cannot pin: the login passes as the ENT answered (pin none,
+        no browser session), and the event still names the child the page shows."""
+        trace = self.traces["retry"]
+        ent = urllib.parse.urlsplit(self.env["ent"])
+        plan = [(p, c) for p in self.directory.split_families() for c in self.directory.children(p)]
+        plan = (plan * (logins // len(plan) + 1))[:logins]
+        for mode, endpoint in MODES:
+            problems, verdicts = [], []
+            trace.take(0, timeout=0)
+            for parent, child in plan:
+                uai = child["uai"]
+                where = f"{parent['login']} → {uai}"
+                browser = Browser(self.ca)
+                response, view, found, designated = self.login("backchannel", mode, parent, uai, browser=browser)
+                events = trace.take(1)
+                if view is None or found:
+                    problems.append(f"{where}: " + "; ".join(found))
+                    continue
+                logins_seen = [r for r in response.history if urllib.parse.urlsplit(r.url).path == "/cas/login"]
+                if not logins_seen or any(urllib.parse.urlsplit(r.url).netloc != ent.netloc for r in logins_seen):
+                    problems.append(f"{where}: the browser did not log in at the ENT itself")
+                wrong, event = self.event_problems(events, endpoint, uai, uai_of(designated))
+                if event is not None:
+                    verdicts.append(event.get("verdict"))
+                    if event.get("session") is not None:
+                        wrong.append("a browser session named without a front channel")
+                if wrong:
+                    problems.append(f"{where}: " + "; ".join(wrong))
+            self.report.check(
+                f"back channel only [retry]: phpCAS {mode}, {len(plan)} logins at the ENT validated through "
+                "bonenfant: as the ENT answered (pin none), one event each agreeing with the page",
+                not problems,
+                f"verdicts {count(verdicts)}" + (f"; {len(problems)} off, first: {problems[0]}" if problems else ""),
+            )
+
     def renew(self, route, logins):
         """A service that demands fresh credentials (phpCAS::renewAuthentication():
         renew=true on /login and on validation) must log in with the password typed,
@@ -730,6 +768,7 @@ def main():
             retries > 0 and pinned > 0,
             f"{retries} retry events, {pinned} validations pinned by retry",
         )
+        interop.back_channel(8)
         interop.renew("retry", 10)
         interop.gateway("retry", 10)
         interop.replay("retry", direct_refusals)

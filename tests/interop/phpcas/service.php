@@ -14,7 +14,8 @@
  *                                               browser sent to the CAS /logout
  *
  * {route} names the CAS server (`direct`: the sim ENT over http, no bonenfant;
- * `observe`, `retry`: bonenfant over https, trusting the test CA); {mode} the protocol
+ * `observe`, `retry`: bonenfant over https, trusting the test CA; `backchannel`: login
+ * and logout at the sim ENT, validation through bonenfant); {mode} the protocol
  * (`cas1`: CAS_VERSION_1_0, /validate; `cas2`: CAS_VERSION_2_0, /serviceValidate; `cas3`:
  * CAS_VERSION_3_0, /p3/serviceValidate; `saml`: SAML_VERSION_1_1, /samlValidate).
  * Single logout (the ENT's logoutRequest POST to the service URL) is handled by
@@ -83,6 +84,12 @@ try {
     if (isset($server['base_url'])) {
         // phpCAS builds https://host:port/cas/ itself; the direct route is the sim ENT's http.
         phpCAS::getCasClient()->setBaseURL($server['base_url']);
+    }
+    if (isset($server['login_base_url'])) {
+        // Back channel only: the browser logs in at the ENT itself, only the validation
+        // goes through bonenfant (DESIGN.md §2, deployment mode 2).
+        phpCAS::setServerLoginURL($server['login_base_url'] . 'login?service=' . urlencode(phpCAS::getServiceURL()));
+        phpCAS::setServerLogoutURL($server['login_base_url'] . 'logout');
     }
     phpCAS::setCasServerCACert($config['ca'], true);
     phpCAS::setSingleSignoutCallback(function ($ticket) use ($config, $route, $mode) {
