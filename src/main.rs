@@ -49,6 +49,9 @@ enum Command {
         /// Families in the generated directory.
         #[arg(long, default_value_t = 150)]
         families: usize,
+        /// Parents logging in at the same time.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
         #[arg(long, default_value_t = 2026)]
         seed: u64,
         /// Where the trace log goes (default: a `bonenfant-demo` folder in the temp dir).
@@ -161,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo {
             logins,
             families,
+            concurrency,
             seed,
             out_dir,
             serve,
@@ -168,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = bonenfant::demo::DemoOptions {
                 logins,
                 families,
+                concurrency: usize::from(concurrency),
                 seed,
                 out_dir: out_dir.unwrap_or_else(|| bonenfant::demo::DemoOptions::default().out_dir),
                 ..bonenfant::demo::DemoOptions::default()
