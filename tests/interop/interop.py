@@ -17,7 +17,9 @@ import argparse
 import concurrent.futures
 import html.parser
 import json
+import random
 import re
+import string
 import sys
 import threading
 import time
@@ -37,8 +39,22 @@ PYCAS_PATH = re.compile(
     r"^/(?P<uai>\d{7}[a-z])/pronote/(?P<route>[a-z]+)-(?P<mode>cas1|cas2|cas3|saml)/parent\.html$"
 )
 PYCAS_VERSIONS = {"cas1": 1, "cas2": 2, "cas3": 3, "saml": "CAS_2_SAML_1_0"}
+# Each python-cas mode and the CAS endpoint it validates at (as bonenfant's events name it).
+PYCAS_ENDPOINTS = (
+    ("cas1", "validate"),
+    ("cas2", "serviceValidate"),
+    ("cas3", "p3/serviceValidate"),
+    ("saml", "samlValidate"),
+)
 # A query like Pronote's own (`?fd=1&bydlg=…`), with characters that encode differently.
 PRONOTE_QUERY = "?fd=1&bydlg=A6ABB224-12DD-4E31-AF8F-1AF1B4D1B3A8&q=a%2Bb+c%20d&e=%C3%A9"
+# A SAML 1.1 validation request, as python-cas and mod_auth_cas POST it to /samlValidate.
+SAML_REQUEST = (
+    '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Header/>'
+    '<SOAP-ENV:Body><samlp:Request xmlns:samlp="urn:oasis:names:tc:SAML:1.0:protocol" MajorVersion="1" '
+    'MinorVersion="1" RequestID="_interop" IssueInstant="2026-01-01T00:00:00Z">'
+    "<samlp:AssertionArtifact>{ticket}</samlp:AssertionArtifact></samlp:Request></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+)
 # Seconds any one HTTP request may take before the check fails.
 HTTP_TIMEOUT = 30
 
@@ -267,6 +283,32 @@ def compare_views(direct, proxied, multi_valued):
     return not problems, "; ".join(problems) or f"{len(names)} attributes"
 
 
+def compare_canonical_saml(direct, proxied):
+    """Like `compare_views`, for a django-cas-server SAML answer re-serialised by bonenfant
+    (`--answer canonical`). django-cas-server states each value of a multi-valued attribute
+    in an `Attribute` of its own and adds an `authenticationDate` attribute; bonenfant's
+    parser keeps the instant from `AuthenticationStatement` only, and its SAML states all
+    values in one `Attribute`. So through it a client sees no `authenticationDate`, and may
+    see more values (python-cas keeps only the last `Attribute` of a name); every value
+    seen directly must still be there. Returns (same, detail with the differences)."""
+    problems = [] if direct["user"] == proxied["user"] else ["user differs"]
+    notes = []
+    for name in sorted(set(direct["attributes"]) | set(proxied["attributes"])):
+        a = direct["attributes"].get(name)
+        b = proxied["attributes"].get(name)
+        if name.lower() == "authenticationdate" and b is None:
+            notes.append(f"{name} dropped")
+        elif a is None or b is None:
+            problems.append(f"{name} only {'directly' if b is None else 'through bonenfant'}")
+        elif VOLATILE.search(name):
+            continue
+        elif not set(a) <= set(b):
+            problems.append(f"{name}: a value seen directly is missing")
+        elif sorted(a) != sorted(b):
+            notes.append(f"{name}: {len(a)} value(s) directly, {len(b)} through bonenfant")
+    return not problems, "; ".join(problems + notes) or "no difference"
+
+
 def summarize(view, parent):
     """What a client kept, without the values: attribute names and value counts."""
     user = "the right user" if view["user"] == parent["login"] else "ANOTHER user"
@@ -487,6 +529,11 @@ class Interop:
             "pin": self.bonenfant("pin") + "/",
             "shapedirect": f"http://127.0.0.1:{self.ports['shape_ent']}/cas/",
             "shapeproxy": self.bonenfant("shape_proxy") + "/",
+            "djdirect": f"http://127.0.0.1:{self.ports['dj_correct']}/cas/",
+            "djproxy": self.bonenfant("dj_observe") + "/",
+            "djrandom": self.bonenfant("dj_random_observe") + "/",
+            "djpin": self.bonenfant("dj_retry") + "/",
+            "djcanon": self.bonenfant("dj_canonical") + "/",
         }
 
     def observe(self, parents):
@@ -510,12 +557,7 @@ class Interop:
             for parent in parents:
                 for child in self.directory.children(parent)[:2]:
                     uai = child["uai"]
-                    for mode, endpoint in (
-                        ("cas1", "validate"),
-                        ("cas2", "serviceValidate"),
-                        ("cas3", "p3/serviceValidate"),
-                        ("saml", "samlValidate"),
-                    ):
+                    for mode, endpoint in PYCAS_ENDPOINTS:
                         trace.take(0, timeout=0)
                         browser = Browser(self.ca)
                         response = browser.open(service.url(uai.lower(), "proxy", mode), parent)
@@ -558,12 +600,7 @@ class Interop:
             ] + [
                 (f"python-cas {mode}", endpoint,
                  python_cas("shapedirect", mode), python_cas("shapeproxy", mode))
-                for mode, endpoint in (
-                    ("cas1", "validate"),
-                    ("cas2", "serviceValidate"),
-                    ("cas3", "p3/serviceValidate"),
-                    ("saml", "samlValidate"),
-                )
+                for mode, endpoint in PYCAS_ENDPOINTS
             ]
             for client, endpoint, direct, proxied in clients:
                 direct_response, direct_view = direct()
@@ -604,11 +641,12 @@ class Interop:
                     f"uai_asserted {asserted}, error {event.get('error')}",
                 )
 
-    def retry(self, families, logins, workers=1, query="", vhost="retry"):
+    def retry(self, families, logins, workers=1, query="", vhost="retry", trace_name="retry", tag="retry"):
         """With --pin retry, every login lands on the child of the service's establishment,
         `workers` browsers at a time; `query` is added to the service URL (Pronote's own
-        URLs carry some, and the re-login must send the service back unchanged)."""
-        trace = Trace(self.env["traces"]["retry"])
+        URLs carry some, and the re-login must send the service back unchanged). `vhost`,
+        `trace_name` and `tag` name the service, bonenfant's trace and the checks."""
+        trace = Trace(self.env["traces"][trace_name])
         plan = []
         while len(plan) < logins:
             for parent in families:
@@ -635,7 +673,7 @@ class Interop:
         landed = logins - len(misses)
         elapsed = time.monotonic() - started
         self.report.check(
-            f"retry: {logins} mod_auth_cas {'SAML 1.1' if vhost == 'retry_saml' else 'serviceValidate'} "
+            f"{tag}: {logins} mod_auth_cas {'SAML 1.1' if vhost.endswith('saml') else 'serviceValidate'} "
             f"logins ({workers} at a time"
             + (f", service with query {query}" if query else "")
             + f") of {len(families)} parents with children in two establishments land on the intended child",
@@ -653,36 +691,32 @@ class Interop:
         retries = [e for e in events if e.get("event") == "retry"]
         gave_up = [e for e in events if e.get("event") == "retry_gave_up"]
         self.report.check(
-            "retry: one validate event per login, every verdict ok",
+            f"{tag}: one validate event per login, every verdict ok",
             len(validates) == logins
             and all(e.get("verdict") in ("ok", "flip") and e.get("uai_asserted") == e.get("uai_expected") for e in validates),
             f"{len(validates)} validate events, verdicts {verdicts}, pin {pins}",
         )
         self.report.check(
-            "retry: the ENT's random pick was exercised (some logins needed a new silent login)",
+            f"{tag}: the ENT's random pick was exercised (some logins needed a new silent login)",
             len(retries) > 0 and pins.get("retry", 0) > 0 and not gave_up,
             f"{len(retries)} retry events, {pins.get('retry', 0)} validations pinned by retry, "
             f"{len(gave_up)} gave up",
         )
 
-    def retry_python_cas(self, families, rounds):
+    def retry_python_cas(self, families, rounds, route="pin", trace_name="retry", tag="retry", modes=None):
         """With --pin retry, python-cas lands on the intended child in every protocol: the
-        early validation bonenfant did must not show in the client's own validation."""
-        trace = Trace(self.env["traces"]["retry"])
+        early validation bonenfant did must not show in the client's own validation.
+        `route` is the python-cas service's CAS server (see `pycas_servers`)."""
+        trace = Trace(self.env["traces"][trace_name])
         with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
-            for mode, endpoint in (
-                ("cas1", "validate"),
-                ("cas2", "serviceValidate"),
-                ("cas3", "p3/serviceValidate"),
-                ("saml", "samlValidate"),
-            ):
+            for mode, endpoint in modes or PYCAS_ENDPOINTS:
                 logins = landed = 0
                 misses = []
                 for _ in range(rounds):
                     for parent in families:
                         for child in self.directory.children(parent):
                             logins += 1
-                            response = Browser(self.ca).open(service.url(child["uai"].lower(), "pin", mode), parent)
+                            response = Browser(self.ca).open(service.url(child["uai"].lower(), route, mode), parent)
                             view = pycas_view(response)
                             if view is None:
                                 misses.append(describe(response))
@@ -698,34 +732,34 @@ class Interop:
                 wrong = [e for e in events if e.get("endpoint") != endpoint or e.get("error") is not None
                          or e.get("uai_asserted") != e.get("uai_expected") or e.get("verdict") != "ok"]
                 self.report.check(
-                    f"retry: python-cas {mode}, {logins} logins land on the intended child, one clean validate event each",
+                    f"{tag}: python-cas {mode}, {logins} logins land on the intended child, one clean validate event each",
                     landed == logins and len(events) == logins and not wrong,
                     f"{landed}/{logins} landed, {len(events)} validate events, {len(wrong)} off"
                     + (f"; first misses: {misses[:2]}" if misses else "")
                     + (f"; first off event: {wrong[0]}" if wrong else ""),
                 )
 
-    def retry_renew(self, families, logins):
+    def retry_renew(self, families, logins, vhost="retry_renew", trace_name="retry", tag="retry"):
         """A service that demands fresh credentials (mod_auth_cas `CASRenew`: renew=true on
         /login and on validation) must never accept a ticket the ENT issued from its SSO
         session, which is what a silent re-login yields. Under retry, bonenfant must either
         leave such logins alone or keep renew=true on the re-login (the parent then types
         the password again); either way the login succeeds."""
-        trace = Trace(self.env["traces"]["retry"])
+        trace = Trace(self.env["traces"][trace_name])
         plan = [(parent, child) for parent in families for child in self.directory.children(parent)]
         plan = (plan * (logins // len(plan) + 1))[:logins]
         silent = []
         failed = []
         for parent, child in plan:
             browser = Browser(self.ca)
-            response = browser.open(self.apache("retry_renew", child["uai"]), parent, max_forms=25)
+            response = browser.open(self.apache(vhost, child["uai"]), parent, max_forms=25)
             events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
             if mod_auth_cas_view(response) is None:
                 failed.append(describe(response))
             elif browser.forms_filled == 1 and any(e.get("pin") == "retry" for e in events):
                 silent.append(f"{parent['login']} → {child['uai']}")
         self.report.check(
-            f"retry: {logins} logins on a CASRenew service succeed, none through a silent re-login",
+            f"{tag}: {logins} logins on a CASRenew service succeed, none through a silent re-login",
             not silent and not failed,
             f"{len(silent)} accepted a ticket from a silent re-login, {len(failed)} failed"
             + (f"; first: {(silent + failed)[0]}" if silent or failed else ""),
@@ -777,9 +811,10 @@ class Interop:
             f"pin {pins}",
         )
 
-    def single_logout(self, parent, vhost, proxy):
+    def single_logout(self, parent, vhost, proxy, bonenfant=None):
         """Logging out at the ENT through bonenfant ends the mod_auth_cas session (which
-        the ENT tells the service directly, by a single-logout POST)."""
+        the ENT tells the service directly, by a single-logout POST). `proxy` names
+        bonenfant's trace, `bonenfant` its port (by default the one `proxy` says)."""
         trace = Trace(self.env["traces"][proxy])
         uai = self.directory.children(parent)[-1]["uai"]
         browser, response, view = self.login_mod_auth_cas(vhost, parent, uai)
@@ -787,7 +822,7 @@ class Interop:
         if not self.check_login(f"{tag}: {parent['login']} logged in at the service", parent, view, response)[1]:
             return
         page = self.apache(vhost, uai)
-        base = self.bonenfant("observe" if proxy == "observe" else "pin")
+        base = self.bonenfant(bonenfant or ("observe" if proxy == "observe" else "pin"))
         again = browser.get(page, allow_redirects=False)
         self.report.check(
             f"{tag}: the service keeps its session before logout",
@@ -821,17 +856,330 @@ class Interop:
             f"logout events {kinds}",
         )
 
+    # --- django-cas-server: a CAS server written by others, behind bonenfant ---
+
+    def django_clients(self, service, direct_route, proxied_route, direct_vhosts, proxied_vhosts, modes=PYCAS_ENDPOINTS):
+        """(client, endpoint, direct login, login through bonenfant) for mod_auth_cas
+        (serviceValidate and SAML vhosts, given as (direct, proxied) names; None when only one
+        path is wanted) and python-cas (`modes`); each login is `login(parent, uai)` →
+        (response, view)."""
+
+        def mod_auth_cas(vhost):
+            return lambda parent, uai: self.login_mod_auth_cas(vhost, parent, uai)[1:]
+
+        def python_cas(route, mode):
+            def login(parent, uai):
+                response = Browser(self.ca).open(service.url(uai.lower(), route, mode), parent)
+                return response, pycas_view(response)
+
+            return login
+
+        clients = []
+        for (protocol, endpoint), direct, proxied in zip(
+            (("serviceValidate", "serviceValidate"), ("SAML 1.1", "samlValidate")), direct_vhosts, proxied_vhosts
+        ):
+            if proxied:
+                clients.append((f"mod_auth_cas {protocol}", endpoint, direct and mod_auth_cas(direct), mod_auth_cas(proxied)))
+        for mode, endpoint in modes:
+            clients.append((
+                f"python-cas {mode}", endpoint,
+                direct_route and python_cas(direct_route, mode), python_cas(proxied_route, mode),
+            ))
+        return clients
+
+    def django_view_problems(self, view, parent, attributes_expected):
+        """What is wrong in a client's view of a login at the `correct` django-cas-server:
+        the user, the parent's names, every FrEduVecteur value one of the parent's children's
+        (a client may keep only some of several values), ENTPersonJointure one of the
+        parent's records."""
+        problems = []
+        if view.get("user") != parent["login"]:
+            problems.append("user differs from the parent's login")
+        if not attributes_expected:
+            return problems
+        attributes = {name.upper(): values for name, values in view["attributes"].items()}
+        for name, want in (("NOM", parent["last_name"]), ("PRENOM", parent["first_name"]), ("CATEGORIES", "National_2")):
+            if attributes.get(name) != [want]:
+                problems.append(f"{name.lower()} is {attributes.get(name)!r}, expected {[want]!r}")
+        known = {self.directory.vector(parent, child) for child in self.directory.children(parent)}
+        vectors = attributes.get("FREDUVECTEUR") or []
+        if not vectors or not set(vectors) <= known:
+            problems.append(f"FrEduVecteur is {vectors!r}, not values of the parent's children")
+        jointures = {record["jointure"] for record in parent["records"]}
+        got = attributes.get("ENTPERSONJOINTURE") or []
+        if len(got) != 1 or not set(got) <= jointures:
+            problems.append(f"ENTPersonJointure is {got!r}, not one of the parent's records")
+        return problems
+
+    def django_observe(self, parents, tag="django-observe", trace_name="django_observe", route="djproxy",
+                       vhosts=("dj_sv", "dj_saml"), canonical=False):
+        """The `correct` django-cas-server (every child's FrEduVecteur, in the directory's
+        order) directly and through bonenfant (observe; `route` and `vhosts` name the
+        python-cas route and mod_auth_cas vhosts through it): each client reads exactly the
+        same both ways, as the directory says (with `canonical`, SAML as
+        `compare_canonical_saml` allows); one validate event per login naming the first
+        child (the one the assertion designates), `wrong_establishment` exactly when that
+        child is not in the service's establishment."""
+        trace = Trace(self.env["traces"][trace_name])
+        seen = set()
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
+            clients = self.django_clients(service, "djdirect", route, ("dj_direct_sv", "dj_direct_saml"), vhosts)
+            for parent in parents:
+                children = self.directory.children(parent)
+                designated = children[0]["uai"]
+                for child in children[:2]:
+                    uai = child["uai"]
+                    for client, endpoint, direct, proxied in clients:
+                        name = f"{tag}: {client}, {parent['login']} → {uai}"
+                        direct_response, direct_view = direct(parent, uai)
+                        trace.take(0, timeout=0)
+                        proxied_response, proxied_view = proxied(parent, uai)
+                        if direct_view is None or proxied_view is None:
+                            self.report.check(
+                                f"{name}: logs in directly and through bonenfant", False,
+                                f"direct {describe(direct_response)}, through bonenfant {describe(proxied_response)}",
+                            )
+                            continue
+                        problems = self.django_view_problems(direct_view, parent, endpoint != "validate")
+                        if canonical and endpoint == "samlValidate":
+                            same, detail = compare_canonical_saml(direct_view, proxied_view)
+                            claim = "every value it reads directly, as the directory says (canonical SAML)"
+                        else:
+                            same, detail = compare_views(direct_view, proxied_view, multi_valued=False)
+                            claim = "the same through bonenfant as directly, as the directory says"
+                        self.report.check(
+                            f"{name}: reads {claim}",
+                            same and not problems,
+                            "; ".join(problems + ([] if same else [detail])) or detail,
+                        )
+                        if (client, len(children)) not in seen:
+                            seen.add((client, len(children)))
+                            self.report.info(
+                                f"{tag}: {client}, parent of {len(children)}: sees {summarize(proxied_view, parent)}"
+                            )
+                        asserted = None if endpoint == "validate" else designated
+                        if endpoint == "validate":
+                            verdicts = ("unresolved",)  # CAS 1 carries no attributes
+                        elif designated != uai:
+                            verdicts = ("wrong_establishment",)
+                        else:
+                            verdicts = ("ok", "flip")
+                        self.check_django_event(f"{name}: trace event", trace, endpoint, uai, asserted, verdicts)
+
+    def check_django_event(self, name, trace, endpoint, uai_expected, uai_asserted, verdicts, pin="none"):
+        """One PASS/FAIL line: exactly one validate event for the login just done, at
+        `endpoint`, naming `uai_asserted`, with one of `verdicts`; returns the event."""
+        events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
+        event = events[0] if len(events) == 1 else {}
+        problems = [] if len(events) == 1 else [f"{len(events)} validate events, expected 1"]
+        for field, want in (("endpoint", endpoint), ("uai_expected", uai_expected), ("uai_asserted", uai_asserted),
+                            ("error", None), ("pin", pin)):
+            if events and event.get(field) != want:
+                problems.append(f"{field} {event.get(field)!r}, expected {want!r}")
+        if events and event.get("verdict") not in verdicts:
+            problems.append(f"verdict {event.get('verdict')!r}, expected {' or '.join(verdicts)}")
+        self.report.check(name, not problems, "; ".join(problems) or f"verdict {event.get('verdict')}, rule {event.get('rule')}")
+        return event
+
+    def django_random(self, families, rounds):
+        """The `random` django-cas-server (ONE child drawn per ticket: OSE's bug) through
+        bonenfant (observe): each page shows one of the parent's children with a consistent
+        assertion, and bonenfant's one validate event names that same child, with
+        `wrong_establishment` exactly when it is not in the service's establishment."""
+        trace = Trace(self.env["traces"]["django_random"])
+        totals = {}
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
+            clients = self.django_clients(
+                service, None, "djrandom", (None, None), ("dj_random_sv", None),
+                modes=[m for m in PYCAS_ENDPOINTS if m[0] in ("cas3", "saml")],
+            )
+            for client, endpoint, _, login in clients:
+                logins = 0
+                misses = []
+                verdicts = {}
+                for _ in range(rounds):
+                    for parent in families:
+                        for child in self.directory.children(parent):
+                            logins += 1
+                            trace.take(0, timeout=0)
+                            response, view = login(parent, child["uai"])
+                            events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
+                            if view is None:
+                                misses.append(f"{parent['login']} → {child['uai']}: {describe(response)}")
+                                continue
+                            problems, shown = self.directory.check_view(view, parent)
+                            event = events[0] if len(events) == 1 else {}
+                            verdict = event.get("verdict")
+                            verdicts[verdict] = verdicts.get(verdict, 0) + 1
+                            totals[verdict] = totals.get(verdict, 0) + 1
+                            right = ("wrong_establishment",) if shown != child["uai"] else ("ok", "flip")
+                            if problems or len(events) != 1 or event.get("uai_asserted") != shown \
+                                    or event.get("endpoint") != endpoint or verdict not in right:
+                                misses.append(
+                                    f"{parent['login']} → {child['uai']}: page shows {shown}, {len(events)} events, "
+                                    f"uai_asserted {event.get('uai_asserted')}, verdict {verdict}"
+                                    + (f" ({'; '.join(problems)})" if problems else "")
+                                )
+                self.report.check(
+                    f"django-random: {client}, {logins} logins through bonenfant (observe): one validate event "
+                    "each, naming the child the page shows, wrong_establishment exactly when it is another school's",
+                    not misses,
+                    f"verdicts {verdicts}" + (f"; {len(misses)} off, first: {misses[:2]}" if misses else ""),
+                )
+        self.report.check(
+            "django-random: the ENT's random pick was exercised (logins landed on both sides)",
+            totals.get("wrong_establishment", 0) > 0 and totals.get("ok", 0) + totals.get("flip", 0) > 0,
+            f"verdicts {totals}",
+        )
+
+    def django_sticky(self, visits):
+        """One browser of a parent with two children in the same establishment visits a
+        mod_auth_cas service (its cookie dropped each time) through bonenfant (observe) in
+        front of the `random` django-cas-server: the first landing sets the session's sticky
+        intent, then each later landing on the other child is `wrong_child` and each on the
+        same child `ok` (or `flip` after a miss)."""
+        parent, uai = next(
+            (p, uai)
+            for p in sorted(self.directory.parents.values(), key=lambda p: p["login"])
+            for uai in {c["uai"] for c in self.directory.children(p)}
+            if sum(c["uai"] == uai for c in self.directory.children(p)) == 2
+        )
+        trace = Trace(self.env["traces"]["django_random"])
+        browser = Browser(self.ca)
+        first = None
+        misses = []
+        outcomes = {}
+        for visit in range(visits):
+            for cookie in [c for c in browser.session.cookies if c.name == "MAC_DJ_RANDOM_SV"]:
+                browser.session.cookies.clear(cookie.domain, cookie.path, cookie.name)
+            trace.take(0, timeout=0)
+            response = browser.open(self.apache("dj_random_sv", uai), parent)
+            view = mod_auth_cas_view(response)
+            events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
+            if view is None or len(events) != 1:
+                misses.append(f"visit {visit}: {describe(response)}, {len(events)} validate events")
+                continue
+            problems, shown = self.directory.check_view(view, parent)
+            eleve_id = view["attributes"]["FREDUVECTEUR"][0].split("|")[3]
+            if shown != uai:
+                landing, right = "a child in another school", ("wrong_establishment",)
+            elif eleve_id == (first := first or eleve_id):
+                landing, right = "the first child", ("ok", "flip")
+            else:
+                landing, right = "the sibling in the same school", ("wrong_child",)
+            verdict = events[0].get("verdict")
+            outcomes[(landing, verdict)] = outcomes.get((landing, verdict), 0) + 1
+            if problems or verdict not in right:
+                misses.append(f"visit {visit}: {landing}, verdict {verdict}, rule {events[0].get('rule')}"
+                              + (f" ({'; '.join(problems)})" if problems else ""))
+        self.report.check(
+            f"django-sticky: {visits} visits of one browser of {parent['login']} (two children in {uai}): after "
+            "the first landing there, the sibling is wrong_child (intent.sticky), the same child ok, "
+            "another school's child wrong_establishment",
+            not misses and browser.forms_filled == 1,
+            f"{', '.join(f'{k[0]} {k[1]}: {n}' for k, n in sorted(outcomes.items()))}; forms filled {browser.forms_filled}"
+            + (f"; first misses: {misses[:2]}" if misses else ""),
+        )
+
+    def front_channel_ticket(self, browser, base, service, parent):
+        """Logs `parent` in at `base` (bonenfant) for `service`, following redirects by hand
+        (retries included) until the one to the service: returns its ticket, never shown."""
+        response = browser.get(f"{base}/login", params={"service": service}, allow_redirects=False)
+        for _ in range(60):
+            form = LoginForm.find(response.text) if response.status_code == 200 else None
+            if form is not None:
+                fields = dict(form.hidden)
+                fields.update(username=parent["login"], password=parent["password"])
+                response = browser.session.post(
+                    urllib.parse.urljoin(response.url, form.action), data=fields,
+                    allow_redirects=False, timeout=HTTP_TIMEOUT,
+                )
+                continue
+            location = response.headers.get("Location")
+            if response.status_code not in (301, 302, 303, 307) or not location:
+                return None
+            location = urllib.parse.urljoin(response.url, location)
+            if location.startswith(service + "?"):
+                return urllib.parse.parse_qs(urllib.parse.urlsplit(location).query).get("ticket", [None])[0]
+            response = browser.get(location, allow_redirects=False)
+        return None
+
+    def django_replay(self, parent):
+        """A ticket is answered with success once: validated twice through bonenfant, the
+        second answer is a failure (observe and retry); and a ticket-shaped value that
+        django-cas-server quotes in its failure answer stays out of bonenfant's trace."""
+        uai = self.directory.children(parent)[0]["uai"]
+        service = f"http://127.0.0.1:{self.ports['pycas']}/{uai.lower()}/pronote/replay/parent.html"
+        for proxy, port in (("django_observe", "dj_observe"), ("django_retry", "dj_retry")):
+            trace = Trace(self.env["traces"][proxy])
+            base = self.bonenfant(port)
+            browser = Browser(self.ca)
+            ticket = self.front_channel_ticket(browser, base, service, parent)
+            if not self.report.check(f"django-replay [{proxy}]: the login yields a ticket for the service", bool(ticket)):
+                continue
+            client = requests.Session()
+            client.trust_env = False
+            client.verify = self.ca
+            answers = [
+                client.get(f"{base}/p3/serviceValidate", params={"service": service, "ticket": ticket}, timeout=HTTP_TIMEOUT)
+                for _ in range(2)
+            ]
+            events = [e for e in trace.take(2, timeout=5) if e.get("event") == "validate"]
+            first_ok = "authenticationSuccess" in answers[0].text
+            second_refused = "authenticationFailure" in answers[1].text and "authenticationSuccess" not in answers[1].text
+            self.report.check(
+                f"django-replay [{proxy}]: the first validation succeeds, the same ticket's second one is refused",
+                first_ok and second_refused and len(events) == 2,
+                f"first {'success' if first_ok else 'NOT a success'}, second {'refused' if second_refused else 'NOT refused'}; "
+                f"{len(events)} validate events, errors {[e.get('error') for e in events]}",
+            )
+            # django-cas-server's SAML failure for an unknown ticket quotes it ("ticket ST-… not
+            # found"): bonenfant may hand that answer on, but never log the value.
+            bogus = "ST-" + "".join(random.choice(string.ascii_letters + string.digits) for _ in range(40))
+            answer = client.post(
+                f"{base}/samlValidate", params={"TARGET": service}, data=SAML_REQUEST.format(ticket=bogus).encode(),
+                headers={"Content-Type": "text/xml"}, timeout=HTTP_TIMEOUT,
+            )
+            events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
+            with open(self.env["traces"][proxy], encoding="utf-8") as file:
+                in_trace = bogus in file.read()
+            self.report.check(
+                f"django-replay [{proxy}]: an unknown ticket is refused over SAML, and the ticket django-cas-server "
+                "quotes in its failure stays out of bonenfant's trace",
+                "samlp:Success" not in answer.text and "AuthnFailed" in answer.text and not in_trace and len(events) == 1,
+                f"HTTP {answer.status_code}, django's failure quotes it: {bogus in answer.text}; in the trace: {in_trace}; "
+                f"{len(events)} validate events, error {events[0].get('error') if events else None}",
+            )
+
+
+def django_retry(interop, families, logins):
+    """--pin retry in front of the `random` django-cas-server: mod_auth_cas (serviceValidate,
+    also 4 browsers at a time, and SAML) and python-cas (CAS 3 and SAML) logins all land on
+    the intended child; a CASRenew service's logins succeed, none by a silent re-login."""
+    where = {"trace_name": "django_retry", "tag": "django-retry"}
+    interop.retry(families, logins, vhost="dj_retry_sv", **where)
+    interop.retry(families, 28, workers=4, vhost="dj_retry_sv", **where)
+    interop.retry(families, 14, vhost="dj_retry_saml", **where)
+    interop.retry_python_cas(
+        families, 1, route="djpin", modes=[m for m in PYCAS_ENDPOINTS if m[0] in ("cas3", "saml")], **where
+    )
+    # Last: renew logins are observed, not pinned, so they may land on the wrong child, and
+    # the next right landing of that parent at that service is then a `flip`.
+    interop.retry_renew(families, 7, vhost="dj_retry_renew", **where)
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("env", help="JSON file written by run.sh")
     parser.add_argument("--retry-logins", type=int, default=100)
+    parser.add_argument("--django-logins", type=int, default=40, help="django-retry: mod_auth_cas logins")
     parser.add_argument("--log", help="also append every line to this file")
     parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(
         "--phases",
         default="baseline,observe,slo,retry,retry-concurrent,retry-query,retry-saml,retry-python-cas,retry-renew,slo-retry,rewrite",
-        help="comma-separated subset to run",
+        help="comma-separated subset to run (django-observe, django-random, django-sticky, "
+        "django-retry, django-slo and django-replay need the django-cas-server run.sh starts)",
     )
     args = parser.parse_args()
     with open(args.env) as file:
@@ -856,6 +1204,18 @@ def main():
         ("rewrite", lambda: interop.rewrite(families, 6)),
         ("slo-retry", lambda: interop.single_logout(families[1], "retry", "retry")),
         ("shapes", lambda: interop.shapes(args.variant)),
+        # django-cas-server behind bonenfant (run.sh runs them in a call of their own).
+        ("django-observe", lambda: interop.django_observe(sample[2:] + families[:1])),
+        ("django-canonical", lambda: interop.django_observe(
+            families[:1], "django-canonical", "django_canonical", "djcanon", ("dj_canon_sv", "dj_canon_saml"), True)),
+        ("django-random", lambda: interop.django_random(families[:3], 2)),
+        ("django-sticky", lambda: interop.django_sticky(8)),
+        ("django-retry", lambda: django_retry(interop, families, args.django_logins)),
+        ("django-slo", lambda: (
+            interop.single_logout(families[2], "dj_sv", "django_observe", "dj_observe"),
+            interop.single_logout(families[3], "dj_retry_sv", "django_retry", "dj_retry"),
+        )),
+        ("django-replay", lambda: interop.django_replay(families[4])),
     ]
     wanted = set(args.phases.split(","))
     for name, phase in phases:

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Interop test (issue 6): real CAS clients — Apache mod_auth_cas and python-cas — logging
-# parents in through bonenfant in front of the sim ENT, all on 127.0.0.1.
+# parents in through bonenfant in front of the sim ENT, and in front of a real third-party
+# CAS server (django-cas-server, the `django-*` phases), all on 127.0.0.1.
 #
 #   browser (requests) ─▶ Apache + mod_auth_cas (http, one vhost per wiring) ─┐
 #        │                python-cas service (http)                           │ validation
 #        └──▶ bonenfant (https, test CA; observe / retry / rewrite) ◀───────────┘ over https
 #                  └──▶ sim ENT (http, random pick = the wrong-child bug)
+#                  └──▶ django-cas-server (http, runserver; `correct` and `random` users)
 #                         └──▶ single-logout POSTs straight to the services
 #
 # Installs what it needs when missing (Debian apache2 + libapache2-mod-auth-cas, python-cas
-# in a virtualenv under target/interop/), runs Apache with its own config and ServerRoot in
-# a temp dir, prints one PASS/FAIL line per check, kills everything it started on exit, and
-# exits non-zero when a check failed. Run it alone: `bash tests/interop/run.sh`.
+# and django-cas-server in a virtualenv under target/interop/), runs Apache with its own
+# config and ServerRoot in a temp dir, prints one PASS/FAIL line per check, kills
+# everything it started on exit, and exits non-zero when a check failed. Run it alone:
+# `bash tests/interop/run.sh`.
 # Environment: INTEROP_RETRY_LOGINS (default 100); INTEROP_KEEP=1 keeps the temp dir;
-# INTEROP_PHASES (comma-separated, see interop.py --help) replaces the main phases;
-# INTEROP_SHAPES (DIALECT:PICK:ANSWER:PIN …) replaces the attribute-shape variants.
+# INTEROP_PHASES (comma-separated, see interop.py --help; `django` means every django-*
+# phase, `shapes` the attribute-shape loop) runs only those phases;
+# INTEROP_SHAPES (DIALECT:PICK:ANSWER:PIN …) replaces the attribute-shape variants;
+# INTEROP_DJANGO_LOGINS (default 40) is the django-retry phase's mod_auth_cas logins.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -24,9 +29,29 @@ BIN=$ROOT/target/debug/bonenfant
 MODULES=/usr/lib/apache2/modules
 APACHE=/usr/sbin/apache2
 RETRY_LOGINS=${INTEROP_RETRY_LOGINS:-100}
+DJANGO_LOGINS=${INTEROP_DJANGO_LOGINS:-40}
 # The simulators' service pattern: the UAI is the first path segment of the service URL.
 PATTERN='(?i)^https?://(?:[^/?#]*/)?(?P<uai>\d{7}[a-z])[./]'
 SECONDS=0
+
+# Which checks run: the main phases (interop.py's default list unless INTEROP_PHASES names
+# some), the attribute-shape loop, and the django-cas-server phases.
+DJANGO_ALL=(django-observe django-canonical django-random django-sticky django-retry django-slo django-replay)
+main_phases=() django_phases=("${DJANGO_ALL[@]}") run_main=1 run_shapes=1
+if [[ -n ${INTEROP_PHASES:-} ]]; then
+    django_phases=() run_shapes=0
+    IFS=, read -r -a wanted <<<"$INTEROP_PHASES"
+    for phase in "${wanted[@]}"; do
+        case $phase in
+        django) django_phases+=("${DJANGO_ALL[@]}") ;;
+        django-*) django_phases+=("$phase") ;;
+        shapes) run_shapes=1 ;;
+        *) main_phases+=("$phase") ;;
+        esac
+    done
+    ((${#main_phases[@]})) || run_main=0
+fi
+[[ -z ${INTEROP_SHAPES:-} ]] || run_shapes=1
 
 say() { printf '== %s (%ss)\n' "$*" "$SECONDS"; }
 fail_setup() {
@@ -47,11 +72,16 @@ if ((${#need[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-if ! "$VENV/bin/python" -c 'import cas, requests' 2>/dev/null; then
-    say "installing python-cas into $VENV"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt"
+if ! "$VENV/bin/python" -c 'import cas, requests, cas_server, django' 2>/dev/null; then
+    say "installing python-cas and django-cas-server into $VENV"
+    if [[ ! -x $VENV/bin/pip ]]; then
+        rm -rf "$VENV"
+        python3 -m venv "$VENV" || fail_setup "python3 -m venv $VENV failed"
+    fi
+    mkdir -p "$ROOT/target/interop"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt" \
+        >"$ROOT/target/interop/pip.log" 2>&1 \
+        || fail_setup "pip could not install tests/interop/requirements.txt (python-cas, django-cas-server): $(tail -n 3 "$ROOT/target/interop/pip.log")"
 fi
 say "building bonenfant (debug)"
 cargo build -q --bin bonenfant
@@ -88,7 +118,9 @@ trap 'exit 130' INT TERM
 
 # Free ports: bind port 0, note the port, close (nothing else races us on a test machine).
 NAMES=(ENT OBSERVE PIN REWRITE_PROXY FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW REWRITE PYCAS
-    SHAPE_ENT SHAPE_PROXY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML)
+    SHAPE_ENT SHAPE_PROXY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML
+    DJ_CORRECT DJ_RANDOM DJ_OBSERVE DJ_RANDOM_OBSERVE DJ_RETRY DJ_FRONT DJ_DIRECT_SV DJ_DIRECT_SAML
+    DJ_SV DJ_SAML DJ_RANDOM_SV DJ_RETRY_SV DJ_RETRY_SAML DJ_RETRY_RENEW DJ_CANONICAL DJ_CANON_SV DJ_CANON_SAML)
 read -r -a free < <(python3 -c '
 import socket, sys
 sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
@@ -129,10 +161,25 @@ start_ent() { # name port dialect pick
     wait_port "$1" "$2"
 }
 
-start_bonenfant() { # name port upstream-port pin [more flags…]
+# django-cas-server (runserver, its own sqlite copy of the database prepare.py made):
+# DJANGO_ENT_PICK says whether each ticket names every child or one at random.
+start_django() { # name port pick
+    start "$1" env DJANGO_SETTINGS_MODULE=settings PYTHONPATH="$HERE/django_ent" \
+        DJANGO_ENT_SECRET="$DJANGO_SECRET" DJANGO_ENT_DIRECTORY="$WORK/directory.toml" \
+        DJANGO_ENT_DB="$WORK/django/$3.sqlite3" DJANGO_ENT_PICK="$3" \
+        "$VENV/bin/python" -m django runserver --noreload "127.0.0.1:$2"
+    wait_port "$1" "$2"
+}
+
+# The upstream is a port (the sim ENT: http://127.0.0.1:PORT/cas) or a URL. bonenfant puts
+# the upstream URL's path before the client's whole path (`/cas/login` → `<path>/cas/login`):
+# the sim ENT answers under any base path, django-cas-server only under /cas/, so its
+# upstream is the server's root.
+start_bonenfant() { # name port upstream-port-or-url pin [more flags…]
     local name=$1 port=$2 upstream=$3 pin=$4
     shift 4
-    start "$name" "$BIN" serve --listen "127.0.0.1:$port" --upstream "http://127.0.0.1:$upstream/cas" \
+    [[ $upstream == http* ]] || upstream="http://127.0.0.1:$upstream/cas"
+    start "$name" "$BIN" serve --listen "127.0.0.1:$port" --upstream "$upstream" \
         --tls-cert "$WORK/server.pem" --tls-key "$WORK/server.key" \
         --pin "$pin" --retry-max 20 --establishment-pattern "$PATTERN" \
         --trace-log "$WORK/$name.trace.jsonl" "$@"
@@ -159,6 +206,25 @@ start_bonenfant bonenfant-observe "${PORT[OBSERVE]}" "${PORT[ENT]}" observe
 start_bonenfant bonenfant-retry "${PORT[PIN]}" "${PORT[ENT]}" retry
 start_bonenfant bonenfant-rewrite "${PORT[REWRITE_PROXY]}" "${PORT[ENT]}" rewrite
 
+# --- django-cas-server (correct and random) and bonenfant in front of them ----------------
+if ((${#django_phases[@]})); then
+    say "starting django-cas-server $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("django-cas-server"), "on Django", m.version("django"))')"
+    mkdir -p "$WORK/django"
+    DJANGO_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
+    env DJANGO_SETTINGS_MODULE=settings PYTHONPATH="$HERE/django_ent" DJANGO_ENT_SECRET="$DJANGO_SECRET" \
+        DJANGO_ENT_DIRECTORY="$WORK/directory.toml" DJANGO_ENT_DB="$WORK/django/correct.sqlite3" \
+        "$VENV/bin/python" "$HERE/django_ent/prepare.py" >"$WORK/django/prepare.log" 2>&1 \
+        || fail_setup "django-cas-server's database: $(tail -n 5 "$WORK/django/prepare.log")"
+    cp "$WORK/django/correct.sqlite3" "$WORK/django/random.sqlite3"
+    start_django django-correct "${PORT[DJ_CORRECT]}" correct
+    start_django django-random "${PORT[DJ_RANDOM]}" random
+    start_bonenfant bonenfant-django-observe "${PORT[DJ_OBSERVE]}" "http://127.0.0.1:${PORT[DJ_CORRECT]}" observe
+    start_bonenfant bonenfant-django-random "${PORT[DJ_RANDOM_OBSERVE]}" "http://127.0.0.1:${PORT[DJ_RANDOM]}" observe
+    start_bonenfant bonenfant-django-retry "${PORT[DJ_RETRY]}" "http://127.0.0.1:${PORT[DJ_RANDOM]}" retry
+    start_bonenfant bonenfant-django-canonical "${PORT[DJ_CANONICAL]}" "http://127.0.0.1:${PORT[DJ_CORRECT]}" observe \
+        --answer canonical
+fi
+
 # --- Apache + mod_auth_cas ----------------------------------------------------------------
 say "starting Apache + mod_auth_cas"
 mkdir -p "$WORK/apache/cas-sessions" "$WORK/cgi"
@@ -180,15 +246,20 @@ sed "${fill[@]}" "$HERE/apache.conf.in" \
     || fail_setup "Apache rejects its configuration: $(cat "$WORK/apache.configtest")"
 # Its own session: Apache signals its whole process group when it stops.
 start apache setsid "$APACHE" -f "$WORK/apache/httpd.conf" -DFOREGROUND
-for name in FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW REWRITE SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML; do
+for name in FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW REWRITE SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML \
+    DJ_FRONT DJ_DIRECT_SV DJ_DIRECT_SAML DJ_SV DJ_SAML DJ_RANDOM_SV DJ_RETRY_SV DJ_RETRY_SAML DJ_RETRY_RENEW \
+    DJ_CANON_SV DJ_CANON_SAML; do
     wait_port apache "${PORT[$name]}"
 done
 
 {
     printf '{"directory": "%s", "ca": "%s",\n' "$WORK/directory.toml" "$WORK/ca.pem"
-    printf ' "traces": {"observe": "%s", "retry": "%s", "rewrite": "%s", "shape": "%s"},\n' \
+    printf ' "traces": {"observe": "%s", "retry": "%s", "rewrite": "%s", "shape": "%s",\n' \
         "$WORK/bonenfant-observe.trace.jsonl" "$WORK/bonenfant-retry.trace.jsonl" \
         "$WORK/bonenfant-rewrite.trace.jsonl" "$WORK/bonenfant-shape.trace.jsonl"
+    printf '   "django_observe": "%s", "django_random": "%s", "django_retry": "%s", "django_canonical": "%s"},\n' \
+        "$WORK/bonenfant-django-observe.trace.jsonl" "$WORK/bonenfant-django-random.trace.jsonl" \
+        "$WORK/bonenfant-django-retry.trace.jsonl" "$WORK/bonenfant-django-canonical.trace.jsonl"
     printf ' "ports": {'
     sep=""
     for name in "${NAMES[@]}"; do
@@ -211,8 +282,18 @@ checks() {
     return "$result"
 }
 
-say "checks: baseline, observe, single logout, retry (one and 8 at a time, service query, SAML, python-cas), single logout under retry, rewrite"
-checks --retry-logins "$RETRY_LOGINS" ${INTEROP_PHASES:+--phases "$INTEROP_PHASES"} || status=1
+if ((run_main)); then
+    say "checks: ${main_phases[*]:-baseline, observe, single logout, retry (one and 8 at a time, service query, SAML, python-cas), single logout under retry, rewrite}"
+    phases_flag=()
+    ((${#main_phases[@]} == 0)) || phases_flag=(--phases "$(IFS=,; echo "${main_phases[*]}")")
+    checks --retry-logins "$RETRY_LOGINS" "${phases_flag[@]}" || status=1
+fi
+
+# A real third-party CAS server behind bonenfant: django-cas-server (docs/interop.md).
+if ((${#django_phases[@]})); then
+    say "checks against django-cas-server: ${django_phases[*]}"
+    checks --phases "$(IFS=,; echo "${django_phases[*]}")" --django-logins "$DJANGO_LOGINS" || status=1
+fi
 
 # Attribute shapes: the same ENT in each dialect, each client directly and through bonenfant
 # (given the directory export: the laclasse dialect names the child only by jointure).
@@ -222,6 +303,7 @@ checks --retry-logins "$RETRY_LOGINS" ${INTEROP_PHASES:+--phases "$INTEROP_PHASE
 # rewriting under shuffled values keeps the assertion consistent with itself.
 SHAPES=${INTEROP_SHAPES:-ose:shuffled:verbatim:observe openentng:first:verbatim:observe
     laclasse:first:verbatim:observe ose:shuffled:canonical:observe ose:shuffled:verbatim:rewrite}
+((run_shapes)) || SHAPES=""
 for variant in $SHAPES; do
     IFS=: read -r dialect pick answer pin <<<"$variant"
     say "checks: attribute shapes, ENT dialect $dialect, pick $pick, answer $answer, pin $pin"
@@ -244,6 +326,12 @@ if [[ -z $leaks ]]; then
 else
     echo "FAIL tickets found in: $(echo "$leaks" | xargs -n1 basename | tr '\n' ' ')"
     status=1
+fi
+# django-cas-server's own log is its business (like Apache's), but an integrator should know.
+if [[ -d $WORK/django ]]; then
+    quoted=$(cat "$WORK"/django-*.stderr "$WORK"/django-*.stdout 2>/dev/null \
+        | grep -c -E '\b(ST|PT|PGT|PGTIOU|TGT)-[A-Za-z0-9]{8,}' || true)
+    echo "INFO django-cas-server's own stderr: $quoted lines quote a ticket (its log, not bonenfant's)"
 fi
 for trace in "$WORK"/bonenfant-*.trace.jsonl; do
     if [[ -s $trace ]] && python3 -c '
