@@ -147,6 +147,9 @@ printf '%s\n' 'subjectAltName=IP:127.0.0.1' 'basicConstraints=CA:FALSE' \
     'keyUsage=digitalSignature' 'extendedKeyUsage=serverAuth' >"$WORK/server.ext"
 openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
     -CAcreateserial -days 2 -extfile "$WORK/server.ext" -out "$WORK/server.pem" 2>/dev/null
+# Another CA, which did not sign bonenfant's certificate: phpCAS must refuse it.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=bonenfant phpCAS other CA" -keyout "$WORK/other-ca.key" -out "$WORK/other-ca.pem" 2>/dev/null
 
 # --- the sim ENT, bonenfant (observe, retry), the phpCAS service -------------------------
 say "starting the sim ENT, bonenfant (observe, retry) and the phpCAS service"
@@ -165,7 +168,8 @@ cat >"$WORK/phpcas.json" <<EOF
    "direct": {"host": "127.0.0.1", "port": $PORT_ENT, "base_url": "http://127.0.0.1:$PORT_ENT/cas/"},
    "observe": {"host": "127.0.0.1", "port": $PORT_OBSERVE},
    "retry": {"host": "127.0.0.1", "port": $PORT_RETRY},
-   "backchannel": {"host": "127.0.0.1", "port": $PORT_RETRY, "login_base_url": "http://127.0.0.1:$PORT_ENT/cas/"}}}
+   "backchannel": {"host": "127.0.0.1", "port": $PORT_RETRY, "login_base_url": "http://127.0.0.1:$PORT_ENT/cas/"},
+   "untrusted": {"host": "127.0.0.1", "port": $PORT_OBSERVE, "ca": "$WORK/other-ca.pem"}}}
 EOF
 # Debian's phpCAS warns (E_USER_DEPRECATED) at each request that it is not installed with
 # composer: silenced.

@@ -353,6 +353,19 @@ class PhpCasInterop:
                     else f"user and attributes as the directory says, {child_name(parent, designated)}"),
             )
 
+    def untrusted(self):
+        """phpCAS really verifies bonenfant's certificate: trusting another CA than the
+        one that signed it, the validation fails (and the ENT's answer never shows)."""
+        parent = self.directory.split_families()[0]
+        uai = self.directory.children(parent)[0]["uai"]
+        for mode, _ in MODES:
+            response = Browser(self.ca).open(self.url(uai, "untrusted", mode), parent)
+            self.report.check(
+                f"tls: phpCAS {mode} refuses bonenfant's certificate when it trusts another CA",
+                page_view(response) is None and response.status_code == 502,
+                describe(response),
+            )
+
     def observe(self, parents_per_kind=2, max_pairs=10):
         """(a) phpCAS reads through bonenfant (observe) exactly what it reads directly, and
         (b) each validation through bonenfant gives one validate event agreeing with the page.
@@ -754,6 +767,7 @@ def main():
         interop = PhpCasInterop(env, report)
         report.info(f"phpCAS {env['phpcas_version']} on PHP {env['php_version']}")
         interop.baseline()
+        interop.untrusted()
         interop.observe()
         interop.single_logout("observe")
         direct_refusals = interop.replay("direct")

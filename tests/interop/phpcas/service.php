@@ -15,7 +15,8 @@
  *
  * {route} names the CAS server (`direct`: the sim ENT over http, no bonenfant;
  * `observe`, `retry`: bonenfant over https, trusting the test CA; `backchannel`: login
- * and logout at the sim ENT, validation through bonenfant); {mode} the protocol
+ * and logout at the sim ENT, validation through bonenfant; `untrusted`: bonenfant, but
+ * trusting another CA than the test CA's); {mode} the protocol
  * (`cas1`: CAS_VERSION_1_0, /validate; `cas2`: CAS_VERSION_2_0, /serviceValidate; `cas3`:
  * CAS_VERSION_3_0, /p3/serviceValidate; `saml`: SAML_VERSION_1_1, /samlValidate).
  * Single logout (the ENT's logoutRequest POST to the service URL) is handled by
@@ -91,7 +92,8 @@ try {
         phpCAS::setServerLoginURL($server['login_base_url'] . 'login?service=' . urlencode(phpCAS::getServiceURL()));
         phpCAS::setServerLogoutURL($server['login_base_url'] . 'logout');
     }
-    phpCAS::setCasServerCACert($config['ca'], true);
+    // A route may trust another CA (the check that phpCAS really verifies bonenfant's).
+    phpCAS::setCasServerCACert($server['ca'] ?? $config['ca'], true);
     phpCAS::setSingleSignoutCallback(function ($ticket) use ($config, $route, $mode) {
         $named = preg_match(TICKET, (string) $ticket) ? 'ticket' : 'no-ticket';
         file_put_contents($config['slo_log'], "$route $mode $named\n", FILE_APPEND | LOCK_EX);
