@@ -238,6 +238,11 @@ def describe(response):
     return redact(where)
 
 
+def path_of(url):
+    """A URL's path and query, for a detail (redacted: no ticket)."""
+    return redact(urllib.parse.urlsplit(url)._replace(scheme="", netloc="").geturl())
+
+
 def canonical(view):
     """User and attributes, order and types kept (a string is not a one-value list)."""
     return json.dumps({"user": view["user"], "attributes": view["attributes"]}, ensure_ascii=False)
@@ -683,6 +688,57 @@ class PhpCasInterop:
             )
         return failures
 
+    def gateway_relogin(self, route, attempts=30):
+        """KNOWN FAILURE (bonenfant, reported): a gateway login (`gateway=true`: the CAS
+        must never ask for credentials) that bonenfant retries is sent back to
+        `/login?service=…` without `gateway=true`. If the ENT's SSO session has ended in
+        between, the parent gets the login form the service did not ask for, where the
+        ENT alone would have sent the browser back to the service without a ticket.
+        Steps, redirects followed by hand: an SSO login; the gateway page until bonenfant
+        answers its login with a re-login; the ENT's /cas/logout; then that re-login."""
+        tag = f"gateway-relogin [{route}]"
+        trace = self.traces[route]
+        parent = self.directory.split_families()[0]
+        uai = self.directory.children(parent)[0]["uai"]
+        bonenfant = urllib.parse.urlsplit(self.env["bonenfant"][route])
+        for _ in range(attempts):
+            browser = Browser(self.ca)
+            _, view, found, _ = self.login(route, "saml", parent, uai, browser=browser)
+            if view is None or found:
+                self.report.check(f"{tag}: SSO login", False, "; ".join(found))
+                return
+            trace.take(1, timeout=5)
+            first = browser.get(self.url(uai, route, "cas3", page="gateway"), allow_redirects=False)
+            login = first.headers.get("Location", "")
+            if "gateway=true" not in login:
+                self.report.check(f"{tag}: phpCAS sends gateway=true", False, describe(first))
+                return
+            answer = browser.get(login, allow_redirects=False)
+            relogin = urllib.parse.urljoin(login, answer.headers.get("Location", ""))
+            at = urllib.parse.urlsplit(relogin)
+            if at.netloc != bonenfant.netloc or at.path != "/cas/login":
+                continue  # the ENT's first ticket was the right child: no re-login to look at
+            retry = [e for e in trace.take(0, timeout=1) if e.get("event") == "retry"]
+            logout = browser.get(f"{self.env['bonenfant'][route]}/logout")
+            final = browser.get(relogin)
+            form = LoginForm.find(final.text) is not None
+            keeps = "gateway=true" in at.query
+            self.report.info(
+                f"{tag}: GET {path_of(login)} → HTTP {answer.status_code} Location {path_of(relogin)}; "
+                f"trace {[{k: e.get(k) for k in ('event', 'attempt', 'verdict', 'uai_expected', 'uai_asserted')} for e in retry]}; "
+                f"GET /cas/logout → HTTP {logout.status_code}; GET {path_of(relogin)} → HTTP {final.status_code}"
+                + (" (the ENT's login form)" if form else "")
+            )
+            self.report.check(
+                f"{tag}: KNOWN FAILURE (bonenfant): the re-login of a gateway login keeps gateway=true, "
+                "so an ended SSO session sends the parent back to the service, not to a login form",
+                keeps and not form,
+                f"re-login query keeps gateway=true: {keeps}; after the SSO session ended the browser "
+                f"{'got the ENT login form' if form else 'ended at ' + describe(final)}",
+            )
+            return
+        self.report.check(f"{tag}: a gateway login that bonenfant retried", False, f"none in {attempts} attempts")
+
     def single_logout(self, route):
         """(e) One browser logs in to four phpCAS services (one per protocol) through
         bonenfant; logging out of one (phpCAS::logout → bonenfant's /cas/logout) makes
@@ -785,6 +841,7 @@ def main():
         interop.back_channel(8)
         interop.renew("retry", 10)
         interop.gateway("retry", 10)
+        interop.gateway_relogin("retry")
         interop.replay("retry", direct_refusals)
         interop.single_logout("retry")
         report.emit(f"phpCAS: {report.passed} passed, {len(report.failed)} failed")
