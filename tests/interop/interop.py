@@ -1104,6 +1104,33 @@ class Interop:
             response = browser.get(location, allow_redirects=False)
         return None
 
+    def django_new_login_flag(self, families, logins=12):
+        """What `isFromNewLogin` a client reads under retry (an observation, not a check):
+        django-cas-server says `true` only for a ticket issued on typed credentials, and a
+        pinned login's ticket comes from a silent re-login."""
+        trace = Trace(self.env["traces"]["django_retry"])
+        base = self.bonenfant("dj_retry")
+        client = requests.Session()
+        client.trust_env = False
+        client.verify = self.ca
+        seen = {}
+        plan = [(parent, child) for parent in families for child in self.directory.children(parent)][:logins]
+        for parent, child in plan:
+            service = self.apache("dj_retry_sv", child["uai"])
+            ticket = self.front_channel_ticket(Browser(self.ca), base, service, parent)
+            if not ticket:
+                continue
+            answer = client.get(f"{base}/p3/serviceValidate", params={"service": service, "ticket": ticket}, timeout=HTTP_TIMEOUT)
+            flag = re.search(r"<cas:isFromNewLogin>(\w+)</cas:isFromNewLogin>", answer.text)
+            events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
+            retried = "after a re-login" if events and events[0].get("retries") else "first ticket"
+            key = (retried, flag[1] if flag else None)
+            seen[key] = seen.get(key, 0) + 1
+        self.report.info(
+            "django-replay: isFromNewLogin under retry: "
+            + ", ".join(f"{where}: {flag} ×{count}" for (where, flag), count in sorted(seen.items()))
+        )
+
     def django_replay(self, parent):
         """A ticket is answered with success once: validated twice through bonenfant, the
         second answer is a failure (observe and retry); and a ticket-shaped value that
@@ -1215,7 +1242,7 @@ def main():
             interop.single_logout(families[2], "dj_sv", "django_observe", "dj_observe"),
             interop.single_logout(families[3], "dj_retry_sv", "django_retry", "dj_retry"),
         )),
-        ("django-replay", lambda: interop.django_replay(families[4])),
+        ("django-replay", lambda: (interop.django_replay(families[4]), interop.django_new_login_flag(families))),
     ]
     wanted = set(args.phases.split(","))
     for name, phase in phases:
