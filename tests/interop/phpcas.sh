@@ -129,8 +129,10 @@ wait_port() {
     fail_setup "$name is not listening on $port"
 }
 
+# `--upstream` is the ENT's root: bonenfant puts its path before the client's whole path
+# (docs/interop.md, django-cas-server), so /cas/login reaches the sim ENT as /cas/login.
 start_bonenfant() { # name port pin
-    start "$1" "$BIN" serve --listen "127.0.0.1:$2" --upstream "http://127.0.0.1:$PORT_ENT/cas" \
+    start "$1" "$BIN" serve --listen "127.0.0.1:$2" --upstream "http://127.0.0.1:$PORT_ENT" \
         --tls-cert "$WORK/server.pem" --tls-key "$WORK/server.key" \
         --pin "$3" --retry-max 20 --establishment-pattern "$PATTERN" \
         --trace-log "$WORK/$1.trace.jsonl"
