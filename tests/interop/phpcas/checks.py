@@ -428,7 +428,7 @@ class PhpCasInterop:
                            else "no attributes)"),
                     )
             self.report.check(
-                f"observe: phpCAS {mode}: one {endpoint} validate event per login through bonenfant, "
+                f"observe: phpCAS {mode}: one validate event ({endpoint}) per login through bonenfant, "
                 + ("verdict unresolved (CAS 1.0 carries no child)" if mode == "cas1" else
                    "naming the child the page shows, wrong_establishment exactly when it is not the service's"),
                 not event_misses and len(verdicts) > 0,
@@ -504,7 +504,7 @@ class PhpCasInterop:
             + (f"; {len(misses)} misses, first: {misses[0]}" if misses else ""),
         )
         self.report.check(
-            f"{label}: one {endpoint} validate event per login, naming "
+            f"{label}: one validate event ({endpoint}) per login, naming "
             + ("the intended child (known from bonenfant's early validation)" if mode == "cas1" else "the child the page shows"),
             not event_misses,
             f"pin {count(pins)}" + (f"; {len(event_misses)} off, first: {event_misses[0]}" if event_misses else ""),
