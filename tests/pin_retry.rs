@@ -345,3 +345,64 @@ async fn retry_count_does_not_carry_over_to_another_parent_on_a_shared_browser()
     assert_eq!(marc_retries, 3, "Marc's login had its own retries");
     stack.stop().await;
 }
+
+/// Regression (phpCAS interop): a retried gateway login lost `gateway=true`, so if the
+/// ENT's single sign-on ended meanwhile, it showed a login form to a request that must
+/// never get one. The re-login repeats the first login's query, the ENT's own
+/// parameters included.
+#[tokio::test(flavor = "current_thread")]
+async fn retry_relogin_keeps_gateway_and_the_ents_own_parameters() {
+    let (captured, _guard) = capture::capture();
+    let stack = Stack::start(
+        pin_support::fixture_directory(),
+        EntOptions {
+            pick: Pick::First,
+            ..EntOptions::ose_random(11)
+        },
+        PinMode::Retry,
+        |raw| raw.retry_max = Some(3),
+    )
+    .await;
+    // Claire signs in at Hugo's collège (the ENT asserts Léa, so bonenfant retries).
+    let mut jar = Jar::new();
+    let form_page = jar.get(&stack.pronote_page("0330202B")).await;
+    let (action, mut fields) = pin_support::form(&form_page, "password").expect("ENT form");
+    fields.retain(|(k, _)| k != "username" && k != "password");
+    fields.push(("username".to_owned(), "claire.martin".to_owned()));
+    fields.push(("password".to_owned(), "demo-claire".to_owned()));
+    let origin = action.origin().ascii_serialization();
+    let answer = jar.post(&action, &fields, Some(&origin), None).await;
+    let first = answer.location.expect("bonenfant sends Claire back");
+    let service = first
+        .query_pairs()
+        .find(|(name, _)| name == "service")
+        .map(|(_, value)| value.into_owned())
+        .expect("the re-login names the service");
+
+    // A gateway login for the same service, riding the single sign-on.
+    let mut gateway = stack.proxy_url(first.path());
+    gateway
+        .query_pairs_mut()
+        .append_pair("service", &service)
+        .append_pair("gateway", "true")
+        .append_pair("locale", "fr");
+    let answer = jar.send(Method::GET, &gateway, None, &[]).await;
+    let relogin = answer
+        .location
+        .expect("bonenfant retries the gateway login");
+    let query: Vec<(String, String)> = relogin.query_pairs().into_owned().collect();
+    assert_eq!(relogin.path(), first.path());
+    assert_eq!(
+        query,
+        [
+            ("service".to_owned(), service),
+            ("gateway".to_owned(), "true".to_owned()),
+            ("locale".to_owned(), "fr".to_owned()),
+        ]
+    );
+    assert!(
+        captured.named("retry").len() >= 2,
+        "both logins were retried"
+    );
+    stack.stop().await;
+}

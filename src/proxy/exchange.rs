@@ -317,6 +317,7 @@ impl CasExchange {
         let now = self.now_ms();
         let cookie = self.cookies.open(req.headers(), now);
         let login_path = req.uri().path().to_owned();
+        let login_query = req.uri().query().map(str::to_owned);
         let renew = req.uri().query().is_some_and(|q| {
             form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "renew" && v != "false")
         });
@@ -339,6 +340,7 @@ impl CasExchange {
             Some(Ok(redirect)) => {
                 let front = FrontChannel {
                     login_path,
+                    login_query,
                     renew,
                     primary,
                     host,
@@ -614,7 +616,7 @@ impl CasExchange {
                 });
                 let _ = self.store.put_session(&session.id, state).await;
                 // The refused ticket was validated by us; nobody else may use it.
-                with_upstream_cookies(relogin(&front.login_path, &redirect.service), &upstream)
+                with_upstream_cookies(relogin(front, &redirect.service), &upstream)
             }
             FrontDecision::Ask => {
                 pin::learn_children(&mut state, &assertion, &inspection, now);
@@ -1435,6 +1437,9 @@ struct FrontChannel {
     /// The browser's `/login` path (the re-login target, and the base of the ENT's
     /// validation endpoints).
     login_path: String,
+    /// The browser's `/login` query: a re-login repeats it (`gateway`, `method` and the
+    /// ENT's own parameters must survive a retry).
+    login_query: Option<String>,
     /// The login asked for `renew`: a forced primary authentication, which a silent
     /// re-login would defeat, so bonenfant only observes it.
     renew: bool,
@@ -1585,12 +1590,21 @@ fn with_upstream_cookies(
     response
 }
 
-/// Sends the browser back to the ENT's `/login` for the same service.
-fn relogin(login_path: &str, service: &str) -> Response<ProxyBody> {
-    let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair("service", service)
-        .finish();
-    redirect(StatusCode::FOUND, &format!("{login_path}?{query}"))
+/// Sends the browser back to the ENT's `/login` as it first came, for the service the
+/// ticket was for. Every other parameter of the first login stays: dropping `gateway`
+/// would let the ENT show a login form to a request that must never get one.
+fn relogin(front: &FrontChannel, service: &str) -> Response<ProxyBody> {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("service", service);
+    if let Some(first) = &front.login_query {
+        query.extend_pairs(
+            form_urlencoded::parse(first.as_bytes()).filter(|(name, _)| name != "service"),
+        );
+    }
+    redirect(
+        StatusCode::FOUND,
+        &format!("{}?{}", front.login_path, query.finish()),
+    )
 }
 
 fn redirect(status: StatusCode, location: &str) -> Response<ProxyBody> {
