@@ -706,10 +706,10 @@ class PhpCasInterop:
         return failures
 
     def gateway_relogin(self, route, attempts=30):
-        """KNOWN FAILURE (bonenfant, reported): a gateway login (`gateway=true`: the CAS
-        must never ask for credentials) that bonenfant retries is sent back to
-        `/login?service=…` without `gateway=true`. If the ENT's SSO session has ended in
-        between, the parent gets the login form the service did not ask for, where the
+        """Regression (bonenfant, fixed): a gateway login (`gateway=true`: the CAS must
+        never ask for credentials) that bonenfant retried was sent back to
+        `/login?service=…` without `gateway=true`; if the ENT's SSO session had ended in
+        between, the parent got the login form the service did not ask for, where the
         ENT alone would have sent the browser back to the service without a ticket.
         Steps, redirects followed by hand: an SSO login; the gateway page until bonenfant
         answers its login with a re-login; the ENT's /cas/logout; then that re-login."""
@@ -747,7 +747,7 @@ class PhpCasInterop:
                 + (" (the ENT's login form)" if form else "")
             )
             self.report.check(
-                f"{tag}: KNOWN FAILURE (bonenfant): the re-login of a gateway login keeps gateway=true, "
+                f"{tag}: the re-login of a gateway login keeps gateway=true, "
                 "so an ended SSO session sends the parent back to the service, not to a login form",
                 keeps and not form,
                 f"re-login query keeps gateway=true: {keeps}; after the SSO session ended the browser "
