@@ -1181,15 +1181,13 @@ class Interop:
 
 def django_retry(interop, families, logins):
     """--pin retry in front of the `random` django-cas-server: mod_auth_cas (serviceValidate,
-    also 4 browsers at a time, and SAML) and python-cas (CAS 3 and SAML) logins all land on
+    also 8 browsers at a time, and SAML) and python-cas (CAS 1, 2, 3 and SAML) logins all land on
     the intended child; a CASRenew service's logins succeed, none by a silent re-login."""
     where = {"trace_name": "django_retry", "tag": "django-retry"}
     interop.retry(families, logins, vhost="dj_retry_sv", **where)
-    interop.retry(families, 28, workers=4, vhost="dj_retry_sv", **where)
+    interop.retry(families, 56, workers=8, vhost="dj_retry_sv", **where)
     interop.retry(families, 14, vhost="dj_retry_saml", **where)
-    interop.retry_python_cas(
-        families, 1, route="djpin", modes=[m for m in PYCAS_ENDPOINTS if m[0] in ("cas3", "saml")], **where
-    )
+    interop.retry_python_cas(families, 1, route="djpin", **where)
     # Last: renew logins are observed, not pinned, so they may land on the wrong child, and
     # the next right landing of that parent at that service is then a `flip`.
     interop.retry_renew(families, 7, vhost="dj_retry_renew", **where)
@@ -1199,7 +1197,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("env", help="JSON file written by run.sh")
     parser.add_argument("--retry-logins", type=int, default=100)
-    parser.add_argument("--django-logins", type=int, default=40, help="django-retry: mod_auth_cas logins")
+    parser.add_argument("--django-logins", type=int, default=100, help="django-retry: mod_auth_cas logins")
     parser.add_argument("--log", help="also append every line to this file")
     parser.add_argument("--variant", default="ose:shuffled", help="shapes phase: DIALECT:PICK[:ANSWER] of the ENT and bonenfant")
     parser.add_argument(

@@ -7,7 +7,7 @@
 #        │                python-cas service (http)                           │ validation
 #        └──▶ bonenfant (https, test CA; observe / retry / rewrite) ◀───────────┘ over https
 #                  └──▶ sim ENT (http, random pick = the wrong-child bug)
-#                  └──▶ django-cas-server (http, runserver; `correct` and `random` users)
+#                  └──▶ django-cas-server (http, Django's dev server; `correct` and `random` users)
 #                         └──▶ single-logout POSTs straight to the services
 #
 # Installs what it needs when missing (Debian apache2 + libapache2-mod-auth-cas, python-cas
@@ -19,7 +19,7 @@
 # INTEROP_PHASES (comma-separated, see interop.py --help; `django` means every django-*
 # phase, `shapes` the attribute-shape loop) runs only those phases;
 # INTEROP_SHAPES (DIALECT:PICK:ANSWER:PIN …) replaces the attribute-shape variants;
-# INTEROP_DJANGO_LOGINS (default 40) is the django-retry phase's mod_auth_cas logins.
+# INTEROP_DJANGO_LOGINS (default 100) is the django-retry phase's mod_auth_cas logins.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -29,7 +29,7 @@ BIN=$ROOT/target/debug/bonenfant
 MODULES=/usr/lib/apache2/modules
 APACHE=/usr/sbin/apache2
 RETRY_LOGINS=${INTEROP_RETRY_LOGINS:-100}
-DJANGO_LOGINS=${INTEROP_DJANGO_LOGINS:-40}
+DJANGO_LOGINS=${INTEROP_DJANGO_LOGINS:-100}
 # The simulators' service pattern: the UAI is the first path segment of the service URL.
 PATTERN='(?i)^https?://(?:[^/?#]*/)?(?P<uai>\d{7}[a-z])[./]'
 SECONDS=0
@@ -161,13 +161,14 @@ start_ent() { # name port dialect pick
     wait_port "$1" "$2"
 }
 
-# django-cas-server (runserver, its own sqlite copy of the database prepare.py made):
-# DJANGO_ENT_PICK says whether each ticket names every child or one at random.
+# django-cas-server (Django's development server, see django_ent/serve.py; its own sqlite
+# copy of the database prepare.py made): DJANGO_ENT_PICK says whether each ticket names
+# every child or one at random.
 start_django() { # name port pick
     start "$1" env DJANGO_SETTINGS_MODULE=settings PYTHONPATH="$HERE/django_ent" \
         DJANGO_ENT_SECRET="$DJANGO_SECRET" DJANGO_ENT_DIRECTORY="$WORK/directory.toml" \
         DJANGO_ENT_DB="$WORK/django/$3.sqlite3" DJANGO_ENT_PICK="$3" \
-        "$VENV/bin/python" -m django runserver --noreload "127.0.0.1:$2"
+        "$VENV/bin/python" "$HERE/django_ent/serve.py" "$2"
     wait_port "$1" "$2"
 }
 

@@ -62,7 +62,7 @@ class Directory:
 class DirectoryAuthUser(AuthUser):
     """`CAS_AUTH_CLASS`: a parent's login and password, and their OSE-like attributes."""
 
-    # One draw sequence per process; runserver serves requests from several threads.
+    # One draw sequence per process; the server answers requests from several threads.
     _rng = random.Random(os.environ.get("DJANGO_ENT_SEED"))
     _rng_lock = threading.Lock()
 
