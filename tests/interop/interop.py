@@ -15,6 +15,7 @@ page shows (the user and the attributes) and bonenfant's trace events.
 
 import argparse
 import concurrent.futures
+import html
 import html.parser
 import json
 import random
@@ -534,6 +535,7 @@ class Interop:
             "djrandom": self.bonenfant("dj_random_observe") + "/",
             "djpin": self.bonenfant("dj_retry") + "/",
             "djcanon": self.bonenfant("dj_canonical") + "/",
+            "djpinall": self.bonenfant("dj_retry_all") + "/",
         }
 
     def observe(self, parents):
@@ -1081,6 +1083,54 @@ class Interop:
             + (f"; first misses: {misses[:2]}" if misses else ""),
         )
 
+    def django_retry_all(self, parent):
+        """--pin retry in front of the `correct` ENT, which names every child, always in the
+        same order. At the first child's school the login lands at once. At the second
+        child's, bonenfant reads the first value as the designated child: no re-login can
+        change that answer, so it spends its --retry-max re-logins and gives up with its
+        "continue anyway" page, whose link must still reach the service (the parent is not
+        locked out); the cost is reported."""
+        trace = Trace(self.env["traces"]["django_retry_all"])
+        first, second = self.directory.children(parent)[:2]
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
+            response = Browser(self.ca).open(service.url(first["uai"].lower(), "djpinall", "cas3"), parent)
+            events = trace.take(1, timeout=5)
+            view = pycas_view(response)
+            problems, shown = self.directory.check_view(view, parent) if view else ([describe(response)], None)
+            retries = [e for e in events if e.get("event") == "retry"]
+            self.report.check(
+                f"django-retry-all: {parent['login']} at the first child's school ({first['uai']}) lands at once",
+                not problems and shown == first["uai"] and not retries,
+                "; ".join(problems) or f"child in {shown}, {len(retries)} re-logins",
+            )
+            url = service.url(second["uai"].lower(), "djpinall", "cas3")
+            browser = Browser(self.ca)
+            started = time.monotonic()
+            page = browser.open(url, parent)
+            elapsed = time.monotonic() - started
+            link = next((html.unescape(href) for href in re.findall(r'href="([^"]+)"', page.text)
+                         if html.unescape(href).startswith(url + "?")), None)
+            response = browser.get(link) if link else page
+            view = pycas_view(response)
+            events = trace.take(1, timeout=5)
+            retries = [e for e in events if e.get("event") == "retry"]
+            gave_up = [e for e in events if e.get("event") == "retry_gave_up"]
+            validates = [e for e in events if e.get("event") == "validate"]
+            problems, shown = self.directory.check_view(view, parent) if view else ([describe(response)], None)
+            self.report.check(
+                f"django-retry-all: at the second child's school ({second['uai']}) bonenfant gives up and its "
+                "continue-anyway link still reaches the service with the ENT's assertion",
+                bool(link) and not problems and len(gave_up) == 1 and len(validates) == 1
+                and validates[0].get("verdict") == "wrong_establishment",
+                "; ".join(problems + [f"{'a' if link else 'NO'} continue link, {len(retries)} re-logins"]) + ", "
+                f"{len(gave_up)} retry_gave_up ({gave_up[0].get('reason') if gave_up else None}), "
+                f"validate verdicts {[e.get('verdict') for e in validates]}",
+            )
+            self.report.info(
+                f"django-retry-all: an ENT that names every child in a fixed order cost {len(retries)} silent "
+                f"re-logins ({elapsed:.2f} s) for a login whose answer could not change"
+            )
+
     def front_channel_ticket(self, browser, base, service, parent):
         """Logs `parent` in at `base` (bonenfant) for `service`, following redirects by hand
         (retries included) until the one to the service: returns its ticket, never shown."""
@@ -1236,6 +1286,7 @@ def main():
         ("django-random", lambda: interop.django_random(families[:3], 2)),
         ("django-sticky", lambda: interop.django_sticky(8)),
         ("django-retry", lambda: django_retry(interop, families, args.django_logins)),
+        ("django-retry-all", lambda: interop.django_retry_all(families[5])),
         ("django-slo", lambda: (
             interop.single_logout(families[2], "dj_sv", "django_observe", "dj_observe"),
             interop.single_logout(families[3], "dj_retry_sv", "django_retry", "dj_retry"),

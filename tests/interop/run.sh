@@ -36,7 +36,8 @@ SECONDS=0
 
 # Which checks run: the main phases (interop.py's default list unless INTEROP_PHASES names
 # some), the attribute-shape loop, and the django-cas-server phases.
-DJANGO_ALL=(django-observe django-canonical django-random django-sticky django-retry django-slo django-replay)
+DJANGO_ALL=(django-observe django-canonical django-random django-sticky django-retry django-retry-all django-slo
+    django-replay)
 main_phases=() django_phases=("${DJANGO_ALL[@]}") run_main=1 run_shapes=1
 if [[ -n ${INTEROP_PHASES:-} ]]; then
     django_phases=() run_shapes=0
@@ -120,7 +121,8 @@ trap 'exit 130' INT TERM
 NAMES=(ENT OBSERVE PIN REWRITE_PROXY FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW REWRITE PYCAS
     SHAPE_ENT SHAPE_PROXY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML
     DJ_CORRECT DJ_RANDOM DJ_OBSERVE DJ_RANDOM_OBSERVE DJ_RETRY DJ_FRONT DJ_DIRECT_SV DJ_DIRECT_SAML
-    DJ_SV DJ_SAML DJ_RANDOM_SV DJ_RETRY_SV DJ_RETRY_SAML DJ_RETRY_RENEW DJ_CANONICAL DJ_CANON_SV DJ_CANON_SAML)
+    DJ_SV DJ_SAML DJ_RANDOM_SV DJ_RETRY_SV DJ_RETRY_SAML DJ_RETRY_RENEW DJ_CANONICAL DJ_CANON_SV DJ_CANON_SAML
+    DJ_RETRY_ALL)
 read -r -a free < <(python3 -c '
 import socket, sys
 sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
@@ -224,6 +226,7 @@ if ((${#django_phases[@]})); then
     start_bonenfant bonenfant-django-retry "${PORT[DJ_RETRY]}" "http://127.0.0.1:${PORT[DJ_RANDOM]}" retry
     start_bonenfant bonenfant-django-canonical "${PORT[DJ_CANONICAL]}" "http://127.0.0.1:${PORT[DJ_CORRECT]}" observe \
         --answer canonical
+    start_bonenfant bonenfant-django-retry-all "${PORT[DJ_RETRY_ALL]}" "http://127.0.0.1:${PORT[DJ_CORRECT]}" retry
 fi
 
 # --- Apache + mod_auth_cas ----------------------------------------------------------------
@@ -258,9 +261,11 @@ done
     printf ' "traces": {"observe": "%s", "retry": "%s", "rewrite": "%s", "shape": "%s",\n' \
         "$WORK/bonenfant-observe.trace.jsonl" "$WORK/bonenfant-retry.trace.jsonl" \
         "$WORK/bonenfant-rewrite.trace.jsonl" "$WORK/bonenfant-shape.trace.jsonl"
-    printf '   "django_observe": "%s", "django_random": "%s", "django_retry": "%s", "django_canonical": "%s"},\n' \
+    printf '   "django_observe": "%s", "django_random": "%s", "django_retry": "%s",\n' \
         "$WORK/bonenfant-django-observe.trace.jsonl" "$WORK/bonenfant-django-random.trace.jsonl" \
-        "$WORK/bonenfant-django-retry.trace.jsonl" "$WORK/bonenfant-django-canonical.trace.jsonl"
+        "$WORK/bonenfant-django-retry.trace.jsonl"
+    printf '   "django_canonical": "%s", "django_retry_all": "%s"},\n' \
+        "$WORK/bonenfant-django-canonical.trace.jsonl" "$WORK/bonenfant-django-retry-all.trace.jsonl"
     printf ' "ports": {'
     sep=""
     for name in "${NAMES[@]}"; do
