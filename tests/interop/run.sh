@@ -167,9 +167,7 @@ start_ent() { # name port dialect pick
 # copy of the database prepare.py made): DJANGO_ENT_PICK says whether each ticket names
 # every child or one at random.
 start_django() { # name port pick
-    start "$1" env DJANGO_SETTINGS_MODULE=settings PYTHONPATH="$HERE/django_ent" \
-        DJANGO_ENT_SECRET="$DJANGO_SECRET" DJANGO_ENT_DIRECTORY="$WORK/directory.toml" \
-        DJANGO_ENT_DB="$WORK/django/$3.sqlite3" DJANGO_ENT_PICK="$3" \
+    start "$1" "${DJANGO_ENV[@]}" DJANGO_ENT_DB="$WORK/django/$3.sqlite3" DJANGO_ENT_PICK="$3" \
         "$VENV/bin/python" "$HERE/django_ent/serve.py" "$2"
     wait_port "$1" "$2"
 }
@@ -213,9 +211,11 @@ start_bonenfant bonenfant-rewrite "${PORT[REWRITE_PROXY]}" "${PORT[ENT]}" rewrit
 if ((${#django_phases[@]})); then
     say "starting django-cas-server $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("django-cas-server"), "on Django", m.version("django"))')"
     mkdir -p "$WORK/django"
-    DJANGO_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
-    env DJANGO_SETTINGS_MODULE=settings PYTHONPATH="$HERE/django_ent" DJANGO_ENT_SECRET="$DJANGO_SECRET" \
-        DJANGO_ENT_DIRECTORY="$WORK/directory.toml" DJANGO_ENT_DB="$WORK/django/correct.sqlite3" \
+    # What every django-cas-server process gets (settings.py reads it).
+    DJANGO_ENV=(env DJANGO_SETTINGS_MODULE=settings PYTHONPATH="$HERE/django_ent"
+        DJANGO_ENT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        DJANGO_ENT_DIRECTORY="$WORK/directory.toml")
+    "${DJANGO_ENV[@]}" DJANGO_ENT_DB="$WORK/django/correct.sqlite3" \
         "$VENV/bin/python" "$HERE/django_ent/prepare.py" >"$WORK/django/prepare.log" 2>&1 \
         || fail_setup "django-cas-server's database: $(tail -n 5 "$WORK/django/prepare.log")"
     cp "$WORK/django/correct.sqlite3" "$WORK/django/random.sqlite3"
