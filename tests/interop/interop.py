@@ -536,6 +536,8 @@ class Interop:
             "djpin": self.bonenfant("dj_retry") + "/",
             "djcanon": self.bonenfant("dj_canonical") + "/",
             "djpinall": self.bonenfant("dj_retry_all") + "/",
+            "djbare": f"http://127.0.0.1:{self.ports['dj_bare']}/cas/",
+            "djbarepin": self.bonenfant("dj_bare_retry") + "/",
         }
 
     def observe(self, parents):
@@ -1131,6 +1133,76 @@ class Interop:
                 f"re-logins ({elapsed:.2f} s) for a login whose answer could not change"
             )
 
+    def django_cas2_bare(self, parent):
+        """KNOWN FAILURE (bonenfant, reported): under --pin retry, bonenfant validates each
+        front-channel ticket early at the ENT's CAS 2.0 `/serviceValidate` and answers the
+        service's own validation from that stash, re-serialised. An ENT whose CAS 2.0
+        answers carry no attributes (Apereo CAS's default; `django-bare` here) then hands
+        a CAS 3 or SAML service, through bonenfant, an assertion without attributes that
+        it answers with attributes directly, and bonenfant sees no child to pin. Each
+        python-cas mode, a parent with one child: directly, then through retry."""
+        trace = Trace(self.env["traces"]["django_bare"])
+        uai = self.directory.children(parent)[0]["uai"]
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
+            for mode, endpoint in PYCAS_ENDPOINTS:
+                direct = Browser(self.ca).open(service.url(uai.lower(), "djbare", mode), parent)
+                trace.take(0, timeout=0)
+                proxied = Browser(self.ca).open(service.url(uai.lower(), "djbarepin", mode), parent)
+                events = [e for e in trace.take(1, timeout=5) if e.get("event") == "validate"]
+                direct_view, proxied_view = pycas_view(direct), pycas_view(proxied)
+                with_attributes = mode in ("cas3", "saml")
+                known = "KNOWN FAILURE (bonenfant): " if with_attributes else ""
+                name = (f"django-cas2-bare: {known}python-cas {mode} reads the same through bonenfant (retry) as "
+                        "directly from an ENT whose CAS 2.0 answers carry no attributes")
+                if direct_view is None or proxied_view is None:
+                    self.report.check(name, False, f"direct {describe(direct)}, through bonenfant {describe(proxied)}")
+                    continue
+                same, detail = compare_views(direct_view, proxied_view, multi_valued=False)
+                asserted = events[0].get("uai_asserted") if len(events) == 1 else "?"
+                self.report.check(
+                    name,
+                    same and (asserted == uai if with_attributes else True),
+                    f"{detail}; directly {len(direct_view['attributes'])} attributes, through bonenfant "
+                    f"{len(proxied_view['attributes'])}; validate event uai_asserted {asserted}",
+                )
+
+    def django_retry_verbatim(self, parent):
+        """KNOWN FAILURE (bonenfant, reported): `--answer verbatim` (the default) promises
+        the ENT's own bytes, but under --pin retry every validation of a front-channel
+        ticket is answered from bonenfant's early validation, re-serialised
+        (`answer_stashed` passes no verbatim bytes). A parent with one child (no re-login
+        needed) logs in at the `correct` ENT directly and through retry: each python-cas
+        mode must read the same, and the CAS 3 answer keep django-cas-server's shape
+        (its `<cas:attribute name= value=/>` copy)."""
+        uai = self.directory.children(parent)[0]["uai"]
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service:
+            for mode, _ in PYCAS_ENDPOINTS:
+                direct = pycas_view(Browser(self.ca).open(service.url(uai.lower(), "djdirect", mode), parent))
+                proxied = pycas_view(Browser(self.ca).open(service.url(uai.lower(), "djpinall", mode), parent))
+                known = "KNOWN FAILURE (bonenfant): " if mode == "saml" else ""
+                name = f"django-retry-verbatim: {known}python-cas {mode} reads the same through bonenfant (retry) as directly"
+                if direct is None or proxied is None:
+                    self.report.check(name, False, f"direct {direct is not None}, through bonenfant {proxied is not None}")
+                    continue
+                self.report.check(name, *compare_views(direct, proxied, multi_valued=False))
+        client = requests.Session()
+        client.trust_env = False
+        client.verify = self.ca
+        service_url = f"http://127.0.0.1:{self.ports['pycas']}/{uai.lower()}/pronote/verbatim/parent.html"
+        shapes = {}
+        for route, base in (("directly", f"http://127.0.0.1:{self.ports['dj_correct']}/cas"),
+                            ("through bonenfant", self.bonenfant("dj_retry_all"))):
+            ticket = self.front_channel_ticket(Browser(self.ca), base, service_url, parent)
+            answer = client.get(f"{base}/p3/serviceValidate", params={"service": service_url, "ticket": ticket},
+                                timeout=HTTP_TIMEOUT) if ticket else None
+            shapes[route] = answer is not None and "<cas:attribute name=" in answer.text
+        self.report.check(
+            "django-retry-verbatim: KNOWN FAILURE (bonenfant): with --answer verbatim, the CAS 3 answer through "
+            "retry keeps django-cas-server's shape (attributes in cas:attributes and as cas:attribute name/value)",
+            shapes.get("directly") and shapes.get("through bonenfant"),
+            ", ".join(f"{route}: {'A + C' if c else 'no cas:attribute copy'}" for route, c in shapes.items()),
+        )
+
     def front_channel_ticket(self, browser, base, service, parent):
         """Logs `parent` in at `base` (bonenfant) for `service`, following redirects by hand
         (retries included) until the one to the service: returns its ticket, never shown."""
@@ -1287,6 +1359,8 @@ def main():
         ("django-sticky", lambda: interop.django_sticky(8)),
         ("django-retry", lambda: django_retry(interop, families, args.django_logins)),
         ("django-retry-all", lambda: interop.django_retry_all(families[5])),
+        ("django-retry-verbatim", lambda: interop.django_retry_verbatim(sample[2])),
+        ("django-cas2-bare", lambda: interop.django_cas2_bare(sample[2])),
         ("django-slo", lambda: (
             interop.single_logout(families[2], "dj_sv", "django_observe", "dj_observe"),
             interop.single_logout(families[3], "dj_retry_sv", "django_retry", "dj_retry"),

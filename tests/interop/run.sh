@@ -36,8 +36,8 @@ SECONDS=0
 
 # Which checks run: the main phases (interop.py's default list unless INTEROP_PHASES names
 # some), the attribute-shape loop, and the django-cas-server phases.
-DJANGO_ALL=(django-observe django-canonical django-random django-sticky django-retry django-retry-all django-slo
-    django-replay)
+DJANGO_ALL=(django-observe django-canonical django-random django-sticky django-retry django-retry-all
+    django-retry-verbatim django-cas2-bare django-slo django-replay)
 main_phases=() django_phases=("${DJANGO_ALL[@]}") run_main=1 run_shapes=1
 if [[ -n ${INTEROP_PHASES:-} ]]; then
     django_phases=() run_shapes=0
@@ -122,7 +122,7 @@ NAMES=(ENT OBSERVE PIN REWRITE_PROXY FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY
     SHAPE_ENT SHAPE_PROXY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML
     DJ_CORRECT DJ_RANDOM DJ_OBSERVE DJ_RANDOM_OBSERVE DJ_RETRY DJ_FRONT DJ_DIRECT_SV DJ_DIRECT_SAML
     DJ_SV DJ_SAML DJ_RANDOM_SV DJ_RETRY_SV DJ_RETRY_SAML DJ_RETRY_RENEW DJ_CANONICAL DJ_CANON_SV DJ_CANON_SAML
-    DJ_RETRY_ALL)
+    DJ_RETRY_ALL DJ_BARE DJ_BARE_RETRY)
 read -r -a free < <(python3 -c '
 import socket, sys
 sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
@@ -163,13 +163,16 @@ start_ent() { # name port dialect pick
     wait_port "$1" "$2"
 }
 
-# django-cas-server (Django's development server, see django_ent/serve.py; its own sqlite
-# copy of the database prepare.py made): DJANGO_ENT_PICK says whether each ticket names
-# every child or one at random.
-start_django() { # name port pick
-    start "$1" "${DJANGO_ENV[@]}" DJANGO_ENT_DB="$WORK/django/$3.sqlite3" DJANGO_ENT_PICK="$3" \
-        "$VENV/bin/python" "$HERE/django_ent/serve.py" "$2"
-    wait_port "$1" "$2"
+# django-cas-server (Django's development server, see django_ent/serve.py) on its own copy
+# of the database prepare.py made: DJANGO_ENT_PICK says whether each ticket names every
+# child or one at random; more VAR=value settings may follow (see django_ent/).
+start_django() { # name port pick [VAR=value…]
+    local name=$1 port=$2 pick=$3
+    shift 3
+    cp "$WORK/django/prepared.sqlite3" "$WORK/django/$name.sqlite3"
+    start "$name" "${DJANGO_ENV[@]}" DJANGO_ENT_DB="$WORK/django/$name.sqlite3" DJANGO_ENT_PICK="$pick" "$@" \
+        "$VENV/bin/python" "$HERE/django_ent/serve.py" "$port"
+    wait_port "$name" "$port"
 }
 
 # The upstream is a port (the sim ENT: http://127.0.0.1:PORT/cas) or a URL. bonenfant puts
@@ -207,7 +210,7 @@ start_bonenfant bonenfant-observe "${PORT[OBSERVE]}" "${PORT[ENT]}" observe
 start_bonenfant bonenfant-retry "${PORT[PIN]}" "${PORT[ENT]}" retry
 start_bonenfant bonenfant-rewrite "${PORT[REWRITE_PROXY]}" "${PORT[ENT]}" rewrite
 
-# --- django-cas-server (correct and random) and bonenfant in front of them ----------------
+# --- django-cas-server (correct, random, bare CAS 2) and bonenfant in front of them -------
 if ((${#django_phases[@]})); then
     say "starting django-cas-server $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("django-cas-server"), "on Django", m.version("django"))')"
     mkdir -p "$WORK/django"
@@ -215,18 +218,20 @@ if ((${#django_phases[@]})); then
     DJANGO_ENV=(env DJANGO_SETTINGS_MODULE=settings PYTHONPATH="$HERE/django_ent"
         DJANGO_ENT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
         DJANGO_ENT_DIRECTORY="$WORK/directory.toml")
-    "${DJANGO_ENV[@]}" DJANGO_ENT_DB="$WORK/django/correct.sqlite3" \
+    "${DJANGO_ENV[@]}" DJANGO_ENT_DB="$WORK/django/prepared.sqlite3" \
         "$VENV/bin/python" "$HERE/django_ent/prepare.py" >"$WORK/django/prepare.log" 2>&1 \
         || fail_setup "django-cas-server's database: $(tail -n 5 "$WORK/django/prepare.log")"
-    cp "$WORK/django/correct.sqlite3" "$WORK/django/random.sqlite3"
     start_django django-correct "${PORT[DJ_CORRECT]}" correct
     start_django django-random "${PORT[DJ_RANDOM]}" random
+    # Apereo CAS's CAS 2.0 answers carry no attributes (only /p3/ ones do): django_ent/urls.py.
+    start_django django-bare "${PORT[DJ_BARE]}" correct DJANGO_ENT_CAS2_ATTRIBUTES=off
     start_bonenfant bonenfant-django-observe "${PORT[DJ_OBSERVE]}" "http://127.0.0.1:${PORT[DJ_CORRECT]}" observe
     start_bonenfant bonenfant-django-random "${PORT[DJ_RANDOM_OBSERVE]}" "http://127.0.0.1:${PORT[DJ_RANDOM]}" observe
     start_bonenfant bonenfant-django-retry "${PORT[DJ_RETRY]}" "http://127.0.0.1:${PORT[DJ_RANDOM]}" retry
     start_bonenfant bonenfant-django-canonical "${PORT[DJ_CANONICAL]}" "http://127.0.0.1:${PORT[DJ_CORRECT]}" observe \
         --answer canonical
     start_bonenfant bonenfant-django-retry-all "${PORT[DJ_RETRY_ALL]}" "http://127.0.0.1:${PORT[DJ_CORRECT]}" retry
+    start_bonenfant bonenfant-django-bare "${PORT[DJ_BARE_RETRY]}" "http://127.0.0.1:${PORT[DJ_BARE]}" retry
 fi
 
 # --- Apache + mod_auth_cas ----------------------------------------------------------------
@@ -264,8 +269,9 @@ done
     printf '   "django_observe": "%s", "django_random": "%s", "django_retry": "%s",\n' \
         "$WORK/bonenfant-django-observe.trace.jsonl" "$WORK/bonenfant-django-random.trace.jsonl" \
         "$WORK/bonenfant-django-retry.trace.jsonl"
-    printf '   "django_canonical": "%s", "django_retry_all": "%s"},\n' \
-        "$WORK/bonenfant-django-canonical.trace.jsonl" "$WORK/bonenfant-django-retry-all.trace.jsonl"
+    printf '   "django_canonical": "%s", "django_retry_all": "%s", "django_bare": "%s"},\n' \
+        "$WORK/bonenfant-django-canonical.trace.jsonl" "$WORK/bonenfant-django-retry-all.trace.jsonl" \
+        "$WORK/bonenfant-django-bare.trace.jsonl"
     printf ' "ports": {'
     sep=""
     for name in "${NAMES[@]}"; do
