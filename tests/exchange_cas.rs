@@ -632,6 +632,110 @@ async fn retry_stash_refuses_another_service_and_spends_the_ticket() {
     assert_no_leaks(&trace, &secrets, &[&wrong.body, &right.body]);
 }
 
+/// Claire's CAS 2 answer without attributes (what Apereo CAS releases by default).
+fn claire_bare() -> String {
+    format!(
+        "<cas:serviceResponse xmlns:cas=\"http://www.yale.edu/tp/cas\">\
+         <cas:authenticationSuccess><cas:user>{}</cas:user>\
+         </cas:authenticationSuccess></cas:serviceResponse>",
+        CLAIRE.0
+    )
+}
+
+/// Regression (django-cas-server interop): bonenfant's early validation asked
+/// `serviceValidate`, so behind an ENT that releases attributes only over CAS 3, the
+/// retry strategy handed Pronote a bare user and could pin nothing. It asks
+/// `p3/serviceValidate`, and under `--answer verbatim` Pronote gets the ENT's own
+/// bytes, as on the back channel.
+#[tokio::test(flavor = "current_thread")]
+async fn retry_validates_early_over_cas3_and_answers_the_ents_own_bytes() {
+    let (trace, _guard) = capture();
+    // A comment no serialiser would write: only a verbatim answer carries it.
+    let cas3 = claire_success().replace(
+        "<cas:authenticationSuccess>",
+        "<cas:authenticationSuccess><!-- from the ENT -->",
+    );
+    let answer = cas3.clone();
+    let upstream = scripted_cas("ST-cas3only0001", move |req| {
+        if req.target.starts_with("/cas/p3/serviceValidate") {
+            xml(answer.clone())
+        } else {
+            xml(claire_bare())
+        }
+    })
+    .await;
+    let proxy = bonenfant(&upstream.url(), Some(&directory()), |raw| {
+        raw.pin = Some(PinMode::Retry);
+    })
+    .await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    let pronote = validate(&proxy, "serviceValidate", &service, &front.ticket, &[]).await;
+    assert_eq!(pronote.body, cas3, "the ENT's CAS 3 answer, byte for byte");
+    let validate = only(&trace, "validate");
+    assert_eq!(validate["verdict"], "ok", "{validate}");
+    assert_eq!(validate["uai_asserted"], LEA.0);
+    let asked: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.target.split('?').next().unwrap_or_default().to_owned())
+        .filter(|path| path.ends_with("Validate"))
+        .collect();
+    assert_eq!(asked, ["/cas/p3/serviceValidate"], "the ENT is asked once");
+}
+
+/// An ENT without CAS 3 answers 404 at `p3/serviceValidate` (no ticket spent there):
+/// the early validation asks `serviceValidate` instead, and from then on only there.
+#[tokio::test(flavor = "current_thread")]
+async fn retry_falls_back_to_service_validate_when_the_ent_has_no_cas3() {
+    let (trace, _guard) = capture();
+    let issued = std::sync::atomic::AtomicUsize::new(0);
+    let upstream = ScriptedUpstream::start(move |req| {
+        if req.target.starts_with("/cas/login") {
+            let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let service = query_param(&req.target, "service").unwrap_or_default();
+            Reply::status(302).header("Location", &format!("{service}?ticket=ST-cas2only{n:04}"))
+        } else if req.target.starts_with("/cas/p3/") {
+            Reply::status(404)
+        } else {
+            xml(claire_success())
+        }
+    })
+    .await;
+    let proxy = bonenfant(&upstream.url(), Some(&directory()), |raw| {
+        raw.pin = Some(PinMode::Retry);
+    })
+    .await;
+    let service = service(LEA.0);
+    for _ in 0..2 {
+        let front = login(&proxy, &service, CLAIRE).await;
+        let pronote = validate(&proxy, "serviceValidate", &service, &front.ticket, &[]).await;
+        assert!(
+            matches!(pronote.outcome(ResponseFormat::Xml), Outcome::Success(_)),
+            "{}",
+            pronote.body
+        );
+    }
+    let asked: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.target.split('?').next().unwrap_or_default().to_owned())
+        .filter(|path| path.ends_with("Validate"))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "/cas/p3/serviceValidate",
+            "/cas/serviceValidate",
+            "/cas/serviceValidate"
+        ]
+    );
+    assert!(trace
+        .named("validate")
+        .iter()
+        .all(|e| e["verdict"] == "ok" && e["error"].is_null()));
+}
+
 // === 4. reading the ENT's answer, failing closed (I1c) ===
 
 /// The scripted ENT frames its success as `framing`; the client still reads Claire.

@@ -139,6 +139,7 @@ fn stashed(service_index: usize, session_index: Option<usize>, at: u64) -> Stash
         pin: PinOutcome::None,
         retries: 0,
         primary: false,
+        ent_answer: None,
     }
 }
 

@@ -74,6 +74,7 @@ async fn front_channel_on_one_instance_correlates_with_back_channel_on_another()
         pin: PinOutcome::None,
         retries: 0,
         primary: false,
+        ent_answer: None,
     };
     assert!(a.stash(&ticket(), stashed.clone()).await.unwrap());
     assert_eq!(b.take_stash(&ticket()).await.unwrap(), Some(stashed));

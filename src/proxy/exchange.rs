@@ -8,6 +8,7 @@
 //! `crate::pin`'s, and a success answer for Pronote is only ever made by
 //! [`pin::success_answer`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,6 +54,9 @@ pub struct CasExchange {
     metrics: Arc<Metrics>,
     /// The same clock as the stores': timestamps and TTLs agree.
     clock: SystemClock,
+    /// The ENT answered 404 at `p3/serviceValidate`: early validations go to
+    /// `serviceValidate` from then on.
+    ent_lacks_cas3: Arc<AtomicBool>,
 }
 
 /// Why the exchange could not be set up.
@@ -117,6 +121,7 @@ impl CasExchange {
             trace,
             metrics,
             clock: SystemClock::new(),
+            ent_lacks_cas3: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -132,6 +137,7 @@ impl CasExchange {
             trace: self.trace.clone(),
             metrics: Arc::clone(&self.metrics),
             clock: self.clock,
+            ent_lacks_cas3: Arc::clone(&self.ent_lacks_cas3),
         })
     }
 
@@ -502,7 +508,7 @@ impl CasExchange {
         // Ours now: Pronote's validation of this ticket is answered from the stash,
         // so the ENT is asked about it exactly once (I1d).
         let _ = self.store.take_ticket(&redirect.ticket).await;
-        let outcome = self.early_validation(redirect, front).await;
+        let (outcome, ent_answer) = self.early_validation(redirect, front).await;
         let mut state = state.unwrap_or_default();
         let progress = state
             .retry
@@ -525,7 +531,7 @@ impl CasExchange {
             failure @ Outcome::Failure(_) => {
                 self.stash(
                     redirect,
-                    failure,
+                    (failure, ent_answer),
                     session,
                     PinOutcome::None,
                     attempts.retries,
@@ -582,9 +588,14 @@ impl CasExchange {
                     &self.config.pin.rewrite_allow,
                     now,
                 );
+                // The ENT's bytes only while the assertion is the ENT's own.
+                let unchanged = matches!(action, PinOutcome::None | PinOutcome::Retry);
                 self.stash(
                     redirect,
-                    Outcome::Success(delivered),
+                    (
+                        Outcome::Success(delivered),
+                        ent_answer.filter(|_| unchanged),
+                    ),
                     session,
                     action,
                     attempts.retries,
@@ -652,7 +663,7 @@ impl CasExchange {
                 pin::learn_children(&mut state, &assertion, &inspection, now);
                 self.stash(
                     redirect,
-                    Outcome::Success(assertion),
+                    (Outcome::Success(assertion), ent_answer),
                     session,
                     PinOutcome::GaveUp,
                     attempts.retries,
@@ -688,8 +699,15 @@ impl CasExchange {
     }
 
     /// bonenfant validates a front-channel ticket itself (retry strategy), with the
-    /// same service, at the ENT's `serviceValidate` beside the `/login` path.
-    async fn early_validation(&self, redirect: &LoginRedirect, front: &FrontChannel) -> Outcome {
+    /// same service, beside the `/login` path: at `p3/serviceValidate`, because many
+    /// ENTs (Apereo CAS by default) release attributes only over CAS 3 and Pronote needs
+    /// them; at `serviceValidate` when the ENT has no CAS 3 endpoint (a 404 spends no
+    /// ticket). Returns the outcome and, for a readable answer, the ENT's own bytes.
+    async fn early_validation(
+        &self,
+        redirect: &LoginRedirect,
+        front: &FrontChannel,
+    ) -> (Outcome, Option<String>) {
         let base = front
             .login_path
             .strip_suffix("login")
@@ -698,29 +716,62 @@ impl CasExchange {
             .append_pair("service", &redirect.service)
             .append_pair("ticket", redirect.ticket.expose())
             .finish();
-        let target = format!("{base}serviceValidate?{query}");
-        let mut builder = Request::get(target);
-        if let Some(host) = &front.host {
-            builder = builder.header(HOST, host.clone());
+        let mut answer = None;
+        if !self.ent_lacks_cas3.load(Ordering::Relaxed) {
+            match self
+                .ask_ent_at(format!("{base}p3/serviceValidate?{query}"), front)
+                .await
+            {
+                Err(refused) if refused.status == Some(StatusCode::NOT_FOUND) => {
+                    tracing::info!(
+                        "the ENT has no p3/serviceValidate: early validations use serviceValidate"
+                    );
+                    self.ent_lacks_cas3.store(true, Ordering::Relaxed);
+                }
+                asked => answer = Some(asked),
+            }
         }
-        let Ok(req) = builder.body(ProxyBody::empty()) else {
-            return Outcome::Failure(Failure::internal("could not build the validation request"));
+        let answer = match answer {
+            Some(answer) => answer,
+            None => {
+                self.ask_ent_at(format!("{base}serviceValidate?{query}"), front)
+                    .await
+            }
         };
-        let (_, body) = match self.ask_ent(req, &front.conn).await {
-            Ok(answer) => answer,
+        let body = match answer {
+            Ok((_, body)) => body,
             Err(refused) => {
                 tracing::warn!(code = refused.code, "early validation failed upstream");
-                return Outcome::Failure(Failure::internal(refused.code));
+                return (Outcome::Failure(Failure::internal(refused.code)), None);
             }
         };
         let options = self.parse_options(&redirect.service);
         match cas::parse_response(ResponseFormat::Xml, &body, &options) {
-            Ok(outcome) => outcome,
+            Ok(outcome) => (outcome, String::from_utf8(body.to_vec()).ok()),
             Err(refused) => {
                 tracing::warn!(code = refused.code(), "early validation answer refused");
-                Outcome::Failure(Failure::internal(refused.code()))
+                (Outcome::Failure(Failure::internal(refused.code())), None)
             }
         }
+    }
+
+    /// [`Self::ask_ent`] for a validation bonenfant makes itself, at `target` on the ENT,
+    /// under the browser's `Host`.
+    async fn ask_ent_at(
+        &self,
+        target: String,
+        front: &FrontChannel,
+    ) -> Result<(http::response::Parts, Bytes), EntRefusal> {
+        let mut builder = Request::get(target);
+        if let Some(host) = &front.host {
+            builder = builder.header(HOST, host.clone());
+        }
+        let req = builder.body(ProxyBody::empty()).map_err(|_| EntRefusal {
+            code: "proxy.internal",
+            failure: Failure::internal("could not build the validation request"),
+            status: None,
+        })?;
+        self.ask_ent(req, &front.conn).await
     }
 
     /// Asks the ENT about a ticket: the request rewritten for the upstream, the answer
@@ -742,6 +793,7 @@ impl CasExchange {
             .map_err(|refused| EntRefusal {
                 code: refused.code(),
                 failure: Failure::new("INVALID_REQUEST", "malformed request"),
+                status: None,
             })?;
         let (parts, body) = self
             .passthrough
@@ -751,20 +803,24 @@ impl CasExchange {
             .map_err(|failed| EntRefusal {
                 code: failed.code(),
                 failure: upstream_failure(&failed),
+                status: None,
             })?;
         if !parts.status.is_success() {
             return Err(EntRefusal {
                 code: "proxy.upstream_status",
                 failure: Failure::internal("the ENT answered with an HTTP error"),
+                status: Some(parts.status),
             });
         }
         Ok((parts, body))
     }
 
+    /// Keeps an early validation for Pronote's: the outcome to answer and, when it is
+    /// exactly what the ENT said, the ENT's own bytes.
     async fn stash(
         &self,
         redirect: &LoginRedirect,
-        outcome: Outcome,
+        (outcome, ent_answer): (Outcome, Option<String>),
         session: &SessionCookie,
         pin: PinOutcome,
         retries: u32,
@@ -778,6 +834,7 @@ impl CasExchange {
             pin,
             retries,
             primary: front.primary,
+            ent_answer,
         };
         if let Err(e) = self.store.stash(&redirect.ticket, entry).await {
             // Pronote's validation then finds no stash and fails closed.
@@ -1008,10 +1065,23 @@ impl CasExchange {
                 Failure::new("INVALID_SERVICE", "ticket was issued for another service"),
             );
         }
+        // The ENT's own answer, as the back channel serves it, for a CAS 2/3 validation.
+        let verbatim = stashed
+            .ent_answer
+            .filter(|_| {
+                self.config.answer == AnswerMode::Verbatim && request.format == ResponseFormat::Xml
+            })
+            .map(Bytes::from);
         match stashed.outcome {
             Outcome::Failure(failure) => {
                 summary.error = Some(events::cas_failure_code(&failure.code));
-                self.fail(summary, request.format, &request.service, failure)
+                match verbatim {
+                    Some(body) => {
+                        self.summary_validate(summary);
+                        cas_response(request.format, body, None)
+                    }
+                    None => self.fail(summary, request.format, &request.service, failure),
+                }
             }
             Outcome::Success(assertion) => {
                 let inspection = self
@@ -1021,7 +1091,7 @@ impl CasExchange {
                     &assertion,
                     request.format,
                     &self.answer_context(&request.service),
-                    None,
+                    verbatim.as_deref(),
                 );
                 summary.record(&inspection);
                 self.summary_validate(summary);
@@ -1422,6 +1492,8 @@ impl Handler for CasExchange {
 struct EntRefusal {
     code: &'static str,
     failure: Failure,
+    /// The ENT's HTTP error status, when it answered with one.
+    status: Option<StatusCode>,
 }
 
 /// A request the proxy answers itself because it could not forward it.

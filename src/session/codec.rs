@@ -116,6 +116,8 @@ pub(crate) struct WireStash {
     retries: u32,
     #[serde(rename = "n", default)]
     primary: bool,
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    ent_answer: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -281,6 +283,7 @@ impl From<&StashedValidation> for WireStash {
             pin: entry.pin.as_str().to_owned(),
             retries: entry.retries,
             primary: entry.primary,
+            ent_answer: entry.ent_answer.clone(),
         }
     }
 }
@@ -308,6 +311,7 @@ impl TryFrom<WireStash> for StashedValidation {
             })?,
             retries: wire.retries,
             primary: wire.primary,
+            ent_answer: wire.ent_answer,
         })
     }
 }
@@ -495,11 +499,13 @@ mod tests {
             pin: PinOutcome::Retry,
             retries: 3,
             primary: true,
+            ent_answer: Some("<cas:serviceResponse/>".to_owned()),
         };
         assert_eq!(decode_stash(&encode_stash(&entry)).unwrap(), entry);
         let failed = StashedValidation {
             outcome: Outcome::Failure(Failure::new("INVALID_TICKET", "spent")),
             pin: PinOutcome::None,
+            ent_answer: None,
             ..entry
         };
         assert_eq!(decode_stash(&encode_stash(&failed)).unwrap(), failed);

@@ -90,6 +90,9 @@ pub struct StashedValidation {
     /// credentials), not from single sign-on: a validation asking `renew=true` may be
     /// answered with success only then, as the ENT would.
     pub primary: bool,
+    /// The ENT's own XML answer for this ticket, kept only when `outcome` is exactly
+    /// what it says: `--answer verbatim` serves these bytes to a CAS 2/3 validation.
+    pub ent_answer: Option<String>,
 }
 
 /// Where a browser's login stands in the retry loop: kept in the session so that a
