@@ -77,7 +77,9 @@ pub struct RawConfig {
     /// Address to listen on (e.g. 127.0.0.1:8443).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// The ENT's CAS base URL everything is forwarded to (http or https).
+    /// Where the ENT listens, everything is forwarded there: `scheme://host[:port]`
+    /// (http or https). Give its root, not `…/cas`: a path here is put before every
+    /// request's own path (`/cas/login` would go to `/cas/cas/login`).
     #[arg(long)]
     pub upstream: Option<Url>,
     /// TLS certificate chain (PEM) presented to browsers and Pronote.
