@@ -398,6 +398,11 @@ fn write_assertion(
     if let Some(flag) = auth.from_new_login {
         write_attribute(out, FROM_NEW_LOGIN, &[bool_str(flag)]);
     }
+    // The authentication instant also as an attribute, as Apereo CAS and
+    // django-cas-server write it: SAML clients (python-cas) read it there. The parser
+    // takes the statement's instant instead, so both always say the same.
+    let instant = auth.authentication_date.as_deref().unwrap_or(issue_instant);
+    write_attribute(out, AUTHENTICATION_DATE, &[instant]);
     let mut run: Vec<&str> = Vec::new();
     let mut run_name: Option<&str> = None;
     for (name, value) in assertion.attributes.iter() {
@@ -413,10 +418,7 @@ fn write_assertion(
     }
     out.push_str("</saml:AttributeStatement>");
     out.push_str("<saml:AuthenticationStatement AuthenticationInstant=\"");
-    match &auth.authentication_date {
-        Some(date) => push_escaped(out, date, true),
-        None => out.push_str(issue_instant),
-    }
+    push_escaped(out, instant, true);
     out.push_str("\" AuthenticationMethod=\"");
     push_escaped(
         out,

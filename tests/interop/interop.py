@@ -1156,8 +1156,6 @@ class Interop:
                 if direct_view is None or proxied_view is None:
                     self.report.check(name, False, f"direct {describe(direct)}, through bonenfant {describe(proxied)}")
                     continue
-                if mode == "saml":
-                    self.saml_authentication_date_info("django-cas2-bare", direct_view, proxied_view)
                 extra = sorted(set(proxied_view["attributes"]) - set(direct_view["attributes"]))
                 for name_only in extra:
                     direct_view["attributes"][name_only] = proxied_view["attributes"][name_only]
@@ -1168,15 +1166,6 @@ class Interop:
                     same and asserted == uai,
                     f"{detail}; through bonenfant also {extra or 'nothing'}; validate event uai_asserted {asserted}",
                 )
-
-    def saml_authentication_date_info(self, phase, direct, proxied):
-        """Under retry a SAML service gets bonenfant's SAML rendering of the ENT's CAS 3
-        answer: its `authenticationDate` goes to the statement's AuthenticationInstant,
-        not to an attribute as django-cas-server writes it. Said, then left out of the
-        comparison."""
-        if "authenticationDate" in direct["attributes"] and "authenticationDate" not in proxied["attributes"]:
-            self.report.info(f"{phase}: SAML under retry carries authenticationDate as the AuthenticationInstant only")
-            direct["attributes"].pop("authenticationDate")
 
     def django_retry_verbatim(self, parent):
         """Regression (bonenfant, fixed): `--answer verbatim` (the default) promises the
@@ -1194,8 +1183,6 @@ class Interop:
                 if direct is None or proxied is None:
                     self.report.check(name, False, f"direct {direct is not None}, through bonenfant {proxied is not None}")
                     continue
-                if mode == "saml":
-                    self.saml_authentication_date_info("django-retry-verbatim", direct, proxied)
                 self.report.check(name, *compare_views(direct, proxied, multi_valued=False))
         client = requests.Session()
         client.trust_env = False
