@@ -556,9 +556,15 @@ impl EntState {
     }
 
     /// The RNG for this parent's next ticket for `service`: seeded from (seed, login,
-    /// service, how many such tickets came before), so a parent's sequence of picks does
-    /// not depend on how other parents' logins interleave.
+    /// the service's host and path, how many such tickets came before), so a parent's sequence of
+    /// picks does not depend on how other parents' logins interleave, nor on the port
+    /// the test Pronote happened to get: one seed, one run.
     fn draw(&self, parent: &Parent, service: &str) -> StdRng {
+        let service = Url::parse(service).map_or_else(
+            |_| service.to_owned(),
+            |url| format!("{}{}", url.host_str().unwrap_or_default(), url.path()),
+        );
+        let service = service.as_str();
         let n = {
             let mut inner = self.lock();
             let count = inner
