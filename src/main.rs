@@ -353,13 +353,13 @@ async fn run_sim(command: SimCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
 /// Raises the soft open-file limit to the hard one, as nginx's `worker_rlimit_nofile`
 /// would: each proxied request holds two descriptors (browser and ENT sides), and the
 /// usual soft limit of 1,024 would refuse parents long before `max-connections`.
 fn raise_open_file_limit(max_connections: usize) {
-    // A descriptor on the browser side and one on the ENT side per connection.
-    let needed = 2 * max_connections as u64;
+    // A descriptor on the browser side and one on the ENT side per connection (the
+    // listeners, the trace file, Redis and the admin server fit in what idle pools leave).
+    let needed = (max_connections as u64).saturating_mul(2);
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < needed => tracing::warn!(
             limit,
@@ -371,6 +371,7 @@ fn raise_open_file_limit(max_connections: usize) {
     }
 }
 
+/// Completes on Ctrl-C or SIGTERM.
 async fn ctrl_c() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]

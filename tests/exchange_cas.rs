@@ -684,8 +684,8 @@ async fn retry_validates_early_over_cas3_and_answers_the_ents_own_bytes() {
     assert_eq!(asked, ["/cas/p3/serviceValidate"], "the ENT is asked once");
 }
 
-/// An ENT without CAS 3 answers 404 at `p3/serviceValidate` (no ticket spent there):
-/// the early validation asks `serviceValidate` instead, and from then on only there.
+/// An ENT without CAS 3 answers 404 at `p3/serviceValidate` (no ticket read there):
+/// the early validation asks `serviceValidate` instead, for that ticket only.
 #[tokio::test(flavor = "current_thread")]
 async fn retry_falls_back_to_service_validate_when_the_ent_has_no_cas3() {
     let (trace, _guard) = capture();
@@ -727,13 +727,50 @@ async fn retry_falls_back_to_service_validate_when_the_ent_has_no_cas3() {
         [
             "/cas/p3/serviceValidate",
             "/cas/serviceValidate",
+            "/cas/p3/serviceValidate",
             "/cas/serviceValidate"
-        ]
+        ],
+        "asked afresh for every ticket: one 404 decides nothing for the next"
     );
     assert!(trace
         .named("validate")
         .iter()
         .all(|e| e["verdict"] == "ok" && e["error"].is_null()));
+}
+
+/// Regression (review): the stash kept the ENT's bytes beside the parsed assertion, so an
+/// answer over half the stash bound failed to stash and Pronote got `INVALID_TICKET`. An
+/// answer too large to keep twice is kept parsed, and Pronote still logs in.
+#[tokio::test(flavor = "current_thread")]
+async fn retry_stashes_a_large_answer_parsed_when_its_bytes_do_not_fit() {
+    let (trace, _guard) = capture();
+    let mut attributes = String::new();
+    for n in 0..200 {
+        attributes.push_str(&format!(
+            "<cas:groupe>classe-{n:03}-option-longue</cas:groupe>"
+        ));
+    }
+    let large = claire_success().replace(
+        "</cas:attributes>",
+        &format!("{attributes}</cas:attributes>"),
+    );
+    assert!(large.len() > 9 * 1024, "{} bytes", large.len());
+    let answer = large.clone();
+    let upstream = scripted_cas("ST-largeanswer01", move |_| xml(answer.clone())).await;
+    let proxy = bonenfant(&upstream.url(), Some(&directory()), |raw| {
+        raw.pin = Some(PinMode::Retry);
+    })
+    .await;
+    let service = service(LEA.0);
+    let front = login(&proxy, &service, CLAIRE).await;
+    let pronote = validate(&proxy, "serviceValidate", &service, &front.ticket, &[]).await;
+    match pronote.outcome(ResponseFormat::Xml) {
+        Outcome::Success(assertion) => {
+            assert_eq!(assertion.attributes.values("groupe").count(), 200)
+        }
+        failure => panic!("Pronote was refused: {failure:?}"),
+    }
+    assert_eq!(only(&trace, "validate")["verdict"], "ok");
 }
 
 // === 4. reading the ENT's answer, failing closed (I1c) ===

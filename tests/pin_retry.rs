@@ -349,7 +349,7 @@ async fn retry_count_does_not_carry_over_to_another_parent_on_a_shared_browser()
 /// Regression (phpCAS interop): a retried gateway login lost `gateway=true`, so if the
 /// ENT's single sign-on ended meanwhile, it showed a login form to a request that must
 /// never get one. The re-login repeats the first login's query, the ENT's own
-/// parameters included.
+/// parameters included, but not what names another target or ticket, nor `renew`.
 #[tokio::test(flavor = "current_thread")]
 async fn retry_relogin_keeps_gateway_and_the_ents_own_parameters() {
     let (captured, _guard) = capture::capture();
@@ -385,6 +385,8 @@ async fn retry_relogin_keeps_gateway_and_the_ents_own_parameters() {
         .query_pairs_mut()
         .append_pair("service", &service)
         .append_pair("gateway", "true")
+        .append_pair("renew", "false")
+        .append_pair("TARGET", "https://elsewhere.example/")
         .append_pair("locale", "fr");
     let answer = jar.send(Method::GET, &gateway, None, &[]).await;
     let relogin = answer

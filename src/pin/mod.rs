@@ -166,6 +166,13 @@ pub struct Attempts {
     pub elapsed_ms: u64,
 }
 
+/// Whether an assertion `decide_front` delivered with `action` is the ENT's own, as it
+/// came for that ticket (not rewritten, not reordered): only then may the ENT's own
+/// bytes answer Pronote.
+pub fn delivers_the_ents_own(action: PinOutcome) -> bool {
+    matches!(action, PinOutcome::None | PinOutcome::Retry)
+}
+
 /// Decides what the front channel does with an early-validated assertion.
 pub fn decide_front(
     settings: &PinSettings,

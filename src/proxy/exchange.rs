@@ -8,7 +8,6 @@
 //! `crate::pin`'s, and a success answer for Pronote is only ever made by
 //! [`pin::success_answer`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,9 +53,6 @@ pub struct CasExchange {
     metrics: Arc<Metrics>,
     /// The same clock as the stores': timestamps and TTLs agree.
     clock: SystemClock,
-    /// The ENT answered 404 at `p3/serviceValidate`: early validations go to
-    /// `serviceValidate` from then on.
-    ent_lacks_cas3: Arc<AtomicBool>,
 }
 
 /// Why the exchange could not be set up.
@@ -121,7 +117,6 @@ impl CasExchange {
             trace,
             metrics,
             clock: SystemClock::new(),
-            ent_lacks_cas3: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -137,7 +132,6 @@ impl CasExchange {
             trace: self.trace.clone(),
             metrics: Arc::clone(&self.metrics),
             clock: self.clock,
-            ent_lacks_cas3: Arc::clone(&self.ent_lacks_cas3),
         })
     }
 
@@ -588,8 +582,7 @@ impl CasExchange {
                     &self.config.pin.rewrite_allow,
                     now,
                 );
-                // The ENT's bytes only while the assertion is the ENT's own.
-                let unchanged = matches!(action, PinOutcome::None | PinOutcome::Retry);
+                let unchanged = pin::delivers_the_ents_own(action);
                 self.stash(
                     redirect,
                     (
@@ -701,42 +694,33 @@ impl CasExchange {
     /// bonenfant validates a front-channel ticket itself (retry strategy), with the
     /// same service, beside the `/login` path: at `p3/serviceValidate`, because many
     /// ENTs (Apereo CAS by default) release attributes only over CAS 3 and Pronote needs
-    /// them; at `serviceValidate` when the ENT has no CAS 3 endpoint (a 404 spends no
-    /// ticket). Returns the outcome and, for a readable answer, the ENT's own bytes.
+    /// them; then at `serviceValidate` if the ENT answered 404 there (no such endpoint:
+    /// CAS never read the ticket). Asked afresh for every ticket, so one 404 (an ENT
+    /// being redeployed, an odd login path) changes nothing for the next. Returns the
+    /// outcome and, under `--answer verbatim`, the ENT's own bytes.
     async fn early_validation(
         &self,
         redirect: &LoginRedirect,
         front: &FrontChannel,
     ) -> (Outcome, Option<String>) {
-        let base = front
-            .login_path
-            .strip_suffix("login")
-            .unwrap_or(&front.login_path);
+        let login = front.login_path.trim_end_matches('/');
+        let base = login.strip_suffix("login").unwrap_or(login);
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("service", &redirect.service)
             .append_pair("ticket", redirect.ticket.expose())
             .finish();
-        let mut answer = None;
-        if !self.ent_lacks_cas3.load(Ordering::Relaxed) {
-            match self
-                .ask_ent_at(format!("{base}p3/serviceValidate?{query}"), front)
-                .await
-            {
-                Err(refused) if refused.status == Some(StatusCode::NOT_FOUND) => {
-                    tracing::info!(
-                        "the ENT has no p3/serviceValidate: early validations use serviceValidate"
-                    );
-                    self.ent_lacks_cas3.store(true, Ordering::Relaxed);
-                }
-                asked => answer = Some(asked),
-            }
-        }
-        let answer = match answer {
-            Some(answer) => answer,
-            None => {
+        let answer = match self
+            .ask_ent_at(format!("{base}p3/serviceValidate?{query}"), front)
+            .await
+        {
+            Err(refused) if refused.status == Some(StatusCode::NOT_FOUND) => {
+                tracing::debug!(
+                    "no p3/serviceValidate at the ENT: early validation at serviceValidate"
+                );
                 self.ask_ent_at(format!("{base}serviceValidate?{query}"), front)
                     .await
             }
+            answer => answer,
         };
         let body = match answer {
             Ok((_, body)) => body,
@@ -747,7 +731,11 @@ impl CasExchange {
         };
         let options = self.parse_options(&redirect.service);
         match cas::parse_response(ResponseFormat::Xml, &body, &options) {
-            Ok(outcome) => (outcome, String::from_utf8(body.to_vec()).ok()),
+            Ok(outcome) => {
+                let verbatim = self.config.answer == AnswerMode::Verbatim;
+                let bytes = verbatim.then(|| String::from_utf8(body.to_vec()).ok());
+                (outcome, bytes.flatten())
+            }
             Err(refused) => {
                 tracing::warn!(code = refused.code(), "early validation answer refused");
                 (Outcome::Failure(Failure::internal(refused.code())), None)
@@ -836,7 +824,18 @@ impl CasExchange {
             primary: front.primary,
             ent_answer,
         };
-        if let Err(e) = self.store.stash(&redirect.ticket, entry).await {
+        let stashed = match self.store.stash(&redirect.ticket, entry.clone()).await {
+            // The bytes are a courtesy: an answer too large to keep twice is kept parsed.
+            Err(StoreError::TooLarge { .. }) if entry.ent_answer.is_some() => {
+                let parsed = StashedValidation {
+                    ent_answer: None,
+                    ..entry
+                };
+                self.store.stash(&redirect.ticket, parsed).await
+            }
+            stashed => stashed,
+        };
+        if let Err(e) = stashed {
             // Pronote's validation then finds no stash and fails closed.
             tracing::warn!(code = e.code(), "could not stash an early validation");
         }
@@ -1669,8 +1668,14 @@ fn relogin(front: &FrontChannel, service: &str) -> Response<ProxyBody> {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("service", service);
     if let Some(first) = &front.login_query {
+        // Not what names this login's target or ticket, nor `renew` (never retried).
         query.extend_pairs(
-            form_urlencoded::parse(first.as_bytes()).filter(|(name, _)| name != "service"),
+            form_urlencoded::parse(first.as_bytes()).filter(|(name, _)| {
+                !matches!(
+                    name.as_ref(),
+                    "service" | "TARGET" | "ticket" | "SAMLart" | "renew"
+                )
+            }),
         );
     }
     redirect(
