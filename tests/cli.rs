@@ -106,10 +106,7 @@ fn serve_without_upstream_fails_naming_the_flag() {
 /// Starts `bonenfant serve` under `sh` after `limits` (an `ulimit` command), stderr to a
 /// file; the shell `exec`s, so the child's pid is bonenfant's.
 #[cfg(target_os = "linux")]
-fn serve_under(
-    limits: &str,
-    max_connections: &str,
-) -> (std::process::Child, tempfile::NamedTempFile) {
+fn serve_under(limits: &str, max_connections: &str) -> (Serving, tempfile::NamedTempFile) {
     let stderr = tempfile::NamedTempFile::new().unwrap();
     let child = Command::new("sh")
         .arg("-c")
@@ -120,7 +117,19 @@ fn serve_under(
         .stderr(stderr.reopen().unwrap())
         .spawn()
         .unwrap();
-    (child, stderr)
+    (Serving(child), stderr)
+}
+
+/// A `bonenfant serve` process, killed when the test ends, passed or not.
+#[cfg(target_os = "linux")]
+struct Serving(std::process::Child);
+
+#[cfg(target_os = "linux")]
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Polls `condition` until it holds; the deadline only turns a hang into a failure.
@@ -148,23 +157,19 @@ fn open_file_limits(pid: u32) -> Option<(String, String)> {
 #[cfg(target_os = "linux")]
 #[test]
 fn serve_raises_the_soft_open_file_limit_to_the_hard_one() {
-    let (mut child, _stderr) = serve_under("ulimit -Sn 256", "100");
-    let pid = child.id();
+    let (serving, _stderr) = serve_under("ulimit -Sn 256", "100");
+    let pid = serving.0.id();
     wait_for("bonenfant raises its open-file limit", || {
         open_file_limits(pid).is_some_and(|(soft, hard)| soft != "256" && soft == hard)
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn serve_warns_when_the_hard_open_file_limit_is_below_max_connections() {
-    let (mut child, stderr) = serve_under("ulimit -n 300", "1000");
+    let (_serving, stderr) = serve_under("ulimit -n 300", "1000");
     wait_for("bonenfant warns about the open-file limit", || {
         std::fs::read_to_string(stderr.path())
             .is_ok_and(|log| log.contains("open-file limit is too low for max-connections"))
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
