@@ -12,8 +12,8 @@ use bonenfant::events::{capture, LossCounter, Pseudonymizer, TraceLog};
 use bonenfant::proxy::exchange::{self, RunningProxy};
 use bonenfant::sim::browser::{parent_login, Browser};
 use bonenfant::sim::{
-    Directory, DirectoryParams, EntOptions, LandingOutcome, PronoteOptions, TestEnt, TestPronote,
-    SIM_SERVICE_PATTERN,
+    Directory, DirectoryParams, EntHandle, EntOptions, LandingOutcome, PronoteOptions, TestEnt,
+    TestPronote, SIM_SERVICE_PATTERN,
 };
 use session_support::RedisServer;
 use tokio::net::TcpListener;
@@ -45,10 +45,9 @@ fn cas(addr: SocketAddr) -> Url {
     Url::parse(&format!("http://{addr}/cas")).unwrap()
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
-    let redis = RedisServer::start();
-    let (captured, _guard) = capture::capture();
+/// A shared trace log, a generated directory of 30 families and the sim ENT picking a
+/// child at random, all from `seed`.
+async fn random_ent(seed: u64) -> (TraceLog, Arc<Directory>, EntHandle) {
     let trace = TraceLog::new(
         Pseudonymizer::new(&[9u8; 32]).unwrap(),
         LossCounter::default(),
@@ -58,11 +57,19 @@ async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
             families: 30,
             ..DirectoryParams::default()
         },
-        11,
+        seed,
     ));
-    let ent = TestEnt::spawn_local(Arc::clone(&directory), EntOptions::ose_random(11))
+    let ent = TestEnt::spawn_local(Arc::clone(&directory), EntOptions::ose_random(seed))
         .await
         .unwrap();
+    (trace, directory, ent)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
+    let redis = RedisServer::start();
+    let (captured, _guard) = capture::capture();
+    let (trace, directory, ent) = random_ent(11).await;
     let upstream = ent.base_url().clone();
     // Enough re-logins that a parent of four never exhausts them against the ENT's
     // random pick (the default 8 ran out about one run in 30 while picks depended on the
@@ -162,20 +169,7 @@ async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
 async fn redis_outage_degrades_to_observing_and_recovers_after_restart() {
     let mut redis = RedisServer::start();
     let (captured, _guard) = capture::capture();
-    let trace = TraceLog::new(
-        Pseudonymizer::new(&[9u8; 32]).unwrap(),
-        LossCounter::default(),
-    );
-    let directory = Arc::new(Directory::generate(
-        &DirectoryParams {
-            families: 30,
-            ..DirectoryParams::default()
-        },
-        12,
-    ));
-    let ent = TestEnt::spawn_local(Arc::clone(&directory), EntOptions::ose_random(12))
-        .await
-        .unwrap();
+    let (trace, directory, ent) = random_ent(12).await;
     // Enough re-logins that the ENT's random pick never exhausts them here: pinning
     // after the restart is what is checked, not the retry budget.
     let proxy = instance(ent.base_url(), &redis.url(), PinMode::Retry, trace, |raw| {
