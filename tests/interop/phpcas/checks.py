@@ -14,8 +14,8 @@ talking to the sim ENT without bonenfant) and with bonenfant's trace events.
 """
 
 import argparse
-import html.parser
 import json
+import pathlib
 import re
 import sys
 import time
@@ -23,6 +23,9 @@ import tomllib
 import urllib.parse
 
 import requests
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from interop import HTTP_TIMEOUT, Browser, LoginForm  # noqa: E402  (the harness's own module)
 
 # The phpCAS service's pages: the UAI (lower case) first, which is what bonenfant's
 # `--establishment-pattern` reads; then which CAS server phpCAS talks to and how.
@@ -39,7 +42,6 @@ ENDPOINTS = dict(MODES)
 # A query like Pronote's own (`?fd=1&bydlg=…`), with characters that encode differently:
 # phpCAS puts the raw request URI in `service`, the re-logins must keep it byte for byte.
 PRONOTE_QUERY = "?fd=1&bydlg=A6ABB224-12DD-4E31-AF8F-1AF1B4D1B3A8&q=a%2Bb+c%20d&e=%C3%A9"
-HTTP_TIMEOUT = 30
 TICKET = re.compile(r"\b(?:ST|PT|PGT|PGTIOU|TGT|TGC|LT)-[A-Za-z0-9.-]+")
 
 
@@ -159,63 +161,7 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
-class LoginForm(html.parser.HTMLParser):
-    """The ENT's login form: its action and hidden fields."""
-
-    def __init__(self):
-        super().__init__()
-        self.action = None
-        self.hidden = {}
-        self.fields = set()
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form" and self.action is None:
-            self.action = attrs.get("action") or ""
-        elif tag == "input" and attrs.get("name"):
-            self.fields.add(attrs["name"])
-            if attrs.get("type") == "hidden":
-                self.hidden[attrs["name"]] = attrs.get("value") or ""
-
-    @classmethod
-    def find(cls, page):
-        form = cls()
-        form.feed(page)
-        if form.action is None or not {"username", "password"} <= form.fields:
-            return None
-        return form
-
-
-class Browser:
-    """One browser: its own cookie jar, redirects followed, trusting the test CA only."""
-
-    def __init__(self, ca):
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.verify = ca
-        self.session.max_redirects = 100
-        self.forms_filled = 0
-
-    def get(self, url, **kwargs):
-        return self.session.get(url, timeout=HTTP_TIMEOUT, **kwargs)
-
-    def open(self, url, parent, max_forms=1):
-        """Opens `url`; on the ENT's login form, types the parent's credentials, up to
-        `max_forms` times. Returns the final response."""
-        response = self.get(url)
-        for _ in range(max_forms):
-            form = LoginForm.find(response.text)
-            if form is None:
-                break
-            self.forms_filled += 1
-            fields = dict(form.hidden)
-            fields.update(username=parent["login"], password=parent["password"])
-            response = self.session.post(
-                urllib.parse.urljoin(response.url, form.action), data=fields, timeout=HTTP_TIMEOUT
-            )
-        return response
-
-
+# LoginForm and Browser are interop.py's: one scripted browser for every interop check.
 def page_view(response):
     """The phpCAS page's JSON (user, attributes), or None when phpCAS did not log in."""
     if response.status_code != 200:
