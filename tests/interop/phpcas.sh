@@ -75,59 +75,12 @@ cargo build -q --bin bonenfant || fail_setup "cargo build --bin bonenfant failed
 WORK=$(mktemp -d /tmp/bonenfant-phpcas.XXXXXX)
 declare -A PIDS=() # name → pid
 
-stop() {
-    local name=$1 pid=${PIDS[$1]:-}
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    unset "PIDS[$name]"
-}
-cleanup() {
-    local status=$?
-    for name in "${!PIDS[@]}"; do stop "$name"; done
-    if [[ $status -eq 0 && -z ${INTEROP_KEEP:-} ]]; then
-        rm -rf "$WORK"
-    else
-        echo "phpcas: logs and configuration kept in $WORK"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+KEPT_LABEL="phpcas: "
+# shellcheck source=tests/interop/lib.sh
+source "$ROOT/tests/interop/lib.sh"
 
-# Free ports: bind port 0, note the port, close (nothing else races us on a test machine).
-read -r PORT_ENT PORT_OBSERVE PORT_RETRY PORT_PHP < <(python3 -c '
-import socket
-sockets = [socket.socket() for _ in range(4)]
-for s in sockets:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in sockets))
-')
-
-# Starts `name` in the background: `start name command…` (output in $WORK/name.*).
-start() {
-    local name=$1
-    shift
-    "$@" >>"$WORK/$name.stdout" 2>>"$WORK/$name.stderr" &
-    PIDS[$name]=$!
-}
-
-# Waits until `name` (a started process) accepts connections on `port`.
-wait_port() {
-    local name=$1 port=$2
-    for _ in $(seq 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        kill -0 "${PIDS[$name]}" 2>/dev/null \
-            || fail_setup "$name exited: $(tail -n 5 "$WORK/$name.stderr" 2>/dev/null)"
-        sleep 0.1
-    done
-    fail_setup "$name is not listening on $port"
-}
+# Free ports (`free_ports`, lib.sh).
+read -r PORT_ENT PORT_OBSERVE PORT_RETRY PORT_PHP < <(free_ports 4)
 
 # `--upstream` is the ENT's root: bonenfant puts its path before the client's whole path
 # (docs/interop.md, django-cas-server), so /cas/login reaches the sim ENT as /cas/login.
@@ -141,14 +94,7 @@ start_bonenfant() { # name port pin
 
 # --- test CA and bonenfant's certificate (CN and SAN 127.0.0.1) ---------------------------
 say "test CA and certificate"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=bonenfant phpCAS test CA" -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -subj "/CN=127.0.0.1" -keyout "$WORK/server.key" -out "$WORK/server.csr" 2>/dev/null
-printf '%s\n' 'subjectAltName=IP:127.0.0.1' 'basicConstraints=CA:FALSE' \
-    'keyUsage=digitalSignature' 'extendedKeyUsage=serverAuth' >"$WORK/server.ext"
-openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
-    -CAcreateserial -days 2 -extfile "$WORK/server.ext" -out "$WORK/server.pem" 2>/dev/null
+test_ca "bonenfant phpCAS test CA"
 # Another CA, which did not sign bonenfant's certificate: phpCAS must refuse it.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=bonenfant phpCAS other CA" -keyout "$WORK/other-ca.key" -out "$WORK/other-ca.pem" 2>/dev/null

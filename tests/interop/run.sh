@@ -92,69 +92,21 @@ WORK=$(mktemp -d /tmp/bonenfant-interop.XXXXXX)
 chmod 755 "$WORK"
 declare -A PIDS=() # name → pid
 
-stop() {
-    local name=$1 pid=${PIDS[$1]:-}
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    unset "PIDS[$name]"
-}
-cleanup() {
-    local status=$?
-    for name in "${!PIDS[@]}"; do stop "$name"; done
-    if [[ $status -eq 0 && -z ${INTEROP_KEEP:-} ]]; then
-        rm -rf "$WORK"
-    else
-        echo "logs and configuration kept in $WORK"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+KEPT_LABEL=""
+# shellcheck source=tests/interop/lib.sh
+source "$HERE/lib.sh"
 
-# Free ports: bind port 0, note the port, close (nothing else races us on a test machine).
+# Free ports (`free_ports`, lib.sh).
 NAMES=(ENT OBSERVE PIN REWRITE_PROXY FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY_RENEW REWRITE PYCAS
     SHAPE_ENT SHAPE_PROXY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML
     DJ_CORRECT DJ_RANDOM DJ_OBSERVE DJ_RANDOM_OBSERVE DJ_RETRY DJ_FRONT DJ_DIRECT_SV DJ_DIRECT_SAML
     DJ_SV DJ_SAML DJ_RANDOM_SV DJ_RETRY_SV DJ_RETRY_SAML DJ_RETRY_RENEW DJ_CANONICAL DJ_CANON_SV DJ_CANON_SAML
     DJ_RETRY_ALL DJ_BARE DJ_BARE_RETRY)
-read -r -a free < <(python3 -c '
-import socket, sys
-sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in sockets:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in sockets))
-' "${#NAMES[@]}")
+read -r -a free < <(free_ports "${#NAMES[@]}")
 declare -A PORT
 for i in "${!NAMES[@]}"; do PORT[${NAMES[$i]}]=${free[$i]}; done
 
-# Waits until `name` (a started process) accepts connections on `port`.
-wait_port() {
-    local name=$1 port=$2
-    for _ in $(seq 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        kill -0 "${PIDS[$name]}" 2>/dev/null \
-            || fail_setup "$name exited: $(tail -n 5 "$WORK/$name.stderr" 2>/dev/null)"
-        sleep 0.1
-    done
-    fail_setup "$name is not listening on $port"
-}
-
-# Starts `name` in the background: `start name command…` (output in $WORK/name.*).
-start() {
-    local name=$1
-    shift
-    "$@" >>"$WORK/$name.stdout" 2>>"$WORK/$name.stderr" &
-    PIDS[$name]=$!
-}
-
-# Each ENT run gets its own seed: the sim's tickets follow from it, and mod_auth_cas
-# (single logout on) refuses a ticket value it has already seen.
+# Each ENT run gets its own seed (its own sequence of picks).
 ENT_SEED=10
 start_ent() { # name port dialect pick
     ENT_SEED=$((ENT_SEED + 1))
@@ -192,14 +144,7 @@ start_bonenfant() { # name port upstream-port-or-url pin [more flags…]
 
 # --- test CA and bonenfant's certificate (CN and SAN 127.0.0.1: mod_auth_cas checks the CN)
 say "test CA and certificate"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=bonenfant interop test CA" -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -subj "/CN=127.0.0.1" -keyout "$WORK/server.key" -out "$WORK/server.csr" 2>/dev/null
-printf '%s\n' 'subjectAltName=IP:127.0.0.1' 'basicConstraints=CA:FALSE' \
-    'keyUsage=digitalSignature' 'extendedKeyUsage=serverAuth' >"$WORK/server.ext"
-openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
-    -CAcreateserial -days 2 -extfile "$WORK/server.ext" -out "$WORK/server.pem" 2>/dev/null
+test_ca "bonenfant interop test CA"
 chmod 644 "$WORK/server.key" "$WORK/ca.pem" "$WORK/server.pem"
 
 # --- the sim ENT and bonenfant ------------------------------------------------------------

@@ -25,7 +25,7 @@ import urllib.parse
 import requests
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from interop import HTTP_TIMEOUT, Browser, LoginForm  # noqa: E402  (the harness's own module)
+from interop import HTTP_TIMEOUT, VOLATILE, Browser, LoginForm  # noqa: E402  (the harness's own module)
 
 # The phpCAS service's pages: the UAI (lower case) first, which is what bonenfant's
 # `--establishment-pattern` reads; then which CAS server phpCAS talks to and how.
@@ -190,8 +190,13 @@ def path_of(url):
 
 
 def canonical(view):
-    """User and attributes, order and types kept (a string is not a one-value list)."""
-    return json.dumps({"user": view["user"], "attributes": view["attributes"]}, ensure_ascii=False)
+    """User and attributes, order and types kept (a string is not a one-value list); the
+    value of an attribute that changes at every login (`authenticationDate`) is left out,
+    its presence is not."""
+    attributes = {
+        name: ("<volatile>" if VOLATILE.search(name) else value) for name, value in view["attributes"].items()
+    }
+    return json.dumps({"user": view["user"], "attributes": attributes}, ensure_ascii=False)
 
 
 class Trace:
