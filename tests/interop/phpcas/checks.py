@@ -25,7 +25,7 @@ import urllib.parse
 import requests
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from interop import HTTP_TIMEOUT, VOLATILE, Browser, LoginForm  # noqa: E402  (the harness's own module)
+from interop import HTTP_TIMEOUT, VOLATILE, Browser, LoginForm, Trace  # noqa: E402  (the harness's own module)
 
 # The phpCAS service's pages: the UAI (lower case) first, which is what bonenfant's
 # `--establishment-pattern` reads; then which CAS server phpCAS talks to and how.
@@ -199,44 +199,7 @@ def canonical(view):
     return json.dumps({"user": view["user"], "attributes": attributes}, ensure_ascii=False)
 
 
-class Trace:
-    """Follows one bonenfant trace log (JSON lines) from where it stood when created."""
-
-    def __init__(self, path):
-        self.path = path
-        try:
-            with open(path, "rb") as file:
-                self.offset = len(file.read())
-        except FileNotFoundError:
-            self.offset = 0
-        self.partial = b""
-
-    def _read(self):
-        try:
-            with open(self.path, "rb") as file:
-                file.seek(self.offset)
-                data = file.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(data)
-        data = self.partial + data
-        *lines, self.partial = data.split(b"\n")
-        return [json.loads(line) for line in lines if line.strip()]
-
-    def take(self, validations, timeout=10.0):
-        """Every event since the last call, waiting until `validations` validate events
-        arrived (the writer may lag behind the answer) or `timeout` seconds passed."""
-        events = []
-        deadline = time.monotonic() + timeout
-        while True:
-            events.extend(self._read())
-            if sum(1 for e in events if e.get("event") == "validate") >= validations:
-                return events
-            if time.monotonic() > deadline:
-                return events
-            time.sleep(0.05)
-
-
+# Trace is interop.py's too.
 def count(values):
     counts = {}
     for value in values:
