@@ -302,19 +302,7 @@ async fn retry_count_does_not_carry_over_to_another_parent_on_a_shared_browser()
     // Hugo's collège; the ENT always asserts Léa, the first child.
     let page = stack.pronote_page("0330202B");
     let mut jar = Jar::new();
-    let form_page = jar.get(&page).await;
-    let (action, mut fields) = pin_support::form(&form_page, "password").expect("ENT form");
-    fields.retain(|(k, _)| k != "username" && k != "password");
-    fields.push(("username".to_owned(), "claire.martin".to_owned()));
-    fields.push(("password".to_owned(), "demo-claire".to_owned()));
-    let mut answer = jar
-        .post(
-            &action,
-            &fields,
-            Some(&action.origin().ascii_serialization()),
-            None,
-        )
-        .await;
+    let mut answer = jar.sign_in(&page, "claire.martin", "demo-claire").await;
     for _ in 0..2 {
         let relogin = answer
             .location
@@ -365,13 +353,13 @@ async fn retry_relogin_keeps_gateway_and_the_ents_own_parameters() {
     .await;
     // Claire signs in at Hugo's collège (the ENT asserts Léa, so bonenfant retries).
     let mut jar = Jar::new();
-    let form_page = jar.get(&stack.pronote_page("0330202B")).await;
-    let (action, mut fields) = pin_support::form(&form_page, "password").expect("ENT form");
-    fields.retain(|(k, _)| k != "username" && k != "password");
-    fields.push(("username".to_owned(), "claire.martin".to_owned()));
-    fields.push(("password".to_owned(), "demo-claire".to_owned()));
-    let origin = action.origin().ascii_serialization();
-    let answer = jar.post(&action, &fields, Some(&origin), None).await;
+    let answer = jar
+        .sign_in(
+            &stack.pronote_page("0330202B"),
+            "claire.martin",
+            "demo-claire",
+        )
+        .await;
     let first = answer.location.expect("bonenfant sends Claire back");
     let service = first
         .query_pairs()

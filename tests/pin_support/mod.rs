@@ -336,17 +336,22 @@ impl Jar {
     }
 
     /// Opens Pronote's page, logs in at the ENT form if asked, follows to the end.
-    pub async fn login(&mut self, pronote: &Url, login: &str, password: &str) -> Answer {
+    /// Opens `pronote` and, on the ENT's login form, posts the credentials: the answer
+    /// to that post, its redirect not followed (the page itself when there was no form).
+    pub async fn sign_in(&mut self, pronote: &Url, login: &str, password: &str) -> Answer {
         let page = self.get(pronote).await;
-        let Some(form) = form(&page, "password") else {
+        let Some((action, mut fields)) = form(&page, "password") else {
             return page;
         };
-        let mut fields = form.1;
         fields.retain(|(k, _)| k != "username" && k != "password");
         fields.push(("username".to_owned(), login.to_owned()));
         fields.push(("password".to_owned(), password.to_owned()));
-        let origin = form.0.origin().ascii_serialization();
-        let answer = self.post(&form.0, &fields, Some(&origin), None).await;
+        let origin = action.origin().ascii_serialization();
+        self.post(&action, &fields, Some(&origin), None).await
+    }
+
+    pub async fn login(&mut self, pronote: &Url, login: &str, password: &str) -> Answer {
+        let answer = self.sign_in(pronote, login, password).await;
         match (&answer.location, answer.status.is_redirection()) {
             (Some(next), true) => {
                 let next = next.clone();
