@@ -289,3 +289,53 @@ async fn redis_outage_degrades_to_observing_and_recovers_after_restart() {
     pronote.stop().await.unwrap();
     ent.stop().await.unwrap();
 }
+
+/// Redis started in the same breath as bonenfant (or restarting): bonenfant waits for it
+/// at startup instead of exiting, then serves correlated logins.
+#[tokio::test(flavor = "current_thread")]
+async fn serve_waits_for_a_redis_that_is_not_up_yet() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let (captured, _guard) = capture::capture();
+    let (trace, directory, ent) = random_ent(13).await;
+    let proxy = instance(
+        ent.base_url(),
+        &redis.url(),
+        PinMode::Observe,
+        trace,
+        |_| {},
+    )
+    .await;
+    // Lets the proxy try, find no Redis and start waiting (a sequencing pause only: the
+    // test passes however long the wait takes).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    redis.restart();
+    let pronote =
+        TestPronote::spawn_local(Arc::clone(&directory), PronoteOptions::new(cas(proxy.addr)))
+            .await
+            .unwrap();
+    let visit = directory
+        .visits(pronote.base_url())
+        .into_iter()
+        .next()
+        .expect("a parent");
+    let landed = parent_login(
+        &mut Browser::new(),
+        &visit.pronote_url,
+        &visit.login,
+        &visit.password,
+    )
+    .await
+    .unwrap();
+    assert!(landed.outcome.is_some(), "{}", landed.page.body);
+    let validate = captured.named("validate");
+    assert_eq!(validate.len(), 1);
+    assert!(
+        validate[0]["session"].is_string(),
+        "correlated through Redis: {}",
+        validate[0]
+    );
+    proxy.stop().await.unwrap();
+    pronote.stop().await.unwrap();
+    ent.stop().await.unwrap();
+}

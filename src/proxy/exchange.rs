@@ -9,7 +9,7 @@
 //! [`pin::success_answer`].
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{
@@ -89,7 +89,7 @@ impl CasExchange {
         store_config.sessions.ttl = config.limits.session_ttl;
         store_config.sessions.max_entries = config.limits.max_sessions;
         store_config.last_pupils.ttl = config.pin.flip_window.max(store_config.last_pupils.ttl);
-        let store = AnyStore::from_url(&config.store, &store_config.clamped()).await?;
+        let store = open_store(&config.store, &store_config.clamped()).await?;
         let keys = config
             .secrets
             .cookie_keys
@@ -1765,6 +1765,33 @@ impl RunningProxy {
 }
 
 /// Binds `config.listen` (port 0 picks one) and serves in the background.
+/// How long startup waits for a Redis store that does not answer yet: Redis started in
+/// the same breath as bonenfant, or restarting. A wrong URL is reported after it.
+const STORE_STARTUP_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the session store, waiting up to [`STORE_STARTUP_WAIT`] for one that is
+/// unavailable (and saying so), failing at once on any other error.
+async fn open_store(url: &str, config: &StoreConfig) -> Result<AnyStore, StoreError> {
+    let deadline = tokio::time::Instant::now() + STORE_STARTUP_WAIT;
+    let mut warned = false;
+    loop {
+        match AnyStore::from_url(url, config).await {
+            Err(StoreError::Unavailable(reason)) if tokio::time::Instant::now() < deadline => {
+                if !warned {
+                    tracing::warn!(
+                        %reason,
+                        wait_s = STORE_STARTUP_WAIT.as_secs(),
+                        "session store unavailable; waiting for it before serving"
+                    );
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
 pub async fn spawn(config: Arc<Config>, trace: TraceLog) -> Result<RunningProxy, ServeError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
