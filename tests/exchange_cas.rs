@@ -642,6 +642,16 @@ fn claire_bare() -> String {
     )
 }
 
+/// The paths of the validations the scripted ENT was asked, in order.
+fn validation_paths(upstream: &ScriptedUpstream) -> Vec<String> {
+    upstream
+        .requests()
+        .iter()
+        .map(|r| r.target.split('?').next().unwrap_or_default().to_owned())
+        .filter(|path| path.ends_with("Validate"))
+        .collect()
+}
+
 /// Regression (django-cas-server interop): bonenfant's early validation asked
 /// `serviceValidate`, so behind an ENT that releases attributes only over CAS 3, the
 /// retry strategy handed Pronote a bare user and could pin nothing. It asks
@@ -675,12 +685,7 @@ async fn retry_validates_early_over_cas3_and_answers_the_ents_own_bytes() {
     let validate = only(&trace, "validate");
     assert_eq!(validate["verdict"], "ok", "{validate}");
     assert_eq!(validate["uai_asserted"], LEA.0);
-    let asked: Vec<String> = upstream
-        .requests()
-        .iter()
-        .map(|r| r.target.split('?').next().unwrap_or_default().to_owned())
-        .filter(|path| path.ends_with("Validate"))
-        .collect();
+    let asked = validation_paths(&upstream);
     assert_eq!(asked, ["/cas/p3/serviceValidate"], "the ENT is asked once");
 }
 
@@ -716,12 +721,7 @@ async fn retry_falls_back_to_service_validate_when_the_ent_has_no_cas3() {
             pronote.body
         );
     }
-    let asked: Vec<String> = upstream
-        .requests()
-        .iter()
-        .map(|r| r.target.split('?').next().unwrap_or_default().to_owned())
-        .filter(|path| path.ends_with("Validate"))
-        .collect();
+    let asked = validation_paths(&upstream);
     assert_eq!(
         asked,
         [
