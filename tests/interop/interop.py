@@ -64,7 +64,7 @@ TICKET = re.compile(r"\b(?:ST|PT|PGT|PGTIOU|TGT|TGC|LT)-[A-Za-z0-9.-]+")
 
 def redact(text):
     """Details come from pages and exceptions, which may quote a URL with a ticket."""
-    return TICKET.sub("[ticket]", text)
+    return TICKET.sub("[ticket]", str(text))
 
 
 class Report:
@@ -91,7 +91,7 @@ class Report:
         return ok
 
     def info(self, message):
-        self.emit(f"INFO {message}")
+        self.emit(f"INFO {redact(message)}")
 
 
 class Directory:

@@ -25,7 +25,7 @@ import urllib.parse
 import requests
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from interop import HTTP_TIMEOUT, VOLATILE, Browser, LoginForm, Trace  # noqa: E402  (the harness's own module)
+from interop import HTTP_TIMEOUT, VOLATILE, Browser, LoginForm, Report, Trace, redact  # noqa: E402  (the harness's own module)
 
 # The phpCAS service's pages: the UAI (lower case) first, which is what bonenfant's
 # `--establishment-pattern` reads; then which CAS server phpCAS talks to and how.
@@ -42,40 +42,9 @@ ENDPOINTS = dict(MODES)
 # A query like Pronote's own (`?fd=1&bydlg=…`), with characters that encode differently:
 # phpCAS puts the raw request URI in `service`, the re-logins must keep it byte for byte.
 PRONOTE_QUERY = "?fd=1&bydlg=A6ABB224-12DD-4E31-AF8F-1AF1B4D1B3A8&q=a%2Bb+c%20d&e=%C3%A9"
-TICKET = re.compile(r"\b(?:ST|PT|PGT|PGTIOU|TGT|TGC|LT)-[A-Za-z0-9.-]+")
 
 
-def redact(text):
-    """Details come from pages and exceptions, which may quote a URL with a ticket."""
-    return TICKET.sub("[ticket]", str(text))
-
-
-class Report:
-    """One line per check on stdout (and in `log`); remembers the failures."""
-
-    def __init__(self, log):
-        self.log = log
-        self.passed = 0
-        self.failed = []
-
-    def emit(self, line):
-        print(line, flush=True)
-        self.log.write(line + "\n")
-        self.log.flush()
-
-    def check(self, name, ok, detail=""):
-        suffix = f" ({redact(detail)})" if detail else ""
-        self.emit(f"{'PASS' if ok else 'FAIL'} {name}{suffix}")
-        if ok:
-            self.passed += 1
-        else:
-            self.failed.append(name)
-        return ok
-
-    def info(self, message):
-        self.emit(f"INFO {redact(message)}")
-
-
+# Report is interop.py's.
 class Directory:
     """The sim ENT's directory: what each parent's assertion may say."""
 
