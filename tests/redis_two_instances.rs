@@ -10,10 +10,10 @@ use std::sync::Arc;
 use bonenfant::config::{PinMode, RawConfig};
 use bonenfant::events::{capture, LossCounter, Pseudonymizer, TraceLog};
 use bonenfant::proxy::exchange::{self, RunningProxy};
-use bonenfant::sim::browser::{parent_login, Browser};
+use bonenfant::sim::browser::{parent_login, Browser, LoginResult};
 use bonenfant::sim::{
-    Directory, DirectoryParams, EntHandle, EntOptions, LandingOutcome, PronoteOptions, TestEnt,
-    TestPronote, SIM_SERVICE_PATTERN,
+    Directory, DirectoryParams, EntHandle, EntOptions, LandingOutcome, ParentVisit, PronoteOptions,
+    TestEnt, TestPronote, SIM_SERVICE_PATTERN,
 };
 use session_support::RedisServer;
 use tokio::net::TcpListener;
@@ -43,6 +43,18 @@ async fn instance(
 
 fn cas(addr: SocketAddr) -> Url {
     Url::parse(&format!("http://{addr}/cas")).unwrap()
+}
+
+/// `visit`'s parent logs in from a fresh browser.
+async fn log_in(visit: &ParentVisit) -> LoginResult {
+    parent_login(
+        &mut Browser::new(),
+        &visit.pronote_url,
+        &visit.login,
+        &visit.password,
+    )
+    .await
+    .unwrap()
 }
 
 /// A shared trace log, a generated directory of 30 families and the sim ENT picking a
@@ -112,15 +124,7 @@ async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
         "the directory has parents over two establishments"
     );
     for visit in &visits {
-        let mut browser = Browser::new();
-        let landed = parent_login(
-            &mut browser,
-            &visit.pronote_url,
-            &visit.login,
-            &visit.password,
-        )
-        .await
-        .unwrap();
+        let landed = log_in(visit).await;
         assert_eq!(
             landed.outcome,
             Some(LandingOutcome::Landed),
@@ -193,28 +197,13 @@ async fn redis_outage_degrades_to_observing_and_recovers_after_restart() {
 
     // One login while Redis is up: the proxy is serving (it connects to the store first).
     let first = &visits[0];
-    let landed = parent_login(
-        &mut Browser::new(),
-        &first.pronote_url,
-        &first.login,
-        &first.password,
-    )
-    .await
-    .unwrap();
+    let landed = log_in(first).await;
     assert_eq!(landed.pupil.as_ref(), Some(&first.intended));
     let before = captured.named("validate").len();
 
     redis.kill();
     for visit in &visits {
-        let mut browser = Browser::new();
-        let landed = parent_login(
-            &mut browser,
-            &visit.pronote_url,
-            &visit.login,
-            &visit.password,
-        )
-        .await
-        .unwrap();
+        let landed = log_in(visit).await;
         // Observing: the ENT's random child, right or wrong, but never a refused login.
         assert_ne!(
             landed.outcome,
@@ -242,14 +231,7 @@ async fn redis_outage_degrades_to_observing_and_recovers_after_restart() {
     let seen = captured.named("validate").len();
     let mut reconnected = false;
     for _ in 0..5 {
-        parent_login(
-            &mut Browser::new(),
-            &first.pronote_url,
-            &first.login,
-            &first.password,
-        )
-        .await
-        .unwrap();
+        log_in(first).await;
         if captured.named("validate")[seen..]
             .iter()
             .any(|e| e["session"].is_string())
@@ -261,14 +243,7 @@ async fn redis_outage_degrades_to_observing_and_recovers_after_restart() {
     assert!(reconnected, "bonenfant correlates again once Redis is back");
     let seen = captured.named("validate").len();
     for visit in &visits {
-        let landed = parent_login(
-            &mut Browser::new(),
-            &visit.pronote_url,
-            &visit.login,
-            &visit.password,
-        )
-        .await
-        .unwrap();
+        let landed = log_in(visit).await;
         assert_eq!(
             landed.outcome,
             Some(LandingOutcome::Landed),
@@ -319,14 +294,7 @@ async fn serve_waits_for_a_redis_that_is_not_up_yet() {
         .into_iter()
         .next()
         .expect("a parent");
-    let landed = parent_login(
-        &mut Browser::new(),
-        &visit.pronote_url,
-        &visit.login,
-        &visit.password,
-    )
-    .await
-    .unwrap();
+    let landed = log_in(&visit).await;
     assert!(landed.outcome.is_some(), "{}", landed.page.body);
     let validate = captured.named("validate");
     assert_eq!(validate.len(), 1);
