@@ -19,12 +19,12 @@ import pathlib
 import re
 import sys
 import time
-import tomllib
 import urllib.parse
 
 import requests
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from interop import Directory as SimDirectory  # noqa: E402
 from interop import HTTP_TIMEOUT, VOLATILE, Browser, LoginForm, Report, Trace, redact  # noqa: E402  (the harness's own module)
 
 # The phpCAS service's pages: the UAI (lower case) first, which is what bonenfant's
@@ -45,43 +45,22 @@ PRONOTE_QUERY = "?fd=1&bydlg=A6ABB224-12DD-4E31-AF8F-1AF1B4D1B3A8&q=a%2Bb+c%20d&
 
 
 # Report is interop.py's.
-class Directory:
-    """The sim ENT's directory: what each parent's assertion may say."""
+class Directory(SimDirectory):
+    """The sim ENT's directory (interop.py's reader): what each parent's assertion may
+    say, as phpCAS shows it."""
 
-    def __init__(self, path):
-        with open(path, "rb") as file:
-            data = tomllib.load(file)
-        self.kinds = {e["uai"]: e["kind"] for e in data["establishments"]}
-        self.pupils = {p["jointure"]: p for p in data["pupils"]}
-        self.parents = sorted(data["parents"], key=lambda p: p["login"])
-
-    def children(self, parent):
-        return [self.pupils[j] for j in parent["children"] if j in self.pupils]
-
-    def vector(self, parent, child):
-        """`profil|nom|prénom|ELEVE_ID|UAI`, as the sim writes it."""
-        profil = 1 if self.kinds.get(child["uai"]) == "ecole" else 2
-        return f"{profil}|{parent['last_name']}|{parent['first_name']}|{child['eleve_id']}|{child['uai']}"
-
-    def split_families(self):
-        """Parents with one child in each of two or more establishments: the intended
-        child follows from the service's establishment alone."""
-        found = []
-        for parent in self.parents:
-            uais = [child["uai"] for child in self.children(parent)]
-            if len(set(uais)) >= 2 and len(set(uais)) == len(uais):
-                found.append(parent)
-        return found
+    def by_login(self):
+        return sorted(self.parents.values(), key=lambda p: p["login"])
 
     def siblings_together(self):
         """Parents with two or more children in one establishment (intent ambiguous)."""
         return [
-            p for p in self.parents
+            p for p in self.by_login()
             if len(self.children(p)) >= 2 and len({c["uai"] for c in self.children(p)}) == 1
         ]
 
     def single_child(self):
-        return [p for p in self.parents if len(self.children(p)) == 1]
+        return [p for p in self.by_login() if len(self.children(p)) == 1]
 
     def check_view(self, view, parent, mode):
         """What phpCAS shows against the directory. phpCAS gives a single value as a
