@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use bonenfant::cas::Endpoint;
 use bonenfant::events::{
-    self, capture, Chooser, EventsLost, KeySource, LatencyMs, LoginRedirect, Logout, LogoutKind,
-    LossCounter, Passthrough, PinOutcome, PinRefused, PinSet, Pseudonymizer, Rejected, Retry,
-    RetryGaveUp, Shutdown, Startup, TraceEvent, TraceLog, UpstreamError, Validate,
+    self, capture, Chooser, EventsLost, FrontAction, KeySource, LatencyMs, LoginRedirect, Logout,
+    LogoutKind, LossCounter, Passthrough, PinOutcome, PinRefused, PinSet, Pseudonymizer, Rejected,
+    Retry, RetryGaveUp, RewriteRefused, Shutdown, Startup, TraceEvent, TraceLog, UpstreamError,
+    Validate,
 };
 use bonenfant::pupil::{PupilKey, Uai};
 use bonenfant::session::SessionId;
@@ -76,6 +77,9 @@ fn every_event(log: &TraceLog) -> Vec<TraceEvent> {
             uai_expected: Some(uai("0330012A")),
             session: Some(session.clone()),
             bound: true,
+            action: FrontAction::Relogin,
+            retries: 0,
+            principal: Some(principal.clone()),
             latency_ms: ms(1),
         }),
         TraceEvent::Retry(Retry {
@@ -106,8 +110,13 @@ fn every_event(log: &TraceLog) -> Vec<TraceEvent> {
         TraceEvent::PinSet(PinSet {
             uai: uai("0330012A"),
             pupil,
-            principal: principal.clone(),
+            principal: Some(principal.clone()),
             session: session.clone(),
+        }),
+        TraceEvent::RewriteRefused(RewriteRefused {
+            code: "pin.rewrite.stale",
+            principal: Some(principal.clone()),
+            session: Some(session.clone()),
         }),
         TraceEvent::PinRefused(PinRefused {
             code: "pin.csrf",

@@ -19,6 +19,7 @@ mod cli;
 mod demo;
 mod events_trace;
 mod exchange_cas;
+mod exchange_summary;
 mod fuzz_seeds;
 mod pin_chooser;
 mod pin_correlation;

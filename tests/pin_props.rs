@@ -3,11 +3,12 @@
 //! cookies copied between browsers and clock jumps, across several principals, services
 //! and browser sessions, in every pinning mode (T02).
 //!
-//! It drives the real identity code in-process — [`Inspector::inspect`],
-//! [`pin::decide_front`] (which calls `rewrite::rewrite` and `rewrite::reorder`),
-//! [`pin::remember`] — over a [`MemoryStore`], sequenced the way the exchange sequences
-//! them (session rotation at each ticket redirect, early validation, stash, Pronote's
-//! validation), against a reference model of what the ENT asserted. The oracle: no
+//! It drives the real identity code in-process — `pin::front::plan_front` (the plan the
+//! exchange carries out at each ticket redirect: [`Inspector::inspect`],
+//! `pin::decide_front`, `rewrite::rewrite` and `rewrite::reorder`, what the session
+//! learns) and [`pin::remember`] for Pronote's validation — over a [`MemoryStore`],
+//! sequenced the way the exchange sequences them (session rotation at each ticket
+//! redirect, early validation, stash, Pronote's validation), against a reference model of what the ENT asserted. The oracle: no
 //! success returned to Pronote ever carries a principal other than the one the ENT
 //! asserted for that ticket, nor pupil attributes the ENT did not assert for that
 //! principal, service and session; authentication metadata and every attribute outside
@@ -16,15 +17,16 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use bonenfant::cas::{Assertion, Attributes};
-use bonenfant::config::{PinMode, PinSettings};
+use bonenfant::cas::{Assertion, Attributes, Outcome};
+use bonenfant::config::{AnswerMode, PinMode, PinSettings};
 use bonenfant::events::PinOutcome;
-use bonenfant::pin::{self, Attempts, FrontDecision, Inspector};
+use bonenfant::pin::front::{self, EarlyValidation, FrontTicket};
+use bonenfant::pin::{self, Inspector};
 use bonenfant::pupil::{
     self, DirectoryIndex, EstablishmentPattern, ExtractionRules, PupilKey, Uai,
 };
 use bonenfant::session::memory::MemoryStore;
-use bonenfant::session::{SessionId, SessionStore, StoreConfig};
+use bonenfant::session::{RetryProgress, SessionId, SessionStore, StashedValidation, StoreConfig};
 use proptest::prelude::*;
 
 const PRINCIPALS: [&str; 3] = ["anne.martin", "marc.martin", "julien.durand"];
@@ -371,45 +373,41 @@ impl World {
         let delivered = if self.settings.mode == PinMode::Observe {
             Some(ticket.clone())
         } else {
-            let inspection = self.inspector.inspect(&ticket, service, Some(&state), None);
-            let decision = pin::decide_front(
-                &self.settings,
-                &inspection,
-                &ticket,
-                Some(&state),
-                service,
-                Attempts {
+            if retries > 0 {
+                state.retry = Some(RetryProgress {
+                    service: service.to_owned(),
                     retries,
-                    elapsed_ms: 0,
+                    started_ms: now,
+                });
+            }
+            // The exchange's own plan: what the front channel does with this ticket.
+            let plan = front::plan_front(
+                &self.settings,
+                AnswerMode::Verbatim,
+                &self.inspector,
+                FrontTicket {
+                    service,
+                    session,
+                    primary: false,
+                    now_ms: now,
                 },
-                now,
+                EarlyValidation {
+                    outcome: Outcome::Success(ticket.clone()),
+                    ent_answer: None,
+                },
+                state,
             );
-            match decision {
-                FrontDecision::Deliver {
-                    assertion, action, ..
-                } => {
-                    self.actions.push(action);
-                    let delivered_inspection =
-                        self.inspector
-                            .inspect(&assertion, service, Some(&state), None);
-                    pin::remember(
-                        &mut state,
-                        &assertion,
-                        service,
-                        &delivered_inspection,
-                        &self.settings.rewrite_allow,
-                        now,
-                    );
+            state = plan.session;
+            match plan.stash {
+                Some(StashedValidation {
+                    outcome: Outcome::Success(assertion),
+                    pin,
+                    ..
+                }) => {
+                    self.actions.push(pin);
                     Some(assertion)
                 }
-                FrontDecision::GiveUp { assertion } => {
-                    pin::learn_children(&mut state, &ticket, &inspection, now);
-                    Some(assertion)
-                }
-                FrontDecision::Relogin { .. } | FrontDecision::Ask => {
-                    pin::learn_children(&mut state, &ticket, &inspection, now);
-                    None
-                }
+                _ => None,
             }
         };
         let _ = self.store.put_session(&session, state).await;

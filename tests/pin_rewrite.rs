@@ -3,7 +3,7 @@
 //! browser session, and every guard refused by an attempt that must be refused — another
 //! principal on a shared browser (T01), a transplanted cookie (T05), another browser of
 //! the same parent, a stale source, another service — checked on what Pronote receives
-//! and on the `pin_refused` codes. Reorder with an ENT that shuffles the children.
+//! and on the `rewrite_refused` codes. Reorder with an ENT that shuffles the children.
 
 use crate::pin_support;
 
@@ -88,7 +88,7 @@ fn end_ent_session(jar: &mut Jar) {
 
 fn refusals(captured: &Captured, code: &str) -> usize {
     captured
-        .named("pin_refused")
+        .named("rewrite_refused")
         .iter()
         .filter(|e| e["code"] == code)
         .count()

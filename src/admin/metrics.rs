@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::events::{PinOutcome, TraceEvent};
+use crate::events::{FrontAction, PinOutcome, TraceEvent};
 use crate::session::StoreStats;
 use crate::verdict::Verdict;
 
@@ -90,9 +90,21 @@ impl Metrics {
                 };
                 (v.endpoint.as_str(), outcome, None)
             }
-            TraceEvent::LoginRedirect(e) => ("login", "login_redirect", Some(e.latency_ms.0)),
-            TraceEvent::Retry(e) => ("login", "retry", Some(e.latency_ms.0)),
-            TraceEvent::RetryGaveUp(e) => ("login", "retry_gave_up", Some(e.latency_ms.0)),
+            TraceEvent::LoginRedirect(e) => {
+                let outcome = match e.action {
+                    FrontAction::Forwarded | FrontAction::Delivered => "login_redirect",
+                    FrontAction::Relogin => "retry",
+                    FrontAction::GaveUp => "retry_gave_up",
+                    FrontAction::Chooser => "chooser",
+                };
+                ("login", outcome, Some(e.latency_ms.0))
+            }
+            // Details of a login whose `login_redirect` counts the request.
+            TraceEvent::Retry(_) | TraceEvent::RetryGaveUp(_) => return,
+            TraceEvent::RewriteRefused(e) => {
+                self.error(e.code);
+                return;
+            }
             TraceEvent::Chooser(_) => ("chooser", "chooser", None),
             TraceEvent::PinSet(_) => ("chooser", "pin_set", None),
             TraceEvent::PinRefused(e) => {

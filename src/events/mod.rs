@@ -77,6 +77,9 @@ pub enum TraceEvent {
     PinSet(PinSet),
     /// A pin request was refused.
     PinRefused(PinRefused),
+    /// A guard of the rewrite strategy refused to borrow attributes (a detail of a
+    /// front-channel login, told before its `login_redirect`).
+    RewriteRefused(RewriteRefused),
     /// A browser logout or an ENT single-logout.
     Logout(Logout),
     /// Any other request, forwarded unchanged.
@@ -91,7 +94,7 @@ pub enum TraceEvent {
 
 impl TraceEvent {
     /// Every event name, as in the `event` field: the closed list.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "startup",
         "shutdown",
         "validate",
@@ -101,6 +104,7 @@ impl TraceEvent {
         "chooser",
         "pin_set",
         "pin_refused",
+        "rewrite_refused",
         "logout",
         "passthrough",
         "rejected",
@@ -120,12 +124,29 @@ impl TraceEvent {
             TraceEvent::Chooser(_) => "chooser",
             TraceEvent::PinSet(_) => "pin_set",
             TraceEvent::PinRefused(_) => "pin_refused",
+            TraceEvent::RewriteRefused(_) => "rewrite_refused",
             TraceEvent::Logout(_) => "logout",
             TraceEvent::Passthrough(_) => "passthrough",
             TraceEvent::Rejected(_) => "rejected",
             TraceEvent::UpstreamError(_) => "upstream_error",
             TraceEvent::EventsLost(_) => "events_lost",
         }
+    }
+
+    /// Whether this event is the one summary of a request (`docs/events.md`): every
+    /// request the proxy handles ends in exactly one of these. The others are run
+    /// markers (`startup`, `shutdown`, `events_lost`) or details of a request told
+    /// before its summary (`retry`, `retry_gave_up`, `rewrite_refused`).
+    pub fn is_summary(&self) -> bool {
+        !matches!(
+            self,
+            TraceEvent::Startup(_)
+                | TraceEvent::Shutdown(_)
+                | TraceEvent::EventsLost(_)
+                | TraceEvent::Retry(_)
+                | TraceEvent::RetryGaveUp(_)
+                | TraceEvent::RewriteRefused(_)
+        )
     }
 }
 
@@ -304,7 +325,31 @@ pub struct LoginRedirect {
     pub session: Option<Pseudonym>,
     /// Whether the ticket was bound to the browser session (front-channel correlation).
     pub bound: bool,
+    /// What the front channel did with the ticket.
+    pub action: FrontAction,
+    /// Re-logins the retry strategy had already sent for this login.
+    pub retries: u32,
+    /// The principal the ENT asserted, when bonenfant validated the ticket itself.
+    pub principal: Option<Pseudonym>,
     pub latency_ms: LatencyMs,
+}
+
+/// What the front channel did with a ticket redirect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrontAction {
+    /// Passed to the browser unchecked (observe, no establishment, renewed login,
+    /// ticket not bound).
+    Forwarded,
+    /// Validated early and let through; Pronote's validation is answered from the stash.
+    Delivered,
+    /// Refused: the browser was sent back to `/login` (a `retry` event precedes).
+    Relogin,
+    /// Several children could be meant: the chooser page was shown.
+    Chooser,
+    /// The retry budget was spent: the give-up page was shown (a `retry_gave_up`
+    /// event precedes).
+    GaveUp,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -351,8 +396,18 @@ pub struct PinSet {
     #[serde(serialize_with = "ser::uai")]
     pub uai: Uai,
     pub pupil: Pseudonym,
-    pub principal: Pseudonym,
+    /// `null` when the session has seen no assertion yet (a child known only from the
+    /// directory).
+    pub principal: Option<Pseudonym>,
     pub session: Pseudonym,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RewriteRefused {
+    /// Stable code (`pin.rewrite.*`).
+    pub code: &'static str,
+    pub principal: Option<Pseudonym>,
+    pub session: Option<Pseudonym>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -7,6 +7,7 @@
 //! parent states the intent lives here too.
 
 pub mod chooser;
+pub mod front;
 pub mod rewrite;
 
 use crate::cas::{self, AnswerContext, Assertion, ResponseFormat};

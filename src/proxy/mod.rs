@@ -37,6 +37,7 @@ pub mod error;
 pub mod exchange;
 pub mod hygiene;
 pub mod passthrough;
+pub mod serve;
 pub mod server;
 pub mod tls;
 pub mod upstream;

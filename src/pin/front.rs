@@ -1,0 +1,676 @@
+//! The front channel's identity decisions, as pure functions of (settings, what the ENT
+//! asserted, the browser session, the clock): whether a login is checked at all, what
+//! happens to an early-validated ticket, whether a stashed answer may go to Pronote, and
+//! which earlier pupil makes a flip. `proxy::exchange` carries the returned plans out
+//! (store writes, the answer, the trace) and decides none of this itself.
+
+use crate::cas::{Outcome, ResponseFormat};
+use crate::config::{AnswerMode, PinMode, PinSettings};
+use crate::events::PinOutcome;
+use crate::pupil::{PupilKey, Uai};
+use crate::session::clock::duration_ms;
+use crate::session::{RetryProgress, SessionId, SessionState, StashedValidation};
+use crate::verdict::Judgement;
+
+use super::rewrite::RewriteRefusal;
+use super::{decide_front, delivers_the_ents_own, Attempts, FrontDecision, Inspector};
+
+/// Whether a `/login` answered with a ticket is a renewed (forced primary) login. The
+/// credentials POST after a `renew=true` form carries no `renew` of its own, so the
+/// session remembers it until the ticket comes; this consumes that memory.
+pub fn renewed_login(renew_asked: bool, state: Option<&mut SessionState>, service: &str) -> bool {
+    let remembered = state
+        .and_then(|s| s.renew_for.take())
+        .is_some_and(|for_service| for_service == service);
+    renew_asked || remembered
+}
+
+/// Whether bonenfant validates a front-channel ticket itself. Only with a pinning
+/// strategy, for a service that names an establishment (else no intent could be
+/// checked), for a ticket bound to this browser session (else Pronote's validation
+/// could not find the stash), and never for a renewed login: a silent re-login would
+/// defeat the forced primary authentication.
+pub fn checks_front_channel(
+    mode: PinMode,
+    expected: Option<&Uai>,
+    renewed: bool,
+    bound: bool,
+) -> bool {
+    mode != PinMode::Observe && expected.is_some() && !renewed && bound
+}
+
+/// What bonenfant learnt by validating a front-channel ticket itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EarlyValidation {
+    pub outcome: Outcome,
+    /// The ENT's own bytes for this ticket (a CAS 2/3 XML answer), when read.
+    pub ent_answer: Option<String>,
+}
+
+/// The ticket redirect being planned for.
+#[derive(Clone, Copy, Debug)]
+pub struct FrontTicket<'a> {
+    /// The service the ticket was issued for.
+    pub service: &'a str,
+    /// The browser session the ticket is bound to (rotated at this redirect).
+    pub session: SessionId,
+    /// The browser posted its credentials (else the ticket came from single sign-on).
+    pub primary: bool,
+    pub now_ms: u64,
+}
+
+/// The answer the browser gets in place of (or as) the ENT's ticket redirect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrontResponse {
+    /// The ENT's redirect, unchanged: the ticket goes on to Pronote.
+    Forward,
+    /// Back to the ENT's `/login` for another ticket.
+    Relogin,
+    /// The chooser page: several children could be meant.
+    Ask,
+    /// The give-up page: the retry budget is spent.
+    GiveUp,
+}
+
+/// Why the retry strategy stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GiveUpReason {
+    Attempts,
+    TimeBudget,
+}
+
+impl GiveUpReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GiveUpReason::Attempts => "attempts",
+            GiveUpReason::TimeBudget => "time_budget",
+        }
+    }
+}
+
+/// Something the front channel did that the trace tells beside the login's summary.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrontEvent {
+    /// The ticket missed the intent; the browser is sent back to `/login`.
+    Retry {
+        /// 1 for the first re-login.
+        attempt: u32,
+        judgement: Judgement,
+        uai_asserted: Option<Uai>,
+        pupil: Option<PupilKey>,
+    },
+    /// The retry budget is spent; the ENT's answer goes through as it is.
+    GaveUp { retries: u32, reason: GiveUpReason },
+    /// A rewrite was tried and one of its guards refused it.
+    RewriteRefused(RewriteRefusal),
+}
+
+/// What to do with an early-validated ticket: carried out by `proxy::exchange`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrontPlan {
+    pub response: FrontResponse,
+    /// The browser session's new state, to be written.
+    pub session: SessionState,
+    /// What Pronote's validation of this ticket will be answered with.
+    pub stash: Option<StashedValidation>,
+    /// In the order they happened.
+    pub events: Vec<FrontEvent>,
+    /// Re-logins already sent for this login before this ticket.
+    pub retries: u32,
+    /// The principal the ENT asserted for this ticket, if it asserted one.
+    pub principal: Option<String>,
+    /// The establishment the service URL names.
+    pub expected: Option<Uai>,
+}
+
+/// Decides what the front channel does with a ticket bonenfant validated itself: the
+/// retry counting and window, the principal reset, the strategy's decision, what the
+/// session learns, and what goes into the stash (with the ENT's bytes only while the
+/// assertion is the ENT's own and `--answer verbatim` asks for them).
+pub fn plan_front(
+    settings: &PinSettings,
+    answer: AnswerMode,
+    inspector: &Inspector,
+    ticket: FrontTicket<'_>,
+    early: EarlyValidation,
+    mut state: SessionState,
+) -> FrontPlan {
+    let now = ticket.now_ms;
+    let budget_ms = duration_ms(settings.retry_budget);
+    let fresh = || RetryProgress {
+        service: ticket.service.to_owned(),
+        retries: 0,
+        started_ms: now,
+    };
+    // A loop is continued only for the same service and while it is young: an old one
+    // (a parent who walked away) must not eat a new login's budget.
+    let progress = state
+        .retry
+        .take()
+        .filter(|p| p.service == ticket.service)
+        .filter(|p| now.saturating_sub(p.started_ms) <= budget_ms.saturating_mul(2))
+        .unwrap_or_else(fresh);
+    let ent_answer = early.ent_answer.filter(|_| answer == AnswerMode::Verbatim);
+    let stash = |outcome: Outcome, ent_answer: Option<String>, pin, retries| StashedValidation {
+        service: ticket.service.to_owned(),
+        outcome,
+        session: Some(ticket.session),
+        stored_at_ms: now,
+        pin,
+        retries,
+        primary: ticket.primary,
+        ent_answer,
+    };
+    let expected = inspector.establishment.expected(ticket.service);
+    let assertion = match early.outcome {
+        Outcome::Success(assertion) => assertion,
+        failure @ Outcome::Failure(_) => {
+            // The ENT refused its own ticket: Pronote will hear the same, from the stash.
+            return FrontPlan {
+                response: FrontResponse::Forward,
+                session: state,
+                stash: Some(stash(
+                    failure,
+                    ent_answer,
+                    PinOutcome::None,
+                    progress.retries,
+                )),
+                events: Vec::new(),
+                retries: progress.retries,
+                principal: None,
+                expected,
+            };
+        }
+    };
+    // A loop another person left unfinished on a shared computer is theirs: this
+    // principal's login starts its own count.
+    let progress = if state.principal.as_deref() == Some(&assertion.principal) {
+        progress
+    } else {
+        fresh()
+    };
+    let attempts = Attempts {
+        retries: progress.retries,
+        elapsed_ms: now.saturating_sub(progress.started_ms),
+    };
+    let inspection = inspector.inspect(&assertion, ticket.service, Some(&state), None);
+    let decision = decide_front(
+        settings,
+        &inspection,
+        &assertion,
+        Some(&state),
+        ticket.service,
+        attempts,
+        now,
+    );
+    let mut events = Vec::new();
+    let principal = Some(assertion.principal.clone());
+    let plan = |response, session, stash, events| FrontPlan {
+        response,
+        session,
+        stash,
+        events,
+        retries: attempts.retries,
+        principal: principal.clone(),
+        expected: expected.clone(),
+    };
+    match decision {
+        FrontDecision::Deliver {
+            assertion: delivered,
+            action,
+            refused,
+        } => {
+            events.extend(refused.map(FrontEvent::RewriteRefused));
+            let delivered_inspection =
+                inspector.inspect(&delivered, ticket.service, Some(&state), None);
+            super::remember(
+                &mut state,
+                &delivered,
+                ticket.service,
+                &delivered_inspection,
+                &settings.rewrite_allow,
+                now,
+            );
+            let bytes = ent_answer.filter(|_| delivers_the_ents_own(action));
+            let entry = stash(Outcome::Success(delivered), bytes, action, attempts.retries);
+            plan(FrontResponse::Forward, state, Some(entry), events)
+        }
+        FrontDecision::Relogin { refused } => {
+            events.extend(refused.map(FrontEvent::RewriteRefused));
+            events.push(FrontEvent::Retry {
+                attempt: attempts.retries + 1,
+                judgement: inspection.judgement,
+                uai_asserted: inspection.uai_asserted().cloned(),
+                pupil: inspection.designated().cloned(),
+            });
+            super::learn_children(&mut state, &assertion, &inspection, now);
+            state.retry = Some(RetryProgress {
+                retries: attempts.retries + 1,
+                ..progress
+            });
+            plan(FrontResponse::Relogin, state, None, events)
+        }
+        FrontDecision::Ask => {
+            super::learn_children(&mut state, &assertion, &inspection, now);
+            plan(FrontResponse::Ask, state, None, events)
+        }
+        FrontDecision::GiveUp { assertion } => {
+            let reason = if attempts.elapsed_ms >= budget_ms {
+                GiveUpReason::TimeBudget
+            } else {
+                GiveUpReason::Attempts
+            };
+            events.push(FrontEvent::GaveUp {
+                retries: attempts.retries,
+                reason,
+            });
+            super::learn_children(&mut state, &assertion, &inspection, now);
+            let entry = stash(
+                Outcome::Success(assertion),
+                ent_answer,
+                PinOutcome::GaveUp,
+                attempts.retries,
+            );
+            plan(FrontResponse::GiveUp, state, Some(entry), events)
+        }
+    }
+}
+
+/// Why a stashed (early-validated) answer may not go to the validation asking for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StashRefusal {
+    /// `renew=true` asked, but the ticket came from single sign-on or a re-login: the
+    /// ENT would refuse it, so bonenfant does too.
+    RenewNotPrimary,
+    /// The ticket was issued for another service.
+    OtherService,
+}
+
+/// Whether Pronote's validation (`service`, `renew`) may be answered from `stashed`.
+pub fn check_stashed(
+    stashed: &StashedValidation,
+    service: &str,
+    renew: bool,
+) -> Result<(), StashRefusal> {
+    if renew && !(stashed.primary && stashed.retries == 0) {
+        return Err(StashRefusal::RenewNotPrimary);
+    }
+    if stashed.service != service {
+        return Err(StashRefusal::OtherService);
+    }
+    Ok(())
+}
+
+/// The ENT's own bytes a stashed answer may be served as: only under `--answer
+/// verbatim`, and only to a CAS 2/3 XML validation (the bytes are the ENT's XML).
+pub fn stashed_bytes(
+    stashed: &StashedValidation,
+    answer: AnswerMode,
+    format: ResponseFormat,
+) -> Option<&str> {
+    stashed
+        .ent_answer
+        .as_deref()
+        .filter(|_| answer == AnswerMode::Verbatim && format == ResponseFormat::Xml)
+}
+
+/// The earlier pupil that makes this validation a flip: another pupil than the one this
+/// principal last had for the same establishment, within the flip window.
+pub fn flip_from(
+    previous: Option<(PupilKey, u64)>,
+    pupil: &PupilKey,
+    now_ms: u64,
+    window: std::time::Duration,
+) -> Option<PupilKey> {
+    previous
+        .filter(|(previous, at)| {
+            now_ms.saturating_sub(*at) <= duration_ms(window) && previous != pupil
+        })
+        .map(|(previous, _)| previous)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cas::{Assertion, Attributes, Failure};
+    use crate::pupil::{EstablishmentPattern, ExtractionRules};
+
+    const LEA: &str = "2|MARTIN|Léa|1001|0330012A";
+    const HUGO: &str = "2|MARTIN|Hugo|1002|0330012A";
+    const SERVICE: &str = "https://0330012a.index-education.net/pronote/parent.html";
+    const ENT_BYTES: &str = "<cas:serviceResponse/>";
+
+    fn settings(mode: PinMode) -> PinSettings {
+        PinSettings {
+            mode,
+            retry_max: 3,
+            retry_budget: Duration::from_secs(10),
+            rewrite_max_age: Duration::from_secs(60),
+            rewrite_allow: vec!["FrEduVecteur".to_owned()],
+            flip_window: Duration::from_secs(600),
+        }
+    }
+
+    fn inspector() -> Inspector {
+        Inspector {
+            establishment: EstablishmentPattern::new(EstablishmentPattern::DEFAULT).unwrap(),
+            rules: ExtractionRules::default(),
+            index: None,
+        }
+    }
+
+    fn assertion(principal: &str, vector: &str) -> Assertion {
+        let mut attributes = Attributes::new();
+        attributes.push("FrEduVecteur", vector);
+        Assertion {
+            principal: principal.to_owned(),
+            attributes,
+            ..Assertion::default()
+        }
+    }
+
+    fn key(id: &str) -> PupilKey {
+        PupilKey {
+            uai: Uai::parse("0330012A").unwrap(),
+            eleve_id: id.to_owned(),
+        }
+    }
+
+    /// A session of `principal` pinned to Hugo.
+    fn pinned_to_hugo(principal: &str) -> SessionState {
+        SessionState {
+            principal: Some(principal.to_owned()),
+            pin: Some(key("1002")),
+            known: vec![(key("1001"), None), (key("1002"), None)],
+            ..SessionState::default()
+        }
+    }
+
+    fn plan(mode: PinMode, early: Assertion, state: SessionState, now_ms: u64) -> FrontPlan {
+        plan_front(
+            &settings(mode),
+            AnswerMode::Verbatim,
+            &inspector(),
+            FrontTicket {
+                service: SERVICE,
+                session: SessionId([7; 16]),
+                primary: true,
+                now_ms,
+            },
+            EarlyValidation {
+                outcome: Outcome::Success(early),
+                ent_answer: Some(ENT_BYTES.to_owned()),
+            },
+            state,
+        )
+    }
+
+    #[test]
+    fn a_wrong_child_is_sent_back_to_login_and_counted() {
+        let plan = plan(
+            PinMode::Retry,
+            assertion("claire", LEA),
+            pinned_to_hugo("claire"),
+            1_000,
+        );
+        assert_eq!(plan.response, FrontResponse::Relogin);
+        assert!(
+            plan.stash.is_none(),
+            "nothing for Pronote from a refused ticket"
+        );
+        assert_eq!(plan.session.retry.as_ref().map(|r| r.retries), Some(1));
+        assert!(matches!(
+            plan.events[..],
+            [FrontEvent::Retry { attempt: 1, .. }]
+        ));
+    }
+
+    #[test]
+    fn the_intended_child_is_stashed_with_the_ents_own_bytes() {
+        let mut state = pinned_to_hugo("claire");
+        state.retry = Some(RetryProgress {
+            service: SERVICE.to_owned(),
+            retries: 2,
+            started_ms: 1_000,
+        });
+        let plan = plan(PinMode::Retry, assertion("claire", HUGO), state, 2_000);
+        assert_eq!(plan.response, FrontResponse::Forward);
+        let stash = plan.stash.expect("stashed for Pronote");
+        assert_eq!(stash.pin, PinOutcome::Retry);
+        assert_eq!(stash.retries, 2);
+        assert_eq!(stash.ent_answer.as_deref(), Some(ENT_BYTES));
+        assert!(plan.session.retry.is_none(), "the loop is over");
+    }
+
+    #[test]
+    fn the_budget_spent_gives_up_with_what_the_ent_asserted() {
+        let mut state = pinned_to_hugo("claire");
+        state.retry = Some(RetryProgress {
+            service: SERVICE.to_owned(),
+            retries: 3,
+            started_ms: 1_000,
+        });
+        let plan = plan(PinMode::Retry, assertion("claire", LEA), state, 2_000);
+        assert_eq!(plan.response, FrontResponse::GiveUp);
+        let stash = plan.stash.expect("the parent may go on");
+        assert_eq!(stash.pin, PinOutcome::GaveUp);
+        assert_eq!(stash.outcome, Outcome::Success(assertion("claire", LEA)));
+        assert_eq!(
+            plan.events,
+            [FrontEvent::GaveUp {
+                retries: 3,
+                reason: GiveUpReason::Attempts
+            }]
+        );
+    }
+
+    #[test]
+    fn the_time_budget_spent_gives_up_for_time() {
+        let mut state = pinned_to_hugo("claire");
+        state.retry = Some(RetryProgress {
+            service: SERVICE.to_owned(),
+            retries: 1,
+            started_ms: 1_000,
+        });
+        let plan = plan(PinMode::Retry, assertion("claire", LEA), state, 12_000);
+        assert_eq!(plan.response, FrontResponse::GiveUp);
+        assert!(matches!(
+            plan.events[..],
+            [FrontEvent::GaveUp {
+                reason: GiveUpReason::TimeBudget,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn an_old_loop_does_not_eat_a_new_logins_budget() {
+        let mut state = pinned_to_hugo("claire");
+        state.retry = Some(RetryProgress {
+            service: SERVICE.to_owned(),
+            retries: 3,
+            started_ms: 1_000,
+        });
+        // Past twice the budget: a new login, counted afresh.
+        let plan = plan(
+            PinMode::Retry,
+            assertion("claire", LEA),
+            state,
+            1_000 + 20_001,
+        );
+        assert_eq!(plan.response, FrontResponse::Relogin);
+        assert_eq!(plan.session.retry.as_ref().map(|r| r.retries), Some(1));
+    }
+
+    #[test]
+    fn another_parent_on_a_shared_browser_starts_their_own_count() {
+        let mut state = pinned_to_hugo("claire");
+        state.retry = Some(RetryProgress {
+            service: SERVICE.to_owned(),
+            retries: 3,
+            started_ms: 1_000,
+        });
+        let plan = plan(PinMode::Retry, assertion("marc", LEA), state, 2_000);
+        assert_eq!(plan.retries, 0, "Claire's attempts are hers");
+        assert_eq!(plan.session.principal.as_deref(), Some("marc"));
+        assert_eq!(plan.session.pin, None, "nothing of Claire's carries over");
+    }
+
+    #[test]
+    fn a_rewritten_assertion_never_carries_the_ents_bytes() {
+        let mut state = pinned_to_hugo("claire");
+        state.observed = vec![super::super::rewrite::observe(
+            &assertion("claire", HUGO),
+            SERVICE,
+            1_000,
+            &["FrEduVecteur".to_owned()],
+        )];
+        let plan = plan(PinMode::Rewrite, assertion("claire", LEA), state, 2_000);
+        let stash = plan.stash.expect("delivered");
+        assert_eq!(stash.pin, PinOutcome::Rewrite);
+        assert_eq!(
+            stash.ent_answer, None,
+            "the bytes say Léa; Pronote gets Hugo"
+        );
+        let Outcome::Success(delivered) = stash.outcome else {
+            panic!("a success")
+        };
+        assert_eq!(delivered.principal, "claire", "the ticket's principal");
+    }
+
+    #[test]
+    fn an_ent_failure_is_stashed_as_the_ents_failure() {
+        let failure = Outcome::Failure(Failure::new("INVALID_TICKET", "spent"));
+        let plan = plan_front(
+            &settings(PinMode::Retry),
+            AnswerMode::Canonical,
+            &inspector(),
+            FrontTicket {
+                service: SERVICE,
+                session: SessionId([7; 16]),
+                primary: false,
+                now_ms: 1,
+            },
+            EarlyValidation {
+                outcome: failure.clone(),
+                ent_answer: Some(ENT_BYTES.to_owned()),
+            },
+            SessionState::default(),
+        );
+        assert_eq!(plan.response, FrontResponse::Forward);
+        let stash = plan.stash.expect("Pronote hears the same");
+        assert_eq!(stash.outcome, failure);
+        assert_eq!(stash.ent_answer, None, "--answer canonical keeps no bytes");
+    }
+
+    #[test]
+    fn renew_is_answered_only_from_a_password_login_without_retries() {
+        let stashed = |primary, retries| StashedValidation {
+            service: SERVICE.to_owned(),
+            outcome: Outcome::Success(assertion("claire", HUGO)),
+            session: None,
+            stored_at_ms: 0,
+            pin: PinOutcome::None,
+            retries,
+            primary,
+            ent_answer: None,
+        };
+        assert_eq!(check_stashed(&stashed(true, 0), SERVICE, true), Ok(()));
+        assert_eq!(
+            check_stashed(&stashed(false, 0), SERVICE, true),
+            Err(StashRefusal::RenewNotPrimary)
+        );
+        assert_eq!(
+            check_stashed(&stashed(true, 1), SERVICE, true),
+            Err(StashRefusal::RenewNotPrimary)
+        );
+        assert_eq!(check_stashed(&stashed(false, 2), SERVICE, false), Ok(()));
+        assert_eq!(
+            check_stashed(&stashed(true, 0), "https://elsewhere/", false),
+            Err(StashRefusal::OtherService)
+        );
+    }
+
+    #[test]
+    fn stashed_bytes_go_only_to_a_verbatim_xml_validation() {
+        let stashed = StashedValidation {
+            service: SERVICE.to_owned(),
+            outcome: Outcome::Success(assertion("claire", HUGO)),
+            session: None,
+            stored_at_ms: 0,
+            pin: PinOutcome::None,
+            retries: 0,
+            primary: true,
+            ent_answer: Some(ENT_BYTES.to_owned()),
+        };
+        assert_eq!(
+            stashed_bytes(&stashed, AnswerMode::Verbatim, ResponseFormat::Xml),
+            Some(ENT_BYTES)
+        );
+        assert_eq!(
+            stashed_bytes(&stashed, AnswerMode::Verbatim, ResponseFormat::Json),
+            None
+        );
+        assert_eq!(
+            stashed_bytes(&stashed, AnswerMode::Canonical, ResponseFormat::Xml),
+            None
+        );
+    }
+
+    #[test]
+    fn a_flip_is_another_pupil_within_the_window() {
+        let window = Duration::from_secs(60);
+        let hugo = key("1002");
+        let lea = key("1001");
+        assert_eq!(
+            flip_from(Some((lea.clone(), 1_000)), &hugo, 2_000, window),
+            Some(lea.clone())
+        );
+        assert_eq!(
+            flip_from(Some((hugo.clone(), 1_000)), &hugo, 2_000, window),
+            None
+        );
+        assert_eq!(flip_from(Some((lea, 1_000)), &hugo, 61_001, window), None);
+        assert_eq!(flip_from(None, &hugo, 2_000, window), None);
+    }
+
+    #[test]
+    fn a_renewed_login_is_never_checked() {
+        let uai = Uai::parse("0330012A").unwrap();
+        let mut state = SessionState {
+            renew_for: Some(SERVICE.to_owned()),
+            ..SessionState::default()
+        };
+        assert!(renewed_login(false, Some(&mut state), SERVICE));
+        assert_eq!(state.renew_for, None, "remembered once");
+        assert!(!renewed_login(false, Some(&mut state), SERVICE));
+        assert!(renewed_login(true, None, SERVICE));
+        assert!(!checks_front_channel(
+            PinMode::Retry,
+            Some(&uai),
+            true,
+            true
+        ));
+        assert!(checks_front_channel(
+            PinMode::Retry,
+            Some(&uai),
+            false,
+            true
+        ));
+        assert!(!checks_front_channel(PinMode::Retry, None, false, true));
+        assert!(!checks_front_channel(
+            PinMode::Retry,
+            Some(&uai),
+            false,
+            false
+        ));
+        assert!(!checks_front_channel(
+            PinMode::Observe,
+            Some(&uai),
+            false,
+            true
+        ));
+    }
+}

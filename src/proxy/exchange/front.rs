@@ -1,0 +1,226 @@
+//! The front channel: the browser's `/login`, and the ENT's answer redirecting it to
+//! its service with a ticket. The ticket is bound to the browser session (rotated at
+//! every ticket, threat T44) and, with pinning on, checked by [`super::retry`].
+
+use std::time::Instant;
+
+use http::header::{HOST, LOCATION, SET_COOKIE};
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::{login_service, CasExchange, Handled};
+use crate::cas::{self, Endpoint, LoginRedirect};
+use crate::events::{self, FrontAction, LatencyMs, Pseudonym, TraceEvent};
+use crate::pin::front as plan;
+use crate::proxy::body::ProxyBody;
+use crate::proxy::ConnInfo;
+use crate::session::cookie::SessionCookie;
+use crate::session::{SessionState, SessionStore, TicketBinding};
+
+/// What the front channel knows about the `/login` request being answered.
+pub(super) struct FrontChannel {
+    /// The browser's `/login` path (the re-login target, and the base of the ENT's
+    /// validation endpoints).
+    pub login_path: String,
+    /// The browser's `/login` query: a re-login repeats it (`gateway`, `method` and the
+    /// ENT's own parameters must survive a retry).
+    pub login_query: Option<String>,
+    /// The login asked for `renew`: a forced primary authentication.
+    pub renew: bool,
+    /// The browser posted its credentials (else the ticket came from single sign-on).
+    pub primary: bool,
+    pub host: Option<HeaderValue>,
+    pub conn: ConnInfo,
+    pub started: Instant,
+    pub now: u64,
+}
+
+/// What checking a ticket redirect did, for the login's summary.
+pub(super) struct Checked {
+    pub response: Response<ProxyBody>,
+    pub action: FrontAction,
+    pub retries: u32,
+    pub principal: Option<Pseudonym>,
+    pub details: Vec<TraceEvent>,
+}
+
+impl CasExchange {
+    pub(super) async fn login(
+        &self,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        started: Instant,
+    ) -> Handled {
+        let now = self.now_ms();
+        let cookie = self.cookies.open(req.headers(), now);
+        let query = req.uri().query();
+        let renew = query.is_some_and(|q| {
+            form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "renew" && v != "false")
+        });
+        let front = FrontChannel {
+            login_path: req.uri().path().to_owned(),
+            login_query: query.map(str::to_owned),
+            renew,
+            primary: super::is_post(&req),
+            host: req.headers().get(HOST).cloned(),
+            conn,
+            started,
+            now,
+        };
+        let renew_service = renew.then(|| login_service(query)).flatten();
+        let upstream = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
+            Ok(response) => response,
+            Err(refusal) => return refusal.handled(Some(Endpoint::Login), started),
+        };
+        let redirect = match upstream.status() {
+            StatusCode::FOUND | StatusCode::SEE_OTHER => upstream
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(cas::login_redirect),
+            _ => None,
+        };
+        match redirect {
+            Some(Ok(redirect)) => {
+                self.ticket_redirect(upstream, redirect, cookie, front)
+                    .await
+            }
+            Some(Err(refused)) => {
+                // The ENT's own redirect: not ours to block, but it carries a ticket
+                // the gate refuses, so nothing is bound and the DSI hears of it.
+                let status = upstream.status().as_u16();
+                Handled::new(
+                    self.stream_back(upstream),
+                    TraceEvent::Rejected(events::Rejected {
+                        code: refused.code(),
+                        endpoint: Some(Endpoint::Login),
+                        status,
+                        latency_ms: LatencyMs(started.elapsed()),
+                    }),
+                )
+            }
+            None => {
+                let mut response = self.stream_back(upstream);
+                if let Some(service) = renew_service {
+                    self.remember_renew(&mut response, cookie, service, now)
+                        .await;
+                }
+                Handled::passthrough(response, Some(Endpoint::Login), started)
+            }
+        }
+    }
+
+    /// A `/login?renew=true` answered with the login form: the credentials POST that
+    /// follows will not say `renew` again, so the browser session remembers it.
+    async fn remember_renew(
+        &self,
+        response: &mut Response<ProxyBody>,
+        cookie: Option<SessionCookie>,
+        service: String,
+        now: u64,
+    ) {
+        let session = cookie.unwrap_or_else(|| SessionCookie::fresh(now));
+        let mut state = self
+            .store
+            .session(&session.id)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        state.renew_for = Some(service);
+        state.updated_at_ms = now;
+        if self.store.put_session(&session.id, state).await.is_ok() {
+            self.set_cookie(response, &session, now);
+        }
+    }
+
+    /// A `/login` answer redirects the browser to its service with a ticket: bind the
+    /// ticket to the browser session (rotated, T44), and with pinning on, check it.
+    async fn ticket_redirect(
+        &self,
+        upstream: Response<Incoming>,
+        redirect: LoginRedirect,
+        cookie: Option<SessionCookie>,
+        front: FrontChannel,
+    ) -> Handled {
+        let now = front.now;
+        let session = SessionCookie::fresh(now);
+        let mut state = match &cookie {
+            Some(old) => self.rotate_session(old, &session).await,
+            None => None,
+        };
+        let renewed = plan::renewed_login(front.renew, state.as_mut(), &redirect.service);
+        if renewed {
+            if let Some(state) = &state {
+                let _ = self.store.put_session(&session.id, state.clone()).await;
+            }
+        }
+        let binding = TicketBinding {
+            session: Some(session.id),
+            service: redirect.service.clone(),
+            issued_at_ms: now,
+        };
+        let bound = match self.store.bind_ticket(&redirect.ticket, binding).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                tracing::warn!(code = e.code(), "could not bind a ticket to its session");
+                false
+            }
+        };
+        let expected = self.inspector.establishment.expected(&redirect.service);
+        let checked = if plan::checks_front_channel(
+            self.config.pin.mode,
+            expected.as_ref(),
+            renewed,
+            bound,
+        ) {
+            self.check_ticket(upstream, &redirect, &session, state, &front)
+                .await
+        } else {
+            Checked {
+                response: self.stream_back(upstream),
+                action: FrontAction::Forwarded,
+                retries: 0,
+                principal: None,
+                details: Vec::new(),
+            }
+        };
+        let mut response = checked.response;
+        self.set_cookie(&mut response, &session, now);
+        let summary = TraceEvent::LoginRedirect(events::LoginRedirect {
+            uai_expected: expected,
+            session: self.pseudo_session(Some(&session.id)),
+            bound,
+            action: checked.action,
+            retries: checked.retries,
+            principal: checked.principal,
+            latency_ms: LatencyMs(front.started.elapsed()),
+        });
+        Handled::new(response, summary).with_details(checked.details)
+    }
+
+    /// Moves a session's state to a fresh id: a cookie planted before authentication
+    /// must not see what the session learns after (session fixation, T44).
+    async fn rotate_session(
+        &self,
+        old: &SessionCookie,
+        new: &SessionCookie,
+    ) -> Option<SessionState> {
+        let state = self.store.session(&old.id).await.ok().flatten()?;
+        if self.store.put_session(&new.id, state.clone()).await.is_ok() {
+            let _ = self.store.drop_session(&old.id).await;
+        }
+        Some(state)
+    }
+
+    pub(super) fn set_cookie(
+        &self,
+        response: &mut Response<ProxyBody>,
+        session: &SessionCookie,
+        now: u64,
+    ) {
+        response
+            .headers_mut()
+            .append(SET_COOKIE, self.cookies.seal(session, now));
+    }
+}
