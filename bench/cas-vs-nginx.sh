@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `bonenfant serve` with full inspection on against nginx `proxy_pass`, same upstream,
-# same machine, one run (DESIGN §8): throughput ≥ nginx's, added p50 latency on one
-# connection ≤ nginx's, p99 at 1,000 req/s under 1 ms.
+# same machine, one run (`docs/performance.md`, "Targets"): throughput ≥ nginx's,
+# added p50 latency on one connection ≤ nginx's, p99 at 1,000 req/s under 1 ms.
 #
 #   bench/cas-vs-nginx.sh [DURATION] [CONNECTIONS]      (defaults: 10s, 50)
 #

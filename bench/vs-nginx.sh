@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bonenfant's transparent proxy against nginx `proxy_pass`, same upstream, same machine,
-# one run (DESIGN §8: throughput ≥ nginx, p50 added latency ≤ nginx's).
+# one run (`docs/performance.md`, "Targets": throughput ≥ nginx, p50 added latency
+# ≤ nginx's).
 #
 #   bench/vs-nginx.sh [DURATION] [CONNECTIONS]      (defaults: 10s, 50)
 #

@@ -1,5 +1,5 @@
 //! Parse + pupil key of a ~2.4 KB OSE-like `serviceValidate` answer, against a bare
-//! quick-xml tokenisation loop over the same bytes (DESIGN §8: target ≤ 2×).
+//! quick-xml tokenisation loop over the same bytes (target ≤ 2×: `docs/performance.md`).
 //!
 //! `cargo bench --bench parse` runs both under criterion, then times both again with
 //! a plain interleaved loop and prints the ratio (recorded in `docs/performance.md`).

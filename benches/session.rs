@@ -1,5 +1,6 @@
-//! Session map: bytes per live browser session (DESIGN §8: ≤ 1 KiB, a million in 1 GiB)
-//! and throughput of the hot operations. Figures go to `docs/performance.md`.
+//! Session map: bytes per live browser session (target ≤ 1 KiB, a million in 1 GiB:
+//! `docs/performance.md`) and throughput of the hot operations. Figures go to
+//! `docs/performance.md`.
 //!
 //! Memory is measured two ways: the resident-set growth of this process while it fills
 //! a store (what the operator pays, allocator overhead included), and the store's own

@@ -35,7 +35,7 @@ impl ConfigError {
     }
 }
 
-/// How bonenfant acts on what it sees (DESIGN §5).
+/// How bonenfant acts on what it sees (`docs/domain.md`, "Pinning strategies").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum PinMode {

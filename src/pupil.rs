@@ -88,7 +88,7 @@ pub enum PrincipalKind {
 pub struct EstablishmentPattern(regex::Regex);
 
 impl EstablishmentPattern {
-    /// DESIGN §3 default, case-insensitive.
+    /// The default (`docs/domain.md`, "Words"), case-insensitive.
     pub const DEFAULT: &'static str = r"(?i)^https?://(?P<uai>\d{7}[a-z])\.index-education\.net/";
 
     /// Compiles `pattern`; the error says what is wrong with it (bad syntax, or no
@@ -146,7 +146,7 @@ impl DirectoryIndex {
     }
 }
 
-/// Extraction rules, in order. Configurable; defaults per DESIGN §3.
+/// Extraction rules, in order. Configurable; defaults in `docs/domain.md`, "Pupil keys".
 #[derive(Clone, Debug)]
 pub struct ExtractionRules {
     /// Attribute names tried for rule 2's UAI.
@@ -238,7 +238,7 @@ pub struct FrEduVecteur<'a> {
 }
 
 impl<'a> FrEduVecteur<'a> {
-    /// Matches DESIGN §3's `^[1-4]\|[^|]*\|[^|]*\|(\d+)\|(\d{7}[A-Z])$` by hand: it runs on
+    /// Matches rule 1's `^[1-4]\|[^|]*\|[^|]*\|(\d+)\|(\d{7}[A-Z])$` by hand: it runs on
     /// every attribute value of every validation, and most values fail on the first two
     /// bytes (a test checks equivalence with the regex).
     pub fn parse(value: &'a str) -> Option<Self> {
@@ -511,7 +511,7 @@ mod tests {
     }
 
     proptest! {
-        /// The hand-written matcher agrees with DESIGN §3's regex on arbitrary values
+        /// The hand-written matcher agrees with rule 1's regex on arbitrary values
         /// and on values shaped like FrEduVecteur.
         #[test]
         fn freduvecteur_matcher_agrees_with_the_regex(

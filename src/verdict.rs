@@ -2,9 +2,9 @@
 //!
 //! Pure: [`judge`] looks only at its [`VerdictInput`] (who the principal is, where the
 //! service is, whom the assertion designates, whom the parent meant and whom this
-//! principal landed on last time). The rules are tried in the order of DESIGN §3 and the
-//! first that applies wins; [`Judgement::rule`] names it so the DSI can see *why*
-//! (`docs/events.md` lists every rule).
+//! principal landed on last time). The rules are tried in the order `docs/events.md`
+//! lists them ("Verdicts") and the first that applies wins; [`Judgement::rule`] names
+//! it so the DSI can see *why*.
 
 use crate::pupil::{Designations, Intent, IntentSource, PrincipalKind, PupilKey, Uai};
 

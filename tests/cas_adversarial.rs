@@ -1,5 +1,5 @@
-//! Adversarial cases T19–T30 of `research/security-reliability.md` §7 C, one test per
-//! case named after its id, plus one input per rejection code.
+//! Threat cases T19–T30 of `docs/security.md` (the ENT's answer), one test per case
+//! named after its id, plus one input per rejection code.
 
 use bonenfant::cas::{
     parse_response, Outcome, ParseError, ParseLimits, ParseOptions, ResponseFormat,

@@ -1,4 +1,4 @@
-//! The demo's figures, asserted with honest tolerances (issue 4): observing leaves the
+//! The demo's figures, asserted with honest tolerances (README.md): observing leaves the
 //! wrong-child share near what the family mix predicts; pinning leaves none, and every
 //! success Pronote accepted through it is what the ENT asserted for that ticket.
 

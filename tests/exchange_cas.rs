@@ -1,6 +1,6 @@
-//! The CAS exchange end to end on loopback (issue 3, "Done when"): a browser's `/login`
-//! and Pronote's validation of the same ticket, through a real bonenfant, against the
-//! sim ENT and sim Pronote — or a scripted CAS where the ENT must misbehave.
+//! The CAS exchange end to end on loopback: a browser's `/login` and Pronote's
+//! validation of the same ticket, through a real bonenfant, against the sim ENT and sim
+//! Pronote — or a scripted CAS where the ENT must misbehave.
 //!
 //! What each test pins: the ticket is correlated for every validation endpoint and
 //! format; back-channel-only validations still get verdicts (and are refused under

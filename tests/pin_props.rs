@@ -84,7 +84,7 @@ struct Ticket {
     dialect: Dialect,
 }
 
-/// How the ENT names the children (each pupil-key rule of DESIGN §3).
+/// How the ENT names the children (each pupil-key rule of `docs/domain.md`, "Pupil keys").
 #[derive(Clone, Copy, Debug)]
 enum Dialect {
     /// FrEduVecteur values.

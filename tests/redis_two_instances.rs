@@ -1,6 +1,7 @@
-//! Two bonenfant instances sharing one Redis (DESIGN §9): the browser's front channel
-//! goes through instance A, Pronote's back channel through instance B, and they still
-//! correlate — with pinning (retry), B answers from the stash A wrote.
+//! Two bonenfant instances sharing one Redis (`docs/domain.md`, "Deployments"): the
+//! browser's front channel goes through instance A, Pronote's back channel through
+//! instance B, and they still correlate — with pinning (retry), B answers from the
+//! stash A wrote.
 
 use crate::session_support;
 

@@ -1,6 +1,6 @@
-//! The proxy's session cookie against the adversarial cases T39–T42 of
-//! `research/security-reliability.md` §7 E: tampering, forging, renaming, expiry inside
-//! the sealed value, key rotation and retirement, attributes and size.
+//! The proxy's session cookie against the threat cases T39–T42 of `docs/security.md`:
+//! tampering, forging, renaming, expiry inside the sealed value, key rotation and
+//! retirement, attributes and size.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! The Redis store across instances and failures (DESIGN §9): two stores on one Redis
-//! share bindings, keys never hold a ticket in clear, TTLs are Redis's own, and a Redis
-//! that is gone is a clear `Unavailable`, never a panic.
+//! The Redis store across instances and failures (`docs/domain.md`, "Deployments"): two
+//! stores on one Redis share bindings, keys never hold a ticket in clear, TTLs are
+//! Redis's own, and a Redis that is gone is a clear `Unavailable`, never a panic.
 
 use crate::session_support;
 

@@ -1,6 +1,7 @@
 //! The admin server, on its own listener (`--admin ADDR`, keep it off the public
-//! network: proxy research §8.2): `/healthz` (the process answers), `/readyz` (it
-//! should get traffic), `/metrics` (Prometheus text) and `/status` (a JSON summary).
+//! network: it has no authentication, `docs/security.md`): `/healthz` (the process
+//! answers), `/readyz` (it should get traffic), `/metrics` (Prometheus text) and
+//! `/status` (a JSON summary).
 //!
 //! Nothing here names a person: figures only, labelled by closed lists.
 

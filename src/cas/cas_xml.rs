@@ -1,11 +1,11 @@
 //! CAS 2.0/3.0 XML answers (`cas:serviceResponse`): the schema walk over the strict
 //! reader, and the canonical writer.
 //!
-//! Attribute shapes read (CAS research §5): A children of `cas:attributes`; B RubyCAS
-//! children of `cas:authenticationSuccess`; C `cas:attribute name= value=` under
-//! `authenticationSuccess`; D the same inside `cas:attributes`; E entcore's
-//! `cas:userAttributes` with unqualified children. Written: A only (D for names that
-//! cannot be element names).
+//! Attribute shapes read (`docs/domain.md`, "Answers and attribute shapes"): A children
+//! of `cas:attributes`; B RubyCAS children of `cas:authenticationSuccess`; C
+//! `cas:attribute name= value=` under `authenticationSuccess`; D the same inside
+//! `cas:attributes`; E entcore's `cas:userAttributes` with unqualified children.
+//! Written: A only (D for names that cannot be element names).
 
 use super::build::{is_metadata, AssertionBuilder, AUTHENTICATION_DATE, FROM_NEW_LOGIN, LONG_TERM};
 use super::xml::{has_non_xml_char, is_ncname, push_escaped, Element, Ns, XmlReader};

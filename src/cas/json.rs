@@ -1,6 +1,6 @@
 //! CAS JSON answers (`format=JSON`, CAS spec §2.5.2): typed structs only, never
-//! `serde_json::Value` (which keeps the last of two duplicate keys, security research
-//! §4.5). Duplicate keys, unknown fields, a non-string `user` are all refused.
+//! `serde_json::Value` (which keeps the last of two duplicate keys: `docs/security.md`,
+//! T29). Duplicate keys, unknown fields, a non-string `user` are all refused.
 
 use std::fmt;
 

@@ -39,7 +39,7 @@ pub use request::{
 };
 pub use ticket::{ServiceTicket, TicketError};
 
-/// Bounds on what the parser accepts (invariant I5; `research/security-reliability.md` §4.2).
+/// Bounds on what the parser accepts (invariant I5; `docs/security.md`, T25).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseLimits {
     /// Whole answer, in bytes. CAS answers are a few KiB.
@@ -84,8 +84,9 @@ pub struct AnswerContext<'a> {
     pub now_unix: u64,
 }
 
-/// Strictly parses a validation answer in `format` (CAS research §4, security
-/// research §4). For `Xml` and `Json` the body decides (servers ignore `format=JSON`).
+/// Strictly parses a validation answer in `format` (`docs/domain.md` for the formats,
+/// `docs/security.md` for the rules). For `Xml` and `Json` the body decides (servers
+/// ignore `format=JSON`).
 pub fn parse_response(
     format: ResponseFormat,
     body: &[u8],

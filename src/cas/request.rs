@@ -225,7 +225,7 @@ pub struct LoginRedirect {
 }
 
 /// Query parameters that carry the ticket on the way back to the service (`SAMLart`
-/// for SAML 1.1 logins, CAS research §3).
+/// for SAML 1.1 logins: `docs/domain.md`, "Endpoints and parameters").
 const TICKET_PARAMS: [&str; 2] = ["ticket", "SAMLart"];
 
 /// Reads the ticket (`ticket` or `SAMLart`) from a login redirect's `Location`.

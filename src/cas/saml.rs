@@ -1,7 +1,7 @@
 //! SAML 1.1 answers of `/samlValidate` (CAS spec §4.2.5): the schema walk and the
 //! canonical writer.
 //!
-//! Checks beyond the XML layer (security research §4.4, T30): exactly one assertion
+//! Checks beyond the XML layer (`docs/security.md`, T30): exactly one assertion
 //! with one authentication statement; the subject present in both statements and
 //! byte-equal; `StatusCode/@Value` resolved as a QName, not string-compared;
 //! `Conditions` checked against the caller's clock and `Audience` against the service

@@ -3,8 +3,8 @@
 //!
 //! quick-xml is a tokenizer: single root, balanced stack at EOF, no trailing content,
 //! resolved prefixes, no DOCTYPE, no unknown entity, legal characters are all the
-//! caller's job (`research/security-reliability.md` §4.1). This module does that job
-//! once, so the schema walks above it only see well-formed, namespace-resolved
+//! caller's job (`docs/security.md`, "How the ENT's answer is read"). This module does
+//! that job once, so the schema walks above it only see well-formed, namespace-resolved
 //! elements and fully decoded, trimmed text.
 //!
 //! The walk is element by element: [`XmlReader::root`], then for each element exactly
@@ -17,7 +17,7 @@ use quick_xml::Reader;
 
 use super::{ParseError, ParseLimits};
 
-/// XML attributes accepted on one element (security research §4.2 item 3).
+/// XML attributes accepted on one element (`docs/security.md`, T25).
 const MAX_XML_ATTRIBUTES: usize = 32;
 /// Namespace declarations in scope at once: CAS answers declare one to five.
 const MAX_BINDINGS: usize = 64;
@@ -121,7 +121,7 @@ pub(crate) struct XmlReader<'a> {
 // === impl XmlReader ===
 
 impl<'a> XmlReader<'a> {
-    /// Checks size and encoding before any tokenising: UTF-8 only (§4.2 item 8); a
+    /// Checks size and encoding before any tokenising: UTF-8 only (T28); a
     /// UTF-16 BOM or a Latin-1 byte fails here.
     pub fn new(body: &'a [u8], limits: &ParseLimits) -> Result<Self, ParseError> {
         if body.len() > limits.max_bytes {
@@ -498,7 +498,7 @@ impl<'a> XmlReader<'a> {
     }
 
     /// Resolves a QName written in attribute content (SAML `StatusCode/@Value`) with
-    /// the namespaces in scope at the element just read (security research §4.4).
+    /// the namespaces in scope at the element just read (`docs/security.md`, T30).
     pub fn resolve_qname<'v>(&self, value: &'v str) -> Result<(Ns, &'v str), ParseError> {
         match value.split_once(':') {
             Some((prefix, local)) => Ok((self.lookup(prefix.as_bytes())?, local)),

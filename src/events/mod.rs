@@ -291,7 +291,7 @@ pub struct Shutdown {
     pub events_lost: u64,
 }
 
-/// The per-validation summary (issue 5 item 5).
+/// The per-validation summary (`docs/events.md`, "`validate`").
 #[derive(Clone, Debug, Serialize)]
 pub struct Validate {
     pub verdict: Verdict,

@@ -1,5 +1,6 @@
-//! Keyed pseudonyms for the identifiers a trace event may name (security research
-//! §6bis.2 rule 2): `HMAC-SHA256(key, "v1|" kind "|" value)`, truncated to 128 bits, hex.
+//! Keyed pseudonyms for the identifiers a trace event may name (`docs/events.md`,
+//! "Identifiers: pseudonyms only"; T46): `HMAC-SHA256(key, "v1|" kind "|" value)`,
+//! truncated to 128 bits, hex.
 //!
 //! Keyed, because principals and SIECLE ids are low-entropy: an unkeyed hash is undone
 //! by enumeration. Domain-separated, so the same string as a principal and as a pupil
@@ -11,8 +12,8 @@ use sha2::Sha256;
 use crate::pupil::PupilKey;
 use crate::session::SessionId;
 
-/// Bytes of the MAC kept: 128 bits, as the EDPB guidance and §6bis ask; collisions are
-/// out of reach at any academy's scale.
+/// Bytes of the MAC kept: 128 bits, as the EDPB's pseudonymisation guidance asks;
+/// collisions are out of reach at any academy's scale.
 const PSEUDONYM_BYTES: usize = 16;
 
 /// An identifier after pseudonymisation: 32 lower-case hex digits. Only a

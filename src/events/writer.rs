@@ -1,5 +1,5 @@
 //! From a [`TraceEvent`] to a line in `--trace-log`, through `tracing-subscriber`, with
-//! nothing dropped silently (security research §6bis.2 rule 7, T48).
+//! nothing dropped silently (`docs/events.md`, "Nothing lost silently"; T48).
 //!
 //! [`TraceLog::emit`] serialises the event (with `serde_json`, so no value can break a
 //! line or fake another: T47) and sends it as one field of a `tracing` event under
@@ -35,7 +35,7 @@ pub const TRACE_TARGET: &str = "bonenfant_trace";
 const LINE_FIELD: &str = "trace_line";
 
 /// Lines the background writer may hold before callers wait. At 500 validations/s
-/// (DESIGN §8 burst) this is minutes of a stalled disk.
+/// (the design burst, `docs/performance.md`) this is minutes of a stalled disk.
 const BUFFERED_LINES: usize = 128_000;
 
 /// How long [`TraceGuard`] waits for queued lines at exit before counting them lost.

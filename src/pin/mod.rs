@@ -1,6 +1,6 @@
 //! The identity decision: what Pronote is told about who logged in.
 //!
-//! The only module that builds a success answer for Pronote (DESIGN §4): everything
+//! The only module that builds a success answer for Pronote (invariant I1): everything
 //! that leaves bonenfant as a CAS success goes through [`success_answer`]. Strategies:
 //! observe (change nothing), retry (the automated refresh, on the front channel),
 //! rewrite (guarded, opt-in) and its gentle form reorder. The chooser page where a
@@ -23,7 +23,7 @@ use crate::verdict::{self, Judgement, Verdict, VerdictInput};
 
 use self::rewrite::{RewriteGuard, RewriteRefusal};
 
-/// Bounds on what one session remembers (≤ 1 KiB per session, DESIGN §8).
+/// Bounds on what one session remembers (≤ 1 KiB per session, `docs/performance.md`).
 const MAX_KNOWN: usize = 8;
 const MAX_LANDED: usize = 8;
 const MAX_OBSERVED: usize = 4;

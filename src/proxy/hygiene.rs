@@ -1,7 +1,7 @@
 //! Header and framing rules at both doors of the proxy.
 //!
 //! hyper already refuses the framing attacks (CL+TE, differing Content-Lengths,
-//! obfuscated Transfer-Encoding, obs-fold: `research/security-reliability.md` §5.1). What
+//! obfuscated Transfer-Encoding, obs-fold: `docs/security.md`, T31). What
 //! it accepts and a proxy must not is checked here:
 //!
 //! * **Front door** ([`check_front_door`]): exactly one `Host` (RFC 9112 §3.2: hyper

@@ -3,14 +3,14 @@
 //!
 //! Why a wire form apart from the domain types: the memory store keeps encoded bytes
 //! (one allocation per entry instead of one per string, which is what keeps a session
-//! under 1 KiB, DESIGN §8), Redis needs bytes anyway, and both stores share one codec
-//! so a value written by one instance reads the same on another. JSON with one-letter
-//! field names: compact, tolerant of added fields (`serde(default)`), readable by an
-//! operator who has the right to look.
+//! under 1 KiB, `docs/performance.md`), Redis needs bytes anyway, and both stores share
+//! one codec so a value written by one instance reads the same on another. JSON with
+//! one-letter field names: compact, tolerant of added fields (`serde(default)`),
+//! readable by an operator who has the right to look.
 //!
 //! Why digests: a ticket is a bearer credential and a session id nearly one; neither is
-//! kept in clear as a key (security research §6bis). Tickets carry ≥ 128 bits of
-//! entropy (CAS spec §3.7), so an unkeyed SHA-256 cannot be reversed, and every
+//! kept in clear as a key (invariant I4; `docs/security.md`, T45). Tickets carry ≥ 128
+//! bits of entropy (CAS spec §3.7), so an unkeyed SHA-256 cannot be reversed, and every
 //! instance derives the same key without sharing a secret.
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ use crate::pupil::{PupilKey, Uai};
 /// SHA-256 of a domain-separated input, truncated to 128 bits: the key that stands for
 /// a secret. 128 bits keep accidental collisions out of reach (a million live entries
 /// give odds of about 2⁻⁸⁸) and second preimages beyond any attacker, at half the
-/// memory of a full digest in every key (DESIGN §8's 1 KiB per session).
+/// memory of a full digest in every key (1 KiB per session, `docs/performance.md`).
 pub(crate) type Digest = [u8; 16];
 
 /// The key that stands for `ticket`.

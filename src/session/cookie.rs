@@ -4,7 +4,7 @@
 //! Sealed with the `cookie` crate's `PrivateJar` (AES-256-GCM, the cookie name as
 //! associated data, so a value moved under another name does not open). The browser's
 //! `Max-Age` is not authenticated, so the absolute and idle limits are checked against
-//! the timestamps inside the sealed value (security research §6.1, T40).
+//! the timestamps inside the sealed value (`docs/security.md`, T40).
 //!
 //! Keys rotate: the first key seals, every key opens, and a cookie opened with an older
 //! key asks to be re-sealed under the current one ([`SessionCookies::needs_reseal`]).
@@ -26,7 +26,7 @@ use super::clock::duration_ms;
 use super::SessionId;
 
 /// The cookie's name over TLS: the `__Host-` prefix makes the browser refuse one set by
-/// a sibling subdomain or without `Secure` (session fixation, security research §6.2).
+/// a sibling subdomain or without `Secure` (`docs/security.md`, T42 and T44).
 pub const SECURE_NAME: &str = "__Host-bonenfant";
 
 /// The cookie's name on plain HTTP (loopback tests, demo), where `__Host-` is refused.

@@ -2,9 +2,10 @@
 //! validation, and across logins of one browser.
 //!
 //! A trait with two stores: [`memory::MemoryStore`] (the embedded default) and
-//! [`redis::RedisStore`] (several instances sharing state, DESIGN §9), and
-//! [`AnyStore`] so the proxy holds one concrete type whatever `--store` says. TTLs and
-//! bounds are the store's job, so callers never see an expired entry.
+//! [`redis::RedisStore`] (several instances sharing state, `docs/domain.md`,
+//! "Deployments"), and [`AnyStore`] so the proxy holds one concrete type whatever
+//! `--store` says. TTLs and bounds are the store's job, so callers never see an expired
+//! entry.
 //!
 //! # Layout
 //!
@@ -107,7 +108,8 @@ pub struct RetryProgress {
     pub started_ms: u64,
 }
 
-/// Per browser session state. Kept small: ≤ 1 KiB per live session (DESIGN §8).
+/// Per browser session state. Kept small: ≤ 1 KiB per live session
+/// (`docs/performance.md`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionState {
     /// The principal last asserted for this session (raw; compared byte-exact).
@@ -223,7 +225,7 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// Upper bound on the ticket TTL (issue 3: ticket entries ≤ 30 s).
+    /// Upper bound on the ticket TTL (`docs/security.md`, T15: ticket entries ≤ 30 s).
     pub const MAX_TICKET_TTL: Duration = Duration::from_secs(30);
 
     /// The same config with the ticket TTL clamped to its bound.
@@ -234,8 +236,9 @@ impl StoreConfig {
 }
 
 impl Default for StoreConfig {
-    /// Sized for one academy many times over (DESIGN §8): a million sessions in well
-    /// under 1 GiB; ticket and stash maps sized for bursts of 500 logins/s over a TTL.
+    /// Sized for one academy many times over (`docs/performance.md`): a million
+    /// sessions in well under 1 GiB; ticket and stash maps sized for bursts of 500
+    /// logins/s over a TTL.
     fn default() -> Self {
         const MIB: usize = 1024 * 1024;
         Self {

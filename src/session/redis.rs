@@ -1,5 +1,6 @@
-//! The Redis store: several bonenfant instances share one session map (DESIGN §9), so a
-//! front channel seen by instance A correlates with a back channel seen by instance B.
+//! The Redis store: several bonenfant instances share one session map
+//! (`docs/domain.md`, "Deployments"), so a front channel seen by instance A correlates
+//! with a back channel seen by instance B.
 //!
 //! Every operation is one Redis command (or one `MULTI` block), so atomicity is Redis's:
 //! * bind and stash: `SET key value PX ttl NX`;

@@ -826,7 +826,7 @@ fn assertion(
 
 const CAS_NS: &str = "http://www.yale.edu/tp/cas";
 
-/// The dialect's XML for `outcome` (shapes A, E, A+B: `research/cas-protocol.md` §5).
+/// The dialect's XML for `outcome` (shapes A, E, A+B: `docs/domain.md`).
 fn render_xml(dialect: Dialect, outcome: &Outcome) -> String {
     let mut xml = format!("<cas:serviceResponse xmlns:cas=\"{CAS_NS}\">\n");
     match outcome {
@@ -898,7 +898,7 @@ fn push_elements(xml: &mut String, attributes: &Attributes, prefix: &str, indent
     }
 }
 
-/// A CAS single-logout request (`research/cas-protocol.md` §10) for `ticket`.
+/// A CAS single-logout request (`docs/domain.md`, "Single logout") for `ticket`.
 fn logout_request(id: &str, ticket: &str) -> String {
     let instant = web::now_rfc3339();
     format!(

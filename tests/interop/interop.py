@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Interop checks between real CAS clients, bonenfant and the sim ENT (issue 6).
+"""Interop checks between real CAS clients, bonenfant and the sim ENT (`docs/interop.md`).
 
 Started by `tests/interop/run.sh`, which installs the clients, starts the sim ENTs,
 bonenfant (observe, retry, and one per attribute shape) and Apache with mod_auth_cas,

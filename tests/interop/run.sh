@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Interop test (issue 6): real CAS clients — Apache mod_auth_cas and python-cas — logging
-# parents in through bonenfant in front of the sim ENT, and in front of a real third-party
-# CAS server (django-cas-server, the `django-*` phases), all on 127.0.0.1.
+# Interop test (`docs/interop.md`): real CAS clients — Apache mod_auth_cas and
+# python-cas — logging parents in through bonenfant in front of the sim ENT, and in
+# front of a real third-party CAS server (django-cas-server, the `django-*` phases),
+# all on 127.0.0.1.
 #
 #   browser (requests) ─▶ Apache + mod_auth_cas (http, one vhost per wiring) ─┐
 #        │                python-cas service (http)                           │ validation

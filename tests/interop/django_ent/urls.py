@@ -2,7 +2,8 @@
 
 With DJANGO_ENT_CAS2_ATTRIBUTES=off, the CAS 2.0 `/serviceValidate` answers carry no
 attributes, like Apereo CAS's CAS 2.0 view (`casServiceValidationSuccess`: attributes only
-on `/p3/serviceValidate`; `research/cas-protocol.md` §3); `/p3/…` and SAML keep them."""
+on `/p3/serviceValidate`; `docs/domain.md`, "Endpoints and parameters"); `/p3/…` and SAML
+keep them."""
 
 import os
 import re

@@ -391,10 +391,11 @@ class PhpCasInterop:
         return retries_seen, count(pins).get("retry", 0)
 
     def back_channel(self, logins):
-        """Back channel only (DESIGN.md §2, mode 2): the browser logs in at the ENT
-        itself, phpCAS validates through bonenfant (`--pin retry`). bonenfant sees no
-        front channel, so it cannot pin: the login passes as the ENT answered (pin none,
-        no browser session), and the event still names the child the page shows."""
+        """Back channel only (`docs/domain.md`, "Deployments"): the browser logs in at
+        the ENT itself, phpCAS validates through bonenfant (`--pin retry`). bonenfant
+        sees no front channel, so it cannot pin: the login passes as the ENT answered
+        (pin none, no browser session), and the event still names the child the page
+        shows."""
         trace = self.traces["retry"]
         ent = urllib.parse.urlsplit(self.env["ent"])
         plan = [(p, c) for p in self.directory.split_families() for c in self.directory.children(p)]

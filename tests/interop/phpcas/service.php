@@ -88,7 +88,7 @@ try {
     }
     if (isset($server['login_base_url'])) {
         // Back channel only: the browser logs in at the ENT itself, only the validation
-        // goes through bonenfant (DESIGN.md §2, deployment mode 2).
+        // goes through bonenfant (`docs/domain.md`, "Deployments": back channel only).
         phpCAS::setServerLoginURL($server['login_base_url'] . 'login?service=' . urlencode(phpCAS::getServiceURL()));
         phpCAS::setServerLogoutURL($server['login_base_url'] . 'logout');
     }
