@@ -6,6 +6,8 @@
 //!
 //! Modules in the order a request's data flows through them:
 //!
+//! * [`code`]: the closed list of stable error codes, each with the side that failed,
+//!   its HTTP status and its CAS failure code.
 //! * [`config`]: TOML file + command-line flags → one validated [`config::Config`].
 //! * [`cas`]: the CAS protocol, pure: endpoints, the ticket gate, a strict parse of every
 //!   answer format and a canonical serialisation.
@@ -27,6 +29,7 @@
 
 pub mod admin;
 pub mod cas;
+pub mod code;
 pub mod config;
 pub mod demo;
 pub mod events;
