@@ -326,7 +326,10 @@ mod tests {
             Code::of_cas_failure(" INVALID_SERVICE\n"),
             Code::CasFailureInvalidService
         );
-        assert_eq!(Code::of_cas_failure("ST-123-evil\n{}"), Code::CasFailureOther);
+        assert_eq!(
+            Code::of_cas_failure("ST-123-evil\n{}"),
+            Code::CasFailureOther
+        );
     }
 
     #[test]

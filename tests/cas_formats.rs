@@ -261,13 +261,13 @@ fn checks_saml_conditions_and_audience_when_asked() {
         ..ParseOptions::default()
     };
     let err = parse_response(ResponseFormat::Saml11, &body, &late).unwrap_err();
-    assert_eq!(err.code(), "cas.parse.saml_expired");
+    assert_eq!(err.code().as_str(), "cas.parse.saml_expired");
     let other = ParseOptions {
         service: Some("https://0330099z.index-education.net/pronote/parent.html"),
         ..ParseOptions::default()
     };
     let err = parse_response(ResponseFormat::Saml11, &body, &other).unwrap_err();
-    assert_eq!(err.code(), "cas.parse.saml_audience");
+    assert_eq!(err.code().as_str(), "cas.parse.saml_audience");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bonenfant::cas::Endpoint;
+use bonenfant::code::Code;
 use bonenfant::events::{
     self, capture, Chooser, EventsLost, FrontAction, KeySource, LatencyMs, LoginRedirect, Logout,
     LogoutKind, LossCounter, Passthrough, PinOutcome, PinRefused, PinSet, Pseudonymizer, Rejected,
@@ -114,12 +115,12 @@ fn every_event(log: &TraceLog) -> Vec<TraceEvent> {
             session: session.clone(),
         }),
         TraceEvent::RewriteRefused(RewriteRefused {
-            code: "pin.rewrite.stale",
+            code: Code::PinRewriteStale,
             principal: Some(principal.clone()),
             session: Some(session.clone()),
         }),
         TraceEvent::PinRefused(PinRefused {
-            code: "pin.csrf",
+            code: Code::PinCsrf,
             principal: None,
             session: Some(session.clone()),
         }),
@@ -134,13 +135,13 @@ fn every_event(log: &TraceLog) -> Vec<TraceEvent> {
             latency_ms: ms(0),
         }),
         TraceEvent::Rejected(Rejected {
-            code: "cas.ticket.malformed",
+            code: Code::CasTicketPrefix,
             endpoint: Some(Endpoint::Login),
             status: 400,
             latency_ms: ms(0),
         }),
         TraceEvent::UpstreamError(UpstreamError {
-            code: "proxy.upstream_timeout",
+            code: Code::ProxyUpstreamTimeout,
             endpoint: Some(Endpoint::Login),
             status: 504,
             latency_ms: ms(5000),

@@ -278,3 +278,38 @@ async fn upstream_failure_writes_one_summary_per_request() {
     let _ = pronote.stop().await;
     let _ = proxy.stop().await;
 }
+
+/// A client whose chunked upload breaks mid-way is the client's error: `rejected` with
+/// `proxy.request_body_broken` (side `client`), never an `upstream_error` that would let
+/// any client inflate the DSI's "ENT failing" figures.
+#[tokio::test(flavor = "current_thread")]
+async fn a_clients_broken_upload_is_not_counted_as_the_ent_failing() {
+    use crate::support::{RawClient, Reply, ScriptedUpstream};
+    let (captured, _guard) = capture::capture();
+    let upstream = ScriptedUpstream::start(|_| Reply::ok("stored")).await;
+    let proxy = crate::support::cas::bonenfant(&upstream.url(), None, |_| {}).await;
+    let mut client = RawClient::connect(proxy.addr).await;
+    client
+        .send(
+            b"POST /pronote/upload HTTP/1.1\r\nHost: cas.test\r\nContent-Type: application/octet-stream\r\n\
+              Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz-not-a-size\r\n",
+        )
+        .await;
+    let response = client.read_response().await.expect("an answer");
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.header("x-bonenfant-error"),
+        Some("proxy.request_body_broken")
+    );
+    assert!(captured.named("upstream_error").is_empty());
+    let rejected = captured.named("rejected");
+    assert_eq!(rejected.len(), 1, "{:?}", captured.events());
+    assert_eq!(rejected[0]["code"], "proxy.request_body_broken");
+    let text = proxy.metrics.render(Default::default(), 0, true);
+    assert!(
+        text.contains(r#"code="proxy.request_body_broken",side="client""#)
+            || text.contains(r#"side="client",code="proxy.request_body_broken""#),
+        "{text}"
+    );
+    let _ = proxy.stop().await;
+}

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::code::Code;
 use crate::events::{FrontAction, PinOutcome, TraceEvent};
 use crate::session::StoreStats;
 use crate::verdict::Verdict;
@@ -148,10 +149,10 @@ impl Metrics {
         }
     }
 
-    fn error(&self, code: &'static str) {
-        let side = error_side(code);
+    fn error(&self, code: Code) {
+        let side = code.side().as_str();
         let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
-        *errors.entry((code, side)).or_default() += 1;
+        *errors.entry((code.as_str(), side)).or_default() += 1;
     }
 
     pub fn uptime(&self) -> Duration {
@@ -388,25 +389,6 @@ fn bump(counters: &[AtomicU64], index: Option<usize>) {
     }
 }
 
-/// Which side failed, from the code's family: the client (`downstream`), the ENT
-/// (`upstream`) or bonenfant itself (`internal`).
-fn error_side(code: &str) -> &'static str {
-    const DOWNSTREAM: [&str; 4] = ["cas.request.", "cas.ticket.", "pin.", "proxy.host_"];
-    const UPSTREAM: [&str; 3] = ["cas.parse.", "cas.failure.", "proxy.upstream_"];
-    if DOWNSTREAM.iter().any(|p| code.starts_with(p))
-        || matches!(
-            code,
-            "proxy.overloaded" | "proxy.method_connect" | "proxy.target_form"
-        )
-    {
-        "downstream"
-    } else if UPSTREAM.iter().any(|p| code.starts_with(p)) && code != "proxy.upstream_setup" {
-        "upstream"
-    } else {
-        "internal"
-    }
-}
-
 fn endpoint_label(endpoint: Option<crate::cas::Endpoint>) -> &'static str {
     endpoint.map_or("other", |e| e.as_str())
 }
@@ -558,15 +540,15 @@ mod tests {
     fn errors_are_counted_by_code_and_side() {
         let m = Metrics::new();
         m.record(&TraceEvent::Rejected(Rejected {
-            code: "cas.ticket.prefix",
+            code: Code::CasTicketPrefix,
             endpoint: Some(Endpoint::Login),
             status: 400,
             latency_ms: LatencyMs(Duration::ZERO),
         }));
         let text = m.render(StoreStats::default(), 0, false);
-        assert!(text.contains(
-            "bonenfant_errors_total{code=\"cas.ticket.prefix\",side=\"downstream\"} 1\n"
-        ));
+        assert!(
+            text.contains("bonenfant_errors_total{code=\"cas.ticket.prefix\",side=\"client\"} 1\n")
+        );
         assert!(
             text.contains("bonenfant_requests_total{endpoint=\"login\",outcome=\"rejected\"} 1\n")
         );
@@ -611,18 +593,6 @@ mod tests {
         }
         assert!(text.contains("bonenfant_trace_events_lost_total 5\n"));
         assert!(text.contains("bonenfant_store_sessions 2\n"));
-    }
-
-    #[test]
-    fn error_side_follows_the_code_family() {
-        assert_eq!(error_side("cas.ticket.prefix"), "downstream");
-        assert_eq!(error_side("pin.csrf"), "downstream");
-        assert_eq!(error_side("proxy.overloaded"), "downstream");
-        assert_eq!(error_side("cas.parse.doctype"), "upstream");
-        assert_eq!(error_side("cas.failure.invalid_ticket"), "upstream");
-        assert_eq!(error_side("proxy.upstream_timeout"), "upstream");
-        assert_eq!(error_side("proxy.upstream_setup"), "internal");
-        assert_eq!(error_side("store.unavailable"), "internal");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! bonenfant reads must appear exactly once: a second `ticket` or `service` is the
 //! classic way to make two parsers disagree (HTTP parameter pollution).
 
+use crate::code::Code;
 use std::borrow::Cow;
 
 use super::xml::{Ns, XmlReader};
@@ -43,16 +44,16 @@ pub enum RequestError {
 }
 
 impl RequestError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
             RequestError::Ticket(e) => e.code(),
-            RequestError::MissingParam(_) => "cas.request.missing_param",
-            RequestError::DuplicateParam(_) => "cas.request.duplicate_param",
-            RequestError::BadEncoding(_) => "cas.request.bad_encoding",
-            RequestError::BadFormat => "cas.request.bad_format",
-            RequestError::ProxyTicketRefused => "cas.request.proxy_ticket_refused",
-            RequestError::NotValidation(_) => "cas.request.not_validation",
-            RequestError::SamlBody(_) => "cas.request.saml_body",
+            RequestError::MissingParam(_) => Code::CasRequestMissingParam,
+            RequestError::DuplicateParam(_) => Code::CasRequestDuplicateParam,
+            RequestError::BadEncoding(_) => Code::CasRequestBadEncoding,
+            RequestError::BadFormat => Code::CasRequestBadFormat,
+            RequestError::ProxyTicketRefused => Code::CasRequestProxyTicketRefused,
+            RequestError::NotValidation(_) => Code::CasRequestNotValidation,
+            RequestError::SamlBody(_) => Code::CasRequestSamlBody,
         }
     }
 }

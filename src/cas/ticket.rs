@@ -22,13 +22,13 @@ pub enum TicketError {
 }
 
 impl TicketError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            TicketError::Empty => "cas.ticket.empty",
-            TicketError::Prefix => "cas.ticket.prefix",
-            TicketError::EmptyBody => "cas.ticket.empty_body",
-            TicketError::TooLong { .. } => "cas.ticket.too_long",
-            TicketError::Charset => "cas.ticket.charset",
+            TicketError::Empty => Code::CasTicketEmpty,
+            TicketError::Prefix => Code::CasTicketPrefix,
+            TicketError::EmptyBody => Code::CasTicketEmptyBody,
+            TicketError::TooLong { .. } => Code::CasTicketTooLong,
+            TicketError::Charset => Code::CasTicketCharset,
         }
     }
 }
@@ -118,7 +118,11 @@ mod tests {
             ("ST-a\n", "cas.ticket.charset"),
             (long.as_str(), "cas.ticket.too_long"),
         ] {
-            assert_eq!(ServiceTicket::parse(t).unwrap_err().code(), code, "{t:?}");
+            assert_eq!(
+                ServiceTicket::parse(t).unwrap_err().code().as_str(),
+                code,
+                "{t:?}"
+            );
         }
     }
 
@@ -134,3 +138,4 @@ mod tests {
         assert!(!format!("{t:?}{t}").contains("secret"));
     }
 }
+use crate::code::Code;

@@ -756,10 +756,14 @@ mod tests {
             ("a\u{FFFF}", "cas.parse.control_char"),
             ("a & b", "cas.parse.malformed"),
         ] {
-            assert_eq!(decode(raw, false).unwrap_err().code(), code, "{raw:?}");
+            assert_eq!(
+                decode(raw, false).unwrap_err().code().as_str(),
+                code,
+                "{raw:?}"
+            );
         }
         assert_eq!(
-            decode("a<b", true).unwrap_err().code(),
+            decode("a<b", true).unwrap_err().code().as_str(),
             "cas.parse.malformed"
         );
     }

@@ -6,6 +6,7 @@
 //! by enumeration. Domain-separated, so the same string as a principal and as a pupil
 //! gives unrelated pseudonyms and one cannot be joined with the other.
 
+use crate::code::Code;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -66,8 +67,8 @@ pub struct KeyTooShort {
 }
 
 impl KeyTooShort {
-    pub fn code(&self) -> &'static str {
-        "events.key_too_short"
+    pub fn code(&self) -> Code {
+        Code::EventsKeyTooShort
     }
 }
 

@@ -8,6 +8,7 @@
 //! when its buffer is full: back-pressure), over a file writer that counts what it
 //! wrote and what failed. [`TraceGuard`] waits for the queue to drain at exit.
 
+use crate::code::Code;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -96,9 +97,9 @@ pub enum TraceError {
 }
 
 impl TraceError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            TraceError::Open { .. } => "events.open",
+            TraceError::Open { .. } => Code::EventsOpen,
         }
     }
 }
@@ -539,7 +540,7 @@ mod tests {
     fn unopenable_path_is_a_typed_error() {
         let dir = tempfile::tempdir().unwrap();
         let err = open_trace_file(&dir.path().join("missing/trace.jsonl")).unwrap_err();
-        assert_eq!(err.code(), "events.open");
+        assert_eq!(err.code().as_str(), "events.open");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! works without JavaScript, French by default. The form posts an opaque per-session
 //! token for each child, never the pupil's identifier, and a CSRF token.
 
+use crate::code::Code;
 use quick_xml::escape::escape;
 use sha2::{Digest, Sha256};
 
@@ -49,15 +50,15 @@ pub enum ChooserError {
 }
 
 impl ChooserError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            ChooserError::MissingField(_) => "pin.form_missing_field",
-            ChooserError::RepeatedField(_) => "pin.form_repeated_field",
-            ChooserError::NoSession => "pin.no_session",
-            ChooserError::Csrf => "pin.csrf",
-            ChooserError::Origin => "pin.origin",
-            ChooserError::UnknownChild => "pin.unknown_child",
-            ChooserError::Method => "pin.method",
+            ChooserError::MissingField(_) => Code::PinFormMissingField,
+            ChooserError::RepeatedField(_) => Code::PinFormRepeatedField,
+            ChooserError::NoSession => Code::PinNoSession,
+            ChooserError::Csrf => Code::PinCsrf,
+            ChooserError::Origin => Code::PinOrigin,
+            ChooserError::UnknownChild => Code::PinUnknownChild,
+            ChooserError::Method => Code::PinMethod,
         }
     }
 

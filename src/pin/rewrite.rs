@@ -8,6 +8,7 @@
 //!   same service, same browser session, younger than a bound.
 
 use crate::cas::Assertion;
+use crate::code::Code;
 use crate::pupil::{FrEduVecteur, PupilKey};
 use crate::session::ObservedAssertion;
 
@@ -29,14 +30,14 @@ pub enum RewriteRefusal {
 }
 
 impl RewriteRefusal {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> Code {
         match self {
-            RewriteRefusal::NoSession => "pin.rewrite.no_session",
-            RewriteRefusal::NoSource => "pin.rewrite.no_source",
-            RewriteRefusal::OtherPrincipal => "pin.rewrite.other_principal",
-            RewriteRefusal::OtherService => "pin.rewrite.other_service",
-            RewriteRefusal::Stale => "pin.rewrite.stale",
-            RewriteRefusal::NothingAllowed => "pin.rewrite.nothing_allowed",
+            RewriteRefusal::NoSession => Code::PinRewriteNoSession,
+            RewriteRefusal::NoSource => Code::PinRewriteNoSource,
+            RewriteRefusal::OtherPrincipal => Code::PinRewriteOtherPrincipal,
+            RewriteRefusal::OtherService => Code::PinRewriteOtherService,
+            RewriteRefusal::Stale => Code::PinRewriteStale,
+            RewriteRefusal::NothingAllowed => Code::PinRewriteNothingAllowed,
         }
     }
 }

@@ -41,6 +41,21 @@ impl ProxyBody {
         }
     }
 
+    /// A client's request body on its way to the upstream. Its errors are marked as
+    /// the client's ([`ClientBodyError`]), so that a broken upload is never counted as
+    /// the ENT failing.
+    pub fn from_client<B>(body: B) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        ProxyBody {
+            inner: body
+                .map_err(|e| -> BoxError { Box::new(ClientBodyError(e.into())) })
+                .boxed_unsync(),
+        }
+    }
+
     /// A body of no bytes.
     pub fn empty() -> Self {
         ProxyBody::new(Empty::<Bytes>::new())
@@ -94,6 +109,11 @@ impl Body for ProxyBody {
         self.inner.size_hint()
     }
 }
+
+/// A client's request body failed while bonenfant was forwarding it.
+#[derive(Debug, thiserror::Error)]
+#[error("client request body: {0}")]
+pub struct ClientBodyError(#[source] pub BoxError);
 
 /// A body that sent no frame within its idle deadline.
 #[derive(Debug, thiserror::Error)]

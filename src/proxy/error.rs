@@ -9,6 +9,7 @@
 //! Validation callers (Pronote) get a CAS `authenticationFailure` instead of a page;
 //! that answer is built by the CAS exchange from [`UpstreamError::code`].
 
+use crate::code::Code;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use super::body::ProxyBody;
 pub const ERROR_HEADER: HeaderName = HeaderName::from_static("x-bonenfant-error");
 
 /// The code of an answer to a request whose handler failed unexpectedly (a bug).
-pub const INTERNAL: &str = "proxy.internal";
+pub const INTERNAL: Code = Code::ProxyInternal;
 
 /// Seconds a client is asked to wait after an overload answer.
 const RETRY_AFTER_SECONDS: HeaderValue = HeaderValue::from_static("1");
@@ -50,12 +51,12 @@ pub enum ProxyError {
 
 impl ProxyError {
     /// Stable code for logs.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            ProxyError::Pem { .. } => "proxy.pem",
-            ProxyError::Tls(_) => "proxy.tls_config",
-            ProxyError::UpstreamSetup(_) => "proxy.upstream_setup",
-            ProxyError::Listen { .. } => "proxy.listen",
+            ProxyError::Pem { .. } => Code::ProxyPem,
+            ProxyError::Tls(_) => Code::ProxyTlsConfig,
+            ProxyError::UpstreamSetup(_) => Code::ProxyUpstreamSetup,
+            ProxyError::Listen { .. } => Code::ProxyListen,
         }
     }
 }
@@ -86,6 +87,10 @@ pub enum UpstreamError {
     /// A buffered answer was larger than allowed; the connection was dropped.
     #[error("the upstream answer is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// The client's request body broke while it was being forwarded (cut, malformed
+    /// chunking, too slow): the client's fault, not the ENT's.
+    #[error("the client's request body broke while it was forwarded: {0}")]
+    ClientBody(#[source] hyper_util::client::legacy::Error),
     /// The upstream broke HTTP: garbage, closed mid-message, reset.
     #[error("the upstream broke the HTTP exchange: {0}")]
     Protocol(#[source] crate::proxy::BoxError),
@@ -93,22 +98,20 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// Stable code, shown in error pages, the `X-Bonenfant-Error` header and logs.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            UpstreamError::Connect(_) => "proxy.upstream_connect",
-            UpstreamError::Tls(_) => "proxy.upstream_tls",
-            UpstreamError::Timeout { .. } => "proxy.upstream_timeout",
-            UpstreamError::BodyTooLarge { .. } => "proxy.upstream_body_too_large",
-            UpstreamError::Protocol(_) => "proxy.upstream_protocol",
+            UpstreamError::Connect(_) => Code::ProxyUpstreamConnect,
+            UpstreamError::Tls(_) => Code::ProxyUpstreamTls,
+            UpstreamError::Timeout { .. } => Code::ProxyUpstreamTimeout,
+            UpstreamError::BodyTooLarge { .. } => Code::ProxyUpstreamBodyTooLarge,
+            UpstreamError::ClientBody(_) => Code::ProxyRequestBodyBroken,
+            UpstreamError::Protocol(_) => Code::ProxyUpstreamProtocol,
         }
     }
 
     /// The status a browser gets: 504 for deadlines, 502 for everything else.
     pub fn status(&self) -> StatusCode {
-        match self {
-            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            _ => StatusCode::BAD_GATEWAY,
-        }
+        self.code().status()
     }
 
     /// The error page for a browser.
@@ -119,7 +122,7 @@ impl UpstreamError {
 
 /// The answer to a connection over the connection cap (load shedding, T55).
 pub fn overloaded() -> Response<ProxyBody> {
-    let mut response = page(StatusCode::SERVICE_UNAVAILABLE, "proxy.overloaded");
+    let mut response = page(StatusCode::SERVICE_UNAVAILABLE, Code::ProxyOverloaded);
     let headers = response.headers_mut();
     headers.insert(RETRY_AFTER, RETRY_AFTER_SECONDS);
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -128,7 +131,7 @@ pub fn overloaded() -> Response<ProxyBody> {
 
 /// A small HTML page naming the error and its code, with the code also in
 /// [`ERROR_HEADER`]. Never cached; carries nothing from the request (no reflected input).
-pub fn page(status: StatusCode, code: &'static str) -> Response<ProxyBody> {
+pub fn page(status: StatusCode, code: Code) -> Response<ProxyBody> {
     let (fr, en) = explanation(status);
     let reason = status.canonical_reason().unwrap_or("Error");
     let html = format!(
@@ -141,7 +144,7 @@ pub fn page(status: StatusCode, code: &'static str) -> Response<ProxyBody> {
     let mut response = self::html(status, html);
     response
         .headers_mut()
-        .insert(ERROR_HEADER, HeaderValue::from_static(code));
+        .insert(ERROR_HEADER, HeaderValue::from_static(code.as_str()));
     response
 }
 
@@ -198,7 +201,7 @@ mod tests {
 
     #[tokio::test]
     async fn page_shows_code_in_header_and_body() {
-        let response = page(StatusCode::BAD_GATEWAY, "proxy.upstream_connect");
+        let response = page(StatusCode::BAD_GATEWAY, Code::ProxyUpstreamConnect);
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(response.headers()[ERROR_HEADER], "proxy.upstream_connect");
         let body = response.into_body().collect().await.unwrap().to_bytes();

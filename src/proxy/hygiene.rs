@@ -24,6 +24,7 @@
 //! The headers the proxy adds are added after stripping, so a client cannot make the
 //! proxy drop them with `Connection: X-Forwarded-For`.
 
+use crate::code::Code;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -100,17 +101,17 @@ pub enum FrontDoorError {
 
 impl FrontDoorError {
     /// Stable code for pages, headers and logs.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            FrontDoorError::HostMissing => "proxy.host_missing",
-            FrontDoorError::HostDuplicate => "proxy.host_duplicate",
-            FrontDoorError::HostInvalid => "proxy.host_invalid",
-            FrontDoorError::HostMismatch => "proxy.host_mismatch",
-            FrontDoorError::TargetForm => "proxy.target_form",
-            FrontDoorError::MethodConnect => "proxy.method_connect",
-            FrontDoorError::BodyTooLarge => "proxy.request_body_too_large",
-            FrontDoorError::BodyInvalid => "proxy.request_body_invalid",
-            FrontDoorError::BodyTimeout => "proxy.request_body_timeout",
+            FrontDoorError::HostMissing => Code::ProxyHostMissing,
+            FrontDoorError::HostDuplicate => Code::ProxyHostDuplicate,
+            FrontDoorError::HostInvalid => Code::ProxyHostInvalid,
+            FrontDoorError::HostMismatch => Code::ProxyHostMismatch,
+            FrontDoorError::TargetForm => Code::ProxyTargetForm,
+            FrontDoorError::MethodConnect => Code::ProxyMethodConnect,
+            FrontDoorError::BodyTooLarge => Code::ProxyRequestBodyTooLarge,
+            FrontDoorError::BodyInvalid => Code::ProxyRequestBodyInvalid,
+            FrontDoorError::BodyTimeout => Code::ProxyRequestBodyTimeout,
         }
     }
 

@@ -50,7 +50,7 @@ impl Passthrough {
             return refused.to_response();
         }
         let req = match self.policy.upstream_request(req, conn) {
-            Ok(req) => req.map(ProxyBody::new),
+            Ok(req) => req.map(ProxyBody::from_client),
             Err(refused) => return refused.to_response(),
         };
         match self.upstream.forward(req).await {
@@ -58,7 +58,7 @@ impl Passthrough {
                 hygiene::downstream_response(response).map(|body| self.upstream.stream_body(body))
             }
             Err(failed) => {
-                tracing::debug!(code = failed.code(), error = %failed, "upstream exchange failed");
+                tracing::debug!(code = %failed.code(), error = %failed, "upstream exchange failed");
                 failed.to_response()
             }
         }

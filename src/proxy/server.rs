@@ -334,7 +334,7 @@ impl<H: Handler> Shared<H> {
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|_| {
-                        tracing::error!(code = error::INTERNAL, "request handler panicked");
+                        tracing::error!(code = %error::INTERNAL, "request handler panicked");
                         error::page(StatusCode::INTERNAL_SERVER_ERROR, error::INTERNAL)
                     });
                 drop(guard);

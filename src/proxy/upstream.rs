@@ -33,7 +33,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::body::ProxyBody;
+use super::body::{ClientBodyError, ProxyBody};
 use super::error::{Phase, ProxyError, UpstreamError};
 use super::tls;
 use crate::config::Config;
@@ -168,7 +168,9 @@ impl Upstream {
 /// not come from the TCP connector came from the TLS layer above it (handshake refused,
 /// certificate refused, connection closed mid-handshake).
 fn classify(error: hyper_util::client::legacy::Error) -> UpstreamError {
-    if !error.is_connect() {
+    if in_chain::<ClientBodyError>(&error) {
+        UpstreamError::ClientBody(error)
+    } else if !error.is_connect() {
         UpstreamError::Protocol(Box::new(error))
     } else if is_tls(&error) || !in_chain::<TcpConnectError>(&error) {
         UpstreamError::Tls(error)

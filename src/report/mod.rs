@@ -16,6 +16,7 @@
 mod html;
 mod text;
 
+use crate::code::Code;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, Read, Write};
 
@@ -52,10 +53,10 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            ReportError::Read(_) => "report.read",
-            ReportError::Write(_) => "report.write",
+            ReportError::Read(_) => Code::ReportRead,
+            ReportError::Write(_) => Code::ReportWrite,
         }
     }
 }

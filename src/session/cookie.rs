@@ -13,6 +13,7 @@
 //! Everything that is not a valid, live cookie of ours opens as `None`, never an error
 //! and never a panic: the caller simply starts a new session.
 
+use crate::code::Code;
 use std::time::Duration;
 
 use ::cookie::{Cookie, CookieJar, Key, SameSite};
@@ -70,10 +71,10 @@ pub enum CookieKeyError {
 }
 
 impl CookieKeyError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            CookieKeyError::TooShort { .. } => "cookie.key_too_short",
-            CookieKeyError::NoKey => "cookie.no_key",
+            CookieKeyError::TooShort { .. } => Code::CookieKeyTooShort,
+            CookieKeyError::NoKey => Code::CookieNoKey,
         }
     }
 }

@@ -213,7 +213,7 @@ mod tests {
             ..SessionState::default()
         };
         let error = run(store.put_session(&id, state)).unwrap_err();
-        assert_eq!(error.code(), "store.too_large");
+        assert_eq!(error.code().as_str(), "store.too_large");
         assert_eq!(run(store.session(&id)).unwrap(), None);
         assert_eq!(store.stats().bytes, 0);
     }

@@ -33,6 +33,7 @@ mod expiring;
 pub mod memory;
 pub mod redis;
 
+use crate::code::Code;
 use std::future::Future;
 use std::time::Duration;
 
@@ -159,12 +160,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            StoreError::Unavailable(_) => "store.unavailable",
-            StoreError::Corrupt(_) => "store.corrupt",
-            StoreError::TooLarge { .. } => "store.too_large",
-            StoreError::InvalidUrl(_) => "store.invalid_url",
+            StoreError::Unavailable(_) => Code::StoreUnavailable,
+            StoreError::Corrupt(_) => Code::StoreCorrupt,
+            StoreError::TooLarge { .. } => Code::StoreTooLarge,
+            StoreError::InvalidUrl(_) => Code::StoreInvalidUrl,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! it, and always ends in one `validate` summary. Failures are well-formed CAS failures,
 //! never a success (I1c).
 
+use crate::code::Code;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -37,7 +38,7 @@ pub(super) struct ValidationSummary {
     principal: Option<Pseudonym>,
     pupil: Option<PupilKey>,
     session: Option<SessionId>,
-    pub error: Option<&'static str>,
+    pub error: Option<Code>,
 }
 
 impl ValidationSummary {
@@ -111,16 +112,11 @@ impl CasExchange {
             Ok(request) => request,
             Err(refused) => {
                 summary.error = Some(refused.code());
-                let code = if refused.code().starts_with("cas.ticket") {
-                    "INVALID_TICKET"
-                } else {
-                    "INVALID_REQUEST"
-                };
                 return self.fail(
                     summary,
                     fallback_format,
                     "",
-                    Failure::new(code, refused.to_string()),
+                    Failure::new(refused.code().cas_failure(), refused.to_string()),
                 );
             }
         };
@@ -133,7 +129,7 @@ impl CasExchange {
             Ok(Some(stashed)) => return self.answer_stashed(summary, &request, stashed).await,
             Ok(None) => {}
             Err(e) => tracing::warn!(
-                code = e.code(),
+                code = %e.code(),
                 "session store unavailable; validation forwarded to the ENT"
             ),
         }
@@ -141,14 +137,14 @@ impl CasExchange {
             Ok(binding) => binding,
             Err(e) => {
                 tracing::warn!(
-                    code = e.code(),
+                    code = %e.code(),
                     "session store unavailable; validation uncorrelated"
                 );
                 None
             }
         };
         if binding.is_none() && self.config.strict_correlation {
-            summary.error = Some("proxy.uncorrelated_ticket");
+            summary.error = Some(Code::ProxyUncorrelatedTicket);
             return self.fail(
                 summary,
                 request.format,
@@ -157,7 +153,7 @@ impl CasExchange {
             );
         }
         if binding.is_none() && !self.claim_unbound(&request).await {
-            summary.error = Some("proxy.ticket_replayed");
+            summary.error = Some(Code::ProxyTicketReplayed);
             return self.fail(
                 summary,
                 request.format,
@@ -183,7 +179,7 @@ impl CasExchange {
             Ok(outcome) => outcome,
             Err(refused) => {
                 summary.error = Some(refused.code());
-                if refused.code() == "cas.parse.ambiguous_principal" {
+                if refused.code() == Code::CasParseAmbiguousPrincipal {
                     summary.judgement = Some(Judgement {
                         verdict: Verdict::Ambiguous,
                         rule: rule::NO_PUPIL_KEY,
@@ -204,7 +200,7 @@ impl CasExchange {
             .filter(|_| verbatim.is_some());
         match outcome {
             Outcome::Failure(failure) => {
-                summary.error = Some(events::cas_failure_code(&failure.code));
+                summary.error = Some(Code::of_cas_failure(&failure.code));
                 let body = match verbatim {
                     Some(bytes) => bytes.clone(),
                     None => Bytes::from(cas::serialize(
@@ -251,7 +247,7 @@ impl CasExchange {
             }
             Ok(false) => false,
             Err(e) => {
-                tracing::warn!(code = e.code(), "could not claim an unbound ticket");
+                tracing::warn!(code = %e.code(), "could not claim an unbound ticket");
                 true
             }
         }
@@ -271,14 +267,14 @@ impl CasExchange {
         if let Err(refused) = plan::check_stashed(&stashed, &request.service, request.renew) {
             let (code, failure) = match refused {
                 StashRefusal::RenewNotPrimary => (
-                    "proxy.renew_not_primary",
+                    Code::ProxyRenewNotPrimary,
                     Failure::new(
                         "INVALID_TICKET",
                         "renew requested, but the ticket came from single sign-on",
                     ),
                 ),
                 StashRefusal::OtherService => (
-                    "proxy.stash_service_mismatch",
+                    Code::ProxyStashServiceMismatch,
                     Failure::new("INVALID_SERVICE", "ticket was issued for another service"),
                 ),
             };
@@ -289,7 +285,7 @@ impl CasExchange {
             .map(|bytes| Bytes::from(bytes.to_owned()));
         match stashed.outcome {
             Outcome::Failure(failure) => {
-                summary.error = Some(events::cas_failure_code(&failure.code));
+                summary.error = Some(Code::of_cas_failure(&failure.code));
                 match verbatim {
                     Some(body) => self.validated(summary, cas_response(request.format, body, None)),
                     None => self.fail(summary, request.format, &request.service, failure),

@@ -2,6 +2,7 @@
 //! parent says which child they mean, and the pin it posts (`POST …/choose`). Only a
 //! child already known for the session's principal can be pinned (`pin::chooser`).
 
+use crate::code::Code;
 use std::time::Instant;
 
 use http::header::HOST;
@@ -27,8 +28,8 @@ impl CasExchange {
     pub(super) async fn control(&self, req: Request<Incoming>, started: Instant) -> Handled {
         let path = &req.uri().path()[self.config.control_prefix.len()..];
         if path != "/choose" {
-            let page = error::page(StatusCode::NOT_FOUND, "proxy.not_found");
-            return Handled::rejected(page, "proxy.not_found", None, started);
+            let page = error::page(StatusCode::NOT_FOUND, Code::ProxyNotFound);
+            return Handled::rejected(page, Code::ProxyNotFound, None, started);
         }
         let result = match *req.method() {
             Method::GET | Method::HEAD => Ok(self.chooser_page(&req).await),

@@ -1,6 +1,7 @@
 //! Forwarding: any request passed to the ENT unchanged (but for hygiene) and streamed
 //! back, and the ENT asked about a ticket with its answer read whole (bounded).
 
+use crate::code::Code;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use hyper::body::Incoming;
 
 use super::{CasExchange, Handled};
 use crate::cas::{Endpoint, Failure};
+use crate::code::Side;
 use crate::events::{self, LatencyMs, TraceEvent};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::error::UpstreamError;
@@ -17,7 +19,7 @@ use crate::proxy::{hygiene, ConnInfo};
 
 /// A request the proxy answers itself because it could not forward it.
 pub(super) struct Refusal {
-    pub code: &'static str,
+    pub code: Code,
     /// The upstream failed (else the request was refused at the front door).
     pub upstream: bool,
     pub response: Response<ProxyBody>,
@@ -50,7 +52,7 @@ impl Refusal {
 /// Why the ENT gave no answer bonenfant can read: the stable code and the CAS failure
 /// that stands for it.
 pub(super) struct EntRefusal {
-    pub code: &'static str,
+    pub code: Code,
     pub failure: Failure,
     /// The ENT's HTTP error status, when it answered with one.
     pub status: Option<StatusCode>,
@@ -65,7 +67,10 @@ impl CasExchange {
         conn: ConnInfo,
         started: Instant,
     ) -> Handled {
-        match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
+        match self
+            .forward_streaming(req.map(ProxyBody::from_client), &conn)
+            .await
+        {
             Ok(response) => Handled::passthrough(self.stream_back(response), endpoint, started),
             Err(refusal) => refusal.handled(endpoint, started),
         }
@@ -93,7 +98,8 @@ impl CasExchange {
             .await
             .map_err(|failed| Refusal {
                 code: failed.code(),
-                upstream: true,
+                // A client whose own body broke must not count as the ENT failing.
+                upstream: failed.code().side() == Side::Ent,
                 response: failed.to_response(),
             })
     }
@@ -105,7 +111,7 @@ impl CasExchange {
 
     /// A request body bonenfant must read (samlValidate, logout, chooser), bounded by
     /// `max-request-body` and in time; the error is its stable code.
-    pub(super) async fn read_request_body(&self, body: Incoming) -> Result<Bytes, &'static str> {
+    pub(super) async fn read_request_body(&self, body: Incoming) -> Result<Bytes, Code> {
         hygiene::read_body(
             body,
             self.config.limits.max_request_body,
@@ -148,7 +154,7 @@ impl CasExchange {
             })?;
         if !parts.status.is_success() {
             return Err(EntRefusal {
-                code: "proxy.upstream_status",
+                code: Code::ProxyUpstreamStatus,
                 failure: Failure::internal("the ENT answered with an HTTP error"),
                 status: Some(parts.status),
             });

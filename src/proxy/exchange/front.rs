@@ -68,7 +68,10 @@ impl CasExchange {
             now,
         };
         let renew_service = renew.then(|| login_service(query)).flatten();
-        let upstream = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
+        let upstream = match self
+            .forward_streaming(req.map(ProxyBody::from_client), &conn)
+            .await
+        {
             Ok(response) => response,
             Err(refusal) => return refusal.handled(Some(Endpoint::Login), started),
         };
@@ -163,7 +166,7 @@ impl CasExchange {
         let bound = match self.store.bind_ticket(&redirect.ticket, binding).await {
             Ok(bound) => bound,
             Err(e) => {
-                tracing::warn!(code = e.code(), "could not bind a ticket to its session");
+                tracing::warn!(code = %e.code(), "could not bind a ticket to its session");
                 false
             }
         };

@@ -25,7 +25,10 @@ impl CasExchange {
             Some(cookie) => self.store.drop_session(&cookie.id).await.is_ok(),
             None => false,
         };
-        let mut response = match self.forward_streaming(req.map(ProxyBody::new), &conn).await {
+        let mut response = match self
+            .forward_streaming(req.map(ProxyBody::from_client), &conn)
+            .await
+        {
             Ok(response) => self.stream_back(response),
             Err(refusal) => refusal.response,
         };

@@ -24,6 +24,7 @@ mod front;
 mod logout;
 mod retry;
 
+use crate::code::Code;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -75,11 +76,11 @@ pub enum SetupError {
 }
 
 impl SetupError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
             SetupError::Proxy(e) => e.code(),
             SetupError::Store(e) => e.code(),
-            SetupError::CookieKey(_) => "config.cookie_key",
+            SetupError::CookieKey(_) => Code::ConfigCookieKey,
         }
     }
 }
@@ -109,7 +110,7 @@ impl Handled {
     /// A page bonenfant answers itself to refuse a request, with its `rejected` event.
     fn rejected(
         response: Response<ProxyBody>,
-        code: &'static str,
+        code: Code,
         endpoint: Option<Endpoint>,
         started: Instant,
     ) -> Self {
@@ -330,7 +331,7 @@ async fn guarded(route: Route, started: Instant, phase: impl Future<Output = Han
 /// The answer and summary of a request whose phase panicked (a bug): a validation still
 /// gets a well-formed CAS failure and its `validate` event; anything else a 500 page.
 fn panicked(route: Route, started: Instant) -> Handled {
-    tracing::error!(code = error::INTERNAL, "request handler panicked");
+    tracing::error!(code = %error::INTERNAL, "request handler panicked");
     match route {
         Route::Validation(endpoint, format) => {
             let mut summary = back::ValidationSummary::new(endpoint, started);

@@ -3,6 +3,7 @@
 //! plan out: the session written, the stash filled for Pronote's validation, and the
 //! browser let through, sent back to `/login`, asked to choose, or told it gave up.
 
+use crate::code::Code;
 use bytes::Bytes;
 use http::header::{HOST, LOCATION, SET_COOKIE};
 use http::{Request, Response, StatusCode};
@@ -166,14 +167,14 @@ impl CasExchange {
             }
             answer => answer,
         };
-        let failed = |code: &'static str| EarlyValidation {
-            outcome: Outcome::Failure(Failure::internal(code)),
+        let failed = |code: Code| EarlyValidation {
+            outcome: Outcome::Failure(Failure::internal(code.as_str())),
             ent_answer: None,
         };
         let body = match answer {
             Ok((_, body)) => body,
             Err(refused) => {
-                tracing::warn!(code = refused.code, "early validation failed upstream");
+                tracing::warn!(code = %refused.code, "early validation failed upstream");
                 return failed(refused.code);
             }
         };
@@ -191,7 +192,7 @@ impl CasExchange {
                 ent_answer: String::from_utf8(body.to_vec()).ok(),
             },
             Err(refused) => {
-                tracing::warn!(code = refused.code(), "early validation answer refused");
+                tracing::warn!(code = %refused.code(), "early validation answer refused");
                 failed(refused.code())
             }
         }
@@ -209,7 +210,7 @@ impl CasExchange {
             builder = builder.header(HOST, host.clone());
         }
         let req = builder.body(ProxyBody::empty()).map_err(|_| EntRefusal {
-            code: "proxy.internal",
+            code: Code::ProxyInternal,
             failure: Failure::internal("could not build the validation request"),
             status: None,
         })?;
@@ -231,7 +232,7 @@ impl CasExchange {
         };
         if let Err(e) = stashed {
             // Pronote's validation then finds no stash and fails closed.
-            tracing::warn!(code = e.code(), "could not stash an early validation");
+            tracing::warn!(code = %e.code(), "could not stash an early validation");
         }
     }
 }
