@@ -1,5 +1,7 @@
 //! The ticket gate: only well-formed service and proxy tickets go anywhere.
 
+use crate::code::Code;
+
 /// A service (`ST-`) or proxy (`PT-`) ticket that passed the gate.
 ///
 /// Tickets are bearer credentials: `Debug` and `Display` never print the value.
@@ -138,4 +140,3 @@ mod tests {
         assert!(!format!("{t:?}{t}").contains("secret"));
     }
 }
-use crate::code::Code;
