@@ -476,86 +476,70 @@ impl Config {
         flags.over(base).validate()
     }
 
-    /// The effective configuration as TOML, defaults filled in, secrets masked (key files
-    /// are named, never read out).
-    pub fn effective_toml(&self) -> String {
-        let c = self;
-        let mut out = String::new();
-        let mut line = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
-        let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
-        let d = |d: Duration| q(&humantime::format_duration(d).to_string());
-        line("listen", q(&c.listen.to_string()));
-        line("upstream", q(c.upstream.as_str()));
-        if let Some((cert, key)) = &c.tls {
-            line("tls-cert", q(&cert.display().to_string()));
-            line("tls-key", q(&key.display().to_string()));
+    /// The settings this configuration resolved to, in the file's own shape: every
+    /// default filled in, every key named as in the file and the flags. Secrets are
+    /// masked: key files are named, never read out, and a password in the store URL
+    /// reads `masked`. Exhaustive on purpose, so a new setting cannot be left out.
+    pub fn resolved(&self) -> RawConfig {
+        let text = |d: Duration| Some(humantime::format_duration(d).to_string());
+        let (pin, limits) = (&self.pin, &self.limits);
+        RawConfig {
+            listen: Some(self.listen),
+            upstream: Some(self.upstream.clone()),
+            tls_cert: self.tls.as_ref().map(|(cert, _)| cert.clone()),
+            tls_key: self.tls.as_ref().map(|(_, key)| key.clone()),
+            upstream_ca: self.upstream_ca.clone(),
+            pin: Some(pin.mode),
+            establishment_pattern: Some(
+                self.raw
+                    .establishment_pattern
+                    .clone()
+                    .unwrap_or_else(|| EstablishmentPattern::DEFAULT.to_owned()),
+            ),
+            trace_log: self.trace_log.clone(),
+            admin: self.admin,
+            store: Some(mask_url_password(&self.store)),
+            pseudonym_key_file: self.raw.pseudonym_key_file.clone(),
+            cookie_key_file: self.raw.cookie_key_file.clone(),
+            trusted_proxies: Some(self.trusted_proxies.clone()),
+            directory: self.raw.directory.clone(),
+            cas_prefix: self.cas_prefix.clone(),
+            control_prefix: Some(self.control_prefix.clone()),
+            answer: Some(self.answer),
+            strict_correlation: Some(self.strict_correlation),
+            retry_max: Some(pin.retry_max),
+            retry_budget: text(pin.retry_budget),
+            rewrite_max_age: text(pin.rewrite_max_age),
+            rewrite_allow: Some(pin.rewrite_allow.clone()),
+            flip_window: text(pin.flip_window),
+            session_ttl: text(limits.session_ttl),
+            max_sessions: Some(limits.max_sessions),
+            max_connections: Some(limits.max_connections),
+            header_read_timeout: text(limits.header_read_timeout),
+            idle_timeout: text(limits.idle_timeout),
+            upstream_connect_timeout: text(limits.upstream_connect_timeout),
+            upstream_timeout: text(limits.upstream_timeout),
+            max_validation_body: Some(limits.max_validation_body),
+            max_request_body: Some(limits.max_request_body),
+            shutdown_grace: text(limits.shutdown_grace),
         }
-        if let Some(ca) = &c.upstream_ca {
-            line("upstream-ca", q(&ca.display().to_string()));
-        }
-        line("pin", q(c.pin.mode.as_str()));
-        line(
-            "establishment-pattern",
-            q(c.raw
-                .establishment_pattern
-                .as_deref()
-                .unwrap_or(EstablishmentPattern::DEFAULT)),
-        );
-        if let Some(p) = &c.trace_log {
-            line("trace-log", q(&p.display().to_string()));
-        }
-        if let Some(a) = c.admin {
-            line("admin", q(&a.to_string()));
-        }
-        line("store", q(&mask_url_password(&c.store)));
-        for (key, path) in [
-            ("pseudonym-key-file", &c.raw.pseudonym_key_file),
-            ("cookie-key-file", &c.raw.cookie_key_file),
+    }
+
+    /// [`Config::resolved`] as a TOML file `serve --config` accepts, after a comment
+    /// naming the key files that are absent (their keys are random for this run).
+    pub fn effective_toml(&self) -> Result<String, toml::ser::Error> {
+        let mut out =
+            String::from("# Resolved configuration: defaults filled in, secrets masked.\n");
+        for (key, file) in [
+            ("pseudonym-key-file", &self.raw.pseudonym_key_file),
+            ("cookie-key-file", &self.raw.cookie_key_file),
         ] {
-            match path {
-                Some(p) => line(key, q(&format!("{} (masked)", p.display()))),
-                None => line(&format!("# {key}"), q("(none: random keys for this run)")),
+            if file.is_none() {
+                out.push_str(&format!("# {key}: none, a random key for this run only.\n"));
             }
         }
-        let proxies: Vec<String> = c
-            .trusted_proxies
-            .iter()
-            .map(|n| q(&n.to_string()))
-            .collect();
-        line("trusted-proxies", format!("[{}]", proxies.join(", ")));
-        if let Some(p) = &c.raw.directory {
-            line("directory", q(&p.display().to_string()));
-        }
-        if let Some(p) = &c.cas_prefix {
-            line("cas-prefix", q(p));
-        }
-        line("control-prefix", q(&c.control_prefix));
-        line(
-            "answer",
-            q(match c.answer {
-                AnswerMode::Verbatim => "verbatim",
-                AnswerMode::Canonical => "canonical",
-            }),
-        );
-        line("strict-correlation", c.strict_correlation.to_string());
-        line("retry-max", c.pin.retry_max.to_string());
-        line("retry-budget", d(c.pin.retry_budget));
-        line("rewrite-max-age", d(c.pin.rewrite_max_age));
-        let allow: Vec<String> = c.pin.rewrite_allow.iter().map(|a| q(a)).collect();
-        line("rewrite-allow", format!("[{}]", allow.join(", ")));
-        line("flip-window", d(c.pin.flip_window));
-        let l = &c.limits;
-        line("session-ttl", d(l.session_ttl));
-        line("max-sessions", l.max_sessions.to_string());
-        line("max-connections", l.max_connections.to_string());
-        line("header-read-timeout", d(l.header_read_timeout));
-        line("idle-timeout", d(l.idle_timeout));
-        line("upstream-connect-timeout", d(l.upstream_connect_timeout));
-        line("upstream-timeout", d(l.upstream_timeout));
-        line("max-validation-body", l.max_validation_body.to_string());
-        line("max-request-body", l.max_request_body.to_string());
-        line("shutdown-grace", d(l.shutdown_grace));
-        out
+        out.push_str(&toml::to_string(&self.resolved())?);
+        Ok(out)
     }
 }
 
@@ -600,6 +584,8 @@ fn positive(key: &'static str, value: Option<usize>, default: usize) -> Result<u
     }
 }
 
+/// The store URL with its password, if any, replaced by `masked` (the user name stays:
+/// it tells which account, not how to use it).
 fn mask_url_password(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
@@ -751,12 +737,30 @@ mod tests {
     #[test]
     fn effective_toml_masks_redis_password_and_parses_back() {
         let raw = RawConfig {
-            store: Some("redis://:hunter2@127.0.0.1:6379/0".into()),
+            store: Some("redis://user:hunter2@127.0.0.1:6379/0".into()),
             ..minimal()
         };
-        let text = raw.validate().unwrap().effective_toml();
+        let text = raw.validate().unwrap().effective_toml().unwrap();
         assert!(!text.contains("hunter2"), "{text}");
-        let reparsed: Result<RawConfig, _> = toml::from_str(&text);
-        assert!(reparsed.is_ok(), "{text}: {reparsed:?}");
+        let reparsed: RawConfig = toml::from_str(&text).unwrap();
+        assert_eq!(
+            reparsed.store.as_deref(),
+            Some("redis://user:masked@127.0.0.1:6379/0")
+        );
+    }
+
+    #[test]
+    fn resolved_settings_validate_to_themselves() {
+        let raw = RawConfig {
+            pin: Some(PinMode::Rewrite),
+            retry_budget: Some("90s".into()),
+            trusted_proxies: Some(vec!["10.0.0.0/8".parse().unwrap()]),
+            cas_prefix: Some("/cas".into()),
+            ..minimal()
+        };
+        let resolved = raw.validate().unwrap().resolved();
+        assert_eq!(resolved.retry_budget.as_deref(), Some("1m 30s"));
+        assert_eq!(resolved.max_sessions, Some(1_000_000));
+        assert_eq!(resolved.clone().validate().unwrap().resolved(), resolved);
     }
 }

@@ -136,7 +136,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig { file, flags } => {
             let config = Config::load(flags, Some(&file))?;
-            print!("{}", config.effective_toml());
+            let toml = config
+                .effective_toml()
+                .context("printing the resolved configuration")?;
+            print!("{toml}");
             Ok(())
         }
         Command::Serve { config, flags } => {

@@ -5,9 +5,15 @@ use std::time::Duration;
 
 use bonenfant::admin::{self, AdminState, Metrics, Readiness};
 use bonenfant::cas::Endpoint;
-use bonenfant::events::{LatencyMs, LossCounter, PinOutcome, TraceEvent, Validate};
+use bonenfant::code::Code;
+use bonenfant::events::{
+    LatencyMs, LossCounter, Passthrough, PinOutcome, Rejected, TraceEvent, UpstreamError, Validate,
+};
 use bonenfant::session::StoreStats;
 use bonenfant::verdict::Verdict;
+use openmetrics_parser::{
+    prometheus, HistogramValue, MetricsExposition, PrometheusType, PrometheusValue,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -50,6 +56,12 @@ impl Admin {
 
     /// One request on a fresh connection; returns (status, body).
     async fn get(&self, method: &str, path: &str) -> (u16, String) {
+        let (status, _head, body) = self.exchange(method, path).await;
+        (status, body)
+    }
+
+    /// One request on a fresh connection; returns (status, head, body).
+    async fn exchange(&self, method: &str, path: &str) -> (u16, String, String) {
         let mut stream = TcpStream::connect(self.addr).await.unwrap();
         let request =
             format!("{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
@@ -61,11 +73,8 @@ impl Admin {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap();
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (status, head.to_owned(), body.to_owned())
     }
 
     async fn stop(mut self) {
@@ -106,29 +115,217 @@ async fn readyz_follows_the_proxy_flags() {
     admin.stop().await;
 }
 
-#[tokio::test]
-async fn metrics_show_recorded_validations() {
-    let admin = Admin::start().await;
-    admin.metrics.record(&TraceEvent::Validate(Validate {
-        verdict: Verdict::WrongChild,
+fn validation(verdict: Verdict, pin: PinOutcome, ms: u64, error: Option<Code>) -> TraceEvent {
+    TraceEvent::Validate(Validate {
+        verdict,
         rule: bonenfant::verdict::rule::INTENT_PIN,
         endpoint: Endpoint::ServiceValidate,
         uai_expected: None,
         uai_asserted: None,
-        pin: PinOutcome::GaveUp,
+        pin,
         retries: 8,
-        latency_ms: LatencyMs(Duration::from_millis(3)),
+        latency_ms: LatencyMs(Duration::from_millis(ms)),
         principal: None,
         pupil: None,
         session: None,
-        error: None,
+        error,
+    })
+}
+
+type Exposition = MetricsExposition<PrometheusType, PrometheusValue>;
+
+/// The value of the sample of `family` whose labels are exactly `labels`.
+fn sample<'a>(
+    metrics: &'a Exposition,
+    family: &str,
+    labels: &[(&str, &str)],
+) -> &'a PrometheusValue {
+    let family = metrics
+        .families
+        .get(family)
+        .unwrap_or_else(|| panic!("no family {family}"));
+    family
+        .iter_samples()
+        .find(|sample| {
+            let set = sample.get_labelset().unwrap();
+            set.iter().count() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(name, value)| set.get_label_value(name) == Some(value))
+        })
+        .map(|sample| &sample.value)
+        .unwrap_or_else(|| panic!("no sample {family:?}{labels:?}"))
+}
+
+/// A counter's or a gauge's value.
+fn value(metrics: &Exposition, family: &str, labels: &[(&str, &str)]) -> f64 {
+    match sample(metrics, family, labels) {
+        PrometheusValue::Counter(counter) => counter.value.as_f64(),
+        PrometheusValue::Gauge(gauge) => gauge.as_f64(),
+        other => panic!("{family} is neither a counter nor a gauge: {other:?}"),
+    }
+}
+
+/// `bonenfant_request_duration_seconds{kind}`.
+fn durations<'a>(metrics: &'a Exposition, kind: &str) -> &'a HistogramValue {
+    let family = "bonenfant_request_duration_seconds";
+    match sample(metrics, family, &[("kind", kind)]) {
+        PrometheusValue::Histogram(histogram) => histogram,
+        other => panic!("{family} is not a histogram: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text_and_count_recorded_events() {
+    let admin = Admin::start().await;
+    admin.readiness.set_serving(true);
+    let m = &admin.metrics;
+    m.record(&validation(
+        Verdict::WrongChild,
+        PinOutcome::GaveUp,
+        3,
+        None,
+    ));
+    m.record(&validation(
+        Verdict::Unresolved,
+        PinOutcome::None,
+        40,
+        Some(Code::CasFailureInvalidTicket),
+    ));
+    m.record(&TraceEvent::Rejected(Rejected {
+        code: Code::CasTicketPrefix,
+        endpoint: Some(Endpoint::Login),
+        status: 400,
+        latency_ms: LatencyMs(Duration::from_millis(1)),
     }));
-    let (status, body) = admin.get("GET", "/metrics").await;
+    m.record(&TraceEvent::UpstreamError(UpstreamError {
+        code: Code::ProxyUpstreamTimeout,
+        endpoint: None,
+        status: 504,
+        latency_ms: LatencyMs(Duration::from_secs(11)),
+    }));
+    m.record(&TraceEvent::Passthrough(Passthrough {
+        endpoint: None,
+        status: 200,
+        latency_ms: LatencyMs(Duration::from_millis(2)),
+    }));
+
+    let (status, head, body) = admin.exchange("GET", "/metrics").await;
     assert_eq!(status, 200);
-    assert!(body.contains("bonenfant_verdicts_total{verdict=\"wrong_child\"} 1\n"));
-    assert!(body.contains("bonenfant_pin_total{pin=\"gave_up\"} 1\n"));
-    assert!(body.contains("bonenfant_store_sessions 7\n"));
-    assert!(body.contains("bonenfant_trace_events_lost_total 0\n"));
+    // Prometheus's classic text format, which every scraper reads: no `# EOF` line.
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{head}"
+    );
+    assert!(!body.contains("# EOF"), "{body}");
+    let metrics = prometheus::parse_prometheus(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+
+    // Every family docs/events.md lists, with its type.
+    for (family, kind) in [
+        ("bonenfant_build_info", PrometheusType::Gauge),
+        ("bonenfant_uptime_seconds", PrometheusType::Gauge),
+        ("bonenfant_requests_total", PrometheusType::Counter),
+        ("bonenfant_verdicts_total", PrometheusType::Counter),
+        ("bonenfant_pin_total", PrometheusType::Counter),
+        ("bonenfant_retries_total", PrometheusType::Counter),
+        ("bonenfant_errors_total", PrometheusType::Counter),
+        (
+            "bonenfant_request_duration_seconds",
+            PrometheusType::Histogram,
+        ),
+        ("bonenfant_connections_open", PrometheusType::Gauge),
+        ("bonenfant_connections_total", PrometheusType::Counter),
+        ("bonenfant_store_tickets", PrometheusType::Gauge),
+        ("bonenfant_store_sessions", PrometheusType::Gauge),
+        ("bonenfant_store_stash", PrometheusType::Gauge),
+        ("bonenfant_store_validated", PrometheusType::Gauge),
+        ("bonenfant_store_last_pupils", PrometheusType::Gauge),
+        ("bonenfant_store_bytes", PrometheusType::Gauge),
+        ("bonenfant_store_evictions_total", PrometheusType::Counter),
+        ("bonenfant_trace_events_lost_total", PrometheusType::Counter),
+        ("bonenfant_ready", PrometheusType::Gauge),
+    ] {
+        let found = metrics.families.get(family).map(|f| &f.family_type);
+        assert_eq!(found, Some(&kind), "{family}");
+    }
+    assert_eq!(metrics.families.len(), 19, "{body}");
+
+    let requests = "bonenfant_requests_total";
+    for (endpoint, outcome) in [
+        ("serviceValidate", "validated"),
+        ("serviceValidate", "validation_failed"),
+        ("login", "rejected"),
+        ("other", "upstream_error"),
+        ("other", "forwarded"),
+    ] {
+        let labels = [("endpoint", endpoint), ("outcome", outcome)];
+        assert_eq!(value(&metrics, requests, &labels), 1.0, "{labels:?}");
+    }
+    let verdicts = "bonenfant_verdicts_total";
+    assert_eq!(
+        value(&metrics, verdicts, &[("verdict", "wrong_child")]),
+        1.0
+    );
+    assert_eq!(value(&metrics, verdicts, &[("verdict", "unresolved")]), 1.0);
+    assert_eq!(value(&metrics, verdicts, &[("verdict", "flip")]), 0.0);
+    assert_eq!(
+        value(&metrics, "bonenfant_pin_total", &[("pin", "gave_up")]),
+        1.0
+    );
+    assert_eq!(value(&metrics, "bonenfant_retries_total", &[]), 16.0);
+    let errors = "bonenfant_errors_total";
+    for (code, side) in [
+        ("cas.ticket.prefix", "client"),
+        ("cas.failure.invalid_ticket", "ent"),
+        ("proxy.upstream_timeout", "ent"),
+    ] {
+        let labels = [("code", code), ("side", side)];
+        assert_eq!(value(&metrics, errors, &labels), 1.0, "{labels:?}");
+    }
+    assert_eq!(metrics.families[errors].iter_samples().count(), 3);
+
+    // Validations (3 ms and 40 ms) apart from the other requests.
+    let validations = durations(&metrics, "validation");
+    let cumulative: Vec<(f64, f64)> = validations
+        .buckets
+        .iter()
+        .map(|b| (b.upper_bound, b.count.as_f64()))
+        .collect();
+    assert_eq!(cumulative.len(), 15, "14 bounds and +Inf: {cumulative:?}");
+    for (bound, count) in [
+        (0.0025, 0.0),
+        (0.005, 1.0),
+        (0.025, 1.0),
+        (0.05, 2.0),
+        (f64::INFINITY, 2.0),
+    ] {
+        assert!(
+            cumulative.contains(&(bound, count)),
+            "le={bound}: {cumulative:?}"
+        );
+    }
+    assert_eq!(validations.count, Some(2));
+    let sum = validations.sum.map(|s| s.as_f64()).unwrap_or_default();
+    assert!((sum - 0.043).abs() < 1e-9, "{sum}");
+    let others = durations(&metrics, "other");
+    // 1 ms, 2 ms and an 11 s upstream timeout, over the last bound.
+    assert_eq!(others.count, Some(3));
+    let ten_seconds = others
+        .buckets
+        .iter()
+        .find(|b| b.upper_bound == 10.0)
+        .unwrap();
+    assert_eq!(ten_seconds.count.as_f64(), 2.0);
+
+    assert_eq!(value(&metrics, "bonenfant_store_sessions", &[]), 7.0);
+    assert_eq!(
+        value(&metrics, "bonenfant_trace_events_lost_total", &[]),
+        0.0
+    );
+    assert_eq!(value(&metrics, "bonenfant_ready", &[]), 1.0);
+    let version = [("version", env!("CARGO_PKG_VERSION"))];
+    assert_eq!(value(&metrics, "bonenfant_build_info", &version), 1.0);
     admin.stop().await;
 }
 

@@ -1,5 +1,6 @@
-//! The binary as users drive it: `check-config` prints the effective configuration with
-//! secrets masked, and every configuration error names its key and fails the process.
+//! The binary as users drive it: `check-config` prints the resolved configuration as
+//! TOML that it accepts back, secrets masked, and every configuration error names its
+//! key and fails the process.
 
 use std::process::Command;
 
@@ -7,39 +8,175 @@ fn bonenfant() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bonenfant"))
 }
 
-#[test]
-fn check_config_prints_effective_config_with_secrets_masked() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("pseudonym.key");
-    std::fs::write(&key, "a-very-secret-pseudonym-key-of-40-bytes!").unwrap();
-    let config = dir.path().join("bonenfant.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:8443\"\nupstream = \"http://127.0.0.1:9/cas\"\npin = \"retry\"\n\
-             store = \"redis://:hunter2@127.0.0.1:6379/0\"\npseudonym-key-file = {:?}\n",
-            key.display().to_string()
-        ),
-    )
-    .unwrap();
-    let out = bonenfant()
-        .arg("check-config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+/// Runs `bonenfant check-config` with `args`; its standard output, after asserting it
+/// succeeded.
+fn check_config(args: &[&std::ffi::OsStr]) -> String {
+    let out = bonenfant().arg("check-config").args(args).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         out.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("pin = \"retry\""), "{stdout}");
-    assert!(
-        stdout.contains("retry-max = 8"),
-        "defaults are filled in: {stdout}"
+    stdout
+}
+
+/// Canaries: contents of key files that must never be printed.
+const PSEUDONYM_CANARY: &str = "canary-pseudonym-key-0123456789abcdef";
+const TLS_KEY_CANARY: &str = "canary-tls-private-key";
+const REDIS_PASSWORD: &str = "hunter2-canary";
+
+fn cookie_canary() -> String {
+    "c0ffee11".repeat(16)
+}
+
+/// A configuration file giving every setting, none at its default, with real key files,
+/// TLS files and a directory export (written by `bonenfant sim directory`).
+fn every_setting(dir: &std::path::Path) -> std::path::PathBuf {
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let directory = dir.join("directory.toml");
+    let generated = bonenfant()
+        .args([
+            "sim",
+            "directory",
+            "--families",
+            "3",
+            "--establishments",
+            "1",
+            "--out",
+        ])
+        .arg(&directory)
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let config = format!(
+        r#"listen = "127.0.0.1:8443"
+upstream = "https://127.0.0.1:9"
+tls-cert = {cert:?}
+tls-key = {key:?}
+upstream-ca = {ca:?}
+pin = "rewrite"
+establishment-pattern = '/(?P<uai>[0-9]{{7}}[A-Z])/'
+trace-log = {trace:?}
+admin = "127.0.0.1:9901"
+store = "redis://bonenfant:{REDIS_PASSWORD}@127.0.0.1:6379/0"
+pseudonym-key-file = {pseudonym:?}
+cookie-key-file = {cookie:?}
+trusted-proxies = ["10.0.0.0/8", "192.0.2.1/32"]
+directory = {directory:?}
+cas-prefix = "/cas"
+control-prefix = "/ctl"
+answer = "canonical"
+strict-correlation = true
+retry-max = 5
+retry-budget = "90s"
+rewrite-max-age = "5m"
+rewrite-allow = ["FrEduVecteur"]
+flip-window = "2h"
+session-ttl = "4h"
+max-sessions = 1000
+max-connections = 500
+header-read-timeout = "5s"
+idle-timeout = "30s"
+upstream-connect-timeout = "2s"
+upstream-timeout = "7s"
+max-validation-body = 32768
+max-request-body = 16384
+shutdown-grace = "3s"
+"#,
+        cert = file("cert.pem", "-----BEGIN CERTIFICATE-----\n"),
+        key = file("key.pem", TLS_KEY_CANARY),
+        ca = file("ca.pem", "-----BEGIN CERTIFICATE-----\n"),
+        trace = dir.join("trace.jsonl").display().to_string(),
+        pseudonym = file("pseudonym.key", PSEUDONYM_CANARY),
+        cookie = file("cookie.keys", &format!("# current\n{}\n", cookie_canary())),
+        directory = directory.display().to_string(),
     );
-    assert!(!stdout.contains("hunter2"), "{stdout}");
-    assert!(!stdout.contains("a-very-secret"), "{stdout}");
+    let path = dir.join("bonenfant.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn check_config_prints_every_setting_as_toml_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = every_setting(dir.path());
+    let stdout = check_config(&[config.as_os_str()]);
+    for secret in [
+        PSEUDONYM_CANARY,
+        TLS_KEY_CANARY,
+        REDIS_PASSWORD,
+        &cookie_canary(),
+    ] {
+        assert!(!stdout.contains(secret), "{secret} printed: {stdout}");
+    }
+    let printed: toml::Table = toml::from_str(&stdout).unwrap();
+    assert_eq!(
+        printed["store"].as_str(),
+        Some("redis://bonenfant:masked@127.0.0.1:6379/0")
+    );
+    assert_eq!(printed["pin"].as_str(), Some("rewrite"));
+    assert_eq!(printed["retry-budget"].as_str(), Some("1m 30s"));
+    assert_eq!(printed["max-request-body"].as_integer(), Some(16384));
+    // Every setting given: the keys printed are exactly the `serve` flags.
+    let flags: std::collections::BTreeSet<String> =
+        <bonenfant::config::RawConfig as clap::Args>::augment_args(clap::Command::new("serve"))
+            .get_arguments()
+            .filter_map(|arg| arg.get_long().map(str::to_owned))
+            .collect();
+    let keys: std::collections::BTreeSet<String> = printed.keys().cloned().collect();
+    assert_eq!(keys, flags);
+}
+
+#[test]
+fn check_config_output_is_accepted_back_and_resolves_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = every_setting(dir.path());
+    let first = check_config(&[config.as_os_str()]);
+    // The masked store URL is dropped and given again as a flag; the key files are
+    // named in the output, so they are read again.
+    let fed_back = dir.path().join("printed.toml");
+    let without_store: String = first
+        .lines()
+        .filter(|line| !line.starts_with("store = "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&fed_back, without_store).unwrap();
+    let store = format!("--store=redis://bonenfant:{REDIS_PASSWORD}@127.0.0.1:6379/0");
+    let second = check_config(&[fed_back.as_os_str(), store.as_ref()]);
+    assert_eq!(second, first);
+}
+
+#[test]
+fn check_config_fills_in_defaults_and_names_random_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("minimal.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:8443\"\nupstream = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let first = check_config(&[config.as_os_str(), "--pin".as_ref()]);
+    let printed: toml::Table = toml::from_str(&first).unwrap();
+    assert_eq!(printed["retry-max"].as_integer(), Some(8), "{first}");
+    assert_eq!(
+        printed["pin"].as_str(),
+        Some("retry"),
+        "a flag wins: {first}"
+    );
+    assert_eq!(printed["store"].as_str(), Some("memory"));
+    assert!(!printed.contains_key("pseudonym-key-file"));
+    assert!(
+        first.contains("# pseudonym-key-file: none, a random key for this run only."),
+        "{first}"
+    );
+    let fed_back = dir.path().join("printed.toml");
+    std::fs::write(&fed_back, &first).unwrap();
+    assert_eq!(check_config(&[fed_back.as_os_str()]), first);
 }
 
 #[test]

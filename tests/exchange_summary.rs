@@ -305,7 +305,10 @@ async fn a_clients_broken_upload_is_not_counted_as_the_ent_failing() {
     let rejected = captured.named("rejected");
     assert_eq!(rejected.len(), 1, "{:?}", captured.events());
     assert_eq!(rejected[0]["code"], "proxy.request_body_broken");
-    let text = proxy.metrics.render(Default::default(), 0, true);
+    let text = proxy
+        .metrics
+        .render(Default::default(), 0, true)
+        .expect("metrics render");
     assert!(
         text.contains(r#"code="proxy.request_body_broken",side="client""#)
             || text.contains(r#"side="client",code="proxy.request_body_broken""#),

@@ -1,49 +1,167 @@
-//! Counters the proxy feeds and `/metrics` renders in the Prometheus text format.
+//! Counters the proxy feeds and `/metrics` renders, through `prometheus-client`.
 //!
 //! The proxy records each request once, from its summary trace event
-//! ([`Metrics::record`]), so the metrics and the trace log can never disagree. Label
-//! values are `&'static str` names from closed lists (endpoints, verdicts, outcomes,
-//! stable error codes), so cardinality is bounded and no identifier can become a label.
+//! ([`Metrics::record`]), so the metrics and the trace log can never disagree. That
+//! mapping from events to counters is this module's own logic; the exposition format is
+//! the crate's. Every label is a typed set whose values come from closed lists
+//! (endpoints, outcomes, verdicts, pin outcomes, sides, stable error codes), so
+//! cardinality is bounded and no identifier can become a label.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::code::Code;
+use prometheus_client::encoding::{
+    prometheus_text, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::cas::Endpoint;
+use crate::code::{Code, Side};
 use crate::events::{FrontAction, PinOutcome, TraceEvent};
 use crate::session::StoreStats;
 use crate::verdict::Verdict;
 
-/// Upper bounds of the latency buckets, in microseconds: from a proxy hop (sub-ms)
-/// to the ENT's slowest answers (seconds).
-const BUCKETS_US: [u64; 14] = [
-    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
-    2_500_000, 5_000_000, 10_000_000,
+/// The `Content-Type` of what [`Metrics::render`] writes: the Prometheus text format
+/// 0.0.4, which every scraper reads (no `# EOF` line, unlike OpenMetrics).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// Upper bounds of the latency buckets, in seconds: from a proxy hop (sub-ms) to the
+/// ENT's slowest answers (seconds).
+const BUCKETS_S: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The proxy's counters. One per process, shared behind an `Arc`.
+// === labels ===
+
+/// `bonenfant_requests_total`'s labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: EndpointLabel,
+    outcome: Outcome,
+}
+
+/// A CAS endpoint, the chooser, or any other path.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum EndpointLabel {
+    Cas(Endpoint),
+    Chooser,
+    Other,
+}
+
+impl From<Option<Endpoint>> for EndpointLabel {
+    fn from(endpoint: Option<Endpoint>) -> Self {
+        endpoint.map_or(EndpointLabel::Other, EndpointLabel::Cas)
+    }
+}
+
+impl EndpointLabel {
+    fn as_str(self) -> &'static str {
+        match self {
+            EndpointLabel::Cas(endpoint) => endpoint.as_str(),
+            EndpointLabel::Chooser => "chooser",
+            EndpointLabel::Other => "other",
+        }
+    }
+}
+
+/// Types that already have a stable name (`as_str`) are label values by that name.
+macro_rules! label_value_by_name {
+    ($($label:ty),* $(,)?) => {$(
+        impl EncodeLabelValue for $label {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+                EncodeLabelValue::encode(&self.as_str(), encoder)
+            }
+        }
+    )*};
+}
+
+label_value_by_name!(EndpointLabel, Verdict, PinOutcome, Code, Side);
+
+/// How a request ended. The derive writes variant names verbatim, so they are the
+/// label values `docs/events.md` lists.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum Outcome {
+    validated,
+    validation_failed,
+    login_redirect,
+    retry,
+    retry_gave_up,
+    chooser,
+    pin_set,
+    pin_refused,
+    logout,
+    forwarded,
+    rejected,
+    upstream_error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabels {
+    verdict: Verdict,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PinLabels {
+    pin: PinOutcome,
+}
+
+/// `bonenfant_errors_total`'s labels: a stable code (`docs/events.md`) and the side
+/// that failed, which the code itself carries.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    code: Code,
+    side: Side,
+}
+
+/// `bonenfant_request_duration_seconds`'s label: validations apart, as they wait on
+/// the ENT's back channel.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    kind: Kind,
+}
+
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum Kind {
+    validation,
+    other,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS_S)
+}
+
+// === impl Metrics ===
+
+/// The proxy's counters. One per process, shared behind an `Arc`. Each metric is a
+/// cheap handle (an `Arc` inside), so a scrape registers clones of them.
 #[derive(Debug)]
 pub struct Metrics {
     /// For `/status`'s uptime.
     started: Instant,
-    /// Requests by (endpoint, outcome).
-    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    /// Validations by verdict, in [`Verdict::ALL`] order.
-    verdicts: [AtomicU64; Verdict::ALL.len()],
-    /// Validations by pin outcome, in [`PinOutcome::ALL`] order.
-    pins: [AtomicU64; PinOutcome::ALL.len()],
+    requests: Family<RequestLabels, Counter>,
+    /// Every request counted, for `/status` (a family cannot be summed).
+    requests_seen: Counter,
+    verdicts: Family<VerdictLabels, Counter>,
+    pins: Family<PinLabels, Counter>,
     /// Sum of `retries` over validations.
-    retries: AtomicU64,
-    /// Errors by stable code, with the side that failed (`upstream`, `downstream`).
-    errors: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    /// Latency of validations.
-    validation_latency: Histogram,
-    /// Latency of every other request.
-    other_latency: Histogram,
-    connections_open: Arc<AtomicU64>,
-    connections_total: AtomicU64,
+    retries: Counter,
+    errors: Family<ErrorLabels, Counter>,
+    durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
+    connections_open: Gauge,
+    connections_total: Counter,
 }
 
 impl Default for Metrics {
@@ -54,18 +172,30 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        Self {
+        let metrics = Self {
             started: Instant::now(),
-            requests: Mutex::default(),
-            verdicts: Default::default(),
-            pins: Default::default(),
-            retries: AtomicU64::new(0),
-            errors: Mutex::default(),
-            validation_latency: Histogram::default(),
-            other_latency: Histogram::default(),
-            connections_open: Arc::default(),
-            connections_total: AtomicU64::new(0),
+            requests: Family::default(),
+            requests_seen: Counter::default(),
+            verdicts: Family::default(),
+            pins: Family::default(),
+            retries: Counter::default(),
+            errors: Family::default(),
+            durations: Family::new_with_constructor(latency_histogram),
+            connections_open: Gauge::default(),
+            connections_total: Counter::default(),
+        };
+        // Closed lists are shown at zero from the start, so a rate over the first
+        // occurrence is not lost.
+        for verdict in Verdict::ALL {
+            let _ = metrics.verdicts.get_or_create(&VerdictLabels { verdict });
         }
+        for pin in PinOutcome::ALL {
+            let _ = metrics.pins.get_or_create(&PinLabels { pin });
+        }
+        for kind in [Kind::validation, Kind::other] {
+            let _ = metrics.durations.get_or_create(&DurationLabels { kind });
+        }
+        metrics
     }
 
     /// Counts one request from its summary event (call it with the event you emit).
@@ -73,32 +203,34 @@ impl Metrics {
     pub fn record(&self, event: &TraceEvent) {
         let (endpoint, outcome, latency) = match event {
             TraceEvent::Validate(v) => {
-                bump(
-                    &self.verdicts,
-                    Verdict::ALL.iter().position(|x| *x == v.verdict),
-                );
-                bump(&self.pins, PinOutcome::ALL.iter().position(|x| *x == v.pin));
-                self.retries
-                    .fetch_add(u64::from(v.retries), Ordering::Relaxed);
+                self.verdicts
+                    .get_or_create(&VerdictLabels { verdict: v.verdict })
+                    .inc();
+                self.pins.get_or_create(&PinLabels { pin: v.pin }).inc();
+                self.retries.inc_by(u64::from(v.retries));
                 if let Some(code) = v.error {
                     self.error(code);
                 }
-                self.validation_latency.observe(v.latency_ms.0);
+                self.observe(Kind::validation, v.latency_ms.0);
                 let outcome = if v.error.is_some() {
-                    "validation_failed"
+                    Outcome::validation_failed
                 } else {
-                    "validated"
+                    Outcome::validated
                 };
-                (v.endpoint.as_str(), outcome, None)
+                (EndpointLabel::Cas(v.endpoint), outcome, None)
             }
             TraceEvent::LoginRedirect(e) => {
                 let outcome = match e.action {
-                    FrontAction::Forwarded | FrontAction::Delivered => "login_redirect",
-                    FrontAction::Relogin => "retry",
-                    FrontAction::GaveUp => "retry_gave_up",
-                    FrontAction::Chooser => "chooser",
+                    FrontAction::Forwarded | FrontAction::Delivered => Outcome::login_redirect,
+                    FrontAction::Relogin => Outcome::retry,
+                    FrontAction::GaveUp => Outcome::retry_gave_up,
+                    FrontAction::Chooser => Outcome::chooser,
                 };
-                ("login", outcome, Some(e.latency_ms.0))
+                (
+                    EndpointLabel::Cas(Endpoint::Login),
+                    outcome,
+                    Some(e.latency_ms.0),
+                )
             }
             // Details of a login whose `login_redirect` counts the request.
             TraceEvent::Retry(_) | TraceEvent::RetryGaveUp(_) => return,
@@ -106,53 +238,62 @@ impl Metrics {
                 self.error(e.code);
                 return;
             }
-            TraceEvent::Chooser(_) => ("chooser", "chooser", None),
-            TraceEvent::PinSet(_) => ("chooser", "pin_set", None),
+            TraceEvent::Chooser(_) => (EndpointLabel::Chooser, Outcome::chooser, None),
+            TraceEvent::PinSet(_) => (EndpointLabel::Chooser, Outcome::pin_set, None),
             TraceEvent::PinRefused(e) => {
                 self.error(e.code);
-                ("chooser", "pin_refused", None)
+                (EndpointLabel::Chooser, Outcome::pin_refused, None)
             }
-            TraceEvent::Logout(_) => ("logout", "logout", None),
-            TraceEvent::Passthrough(e) => (
-                endpoint_label(e.endpoint),
-                "forwarded",
-                Some(e.latency_ms.0),
-            ),
+            TraceEvent::Logout(_) => (EndpointLabel::Cas(Endpoint::Logout), Outcome::logout, None),
+            TraceEvent::Passthrough(e) => {
+                (e.endpoint.into(), Outcome::forwarded, Some(e.latency_ms.0))
+            }
             TraceEvent::Rejected(e) => {
                 self.error(e.code);
-                (endpoint_label(e.endpoint), "rejected", Some(e.latency_ms.0))
+                (e.endpoint.into(), Outcome::rejected, Some(e.latency_ms.0))
             }
             TraceEvent::UpstreamError(e) => {
                 self.error(e.code);
                 (
-                    endpoint_label(e.endpoint),
-                    "upstream_error",
+                    e.endpoint.into(),
+                    Outcome::upstream_error,
                     Some(e.latency_ms.0),
                 )
             }
             TraceEvent::Startup(_) | TraceEvent::Shutdown(_) | TraceEvent::EventsLost(_) => return,
         };
         if let Some(latency) = latency {
-            self.other_latency.observe(latency);
+            self.observe(Kind::other, latency);
         }
-        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
-        *requests.entry((endpoint, outcome)).or_default() += 1;
+        self.requests
+            .get_or_create(&RequestLabels { endpoint, outcome })
+            .inc();
+        self.requests_seen.inc();
     }
 
     /// Counts an accepted connection until the guard drops (pair increments and
     /// decrements in one place, as Sozu does).
     pub fn connection(&self) -> ConnectionGuard {
-        self.connections_total.fetch_add(1, Ordering::Relaxed);
-        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        self.connections_total.inc();
+        self.connections_open.inc();
         ConnectionGuard {
-            open: Arc::clone(&self.connections_open),
+            open: self.connections_open.clone(),
         }
     }
 
     fn error(&self, code: Code) {
-        let side = code.side().as_str();
-        let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
-        *errors.entry((code.as_str(), side)).or_default() += 1;
+        self.errors
+            .get_or_create(&ErrorLabels {
+                code,
+                side: code.side(),
+            })
+            .inc();
+    }
+
+    fn observe(&self, kind: Kind, latency: Duration) {
+        self.durations
+            .get_or_create(&DurationLabels { kind })
+            .observe(latency.as_secs_f64());
     }
 
     pub fn uptime(&self) -> Duration {
@@ -161,263 +302,147 @@ impl Metrics {
 
     /// A consistent-enough copy for `/status` (each counter read once).
     pub fn snapshot(&self) -> Snapshot {
-        let requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
         Snapshot {
-            requests: requests.values().sum(),
+            requests: self.requests_seen.get(),
             verdicts: Verdict::ALL
                 .iter()
-                .zip(&self.verdicts)
-                .map(|(v, n)| (v.as_str(), n.load(Ordering::Relaxed)))
+                .map(|&verdict| {
+                    let n = self
+                        .verdicts
+                        .get_or_create(&VerdictLabels { verdict })
+                        .get();
+                    (verdict.as_str(), n)
+                })
                 .collect(),
             pins: PinOutcome::ALL
                 .iter()
-                .zip(&self.pins)
-                .map(|(p, n)| (p.as_str(), n.load(Ordering::Relaxed)))
+                .map(|&pin| {
+                    (
+                        pin.as_str(),
+                        self.pins.get_or_create(&PinLabels { pin }).get(),
+                    )
+                })
                 .collect(),
-            connections_open: self.connections_open.load(Ordering::Relaxed),
+            connections_open: u64::try_from(self.connections_open.get()).unwrap_or(0),
         }
     }
 
-    /// Renders every metric, plus the store's and the trace writer's figures.
-    pub fn render(&self, store: StoreStats, events_lost: u64, ready: bool) -> String {
+    /// Renders every metric, plus the figures sampled now: uptime, the store's, the
+    /// trace writer's losses and readiness. Served with [`CONTENT_TYPE`].
+    pub fn render(
+        &self,
+        store: StoreStats,
+        events_lost: u64,
+        ready: bool,
+    ) -> Result<String, fmt::Error> {
         let mut out = String::with_capacity(4096);
-        header(
-            &mut out,
-            "bonenfant_build_info",
-            "gauge",
-            "Always 1; the version as a label.",
+        prometheus_text::encode(&mut out, &self.registry(store, events_lost, ready))?;
+        Ok(out)
+    }
+
+    /// One registry per scrape: handles to the live metrics, in the order
+    /// `docs/events.md` lists them, plus constants for what is sampled now. Built
+    /// afresh so that concurrent scrapes never see each other's samples.
+    fn registry(&self, store: StoreStats, events_lost: u64, ready: bool) -> Registry {
+        let mut r = Registry::with_prefix("bonenfant");
+        r.register(
+            "build",
+            "Always 1; the version as a label",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
         );
-        sample(
-            &mut out,
-            "bonenfant_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))],
-            1,
+        r.register_with_unit(
+            "uptime",
+            "Seconds since the process started",
+            Unit::Seconds,
+            ConstGauge::new(self.uptime().as_secs()),
         );
-        header(
-            &mut out,
-            "bonenfant_uptime_seconds",
-            "gauge",
-            "Seconds since the process started.",
+        r.register(
+            "requests",
+            "Requests by CAS endpoint and outcome",
+            self.requests.clone(),
         );
-        sample(
-            &mut out,
-            "bonenfant_uptime_seconds",
-            &[],
-            self.uptime().as_secs(),
+        r.register("verdicts", "Validations by verdict", self.verdicts.clone());
+        r.register("pin", "Validations by pinning outcome", self.pins.clone());
+        r.register(
+            "retries",
+            "New logins asked by the retry strategy, over validations",
+            self.retries.clone(),
         );
-        let requests = self
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        header(
-            &mut out,
-            "bonenfant_requests_total",
-            "counter",
-            "Requests by CAS endpoint and outcome.",
+        r.register(
+            "errors",
+            "Errors by stable code and failing side",
+            self.errors.clone(),
         );
-        for ((endpoint, outcome), n) in &requests {
-            sample(
-                &mut out,
-                "bonenfant_requests_total",
-                &[("endpoint", endpoint), ("outcome", outcome)],
-                *n,
-            );
-        }
-        header(
-            &mut out,
-            "bonenfant_verdicts_total",
-            "counter",
-            "Validations by verdict.",
+        r.register_with_unit(
+            "request_duration",
+            "Time from request to answer",
+            Unit::Seconds,
+            self.durations.clone(),
         );
-        for (verdict, n) in Verdict::ALL.iter().zip(&self.verdicts) {
-            sample(
-                &mut out,
-                "bonenfant_verdicts_total",
-                &[("verdict", verdict.as_str())],
-                n.load(Ordering::Relaxed),
-            );
-        }
-        header(
-            &mut out,
-            "bonenfant_pin_total",
-            "counter",
-            "Validations by pinning outcome.",
+        r.register(
+            "connections_open",
+            "Client connections open now",
+            self.connections_open.clone(),
         );
-        for (pin, n) in PinOutcome::ALL.iter().zip(&self.pins) {
-            sample(
-                &mut out,
-                "bonenfant_pin_total",
-                &[("pin", pin.as_str())],
-                n.load(Ordering::Relaxed),
-            );
-        }
-        header(
-            &mut out,
-            "bonenfant_retries_total",
-            "counter",
-            "New logins asked by the retry strategy, over validations.",
+        r.register(
+            "connections",
+            "Client connections accepted",
+            self.connections_total.clone(),
         );
-        sample(
-            &mut out,
-            "bonenfant_retries_total",
-            &[],
-            self.retries.load(Ordering::Relaxed),
-        );
-        let errors = self
-            .errors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        header(
-            &mut out,
-            "bonenfant_errors_total",
-            "counter",
-            "Errors by stable code and failing side.",
-        );
-        for ((code, side), n) in &errors {
-            sample(
-                &mut out,
-                "bonenfant_errors_total",
-                &[("code", code), ("side", side)],
-                *n,
-            );
-        }
-        header(
-            &mut out,
-            "bonenfant_request_duration_seconds",
-            "histogram",
-            "Time from request to answer.",
-        );
-        self.validation_latency.render(
-            &mut out,
-            "bonenfant_request_duration_seconds",
-            "validation",
-        );
-        self.other_latency
-            .render(&mut out, "bonenfant_request_duration_seconds", "other");
-        header(
-            &mut out,
-            "bonenfant_connections_open",
-            "gauge",
-            "Client connections open now.",
-        );
-        sample(
-            &mut out,
-            "bonenfant_connections_open",
-            &[],
-            self.connections_open.load(Ordering::Relaxed),
-        );
-        header(
-            &mut out,
-            "bonenfant_connections_total",
-            "counter",
-            "Client connections accepted.",
-        );
-        sample(
-            &mut out,
-            "bonenfant_connections_total",
-            &[],
-            self.connections_total.load(Ordering::Relaxed),
-        );
-        for (name, kind, help, value) in [
+        for (name, help, value) in [
             (
-                "bonenfant_store_tickets",
-                "gauge",
-                "Ticket bindings held by the session store.",
+                "store_tickets",
+                "Ticket bindings held by the session store",
                 store.tickets,
             ),
             (
-                "bonenfant_store_sessions",
-                "gauge",
-                "Browser sessions held by the session store.",
+                "store_sessions",
+                "Browser sessions held by the session store",
                 store.sessions,
             ),
             (
-                "bonenfant_store_stash",
-                "gauge",
-                "Early validations stashed for Pronote.",
+                "store_stash",
+                "Early validations stashed for Pronote",
                 store.stash,
             ),
             (
-                "bonenfant_store_validated",
-                "gauge",
-                "Validated tickets kept for single logout.",
+                "store_validated",
+                "Validated tickets kept for single logout",
                 store.validated,
             ),
             (
-                "bonenfant_store_last_pupils",
-                "gauge",
-                "Last-pupil entries kept for flip detection.",
+                "store_last_pupils",
+                "Last-pupil entries kept for flip detection",
                 store.last_pupils,
             ),
-            (
-                "bonenfant_store_bytes",
-                "gauge",
-                "Bytes held by the session store.",
-                store.bytes,
-            ),
-            (
-                "bonenfant_store_evictions_total",
-                "counter",
-                "Entries the store evicted to stay bounded.",
-                store.evictions,
-            ),
-            (
-                "bonenfant_trace_events_lost_total",
-                "counter",
-                "Trace events that could not be written.",
-                events_lost,
-            ),
-            (
-                "bonenfant_ready",
-                "gauge",
-                "1 when the proxy accepts traffic.",
-                u64::from(ready),
-            ),
         ] {
-            header(&mut out, name, kind, help);
-            sample(&mut out, name, &[], value);
+            r.register(name, help, ConstGauge::new(value));
         }
-        out
+        r.register_with_unit(
+            "store",
+            "Bytes held by the session store",
+            Unit::Bytes,
+            ConstGauge::new(store.bytes),
+        );
+        r.register(
+            "store_evictions",
+            "Entries the store evicted to stay bounded",
+            ConstCounter::new(store.evictions),
+        );
+        r.register(
+            "trace_events_lost",
+            "Trace events that could not be written",
+            ConstCounter::new(events_lost),
+        );
+        r.register(
+            "ready",
+            "1 when the proxy accepts traffic",
+            ConstGauge::new(u64::from(ready)),
+        );
+        r
     }
-}
-
-fn bump(counters: &[AtomicU64], index: Option<usize>) {
-    if let Some(counter) = index.and_then(|i| counters.get(i)) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-fn endpoint_label(endpoint: Option<crate::cas::Endpoint>) -> &'static str {
-    endpoint.map_or("other", |e| e.as_str())
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (key, value)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{key}=\"{}\"", escape_label(value));
-        }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {value}");
-}
-
-/// Prometheus label escaping: backslash, double quote, newline.
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// What `/status` shows.
@@ -434,67 +459,18 @@ pub struct Snapshot {
 /// Decrements the open-connections gauge when the connection ends.
 #[derive(Debug)]
 pub struct ConnectionGuard {
-    open: Arc<AtomicU64>,
+    open: Gauge,
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-// === impl Histogram ===
-
-/// A fixed-bucket latency histogram (per-bucket counts; cumulated when rendered).
-#[derive(Debug, Default)]
-struct Histogram {
-    buckets: [AtomicU64; BUCKETS_US.len()],
-    /// Observations above the last bucket.
-    overflow: AtomicU64,
-    sum_us: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, latency: Duration) {
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        match BUCKETS_US.iter().position(|bound| us <= *bound) {
-            Some(i) => bump(&self.buckets, Some(i)),
-            None => {
-                self.overflow.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, kind: &str) {
-        let mut cumulative = 0;
-        for (bound, count) in BUCKETS_US.iter().zip(&self.buckets) {
-            cumulative += count.load(Ordering::Relaxed);
-            let le = format!("{}", *bound as f64 / 1e6);
-            sample(
-                out,
-                &format!("{name}_bucket"),
-                &[("kind", kind), ("le", &le)],
-                cumulative,
-            );
-        }
-        cumulative += self.overflow.load(Ordering::Relaxed);
-        sample(
-            out,
-            &format!("{name}_bucket"),
-            &[("kind", kind), ("le", "+Inf")],
-            cumulative,
-        );
-        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum{{kind=\"{kind}\"}} {sum}");
-        sample(out, &format!("{name}_count"), &[("kind", kind)], cumulative);
+        self.open.dec();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cas::Endpoint;
     use crate::events::{LatencyMs, Passthrough, Rejected, Validate};
 
     fn validate(verdict: Verdict, pin: PinOutcome, retries: u32, ms: u64) -> TraceEvent {
@@ -514,14 +490,19 @@ mod tests {
         })
     }
 
+    fn render(m: &Metrics, store: StoreStats, lost: u64, ready: bool) -> String {
+        m.render(store, lost, ready).expect("rendering to a String")
+    }
+
     #[test]
     fn validations_count_verdicts_pins_and_retries() {
         let m = Metrics::new();
         m.record(&validate(Verdict::Ok, PinOutcome::Retry, 3, 2));
         m.record(&validate(Verdict::WrongChild, PinOutcome::None, 0, 2000));
-        let text = m.render(StoreStats::default(), 0, true);
+        let text = render(&m, StoreStats::default(), 0, true);
         assert!(text.contains("bonenfant_verdicts_total{verdict=\"ok\"} 1\n"));
         assert!(text.contains("bonenfant_verdicts_total{verdict=\"wrong_child\"} 1\n"));
+        assert!(text.contains("bonenfant_verdicts_total{verdict=\"flip\"} 0\n"));
         assert!(text.contains("bonenfant_pin_total{pin=\"retry\"} 1\n"));
         assert!(text.contains("bonenfant_retries_total 3\n"));
         assert!(text.contains(
@@ -534,6 +515,8 @@ mod tests {
             "bonenfant_request_duration_seconds_bucket{kind=\"validation\",le=\"+Inf\"} 2\n"
         ));
         assert!(text.contains("bonenfant_request_duration_seconds_count{kind=\"validation\"} 2\n"));
+        assert_eq!(m.snapshot().requests, 2);
+        assert_eq!(m.snapshot().verdicts["wrong_child"], 1);
     }
 
     #[test]
@@ -545,7 +528,7 @@ mod tests {
             status: 400,
             latency_ms: LatencyMs(Duration::ZERO),
         }));
-        let text = m.render(StoreStats::default(), 0, false);
+        let text = render(&m, StoreStats::default(), 0, false);
         assert!(
             text.contains("bonenfant_errors_total{code=\"cas.ticket.prefix\",side=\"client\"} 1\n")
         );
@@ -564,39 +547,39 @@ mod tests {
         assert_eq!(m.snapshot().connections_open, 1);
         drop(b);
         assert_eq!(m.snapshot().connections_open, 0);
-        assert!(m
-            .render(StoreStats::default(), 0, true)
-            .contains("bonenfant_connections_total 2\n"));
+        let text = render(&m, StoreStats::default(), 0, true);
+        assert!(text.contains("bonenfant_connections_total 2\n"));
+        assert!(text.contains("bonenfant_connections_open 0\n"));
     }
 
     #[test]
-    fn every_sample_line_is_well_formed() {
+    fn scrape_time_figures_are_rendered() {
         let m = Metrics::new();
         m.record(&TraceEvent::Passthrough(Passthrough {
             endpoint: None,
             status: 200,
             latency_ms: LatencyMs(Duration::from_secs(60)),
         }));
-        let text = m.render(
-            StoreStats {
-                sessions: 2,
-                ..StoreStats::default()
-            },
-            5,
-            true,
-        );
-        let sample =
-            regex::Regex::new(r#"^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+$"#)
-                .unwrap();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            assert!(sample.is_match(line), "bad sample line: {line}");
-        }
+        let store = StoreStats {
+            sessions: 2,
+            bytes: 300,
+            evictions: 4,
+            ..StoreStats::default()
+        };
+        let text = render(&m, store, 5, true);
         assert!(text.contains("bonenfant_trace_events_lost_total 5\n"));
         assert!(text.contains("bonenfant_store_sessions 2\n"));
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert!(text.contains("bonenfant_store_bytes 300\n"));
+        assert!(text.contains("bonenfant_store_evictions_total 4\n"));
+        assert!(text.contains("bonenfant_ready 1\n"));
+        assert!(text.contains(&format!(
+            "bonenfant_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(
+            text.contains("bonenfant_requests_total{endpoint=\"other\",outcome=\"forwarded\"} 1\n")
+        );
+        assert!(text
+            .contains("bonenfant_request_duration_seconds_bucket{kind=\"other\",le=\"10\"} 0\n"));
     }
 }

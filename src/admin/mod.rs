@@ -1,7 +1,7 @@
 //! The admin server, on its own listener (`--admin ADDR`, keep it off the public
 //! network: it has no authentication, `docs/security.md`): `/healthz` (the process
-//! answers), `/readyz` (it should get traffic), `/metrics` (Prometheus text) and
-//! `/status` (a JSON summary).
+//! answers), `/readyz` (it should get traffic), `/metrics` (Prometheus text format
+//! 0.0.4) and `/status` (a JSON summary).
 //!
 //! Nothing here names a person: figures only, labelled by closed lists.
 
@@ -250,18 +250,14 @@ fn route(state: &AdminState, request: &Request<Incoming>) -> Response<Full<Bytes
     match request.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => readyz(&state.readiness),
-        "/metrics" => {
-            let body = state.metrics.render(
-                (state.store_stats)(),
-                state.trace_losses.lost(),
-                state.readiness.is_ready(),
-            );
-            respond(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                body,
-            )
-        }
+        "/metrics" => match state.metrics.render(
+            (state.store_stats)(),
+            state.trace_losses.lost(),
+            state.readiness.is_ready(),
+        ) {
+            Ok(body) => respond(StatusCode::OK, metrics::CONTENT_TYPE, body),
+            Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "metrics unavailable\n"),
+        },
         "/status" => match serde_json::to_string_pretty(&state.status()) {
             Ok(body) => respond(StatusCode::OK, "application/json", body),
             Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "status unavailable\n"),
