@@ -217,19 +217,9 @@ struct Bar {
 }
 
 fn verdict_bars(report: &Report) -> Vec<Bar> {
-    report
-        .verdicts_in_order()
-        .map(|(verdict, n)| Bar {
-            label: verdict_label(verdict).to_owned(),
-            value: n as f64,
-            text: count(n),
-            color: if matches!(verdict, "wrong_child" | "wrong_establishment") {
-                RED
-            } else {
-                BLUE
-            },
-        })
-        .collect()
+    count_bars(report.verdicts_in_order(), verdict_label, |verdict| {
+        matches!(verdict, "wrong_child" | "wrong_establishment")
+    })
 }
 
 /// Establishments, highest wrong-landing rate first.
@@ -240,13 +230,21 @@ fn establishment_bars(report: &Report) -> Vec<Bar> {
 }
 
 fn pin_bars(report: &Report) -> Vec<Bar> {
-    report
-        .pins_in_order()
-        .map(|(pin, n)| Bar {
-            label: pin_label(pin).to_owned(),
+    count_bars(report.pins_in_order(), pin_label, |pin| pin == "gave_up")
+}
+
+/// One bar per counted name, red where `alarming` says the name is bad news.
+fn count_bars(
+    counts: impl Iterator<Item = (&'static str, u64)>,
+    label: fn(&str) -> &'static str,
+    alarming: fn(&str) -> bool,
+) -> Vec<Bar> {
+    counts
+        .map(|(name, n)| Bar {
+            label: label(name).to_owned(),
             value: n as f64,
             text: count(n),
-            color: if pin == "gave_up" { RED } else { BLUE },
+            color: if alarming(name) { RED } else { BLUE },
         })
         .collect()
 }
