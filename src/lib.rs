@@ -22,6 +22,8 @@
 //!   the phases of a request and decides nothing about identity.
 //! * [`events`]: the closed list of trace events, pseudonyms, the JSON-lines writer.
 //! * [`admin`]: `/healthz`, `/readyz`, `/metrics`, `/status`.
+//! * [`pages`]: the HTML bonenfant writes (chooser, error and control pages, the report's
+//!   shell), through one template crate that escapes every value by default.
 //! * [`report`]: trace log → figures per establishment and per day.
 //! * [`sim`]: a test ENT and a test Pronote, for the demo, tests and benchmarks.
 //! * [`demo`]: the simulators and the proxy wired on loopback, with scripted parents.
@@ -33,6 +35,7 @@ pub mod code;
 pub mod config;
 pub mod demo;
 pub mod events;
+pub mod pages;
 pub mod pin;
 pub mod proxy;
 pub mod pupil;

@@ -38,8 +38,12 @@ fn lea() -> PupilKey {
 }
 
 async fn start() -> Stack {
+    start_with(pin_support::fixture_directory()).await
+}
+
+async fn start_with(directory: std::sync::Arc<bonenfant::sim::Directory>) -> Stack {
     Stack::start(
-        pin_support::fixture_directory(),
+        directory,
         EntOptions {
             pick: Pick::Random,
             ..EntOptions::ose_random(3)
@@ -419,5 +423,70 @@ async fn chooser_lists_only_this_parents_children_by_first_name_and_class() {
     assert!(page.body.contains("<label for="));
     assert_eq!(action.path(), "/bonenfant/choose");
     assert!(hidden(&fields, "service").is_some_and(|s| s.contains("/0330101a/pronote/")));
+    stack.stop().await;
+}
+
+/// Names come from the ENT's directory, which bonenfant does not control: a first name
+/// or class carrying markup shows as text and leaves the form as it was.
+#[tokio::test(flavor = "current_thread")]
+async fn chooser_shows_hostile_first_names_and_classes_as_text() {
+    let (_captured, _guard) = capture::capture();
+    let mut data = pin_support::fixture_directory().data().clone();
+    for pupil in &mut data.pupils {
+        match pupil.eleve_id.as_str() {
+            "837003" => {
+                pupil.first_name = "<script>alert(1)</script>".to_owned();
+                pupil.class = "\"><img src=x onerror=alert(1)>".to_owned();
+            }
+            "837004" => pupil.first_name = "O'Brien & <b>Fils</b>".to_owned(),
+            _ => {}
+        }
+    }
+    let stack = start_with(pin_support::directory(data)).await;
+    let (mut jar, _, _) = julien_on_the_chooser(&stack).await;
+    let page = jar
+        .get(&stack.chooser_url(&stack.pronote_page(COLLEGE)))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    for shown in [
+        "&lt;script&gt;alert(1)&lt;/script&gt; — classe de &quot;&gt;&lt;img src=x onerror=alert(1)&gt;",
+        "O'Brien &amp; &lt;b&gt;Fils&lt;/b&gt; — classe de 5A",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    for injected in ["<script", "<img", "<b>"] {
+        assert!(!page.body.contains(injected), "{injected}: {}", page.body);
+    }
+    assert_eq!(page.body.matches("<label for=").count(), 2);
+    let (_, fields) = form(&page, "csrf").expect("the chooser form");
+    let mut names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["csrf", "service"], "no field injected");
+    stack.stop().await;
+}
+
+/// The chooser's `service` comes from its URL, so anyone can link to the page with any
+/// value: it is reflected only inside the hidden field, escaped, and posted back as is.
+#[tokio::test(flavor = "current_thread")]
+async fn chooser_keeps_a_hostile_service_url_inside_its_hidden_field() {
+    let (_captured, _guard) = capture::capture();
+    let stack = start().await;
+    let (mut jar, _, _) = julien_on_the_chooser(&stack).await;
+    for hostile in [
+        "\"><script>alert(1)</script>",
+        "https://x/\" autofocus onfocus=\"alert(1)",
+        "javascript:alert(document.cookie)",
+        "https://x/?a='1'&b=<2>",
+    ] {
+        let mut url = stack.proxy_url("/bonenfant/choose");
+        url.query_pairs_mut().append_pair("service", hostile);
+        let page = jar.get(&url).await;
+        assert_eq!(page.status, StatusCode::OK, "{hostile}");
+        assert!(!page.body.contains("<script"), "{}", page.body);
+        let (action, fields) = form(&page, "csrf").expect("the chooser form");
+        assert_eq!(action.path(), "/bonenfant/choose");
+        assert_eq!(hidden(&fields, "service").as_deref(), Some(hostile));
+        assert_eq!(fields.len(), 2, "{fields:?}");
+    }
     stack.stop().await;
 }

@@ -154,6 +154,56 @@ fn markup_in_the_log_is_escaped_in_html() {
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
 
+/// A forged or corrupted log names hostile error codes in every event that carries one.
+#[test]
+fn hostile_error_codes_in_every_event_are_escaped_in_html() {
+    let hostile = [
+        "<script>alert(1)</script>",
+        "\"><img src=x onerror=alert(1)>",
+        "' onmouseover='alert(1)",
+        "a&b",
+    ];
+    let mut log = String::new();
+    for (i, code) in hostile.iter().enumerate() {
+        let code = serde_json::to_string(code).unwrap();
+        log.push_str(&format!(
+            r#"{{"ts":"2026-03-09T17:0{i}:00Z","event":"rejected","code":{code},"endpoint":null,"status":400,"latency_ms":1}}
+{{"ts":"2026-03-09T17:0{i}:01Z","event":"upstream_error","code":{code},"endpoint":"login","status":502,"latency_ms":1}}
+{{"ts":"2026-03-09T17:0{i}:02Z","event":"pin_refused","code":{code},"principal":null,"session":null}}
+{{"ts":"2026-03-09T17:0{i}:03Z","event":"validate","verdict":"unresolved","rule":"no_expected_establishment","endpoint":"serviceValidate","uai_expected":null,"uai_asserted":null,"pin":"none","retries":0,"latency_ms":1,"principal":null,"pupil":null,"session":null,"error":{code}}}
+"#
+        ));
+    }
+    let mut out = Vec::new();
+    let r = report::run(log.as_bytes(), Format::Html, &mut out).unwrap();
+    assert_eq!(r.bad_lines.count, 0, "{:?}", r.bad_lines);
+    let html = String::from_utf8(out).unwrap();
+    for code in hostile {
+        assert_eq!(r.errors[code], 4);
+        let shown = code
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;");
+        assert!(html.contains(&format!("<code>{shown}</code>")), "{code}");
+    }
+    for injected in ["<script", "<img"] {
+        assert!(!html.contains(injected), "{injected} in the page");
+    }
+}
+
+/// A UAI is checked when read: markup in `uai_expected` is a bad line, never a row.
+#[test]
+fn hostile_uai_is_a_bad_line_not_a_row() {
+    let log = r#"{"ts":"2026-03-09T17:01:00.000Z","event":"validate","verdict":"ok","rule":"intent.pin","endpoint":"serviceValidate","uai_expected":"<img src=x onerror=alert(1)>","uai_asserted":"0330012A","pin":"none","retries":0,"latency_ms":1,"principal":"p","pupil":"q","session":null,"error":null}"#;
+    let mut out = Vec::new();
+    let r = report::run(log.as_bytes(), Format::Html, &mut out).unwrap();
+    assert_eq!(r.bad_lines.by_reason["bad_field"], 1);
+    assert!(r.by_establishment.is_empty());
+    let html = String::from_utf8(out).unwrap();
+    assert!(!html.contains("<img") && !html.contains("onerror"));
+}
+
 #[test]
 fn empty_log_gives_an_empty_report() {
     let r = report::summarize(&b""[..]).unwrap();

@@ -1,13 +1,14 @@
 //! The chooser page: where a parent says which child they mean.
 //!
 //! Served by the proxy under the control prefix (`/bonenfant/choose`). Plain HTML that
-//! works without JavaScript, French by default. The form posts an opaque per-session
-//! token for each child, never the pupil's identifier, and a CSRF token.
+//! works without JavaScript, French by default; its markup is in `pages`. The form posts
+//! an opaque per-session token for each child, never the pupil's identifier, and a CSRF
+//! token.
 
 use crate::code::Code;
-use quick_xml::escape::escape;
 use sha2::{Digest, Sha256};
 
+use crate::pages::{self, Choice};
 use crate::pupil::PupilKey;
 
 /// One child the page offers.
@@ -90,47 +91,16 @@ pub fn child_token(csrf: &str, key: &PupilKey) -> String {
 
 /// Renders the chooser page. `action` is the form's target path.
 pub fn render(children: &[ChooserChild<'_>], service: &str, csrf: &str, action: &str) -> String {
-    let mut items = String::new();
-    for (n, child) in children.iter().enumerate() {
-        let label = match (child.first_name, child.class) {
-            (Some(name), Some(class)) => format!("{} — classe de {}", escape(name), escape(class)),
-            (Some(name), None) => escape(name).into_owned(),
-            (None, Some(class)) => format!("Enfant n°{} — classe de {}", n + 1, escape(class)),
-            (None, None) => format!("Enfant n°{}", n + 1),
-        };
-        let token = child_token(csrf, child.key);
-        let checked = if child.pinned { " checked" } else { "" };
-        items.push_str(&format!(
-            "<li><input type=\"radio\" name=\"child\" id=\"c{n}\" value=\"{token}\" required{checked}>\
-             <label for=\"c{n}\">{label}</label></li>\n"
-        ));
-    }
-    let body = if children.is_empty() {
-        "<p>Aucun enfant n'est encore connu pour ce compte. Connectez-vous une première fois \
-         à Pronote, puis revenez sur cette page.</p>"
-            .to_owned()
-    } else {
-        format!(
-            "<form method=\"post\" action=\"{action}\">\n\
-             <fieldset><legend>Pour quel enfant voulez-vous ouvrir Pronote&nbsp;?</legend>\n\
-             <ul>\n{items}</ul></fieldset>\n\
-             <input type=\"hidden\" name=\"service\" value=\"{service}\">\n\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
-             <button type=\"submit\">Ouvrir Pronote pour cet enfant</button>\n\
-             </form>",
-            action = escape(action),
-            service = escape(service),
-            csrf = escape(csrf),
-        )
-    };
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"fr\">\n<head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Choisir l'enfant — Pronote</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}\
-         ul{{list-style:none;padding:0}}li{{margin:.5rem 0}}button{{font-size:1rem;padding:.5rem 1rem}}</style>\
-         </head>\n<body>\n<main>\n<h1>Choisir l'enfant</h1>\n{body}\n</main>\n</body>\n</html>\n"
-    )
+    let choices: Vec<Choice<'_>> = children
+        .iter()
+        .map(|child| Choice {
+            token: child_token(csrf, child.key),
+            first_name: child.first_name,
+            class: child.class,
+            checked: child.pinned,
+        })
+        .collect();
+    pages::chooser(&choices, service, csrf, action)
 }
 
 /// Parses an `application/x-www-form-urlencoded` pin POST. Each field exactly once.

@@ -132,45 +132,11 @@ pub fn overloaded() -> Response<ProxyBody> {
 /// A small HTML page naming the error and its code, with the code also in
 /// [`ERROR_HEADER`]. Never cached; carries nothing from the request (no reflected input).
 pub fn page(status: StatusCode, code: Code) -> Response<ProxyBody> {
-    let (fr, en) = explanation(status);
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
-         <title>{status} {reason}</title></head>\n<body>\
-         <h1>{status} {reason}</h1>\n<p>{fr}</p>\n<p lang=\"en\">{en}</p>\n\
-         <p>Code : <code>{code}</code></p>\n</body></html>\n",
-        status = status.as_u16(),
-    );
-    let mut response = self::html(status, html);
+    let mut response = html(status, crate::pages::error(status, code.as_str()));
     response
         .headers_mut()
         .insert(ERROR_HEADER, HeaderValue::from_static(code.as_str()));
     response
-}
-
-fn explanation(status: StatusCode) -> (&'static str, &'static str) {
-    match status {
-        StatusCode::BAD_GATEWAY => (
-            "Le serveur d'authentification (ENT) n'a pas répondu correctement. Réessayez dans un instant.",
-            "The authentication server (ENT) did not answer properly. Try again in a moment.",
-        ),
-        StatusCode::GATEWAY_TIMEOUT => (
-            "Le serveur d'authentification (ENT) n'a pas répondu à temps. Réessayez dans un instant.",
-            "The authentication server (ENT) did not answer in time. Try again in a moment.",
-        ),
-        StatusCode::INTERNAL_SERVER_ERROR => (
-            "Erreur interne du proxy. Réessayez dans un instant.",
-            "Internal error in the proxy. Try again in a moment.",
-        ),
-        StatusCode::SERVICE_UNAVAILABLE => (
-            "Le service est momentanément surchargé. Réessayez dans un instant.",
-            "The service is overloaded for a moment. Try again shortly.",
-        ),
-        _ => (
-            "La requête a été refusée.",
-            "The request was refused.",
-        ),
-    }
 }
 
 /// A page bonenfant writes itself (error pages, the chooser): never cached, never

@@ -1,9 +1,11 @@
 //! The report as one self-contained HTML page, in French: inline CSS, SVG bar charts,
 //! no script and no external asset, so it opens offline, prints, and goes in a slide.
-//! Every value from the log is escaped.
+//! Written with the `pages` templates, which escape every value; text from the log goes
+//! through [`Printable`], which also drops control characters.
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
+
+use crate::pages::{self, html, Css, Head, Markup, Printable};
 
 use super::{Report, Row};
 
@@ -18,7 +20,7 @@ const BLUE: &str = "#2f5d9b";
 const RED: &str = "#c0392b";
 const GREY: &str = "#7f8c8d";
 
-const STYLE: &str = "
+const STYLE: Css = Css("
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:0;color:#1d2733;background:#f5f6f8}
 main{max-width:980px;margin:0 auto;padding:24px}
 h1{font-size:1.6rem;margin:0 0 4px}
@@ -40,156 +42,83 @@ td{white-space:nowrap}
 td.bad{color:#c0392b;font-weight:600}
 footer{color:#55606e;font-size:.8rem;margin-top:32px}
 @media print{body{background:#fff}section{break-inside:avoid}}
-";
+");
 
 pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let mut page = String::with_capacity(64 * 1024);
-    render(report, &mut page);
-    out.write_all(page.as_bytes())
+    out.write_all(render(report).as_bytes())
 }
 
-fn render(report: &Report, page: &mut String) {
-    page.push_str("<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n");
-    page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    page.push_str("<title>bonenfant — rapport des validations CAS</title>\n<style>");
-    page.push_str(STYLE);
-    page.push_str("</style>\n</head>\n<body>\n<main>\n");
-    page.push_str("<h1>Connexions ENT → Pronote : le bon enfant ?</h1>\n");
-    match &report.period {
-        Some(period) => {
-            let _ = writeln!(
-                page,
-                "<p class=\"sub\">Journal bonenfant du {} au {} (heure UTC).</p>",
-                esc(&short_ts(&period.from)),
-                esc(&short_ts(&period.to))
-            );
-        }
-        None => page.push_str("<p class=\"sub\">Journal bonenfant vide.</p>\n"),
-    }
-    cards(report, page);
-
-    heading(page, "Verdicts", "Une validation Pronote = un verdict.");
-    let verdicts: Vec<Bar> = report
-        .verdicts_in_order()
-        .map(|(verdict, n)| Bar {
-            label: verdict_label(verdict).to_owned(),
-            value: n as f64,
-            text: count(n),
-            color: if matches!(verdict, "wrong_child" | "wrong_establishment") {
-                RED
-            } else {
-                BLUE
-            },
-        })
-        .collect();
-    hbars(page, "Validations par verdict", &verdicts);
-    page.push_str("</section>\n");
-
-    heading(
-        page,
-        "Par établissement",
-        "Part des validations de parents où Pronote a reçu un autre enfant que celui voulu \
-         (mauvais enfant ou mauvais établissement), par UAI attendu.",
-    );
-    let mut by_rate: Vec<&Row> = report.by_establishment.iter().collect();
-    by_rate.sort_by(|a, b| b.wrong_landing_rate.total_cmp(&a.wrong_landing_rate));
-    let bars: Vec<Bar> = by_rate.iter().map(|row| rate_bar(row)).collect();
-    hbars(page, "Taux de mauvais enfant par établissement", &bars);
-    table(page, "UAI", &report.by_establishment);
-    page.push_str("</section>\n");
-
-    heading(page, "Par jour", "Jours en UTC.");
-    columns(page, "Taux de mauvais enfant par jour", &report.by_day);
-    table(page, "Jour", &report.by_day);
-    page.push_str("</section>\n");
-
-    heading(
-        page,
-        "Épinglage",
-        "Ce que la stratégie d'épinglage a fait pour chaque validation.",
-    );
-    let pins: Vec<Bar> = report
-        .pins_in_order()
-        .map(|(pin, n)| Bar {
-            label: pin_label(pin).to_owned(),
-            value: n as f64,
-            text: count(n),
-            color: if pin == "gave_up" { RED } else { BLUE },
-        })
-        .collect();
-    hbars(page, "Validations par issue d'épinglage", &pins);
-    let retries: Vec<Bar> = report
-        .retries
-        .iter()
-        .map(|(retries, n)| Bar {
-            label: retries.to_string(),
-            value: *n as f64,
-            text: count(*n),
-            color: GREY,
-        })
-        .collect();
-    hbars(
-        page,
-        "Répartition des nouvelles connexions (retry)",
-        &retries,
-    );
-    page.push_str("</section>\n");
-
-    if !report.errors.is_empty() || report.bad_lines.count > 0 || report.events_lost > 0 {
-        heading(page, "Erreurs et qualité du journal", "");
-        if !report.errors.is_empty() {
-            page.push_str("<table><tr><th>Code d'erreur</th><th>Nombre</th></tr>\n");
-            for (code, n) in &report.errors {
-                let _ = writeln!(
-                    page,
-                    "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                    esc(code),
-                    count(*n)
-                );
+fn render(report: &Report) -> String {
+    let body = html! {
+        main {
+            h1 { "Connexions ENT → Pronote : le bon enfant ?" }
+            @match &report.period {
+                Some(period) => {
+                    p.sub {
+                        "Journal bonenfant du " (Printable(&short_ts(&period.from)))
+                        " au " (Printable(&short_ts(&period.to))) " (heure UTC)."
+                    }
+                }
+                None => { p.sub { "Journal bonenfant vide." } }
             }
-            page.push_str("</table>\n");
+            (cards(report))
+            (section("Verdicts", "Une validation Pronote = un verdict.", html! {
+                (hbars("Validations par verdict", &verdict_bars(report)))
+            }))
+            (section(
+                "Par établissement",
+                "Part des validations de parents où Pronote a reçu un autre enfant que celui \
+                 voulu (mauvais enfant ou mauvais établissement), par UAI attendu.",
+                html! {
+                    (hbars("Taux de mauvais enfant par établissement", &establishment_bars(report)))
+                    (table("UAI", &report.by_establishment))
+                },
+            ))
+            (section("Par jour", "Jours en UTC.", html! {
+                (columns("Taux de mauvais enfant par jour", &report.by_day))
+                (table("Jour", &report.by_day))
+            }))
+            (section(
+                "Épinglage",
+                "Ce que la stratégie d'épinglage a fait pour chaque validation.",
+                html! {
+                    (hbars("Validations par issue d'épinglage", &pin_bars(report)))
+                    (hbars("Répartition des nouvelles connexions (retry)", &retry_bars(report)))
+                },
+            ))
+            @if !report.errors.is_empty() || report.bad_lines.count > 0 || report.events_lost > 0 {
+                (section("Erreurs et qualité du journal", "", log_quality(report)))
+            }
+            footer {
+                p {
+                    strong { "Lecture." } " " em { "Mauvais enfant" } " : Pronote a reçu un \
+                    autre enfant que celui voulu par le parent (enfant épinglé, seul enfant \
+                    connu dans l'établissement, ou enfant de la session). "
+                    em { "Mauvais établissement" } " : l'enfant reçu n'est pas scolarisé dans \
+                    l'établissement dont le Pronote a demandé la connexion. Le taux porte sur \
+                    les validations de parents réussies (personnels et élèves exclus). "
+                    em { "Familles concernées" } " : comptes parents distincts ayant eu au \
+                    moins un verdict autre que « correct »."
+                }
+                p {
+                    "Les identifiants (comptes, élèves, sessions) ne figurent dans le journal \
+                     que sous forme de pseudonymes (HMAC à clé secrète) ; aucun nom, ticket ni \
+                     cookie n'y apparaît."
+                }
+            }
         }
-        let _ = writeln!(
-            page,
-            "<p>{} ligne(s) ignorée(s) sur {} ; {} événement(s) perdu(s) par l'écrivain du journal.</p>",
-            count(report.bad_lines.count),
-            count(report.lines),
-            count(report.events_lost)
-        );
-        if !report.bad_lines.first.is_empty() {
-            let reasons: Vec<String> = report
-                .bad_lines
-                .by_reason
-                .iter()
-                .map(|(reason, n)| format!("{} : {}", esc(reason), count(*n)))
-                .collect();
-            let first: Vec<String> = report.bad_lines.first.iter().map(u64::to_string).collect();
-            let _ = writeln!(
-                page,
-                "<p>Motifs : {}. Premières lignes : {}.</p>",
-                reasons.join(", "),
-                first.join(", ")
-            );
-        }
-        page.push_str("</section>\n");
-    }
-
-    page.push_str(
-        "<footer><p><strong>Lecture.</strong> <em>Mauvais enfant</em> : Pronote a reçu un autre \
-         enfant que celui voulu par le parent (enfant épinglé, seul enfant connu dans \
-         l'établissement, ou enfant de la session). <em>Mauvais établissement</em> : l'enfant \
-         reçu n'est pas scolarisé dans l'établissement dont le Pronote a demandé la connexion. \
-         Le taux porte sur les validations de parents réussies (personnels et élèves exclus). \
-         <em>Familles concernées</em> : comptes parents distincts ayant eu au moins un verdict \
-         autre que « correct ».</p><p>Les identifiants (comptes, élèves, sessions) ne figurent \
-         dans le journal que sous forme de pseudonymes (HMAC à clé secrète) ; aucun nom, \
-         ticket ni cookie n'y apparaît.</p></footer>\n",
-    );
-    page.push_str("</main>\n</body>\n</html>\n");
+    };
+    pages::document(
+        &Head {
+            title: "bonenfant — rapport des validations CAS",
+            viewport: true,
+            style: Some(STYLE),
+        },
+        body,
+    )
 }
 
-fn cards(report: &Report, page: &mut String) {
-    page.push_str("<div class=\"cards\">\n");
+fn cards(report: &Report) -> Markup {
     let retried = report.pin.get("retry").copied().unwrap_or(0);
     let wrong = format!(
         "{} fois mauvais enfant ou établissement",
@@ -200,7 +129,7 @@ fn cards(report: &Report, page: &mut String) {
         count(report.families_affected),
         count(report.families_seen)
     );
-    for (value, label, alert) in [
+    let cards = [
         (
             count(report.validations),
             "validations Pronote".to_owned(),
@@ -222,22 +151,61 @@ fn cards(report: &Report, page: &mut String) {
             "événements perdus".to_owned(),
             report.events_lost > 0,
         ),
-    ] {
-        let _ = writeln!(
-            page,
-            "<div class=\"card{}\"><div class=\"n\">{}</div><div class=\"l\">{}</div></div>",
-            if alert { " alert" } else { "" },
-            esc(&value),
-            esc(&label)
-        );
+    ];
+    html! {
+        div.cards {
+            @for (value, label, alert) in &cards {
+                div.card.alert[*alert] {
+                    div.n { (value) }
+                    div.l { (label) }
+                }
+            }
+        }
     }
-    page.push_str("</div>\n");
 }
 
-fn heading(page: &mut String, title: &str, lead: &str) {
-    let _ = writeln!(page, "<section>\n<h2>{}</h2>", esc(title));
-    if !lead.is_empty() {
-        let _ = writeln!(page, "<p class=\"sub\">{}</p>", esc(lead));
+/// A titled section of the report; `lead` is left out when empty.
+fn section(title: &str, lead: &str, content: Markup) -> Markup {
+    html! {
+        section {
+            h2 { (title) }
+            @if !lead.is_empty() {
+                p.sub { (lead) }
+            }
+            (content)
+        }
+    }
+}
+
+fn log_quality(report: &Report) -> Markup {
+    html! {
+        @if !report.errors.is_empty() {
+            table {
+                tr { th { "Code d'erreur" } th { "Nombre" } }
+                @for (code, n) in &report.errors {
+                    tr { td { code { (Printable(code)) } } td { (count(*n)) } }
+                }
+            }
+        }
+        p {
+            (count(report.bad_lines.count)) " ligne(s) ignorée(s) sur " (count(report.lines))
+            " ; " (count(report.events_lost)) " événement(s) perdu(s) par l'écrivain du journal."
+        }
+        @if !report.bad_lines.first.is_empty() {
+            p {
+                "Motifs : "
+                @for (i, (reason, n)) in report.bad_lines.by_reason.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (Printable(reason)) " : " (count(*n))
+                }
+                ". Premières lignes : "
+                @for (i, line) in report.bad_lines.first.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (line)
+                }
+                "."
+            }
+        }
     }
 }
 
@@ -246,6 +214,52 @@ struct Bar {
     value: f64,
     text: String,
     color: &'static str,
+}
+
+fn verdict_bars(report: &Report) -> Vec<Bar> {
+    count_bars(report.verdicts_in_order(), verdict_label, |verdict| {
+        matches!(verdict, "wrong_child" | "wrong_establishment")
+    })
+}
+
+/// Establishments, highest wrong-landing rate first.
+fn establishment_bars(report: &Report) -> Vec<Bar> {
+    let mut by_rate: Vec<&Row> = report.by_establishment.iter().collect();
+    by_rate.sort_by(|a, b| b.wrong_landing_rate.total_cmp(&a.wrong_landing_rate));
+    by_rate.into_iter().map(rate_bar).collect()
+}
+
+fn pin_bars(report: &Report) -> Vec<Bar> {
+    count_bars(report.pins_in_order(), pin_label, |pin| pin == "gave_up")
+}
+
+/// One bar per counted name, red where `alarming` says the name is bad news.
+fn count_bars(
+    counts: impl Iterator<Item = (&'static str, u64)>,
+    label: fn(&str) -> &'static str,
+    alarming: fn(&str) -> bool,
+) -> Vec<Bar> {
+    counts
+        .map(|(name, n)| Bar {
+            label: label(name).to_owned(),
+            value: n as f64,
+            text: count(n),
+            color: if alarming(name) { RED } else { BLUE },
+        })
+        .collect()
+}
+
+fn retry_bars(report: &Report) -> Vec<Bar> {
+    report
+        .retries
+        .iter()
+        .map(|(retries, n)| Bar {
+            label: retries.to_string(),
+            value: *n as f64,
+            text: count(*n),
+            color: GREY,
+        })
+        .collect()
 }
 
 fn rate_bar(row: &Row) -> Bar {
@@ -263,135 +277,111 @@ fn rate_bar(row: &Row) -> Bar {
     }
 }
 
+/// The `<svg>` of a chart `height` units high, titled for screen readers.
+fn chart(title: &str, height: f64, content: Markup) -> Markup {
+    html! {
+        svg viewBox={ "0 0 " (CHART_WIDTH) " " (height) } role="img" aria-label=(title) {
+            title { (title) }
+            (content)
+        }
+    }
+}
+
 /// A horizontal bar chart: one labelled row per bar.
-fn hbars(page: &mut String, title: &str, bars: &[Bar]) {
+fn hbars(title: &str, bars: &[Bar]) -> Markup {
     let height = ROW_HEIGHT * bars.len().max(1) as f64 + 8.0;
     let max = bars.iter().map(|b| b.value).fold(0.0, f64::max);
     let span = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH;
-    let _ = writeln!(
-        page,
-        "<svg viewBox=\"0 0 {CHART_WIDTH} {height}\" role=\"img\" aria-label=\"{t}\"><title>{t}</title>",
-        t = esc(title)
-    );
-    if bars.is_empty() {
-        let _ = writeln!(page, "<text x=\"0\" y=\"16\">Aucune donnée.</text>");
-    }
-    for (i, bar) in bars.iter().enumerate() {
-        let y = ROW_HEIGHT * i as f64 + 4.0;
-        let width = if max > 0.0 {
-            span * bar.value / max
-        } else {
-            0.0
-        };
-        let _ = writeln!(
-            page,
-            "<text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{label}</text>\
-             <rect x=\"{LABEL_WIDTH}\" y=\"{y}\" width=\"{width:.1}\" height=\"{h}\" fill=\"{color}\"/>\
-             <text x=\"{vx:.1}\" y=\"{ty}\">{text}</text>",
-            lx = LABEL_WIDTH - 8.0,
-            ty = y + 13.0,
-            label = esc(&bar.label),
-            h = ROW_HEIGHT - 8.0,
-            color = bar.color,
-            vx = LABEL_WIDTH + width + 6.0,
-            text = esc(&bar.text),
-        );
-    }
-    page.push_str("</svg>\n");
+    chart(
+        title,
+        height,
+        html! {
+            @if bars.is_empty() {
+                text x="0" y="16" { "Aucune donnée." }
+            }
+            @for (i, bar) in bars.iter().enumerate() {
+                @let y = ROW_HEIGHT * i as f64 + 4.0;
+                @let width = if max > 0.0 { span * bar.value / max } else { 0.0 };
+                text x=(LABEL_WIDTH - 8.0) y=(y + 13.0) text-anchor="end" { (Printable(&bar.label)) }
+                rect x=(LABEL_WIDTH) y=(y) width=(tenths(width)) height=(ROW_HEIGHT - 8.0)
+                    fill=(bar.color) {}
+                text x=(tenths(LABEL_WIDTH + width + 6.0)) y=(y + 13.0) { (bar.text) }
+            }
+        },
+    )
 }
 
 /// A column chart of the wrong-landing rate, one column per row (days).
-fn columns(page: &mut String, title: &str, rows: &[Row]) {
+fn columns(title: &str, rows: &[Row]) -> Markup {
     let top = 16.0;
     let bottom = 28.0;
     let left = 44.0;
-    let height = COLUMN_CHART_HEIGHT + top + bottom;
+    let base = top + COLUMN_CHART_HEIGHT;
     let plot = CHART_WIDTH - left;
     let max = rows
         .iter()
         .map(|r| r.wrong_landing_rate)
         .fold(0.0, f64::max)
         .max(0.01);
-    let _ = writeln!(
-        page,
-        "<svg viewBox=\"0 0 {CHART_WIDTH} {height}\" role=\"img\" aria-label=\"{t}\"><title>{t}</title>",
-        t = esc(title)
-    );
-    let _ = writeln!(
-        page,
-        "<line x1=\"{left}\" y1=\"{y0}\" x2=\"{CHART_WIDTH}\" y2=\"{y0}\" stroke=\"#9aa5b1\"/>\
-         <text x=\"{lx}\" y=\"{yt}\" text-anchor=\"end\">{max}</text>\
-         <text x=\"{lx}\" y=\"{y0}\" text-anchor=\"end\">0</text>",
-        y0 = top + COLUMN_CHART_HEIGHT,
-        lx = left - 4.0,
-        yt = top + 4.0,
-        max = esc(&rate(max)),
-    );
-    if rows.is_empty() {
-        let _ = writeln!(
-            page,
-            "<text x=\"{left}\" y=\"{}\">Aucune donnée.</text>",
-            top + 20.0
-        );
-    }
     let slot = plot / rows.len().max(1) as f64;
     // At most about ten date labels, whatever the period.
     let label_every = rows.len().div_ceil(10).max(1);
-    for (i, row) in rows.iter().enumerate() {
-        let h = COLUMN_CHART_HEIGHT * row.wrong_landing_rate / max;
-        let x = left + slot * i as f64;
-        let _ = writeln!(
-            page,
-            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{RED}\">\
-             <title>{key} : {text}</title></rect>",
-            y = top + COLUMN_CHART_HEIGHT - h,
-            w = (slot * 0.8).max(1.0),
-            key = esc(&row.key),
-            text = esc(&rate(row.wrong_landing_rate)),
-        );
-        if i % label_every == 0 {
-            let _ = writeln!(
-                page,
-                "<text x=\"{x:.1}\" y=\"{y}\">{key}</text>",
-                y = top + COLUMN_CHART_HEIGHT + 16.0,
-                key = esc(&row.key),
-            );
-        }
-    }
-    page.push_str("</svg>\n");
+    chart(
+        title,
+        COLUMN_CHART_HEIGHT + top + bottom,
+        html! {
+            line x1=(left) y1=(base) x2=(CHART_WIDTH) y2=(base) stroke="#9aa5b1" {}
+            text x=(left - 4.0) y=(top + 4.0) text-anchor="end" { (rate(max)) }
+            text x=(left - 4.0) y=(base) text-anchor="end" { "0" }
+            @if rows.is_empty() {
+                text x=(left) y=(top + 20.0) { "Aucune donnée." }
+            }
+            @for (i, row) in rows.iter().enumerate() {
+                @let h = COLUMN_CHART_HEIGHT * row.wrong_landing_rate / max;
+                @let x = tenths(left + slot * i as f64);
+                rect x=(x) y=(tenths(base - h)) width=(tenths((slot * 0.8).max(1.0)))
+                    height=(tenths(h)) fill=(RED) {
+                    title { (Printable(&row.key)) " : " (rate(row.wrong_landing_rate)) }
+                }
+                @if i % label_every == 0 {
+                    text x=(x) y=(base + 16.0) { (Printable(&row.key)) }
+                }
+            }
+        },
+    )
 }
 
-fn table(page: &mut String, first: &str, rows: &[Row]) {
-    let _ = writeln!(
-        page,
-        "<table><tr><th>{}</th><th>Validations</th><th>Parents</th><th>Mauvais enfant</th>\
-         <th>Mauvais étab.</th><th>Changement</th><th>Ambigu</th><th>Non résolu</th>\
-         <th>Taux</th><th>Familles</th></tr>",
-        esc(first)
-    );
-    for row in rows {
-        let _ = writeln!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
-            esc(&row.key),
-            count(row.validations),
-            count(row.parent_validations),
-            count(row.wrong_child),
-            count(row.wrong_establishment),
-            count(row.flip),
-            count(row.ambiguous),
-            count(row.unresolved),
-            if row.wrong_child + row.wrong_establishment > 0 {
-                "bad"
-            } else {
-                ""
-            },
-            rate(row.wrong_landing_rate),
-            count(row.families_affected),
-        );
+fn table(first: &str, rows: &[Row]) -> Markup {
+    html! {
+        table {
+            tr {
+                th { (first) } th { "Validations" } th { "Parents" } th { "Mauvais enfant" }
+                th { "Mauvais étab." } th { "Changement" } th { "Ambigu" } th { "Non résolu" }
+                th { "Taux" } th { "Familles" }
+            }
+            @for row in rows {
+                tr {
+                    td { (Printable(&row.key)) }
+                    td { (count(row.validations)) }
+                    td { (count(row.parent_validations)) }
+                    td { (count(row.wrong_child)) }
+                    td { (count(row.wrong_establishment)) }
+                    td { (count(row.flip)) }
+                    td { (count(row.ambiguous)) }
+                    td { (count(row.unresolved)) }
+                    td.bad[row.wrong_child + row.wrong_establishment > 0] {
+                        (rate(row.wrong_landing_rate))
+                    }
+                    td { (count(row.families_affected)) }
+                }
+            }
+        }
     }
-    page.push_str("</table>\n");
+}
+
+/// An SVG coordinate to a tenth of a unit: enough for a chart, and short.
+fn tenths(value: f64) -> String {
+    format!("{value:.1}")
 }
 
 fn verdict_label(verdict: &str) -> &'static str {
@@ -441,32 +431,82 @@ fn count(n: u64) -> String {
     out
 }
 
-/// HTML text and attribute escaping.
-fn esc(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pages::testing::{escaped, skeleton, HOSTILE};
+    use crate::report::{Period, Report, Row};
+
+    /// A report whose every string from the log is `value`, with one row of each kind.
+    fn report_with(value: &str) -> Report {
+        let row = |key: &str| Row {
+            key: key.to_owned(),
+            validations: 3,
+            parent_validations: 2,
+            wrong_child: 1,
+            wrong_landing_rate: 0.5,
+            ..Row::default()
+        };
+        let mut report = Report {
+            lines: 10,
+            validations: 3,
+            period: Some(Period {
+                from: value.to_owned(),
+                to: value.to_owned(),
+            }),
+            by_establishment: vec![row(value)],
+            by_day: vec![row(value)],
+            ..Report::default()
+        };
+        report.errors.insert(value.to_owned(), 1);
+        report.bad_lines.count = 1;
+        report.bad_lines.first.push(7);
+        report.bad_lines.by_reason.insert("not_json", 1);
+        report
+    }
 
     #[test]
-    fn escapes_markup() {
+    fn hostile_uais_days_and_error_codes_are_text() {
+        let reference = skeleton(&render(&report_with("0330012A")));
+        for hostile in HOSTILE {
+            let page = render(&report_with(hostile));
+            assert_eq!(skeleton(&page), reference, "{hostile}: {page}");
+            // Timestamps are cut to 16 characters; the rest appears whole.
+            assert!(page.contains(&format!("<code>{}</code>", escaped(hostile))));
+            assert!(page.contains(&format!("<td>{}</td>", escaped(hostile))));
+            assert!(
+                !page.contains("<script") && !page.contains("<img"),
+                "{page}"
+            );
+        }
+    }
+
+    #[test]
+    fn control_characters_from_the_log_are_replaced() {
+        let page = render(&report_with("0330012A\u{1b}[2J\u{0}"));
+        assert!(page.contains("0330012A\u{fffd}[2J\u{fffd}"));
+        assert!(!page.contains('\u{1b}') && !page.contains('\u{0}'));
+    }
+
+    #[test]
+    fn page_is_self_contained() {
+        let page = render(&report_with("0330012A"));
+        assert!(
+            page.starts_with("<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">")
+        );
+        assert!(page.contains("<style>\nbody{font-family:system-ui"));
+        for forbidden in ["<script", "src=", "href=", "@import", "url("] {
+            assert!(!page.contains(forbidden), "{forbidden}");
+        }
+        // SVG shapes are closed explicitly: an HTML parser nests whatever follows an
+        // unclosed `<rect>` inside it, and the chart's text would not show.
         assert_eq!(
-            esc("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+            page.matches("<rect").count(),
+            page.matches("</rect>").count()
+        );
+        assert_eq!(
+            page.matches("<line").count(),
+            page.matches("</line>").count()
         );
     }
 

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 
 use super::{login_service, CasExchange, Handled};
 use crate::events::{self, Pseudonym, TraceEvent};
+use crate::pages;
 use crate::pin::chooser::{self, ChooserError};
 use crate::proxy::error;
 use crate::pupil::{PupilKey, PupilLabel, Uai};
@@ -177,12 +178,7 @@ impl CasExchange {
             .map_err(|_| refuse(ChooserError::NoSession, principal.clone()))?;
         let response = match target {
             Some(service) => super::redirect(StatusCode::SEE_OTHER, &service),
-            None => error::html(
-                StatusCode::OK,
-                "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Enfant choisi</title></head>\
-                 <body><main><h1>C'est noté</h1><p>Votre prochaine connexion à Pronote ouvrira la session de cet enfant.</p></main></body></html>\n"
-                    .to_owned(),
-            ),
+            None => error::html(StatusCode::OK, pages::pin_noted()),
         };
         Ok(Handled::new(
             response,

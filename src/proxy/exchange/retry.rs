@@ -16,6 +16,7 @@ use crate::cas::{
     self, Failure, LoginRedirect, Outcome, ParseLimits, ParseOptions, ResponseFormat,
 };
 use crate::events::{self, FrontAction, LatencyMs, TraceEvent};
+use crate::pages;
 use crate::pin::front::{self as plan, EarlyValidation, FrontEvent, FrontResponse, FrontTicket};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::error;
@@ -275,23 +276,6 @@ fn relogin(front: &FrontChannel, service: &str) -> Response<ProxyBody> {
 
 /// The retry strategy ran out: tell the parent, and let them go on or choose.
 fn gave_up_page(location: &str, control_prefix: &str, service: &str) -> Response<ProxyBody> {
-    use quick_xml::escape::escape;
-    let choose = format!(
-        "{control_prefix}/choose?{}",
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("service", service)
-            .finish()
-    );
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Pronote — enfant non obtenu</title></head><body><main>\
-         <h1>L'ENT n'a pas ouvert la session de l'enfant attendu</h1>\
-         <p>Après plusieurs essais, l'ENT propose toujours un autre enfant.</p>\
-         <p><a href=\"{location}\">Continuer vers Pronote quand même</a></p>\
-         <p><a href=\"{choose}\">Choisir un autre enfant</a></p></main></body></html>\n",
-        location = escape(location),
-        choose = escape(&choose),
-    );
-    error::html(StatusCode::OK, html)
+    let choose = pages::chooser_href(control_prefix, service);
+    error::html(StatusCode::OK, pages::gave_up(location, &choose))
 }
