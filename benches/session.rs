@@ -17,7 +17,8 @@ use bonenfant::cas::ServiceTicket;
 use bonenfant::pupil::{PupilKey, Uai};
 use bonenfant::session::memory::MemoryStore;
 use bonenfant::session::{
-    ObservedAssertion, SessionId, SessionState, SessionStore, StoreConfig, TicketBinding,
+    ObservedAssertion, SessionChange, SessionId, SessionState, SessionStore, StoreConfig,
+    TicketBinding,
 };
 use criterion::{criterion_group, Criterion, Throughput};
 use futures_util::FutureExt as _;
@@ -208,6 +209,17 @@ fn hot_paths(c: &mut Criterion) {
     });
     group.bench_function("get_session", |b| {
         b.iter(|| black_box(now(store.session(&id)).expect("get")))
+    });
+    // What replaces a get then a put: one decode, one encode, under one lock.
+    group.bench_function("update_session", |b| {
+        b.iter(|| {
+            let touch = |current: Option<SessionState>| {
+                let mut state = current.unwrap_or_default();
+                state.updated_at_ms += 1;
+                (SessionChange::Put(state), ())
+            };
+            black_box(now(store.update_session(&id, touch)).expect("update"))
+        })
     });
     group.finish();
 }

@@ -202,6 +202,7 @@ codes! {
     StoreUnavailable = "store.unavailable", Store, 503, INTERNAL_ERROR;
     StoreCorrupt = "store.corrupt", Store, 500, INTERNAL_ERROR;
     StoreTooLarge = "store.too_large", Store, 500, INTERNAL_ERROR;
+    StoreContention = "store.contention", Store, 503, INTERNAL_ERROR;
     StoreInvalidUrl = "store.invalid_url", Bonenfant, 500, INTERNAL_ERROR;
     // The trace log and the report tool.
     EventsOpen = "events.open", Bonenfant, 500, INTERNAL_ERROR;

@@ -308,3 +308,75 @@ async fn serve_waits_for_a_redis_that_is_not_up_yet() {
     pronote.stop().await.unwrap();
     ent.stop().await.unwrap();
 }
+
+/// The bug this guards against: instance A read a session, instance B updated it, and
+/// A's write (the state it had read, plus its own change) wiped out B's update. The
+/// interleaving is forced: B's whole update runs between A's read and A's write.
+#[test]
+fn two_instances_updating_one_session_lost_an_update() {
+    use bonenfant::session::redis::RedisStore;
+    use bonenfant::session::{SessionId, SessionStore, StoreConfig};
+
+    // Each instance drives its own connection on its own runtime, as two processes do.
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let redis = RedisServer::start();
+    let url = redis.url();
+    // Instance B: its own connection, on its own thread, as another process would be.
+    let instance_b_learns = |session: SessionId, child: &str| {
+        let (url, child) = (url.clone(), session_support::child(child, 0));
+        std::thread::spawn(move || {
+            runtime().block_on(async {
+                let b = RedisStore::connect(&url, &StoreConfig::default())
+                    .await
+                    .unwrap();
+                let learn = session_support::learn_and_count(child);
+                b.update_session(&session, learn).await.unwrap();
+            });
+        })
+        .join()
+        .unwrap();
+    };
+    runtime().block_on(async {
+        let a = RedisStore::connect(&url, &StoreConfig::default())
+            .await
+            .unwrap();
+
+        // Before: read, change, put back. B's child is lost.
+        let session = SessionId::random();
+        let mut read = a.session(&session).await.unwrap().unwrap_or_default();
+        instance_b_learns(session, "b");
+        read.known.push((session_support::child("a", 0), None));
+        a.put_session(&session, read).await.unwrap();
+        let state = a.session(&session).await.unwrap().unwrap();
+        assert_eq!(state.known.len(), 1, "the race was not reproduced");
+
+        // Now: one atomic update. A's change is decided again on B's state.
+        let session = SessionId::random();
+        let mut learn = session_support::learn_and_count(session_support::child("a", 0));
+        let mut calls = 0;
+        let updated = a
+            .update_session(&session, |current| {
+                calls += 1;
+                if calls == 1 {
+                    instance_b_learns(session, "b");
+                }
+                learn(current)
+            })
+            .await
+            .unwrap();
+        assert_eq!(calls, 2, "A's first write should have lost the race");
+        session_support::assert_holds_exactly(
+            updated.state.as_ref(),
+            vec![
+                session_support::child("a", 0),
+                session_support::child("b", 0),
+            ],
+        );
+        assert_eq!(a.session(&session).await.unwrap(), updated.state);
+    });
+}

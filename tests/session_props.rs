@@ -4,8 +4,13 @@
 //!
 //! Checked: a ticket binds to at most one session; a take returns the binding only to
 //! the first taker and only within the TTL, and with the session that received the
-//! ticket; a replayed ticket never attaches twice; the stash is one-shot; bounds hold.
+//! ticket; a replayed ticket never attaches twice; the stash is one-shot; bounds hold;
+//! a session update sees the state the model holds and leaves what it decided.
 //! The same model runs against Redis (a `redis-server` this test starts).
+//!
+//! Concurrent session updates (many tasks, each adding its own children to shared
+//! sessions) lose none of them; the same on Redis across two instances is in
+//! `session_redis`.
 
 use crate::session_support;
 
@@ -19,8 +24,8 @@ use bonenfant::pupil::{PupilKey, Uai};
 use bonenfant::session::memory::MemoryStore;
 use bonenfant::session::redis::RedisStore;
 use bonenfant::session::{
-    ManualClock, MapLimits, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig,
-    TicketBinding,
+    ManualClock, MapLimits, SessionChange, SessionId, SessionState, SessionStore,
+    StashedValidation, StoreConfig, TicketBinding,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
@@ -75,9 +80,54 @@ enum Op {
         key: usize,
         pupil: usize,
     },
+    /// A read-modify-write of one session.
+    Update {
+        session: usize,
+        update: Update,
+    },
     Advance {
         ms: u64,
     },
+}
+
+/// What a session update does: the three kinds callers need, and dropping.
+#[derive(Clone, Copy, Debug)]
+enum Update {
+    /// Create if absent; learn `pupil` unless already known (then leave it alone).
+    Learn(usize),
+    /// Pin `pupil`, only in a session that exists.
+    PinIfPresent(usize),
+    /// Drop the session if it knows `pupil`.
+    DropIfKnows(usize),
+}
+
+impl Update {
+    /// The pure function handed to `update_session`.
+    fn apply(self, current: Option<SessionState>, at: u64) -> SessionChange {
+        match (self, current) {
+            (Update::Learn(p), current) => {
+                let mut state = current.unwrap_or_default();
+                if state.known.iter().any(|(key, _)| *key == pupil(p)) {
+                    return SessionChange::Keep;
+                }
+                state.known.push((pupil(p), None));
+                state.updated_at_ms = at;
+                SessionChange::Put(state)
+            }
+            (Update::PinIfPresent(_), None) => SessionChange::Keep,
+            (Update::PinIfPresent(p), Some(mut state)) => {
+                state.pin = Some(pupil(p));
+                state.updated_at_ms = at;
+                SessionChange::Put(state)
+            }
+            (Update::DropIfKnows(p), Some(state))
+                if state.known.iter().any(|(key, _)| *key == pupil(p)) =>
+            {
+                SessionChange::Drop
+            }
+            (Update::DropIfKnows(_), _) => SessionChange::Keep,
+        }
+    }
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -94,8 +144,13 @@ fn op() -> impl Strategy<Value = Op> {
         1 => ticket.prop_map(|ticket| Op::Logout { ticket }),
         1 => (session.clone(), 0..PUPILS).prop_map(|(session, pupil)| Op::PutSession { session, pupil }),
         1 => session.clone().prop_map(|session| Op::GetSession { session }),
-        1 => session.prop_map(|session| Op::DropSession { session }),
+        1 => session.clone().prop_map(|session| Op::DropSession { session }),
         1 => (0..LAST_PUPIL_KEYS, 0..PUPILS).prop_map(|(key, pupil)| Op::SwapPupil { key, pupil }),
+        3 => (session, prop_oneof![
+                3 => (0..PUPILS).prop_map(Update::Learn),
+                1 => (0..PUPILS).prop_map(Update::PinIfPresent),
+                1 => (0..PUPILS).prop_map(Update::DropIfKnows),
+            ]).prop_map(|(session, update)| Op::Update { session, update }),
         2 => prop_oneof![1..5_000u64, 29_000..31_000u64, 100_000..200_000u64]
             .prop_map(|ms| Op::Advance { ms }),
     ]
@@ -330,6 +385,38 @@ async fn run_model<S: SessionStore>(store: &S, clock: Option<&ManualClock>, ops:
                 let want = put(&mut m.pupils, key, (pupil(p), at), now, SESSION_TTL_MS);
                 assert_eq!(got, want, "step {step}: {op:?}");
             }
+            Op::Update { session: s, update } => {
+                // The closure hands back what it saw, to check it against the model.
+                let got = store
+                    .update_session(&session(s), |current| {
+                        (update.apply(current.clone(), at), current)
+                    })
+                    .await
+                    .unwrap();
+                let before = m
+                    .sessions
+                    .get(&s)
+                    .filter(|e| e.expires > now)
+                    .and_then(|e| e.value.clone());
+                assert_eq!(got.output, before, "step {step}: {op:?} saw");
+                let after = match update.apply(before.clone(), at) {
+                    SessionChange::Keep => {
+                        if let Some(e) = m.sessions.get_mut(&s).filter(|e| e.expires > now) {
+                            e.expires = now + SESSION_TTL_MS;
+                        }
+                        before
+                    }
+                    SessionChange::Put(state) => {
+                        put(&mut m.sessions, s, state.clone(), now, SESSION_TTL_MS);
+                        Some(state)
+                    }
+                    SessionChange::Drop => {
+                        m.sessions.remove(&s);
+                        None
+                    }
+                };
+                assert_eq!(got.state, after, "step {step}: {op:?} left");
+            }
             Op::Advance { ms } => {
                 if let Some(clock) = clock {
                     clock.advance(Duration::from_millis(ms));
@@ -410,6 +497,100 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+/// Runs `updaters` tasks on a multi-threaded runtime, each applying `updates`
+/// commutative changes spread over `sessions` shared sessions, then checks every
+/// session holds every change.
+fn concurrent_updates_on_memory(updaters: usize, updates: usize, sessions: usize) {
+    let store = Arc::new(MemoryStore::new(&StoreConfig::default()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..updaters)
+            .map(|u| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let mut added = Vec::new();
+                    for n in 0..updates {
+                        let s = (u + n) % sessions;
+                        let child = session_support::child(&format!("task{u}"), n);
+                        let learn = session_support::learn_and_count(child.clone());
+                        store.update_session(&session(s), learn).await.unwrap();
+                        added.push((s, child));
+                        tokio::task::yield_now().await;
+                    }
+                    added
+                })
+            })
+            .collect();
+        let mut added = vec![Vec::new(); sessions];
+        for task in tasks {
+            for (s, child) in task.await.unwrap() {
+                added[s].push(child);
+            }
+        }
+        for (s, children) in added.into_iter().enumerate() {
+            let state = store.session(&session(s)).await.unwrap();
+            session_support::assert_holds_exactly(state.as_ref(), children);
+        }
+    });
+}
+
+proptest! {
+    #![proptest_config(RunnerConfig { cases: 32, ..RunnerConfig::default() })]
+
+    /// The lost-update race, on one instance: concurrent requests updating shared
+    /// sessions keep every update.
+    #[test]
+    fn memory_store_concurrent_updaters_lose_no_update(
+        updaters in 2..8usize,
+        updates in 1..40usize,
+        sessions in 1..=2usize,
+    ) {
+        concurrent_updates_on_memory(updaters, updates, sessions);
+    }
+}
+
+/// An update on an expired session starts from nothing, the clock advanced rather than
+/// slept through.
+#[test]
+fn an_update_after_the_idle_ttl_starts_from_an_empty_session() {
+    let clock = ManualClock::new(0);
+    let store = MemoryStore::with_clock(
+        &config(TICKET_TTL_MS, 1_000, 1 << 20),
+        Arc::new(clock.clone()),
+    );
+    let rt = runtime();
+    let id = session(0);
+    let learn = |n| session_support::learn_and_count(session_support::child("a", n));
+    rt.block_on(store.update_session(&id, learn(0))).unwrap();
+    // A keep is a read: it extends the idle TTL.
+    clock.advance(Duration::from_millis(SESSION_TTL_MS - 1));
+    let kept = rt
+        .block_on(store.update_session(&id, |_| (SessionChange::Keep, ())))
+        .unwrap();
+    assert!(kept.state.is_some());
+    clock.advance(Duration::from_millis(SESSION_TTL_MS - 1));
+    let state = rt
+        .block_on(store.update_session(&id, learn(1)))
+        .unwrap()
+        .state;
+    session_support::assert_holds_exactly(
+        state.as_ref(),
+        vec![
+            session_support::child("a", 0),
+            session_support::child("a", 1),
+        ],
+    );
+    clock.advance(Duration::from_millis(SESSION_TTL_MS));
+    let state = rt
+        .block_on(store.update_session(&id, learn(2)))
+        .unwrap()
+        .state;
+    session_support::assert_holds_exactly(state.as_ref(), vec![session_support::child("a", 2)]);
 }
 
 #[test]

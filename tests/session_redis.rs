@@ -1,6 +1,7 @@
-//! The Redis store across instances and failures (`docs/domain.md`, "Deployments"): two
-//! stores on one Redis share bindings, keys never hold a ticket in clear, TTLs are
-//! Redis's own, and a Redis that is gone is a clear `Unavailable`, never a panic.
+//! The Redis store across instances and failures (`docs/domain.md`, "Deployments"): two stores on one Redis
+//! share bindings, keys never hold a ticket in clear, TTLs are Redis's own, and a Redis
+//! that is gone is a clear `Unavailable`, never a panic. Session updates racing across
+//! two instances lose nothing, and one that loses every race says so.
 
 use crate::session_support;
 
@@ -10,10 +11,12 @@ use std::time::Duration;
 use bonenfant::cas::{Assertion, Outcome, ServiceTicket};
 use bonenfant::events::PinOutcome;
 use bonenfant::session::redis::RedisStore;
+use bonenfant::session::redis::UPDATE_ATTEMPTS;
 use bonenfant::session::{
-    AnyStore, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig, StoreError,
-    TicketBinding,
+    AnyStore, SessionChange, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig,
+    StoreError, TicketBinding,
 };
+use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use session_support::RedisServer;
 use sha2::{Digest as _, Sha256};
 
@@ -276,15 +279,20 @@ async fn store_urls_choose_the_store() {
     }
 }
 
+/// The Redis key of `session` under the default prefix, derived independently.
+fn session_key(session: &SessionId) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"bonenfant.session\0");
+    hasher.update(session.0);
+    format!("bonenfant:s:{}", hex::encode(&hasher.finalize()[..16]))
+}
+
 #[tokio::test]
 async fn a_foreign_value_under_our_key_is_corrupt() {
     let server = RedisServer::start();
     let store = store(&server).await;
     let session = SessionId([9; 16]);
-    let mut hasher = Sha256::new();
-    hasher.update(b"bonenfant.session\0");
-    hasher.update(session.0);
-    let key = format!("bonenfant:s:{}", hex::encode(&hasher.finalize()[..16]));
+    let key = session_key(&session);
     let mut conn = raw(&server).await;
     let _: () = redis::cmd("SET")
         .arg(&key)
@@ -294,6 +302,21 @@ async fn a_foreign_value_under_our_key_is_corrupt() {
         .unwrap();
     let error = store.session(&session).await.err().unwrap();
     assert_eq!(error.code().as_str(), "store.corrupt");
+    // An update neither decides on nor overwrites what it cannot read.
+    let error = store
+        .update_session(&session, |_| -> (SessionChange, ()) {
+            panic!("called on an undecodable state")
+        })
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(error.code().as_str(), "store.corrupt");
+    let value: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(value, "not json");
 }
 
 #[tokio::test]
@@ -323,6 +346,11 @@ async fn the_store_works_again_once_redis_is_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(bound, Some(true), "the store did not reconnect");
+    // The restarted Redis has forgotten the update script: the store loads it again.
+    let learn = session_support::learn_and_count(session_support::child("after", 0));
+    let session = SessionId::random();
+    let state = store.update_session(&session, learn).await.unwrap().state;
+    assert_eq!(store.session(&session).await.unwrap(), state);
 }
 
 #[tokio::test]
@@ -338,7 +366,135 @@ async fn refuses_a_value_over_the_bound() {
         ..SessionState::default()
     };
     let session = SessionId::random();
-    let error = store.put_session(&session, state).await.unwrap_err();
+    let error = store
+        .put_session(&session, state.clone())
+        .await
+        .unwrap_err();
     assert_eq!(error.code().as_str(), "store.too_large");
     assert_eq!(store.session(&session).await.unwrap(), None);
+    let error = store
+        .update_session(&session, |_| (SessionChange::Put(state.clone()), ()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "store.too_large");
+    assert_eq!(store.session(&session).await.unwrap(), None);
+}
+
+/// Two instances, several tasks on each, updating shared sessions with commutative
+/// changes: every update that succeeded is in the final state, once; one that failed
+/// (only ever for contention) left nothing.
+#[test]
+fn two_instances_concurrent_updaters_lose_no_update() {
+    let server = RedisServer::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let case = std::cell::Cell::new(0u32);
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 12,
+        ..RunnerConfig::default()
+    });
+    let strategy = (1..4usize, 1..16usize, 1..=2usize);
+    runner
+        .run(&strategy, |(per_instance, updates, sessions)| {
+            case.set(case.get() + 1);
+            let config = StoreConfig {
+                redis_prefix: format!("bonenfant-test:{}:", case.get()),
+                ..StoreConfig::default()
+            };
+            rt.block_on(concurrent_updates(
+                &server,
+                &config,
+                per_instance,
+                updates,
+                sessions,
+            ));
+            Ok(())
+        })
+        .unwrap();
+}
+
+async fn concurrent_updates(
+    server: &RedisServer,
+    config: &StoreConfig,
+    per_instance: usize,
+    updates: usize,
+    sessions: usize,
+) {
+    let instances = [
+        Arc::new(RedisStore::connect(&server.url(), config).await.unwrap()),
+        Arc::new(RedisStore::connect(&server.url(), config).await.unwrap()),
+    ];
+    let ids: Vec<SessionId> = (0..sessions).map(|s| SessionId([s as u8; 16])).collect();
+    let mut tasks = Vec::new();
+    for (i, instance) in instances.iter().enumerate() {
+        for t in 0..per_instance {
+            let store = Arc::clone(instance);
+            let ids = ids.clone();
+            tasks.push(tokio::spawn(async move {
+                let updater = format!("instance{i}-task{t}");
+                let mut added = Vec::new();
+                for n in 0..updates {
+                    let s = (t + n) % ids.len();
+                    let child = session_support::child(&updater, n);
+                    let learn = session_support::learn_and_count(child.clone());
+                    match store.update_session(&ids[s], learn).await {
+                        Ok(_) => added.push((s, child)),
+                        Err(error) => {
+                            assert_eq!(error.code().as_str(), "store.contention", "{error}")
+                        }
+                    }
+                }
+                added
+            }));
+        }
+    }
+    let mut added = vec![Vec::new(); sessions];
+    for task in tasks {
+        for (s, child) in task.await.unwrap() {
+            added[s].push(child);
+        }
+    }
+    for (id, children) in ids.iter().zip(added) {
+        let state = instances[0].session(id).await.unwrap();
+        session_support::assert_holds_exactly(state.as_ref(), children);
+    }
+}
+
+/// A writer that always gets in between the read and the write: the update retries a
+/// bounded number of times, then fails with `store.contention` and writes nothing.
+#[tokio::test]
+async fn an_update_that_loses_every_race_fails_with_contention_and_writes_nothing() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let session = SessionId::random();
+    let key = session_key(&session);
+    let mut interferer = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut calls = 0u64;
+    let error = store
+        .update_session(&session, |current| {
+            calls += 1;
+            // Another writer lands right after this read (a test-only impurity). The
+            // value is a valid state in the stored form: `t` is its update time.
+            let _: () = redis::cmd("SET")
+                .arg(&key)
+                .arg(format!("{{\"t\":{calls}}}"))
+                .query(&mut interferer)
+                .unwrap();
+            let mut state = current.unwrap_or_default();
+            state.principal = Some("never written".to_owned());
+            (SessionChange::Put(state), ())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "store.contention", "{error}");
+    assert_eq!(calls, u64::from(UPDATE_ATTEMPTS));
+    let state = store.session(&session).await.unwrap().unwrap();
+    assert_eq!(state.principal, None);
+    assert_eq!(state.updated_at_ms, calls);
 }

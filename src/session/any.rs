@@ -3,8 +3,8 @@
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
 use super::{
-    SessionId, SessionState, SessionStore, StashedValidation, StoreConfig, StoreError, StoreStats,
-    TicketBinding,
+    SessionChange, SessionId, SessionState, SessionStore, SessionUpdate, StashedValidation,
+    StoreConfig, StoreError, StoreStats, TicketBinding,
 };
 use crate::cas::ServiceTicket;
 use crate::pupil::PupilKey;
@@ -91,6 +91,18 @@ impl SessionStore for AnyStore {
 
     async fn drop_session(&self, id: &SessionId) -> Result<(), StoreError> {
         dispatch!(self, s => s.drop_session(id))
+    }
+
+    async fn update_session<T, F>(
+        &self,
+        id: &SessionId,
+        f: F,
+    ) -> Result<SessionUpdate<T>, StoreError>
+    where
+        F: FnMut(Option<SessionState>) -> (SessionChange, T) + Send,
+        T: Send,
+    {
+        dispatch!(self, s => s.update_session(id, f))
     }
 
     async fn remember_validated(

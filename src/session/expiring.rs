@@ -35,6 +35,16 @@ pub(crate) enum Insert {
     Occupied,
 }
 
+/// What [`ExpiringMap::update`]'s closure decides for the key.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Leave the value; a live one gets its TTL extended (sliding expiry, as a read).
+    Keep,
+    /// Insert or replace, restarting the TTL.
+    Put(Vec<u8>),
+    Remove,
+}
+
 pub(crate) struct ExpiringMap<K> {
     shards: Box<[Mutex<Shard<K>>]>,
     ttl_ms: u64,
@@ -131,21 +141,43 @@ impl<K: Hash + Eq + Copy> ExpiringMap<K> {
 
     /// A copy of the live value, extending its TTL (sliding expiry).
     pub(crate) fn get_refresh(&self, key: &K, now: u64) -> Option<Box<[u8]>> {
-        let mut guard = self.shard(key);
-        let shard = &mut *guard;
-        let expires_at = now.saturating_add(self.ttl_ms);
-        let slot = shard
-            .map
-            .get_mut(key)
-            .filter(|slot| slot.expires_at > now)?;
-        if slot.value.is_empty() {
-            return None;
-        }
-        slot.expires_at = expires_at;
-        let value = slot.value.clone();
-        shard.queue.push_back((expires_at, *key));
-        shard.compact_queue();
+        let mut shard = self.shard(key);
+        let value = shard.live_value(key, now)?.into();
+        shard.refresh(key, now.saturating_add(self.ttl_ms));
         Some(value)
+    }
+
+    /// Read-modify-write under the shard lock: `decide` sees the live value (`None` when
+    /// absent, expired or a tombstone) and says what to do with it; its output is
+    /// returned. Meant for maps without one-shot entries (sessions): a `Put` replaces a
+    /// tombstone like any other entry.
+    pub(crate) fn update<T>(
+        &self,
+        key: K,
+        now: u64,
+        decide: impl FnOnce(Option<&[u8]>) -> Result<(Change, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.shard(&key);
+        let shard = &mut *guard;
+        shard.purge_expired(now);
+        // Decided before anything changes: an error (or a panic) in `decide`, or a
+        // value over the bounds, leaves the shard as it was.
+        let (change, output) = decide(shard.live_value(&key, now))?;
+        match change {
+            Change::Keep => {
+                if shard.live_value(&key, now).is_some() {
+                    shard.refresh(&key, now.saturating_add(self.ttl_ms));
+                }
+            }
+            Change::Put(value) => {
+                let value = self.admissible(value)?;
+                self.insert_locked(shard, key, value, now);
+            }
+            Change::Remove => {
+                shard.remove(&key);
+            }
+        }
+        Ok(output)
     }
 
     /// Removes the entry (tombstone included); returns the live value.
@@ -243,6 +275,22 @@ impl<K: Hash + Eq + Copy> Shard<K> {
     /// The slot if it is live (tombstones count as live: they hold the key).
     fn live(&self, key: &K, now: u64) -> Option<&Slot> {
         self.map.get(key).filter(|slot| slot.expires_at > now)
+    }
+
+    /// The value of the live, non-tombstone entry under `key`.
+    fn live_value(&self, key: &K, now: u64) -> Option<&[u8]> {
+        self.live(key, now)
+            .map(|slot| &*slot.value)
+            .filter(|value| !value.is_empty())
+    }
+
+    /// Moves the entry's expiry to `expires_at` (the entry must exist).
+    fn refresh(&mut self, key: &K, expires_at: u64) {
+        if let Some(slot) = self.map.get_mut(key) {
+            slot.expires_at = expires_at;
+            self.queue.push_back((expires_at, *key));
+            self.compact_queue();
+        }
     }
 
     fn remove(&mut self, key: &K) -> Option<Slot> {
@@ -415,6 +463,65 @@ mod tests {
         m.insert_new(1, vec![0; 10], 0).unwrap();
         m.insert_new(1, vec![0; 20], 500).unwrap();
         assert_eq!(m.bytes(), Slot::cost::<u32>(20));
+    }
+
+    /// Runs `update` with a closure that records what it saw and returns `change`.
+    fn update(m: &ExpiringMap<u32>, key: u32, now: u64, change: Change) -> Option<Vec<u8>> {
+        m.update(key, now, |seen| Ok((change, seen.map(<[u8]>::to_vec))))
+            .unwrap()
+    }
+
+    #[test]
+    fn update_sees_the_live_value_and_applies_the_change() {
+        let m = map(10, 10_000);
+        assert_eq!(update(&m, 1, 0, Change::Keep), None);
+        assert_eq!(m.len(), 0, "keeping an absent key creates nothing");
+        assert_eq!(update(&m, 1, 0, Change::Put(b"a".to_vec())), None);
+        assert_eq!(
+            update(&m, 1, 10, Change::Put(b"b".to_vec())),
+            Some(b"a".to_vec())
+        );
+        assert_eq!(update(&m, 1, 20, Change::Remove), Some(b"b".to_vec()));
+        assert_eq!(update(&m, 1, 30, Change::Keep), None);
+        assert_eq!(m.bytes(), 0);
+    }
+
+    #[test]
+    fn update_keep_extends_the_ttl_and_expired_values_are_unseen() {
+        let m = map(10, 10_000);
+        update(&m, 1, 0, Change::Put(b"a".to_vec()));
+        // Kept at 90: lives until 190.
+        assert_eq!(update(&m, 1, 90, Change::Keep), Some(b"a".to_vec()));
+        assert_eq!(update(&m, 1, 150, Change::Keep), Some(b"a".to_vec()));
+        assert_eq!(update(&m, 1, 250, Change::Keep), None);
+        assert_eq!(m.len(), 0, "the expired entry was purged");
+    }
+
+    #[test]
+    fn update_leaves_the_map_unchanged_on_error_or_oversized_put() {
+        let per_entry = Slot::cost::<u32>(1);
+        let m = map(10, per_entry * 4);
+        update(&m, 1, 0, Change::Put(b"a".to_vec()));
+        let failed = m.update(1, 1, |_| -> Result<(Change, ()), _> {
+            Err(StoreError::Corrupt("test".to_owned()))
+        });
+        assert!(failed.is_err());
+        let oversized = m.update(1, 1, |_| Ok((Change::Put(vec![0; per_entry * 4]), ())));
+        assert!(matches!(oversized, Err(StoreError::TooLarge { .. })));
+        assert_eq!(m.get_refresh(&1, 2).as_deref(), Some(&b"a"[..]));
+    }
+
+    #[test]
+    fn update_put_respects_bounds_and_counts_evictions() {
+        let m = map(2, 10_000);
+        for k in 0..4u32 {
+            update(&m, k, u64::from(k), Change::Put(vec![1]));
+        }
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.evictions(), 2);
+        // Replacing a present key evicts nothing.
+        update(&m, 3, 5, Change::Put(vec![2]));
+        assert_eq!(m.evictions(), 2);
     }
 
     #[test]

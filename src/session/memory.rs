@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::codec::{self, Digest};
-use super::expiring::{ExpiringMap, Insert};
+use super::expiring::{Change, ExpiringMap, Insert};
 use super::{
-    Clock, SessionId, SessionState, SessionStore, StashedValidation, StoreConfig, StoreError,
-    StoreStats, SystemClock, TicketBinding,
+    Clock, SessionChange, SessionId, SessionState, SessionStore, SessionUpdate, StashedValidation,
+    StoreConfig, StoreError, StoreStats, SystemClock, TicketBinding,
 };
 use crate::cas::ServiceTicket;
 use crate::pupil::PupilKey;
@@ -131,6 +131,46 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    /// `f` runs once, under the session's shard lock: nothing else can write the
+    /// session between its read and its write.
+    async fn update_session<T, F>(
+        &self,
+        id: &SessionId,
+        mut f: F,
+    ) -> Result<SessionUpdate<T>, StoreError>
+    where
+        F: FnMut(Option<SessionState>) -> (SessionChange, T) + Send,
+        T: Send,
+    {
+        self.sessions
+            .update(codec::session_digest(id), self.now(), |current| {
+                let decoded = current.map(codec::decode_state).transpose()?;
+                let (change, output) = f(decoded);
+                Ok(match change {
+                    SessionChange::Keep => {
+                        // Decoded again rather than cloned up front: `Put` is the
+                        // common case, and it needs no copy.
+                        let state = current.map(codec::decode_state).transpose()?;
+                        (Change::Keep, SessionUpdate { state, output })
+                    }
+                    SessionChange::Put(state) => (
+                        Change::Put(codec::encode_state(&state)),
+                        SessionUpdate {
+                            state: Some(state),
+                            output,
+                        },
+                    ),
+                    SessionChange::Drop => (
+                        Change::Remove,
+                        SessionUpdate {
+                            state: None,
+                            output,
+                        },
+                    ),
+                })
+            })
+    }
+
     async fn remember_validated(
         &self,
         ticket: &ServiceTicket,
@@ -216,6 +256,25 @@ mod tests {
         assert_eq!(error.code().as_str(), "store.too_large");
         assert_eq!(run(store.session(&id)).unwrap(), None);
         assert_eq!(store.stats().bytes, 0);
+    }
+
+    #[test]
+    fn an_update_over_the_value_bound_is_refused_and_keeps_the_old_state() {
+        let store = store(256);
+        let id = SessionId([2; 16]);
+        let small = SessionState {
+            principal: Some("p".to_owned()),
+            ..SessionState::default()
+        };
+        run(store.put_session(&id, small.clone())).unwrap();
+        let error = run(store.update_session(&id, |current| {
+            let mut state = current.unwrap_or_default();
+            state.principal = Some("x".repeat(300));
+            (SessionChange::Put(state), ())
+        }))
+        .unwrap_err();
+        assert_eq!(error.code().as_str(), "store.too_large");
+        assert_eq!(run(store.session(&id)).unwrap(), Some(small));
     }
 
     #[test]

@@ -24,6 +24,9 @@
 //! * Stash entries are one-shot the same way.
 //! * Every entry has a TTL; the memory store also bounds entries and bytes per map and
 //!   counts what it had to evict.
+//! * [`SessionStore::update_session`] is a read-modify-write no other write to the same
+//!   session can slip into: two requests (or two instances) changing one session both
+//!   see their change kept.
 
 mod any;
 pub mod clock;
@@ -143,6 +146,32 @@ pub struct ObservedAssertion {
     pub attributes: Vec<(String, String)>,
 }
 
+/// What an update decides for a session, given its current state.
+// Built once and consumed at once by the store: boxing the state would only add an
+// allocation per update.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionChange {
+    /// Leave the session as it is (absent stays absent). Like a read, this extends a
+    /// live session's idle TTL.
+    Keep,
+    /// Store this state, creating the session if absent, and restart its TTL.
+    Put(SessionState),
+    /// Remove the session (nothing happens if it is absent).
+    Drop,
+}
+
+/// What [`SessionStore::update_session`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionUpdate<T> {
+    /// The session's state once the update is done: what was written, or what was kept;
+    /// `None` when it was dropped, or was absent and left so.
+    pub state: Option<SessionState>,
+    /// What the closure returned alongside the change that was applied (from its last
+    /// call, when it was called more than once).
+    pub output: T,
+}
+
 /// Store errors. The memory store fails only on an entry larger than its bounds; Redis
 /// can fail at any time. Messages never carry a ticket, a key or a URL password.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +186,10 @@ pub enum StoreError {
     /// `--store` is neither `memory` nor a `redis://`/`rediss://` URL.
     #[error("session store URL must be \"memory\" or redis://…: {0}")]
     InvalidUrl(String),
+    /// An update of one session lost the race to concurrent writers of that session on
+    /// every attempt; nothing was written.
+    #[error("session store entry kept changing under concurrent updates ({attempts} attempts)")]
+    Contention { attempts: u32 },
 }
 
 impl StoreError {
@@ -166,6 +199,7 @@ impl StoreError {
             StoreError::Corrupt(_) => Code::StoreCorrupt,
             StoreError::TooLarge { .. } => Code::StoreTooLarge,
             StoreError::InvalidUrl(_) => Code::StoreInvalidUrl,
+            StoreError::Contention { .. } => Code::StoreContention,
         }
     }
 }
@@ -322,6 +356,66 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn drop_session(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Atomic read-modify-write of a session: `f` gets the current state (`None` when
+    /// absent or expired) and returns what to do with it, plus any value the caller
+    /// wants back (the decision it took, the state it replaced…). No other write to
+    /// this session lands between the state `f` saw and the change it returned, across
+    /// instances too; so two requests each adding a child to one session keep both.
+    ///
+    /// `f` must be pure, a function of the state it is given only: the Redis store
+    /// calls it again with the fresh state when another writer got there first (up to a
+    /// bounded number of times, then `Contention`), and the memory store calls it once
+    /// under a shard lock, so it must not call the store either.
+    ///
+    /// Create if absent, change, leave alone, or take:
+    ///
+    /// ```
+    /// # use bonenfant::session::{memory::MemoryStore, *};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new(&StoreConfig::default());
+    /// let id = SessionId::random();
+    /// // Create if absent, or change: the state written comes back.
+    /// let renew = |current: Option<SessionState>| {
+    ///     let mut state = current.unwrap_or_default();
+    ///     state.renew_for = Some("https://pronote.example/".to_owned());
+    ///     (SessionChange::Put(state), ())
+    /// };
+    /// let written = store.update_session(&id, renew).await?.state;
+    /// assert!(written.is_some_and(|s| s.renew_for.is_some()));
+    /// // Change only if present, and say which it was.
+    /// let pinned = store
+    ///     .update_session(&id, |current| match current {
+    ///         None => (SessionChange::Keep, false),
+    ///         Some(mut state) => {
+    ///             state.renew_for = None;
+    ///             (SessionChange::Put(state), true)
+    ///         }
+    ///     })
+    ///     .await?
+    ///     .output;
+    /// assert!(pinned);
+    /// // Take: remove and hand back the state it held.
+    /// let taken = store
+    ///     .update_session(&id, |current| (SessionChange::Drop, current))
+    ///     .await?
+    ///     .output;
+    /// assert_eq!(taken, Some(SessionState::default()));
+    /// # Ok::<(), StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// A stored value that does not decode is `Corrupt`, `f` is not called and nothing
+    /// is written (a caller may `drop_session` and start afresh); a `Put` over the value
+    /// bound is `TooLarge`, and nothing is written either.
+    fn update_session<T, F>(
+        &self,
+        id: &SessionId,
+        f: F,
+    ) -> impl Future<Output = Result<SessionUpdate<T>, StoreError>> + Send
+    where
+        F: FnMut(Option<SessionState>) -> (SessionChange, T) + Send,
+        T: Send;
 
     /// Remembers which session a validated ticket belonged to, so a single-logout
     /// naming that ticket can drop the session's state.

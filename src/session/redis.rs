@@ -10,6 +10,14 @@
 //! * sessions: `GETEX key PX ttl` (sliding expiry), `SET … PX`;
 //! * last pupil: `SET key value PX ttl GET`.
 //!
+//! A session's read-modify-write ([`SessionStore::update_session`]) is optimistic:
+//! `GETEX`, the new value computed in Rust, then a Lua script that writes it only if the
+//! key still holds the bytes read (compare-and-set), retried with a jittered backoff
+//! when another writer got there first. Not `WATCH`/`MULTI`/`EXEC`: a `WATCH` belongs
+//! to a connection, and this store's one connection is multiplexed between every task
+//! of the process, so another task's `EXEC` could consume or clear it. The compare is
+//! on the raw stored bytes, so it holds whatever the value's encoding.
+//!
 //! Requires Redis ≥ 6.2 (`GETEX`, `SET … GET`). Keys are `<prefix><map>:<hex digest>`:
 //! no ticket or session id appears in clear. TTLs are Redis's own, so entries expire
 //! even when no instance is running.
@@ -17,15 +25,47 @@
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Cmd, ErrorKind, RedisError, Value};
+use ::redis::{Cmd, ErrorKind, RedisError, Script, Value};
+use rand::Rng as _;
 
 use super::codec::{self, within_bound, Digest};
 use super::{
-    SessionId, SessionState, SessionStore, StashedValidation, StoreConfig, StoreError, StoreStats,
-    TicketBinding,
+    SessionChange, SessionId, SessionState, SessionStore, SessionUpdate, StashedValidation,
+    StoreConfig, StoreError, StoreStats, TicketBinding,
 };
 use crate::cas::ServiceTicket;
 use crate::pupil::PupilKey;
+
+/// Attempts of one session update before it fails with `Contention`. The writers of one
+/// session are one browser's concurrent requests, a handful at most: losing this many
+/// races in a row means something is wrong, and the request should not wait longer.
+pub const UPDATE_ATTEMPTS: u32 = 10;
+
+/// Most milliseconds of jittered backoff after a lost race (the bound doubles per
+/// attempt from 1 ms up to this): spreads writers that collided so one of them wins
+/// the next round, while an update that loses every race still ends within about
+/// 100 ms plus its round trips.
+const MAX_BACKOFF_MS: u64 = 16;
+
+/// `KEYS[1]`: the session key. `ARGV[1]`: `1` when the caller read a value, `0` when
+/// it read none; `ARGV[2]`: the bytes read; `ARGV[3]`: `1` to set `ARGV[4]` with a TTL
+/// of `ARGV[5]` ms, `0` to delete. Returns 1 when written, 0 when the key no longer
+/// holds what was read. A script runs atomically in Redis: nothing lands between the
+/// compare and the write.
+const COMPARE_AND_SET: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1
+";
 
 /// A session map held in Redis. Clones share one multiplexed connection, which
 /// reconnects by itself after Redis comes back.
@@ -41,6 +81,9 @@ pub struct RedisStore {
     last_pupil_ttl_ms: u64,
     /// Largest encoded value written (`StoreConfig::max_value_bytes`).
     max_value_bytes: usize,
+    /// [`COMPARE_AND_SET`], sent by digest (`EVALSHA`) and loaded again by the client
+    /// when Redis does not know it (after a restart).
+    compare_and_set: Script,
 }
 
 /// The maps, by the letter their keys carry.
@@ -81,6 +124,7 @@ impl RedisStore {
             validated_ttl_ms: millis(config.validated.ttl),
             last_pupil_ttl_ms: millis(config.last_pupils.ttl),
             max_value_bytes: config.max_value_bytes,
+            compare_and_set: Script::new(COMPARE_AND_SET),
         })
     }
 
@@ -109,6 +153,35 @@ impl RedisStore {
         Ok(!matches!(reply, Value::Nil))
     }
 
+    /// `GETEX key PX ttl`: a session's stored bytes, its idle TTL extended.
+    async fn session_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut cmd = ::redis::cmd("GETEX");
+        cmd.arg(key).arg("PX").arg(self.session_ttl_ms);
+        self.query(&cmd).await
+    }
+
+    /// Writes `new` (`None`: deletes) if `key` still holds `read`; whether it did.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        read: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = self.compare_and_set.key(key);
+        invocation
+            .arg(flag(read.is_some()))
+            .arg(read.unwrap_or_default())
+            .arg(flag(new.is_some()))
+            .arg(new.unwrap_or_default())
+            .arg(self.session_ttl_ms);
+        let mut connection = self.connection.clone();
+        let written: i64 = invocation
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(written == 1)
+    }
+
     /// `SET key "" XX KEEPTTL GET`: the value, once; a tombstone stays behind.
     async fn take(&self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
         let reply: Option<Vec<u8>> = self.query(&tombstone_cmd(key).arg("GET").clone()).await?;
@@ -121,6 +194,23 @@ fn tombstone_cmd(key: String) -> Cmd {
     let mut cmd = ::redis::cmd("SET");
     cmd.arg(key).arg("").arg("XX").arg("KEEPTTL");
     cmd
+}
+
+/// A script's boolean argument.
+fn flag(set: bool) -> &'static str {
+    if set {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// Waits a random time below a bound that doubles with each lost race (1 ms after the
+/// first), so writers that collided do not collide again in step.
+async fn backoff(lost_races: u32) {
+    let bound_ms = (1u64 << lost_races.saturating_sub(1).min(8)).min(MAX_BACKOFF_MS);
+    let ms = rand::thread_rng().gen_range(0..=bound_ms);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// Redis refuses a `PX` of 0.
@@ -181,12 +271,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn session(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
-        let mut cmd = ::redis::cmd("GETEX");
-        cmd.arg(self.key(Map::Sessions, &codec::session_digest(id)))
-            .arg("PX")
-            .arg(self.session_ttl_ms);
-        let reply: Option<Vec<u8>> = self.query(&cmd).await?;
-        reply.map(|bytes| codec::decode_state(&bytes)).transpose()
+        let key = self.key(Map::Sessions, &codec::session_digest(id));
+        self.session_bytes(&key)
+            .await?
+            .map(|bytes| codec::decode_state(&bytes))
+            .transpose()
     }
 
     async fn put_session(&self, id: &SessionId, state: SessionState) -> Result<(), StoreError> {
@@ -203,6 +292,57 @@ impl SessionStore for RedisStore {
         let mut cmd = ::redis::cmd("DEL");
         cmd.arg(self.key(Map::Sessions, &codec::session_digest(id)));
         self.query::<()>(&cmd).await
+    }
+
+    /// Optimistic: read, decide in Rust, compare-and-set; on a lost race, read the
+    /// winner's state and decide again.
+    async fn update_session<T, F>(
+        &self,
+        id: &SessionId,
+        mut f: F,
+    ) -> Result<SessionUpdate<T>, StoreError>
+    where
+        F: FnMut(Option<SessionState>) -> (SessionChange, T) + Send,
+        T: Send,
+    {
+        let key = self.key(Map::Sessions, &codec::session_digest(id));
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let read = self.session_bytes(&key).await?;
+            let decode = || read.as_deref().map(codec::decode_state).transpose();
+            let (change, output) = f(decode()?);
+            let (new, state) = match change {
+                // Nothing to write: what was read is the outcome (a read is atomic).
+                SessionChange::Keep => {
+                    return Ok(SessionUpdate {
+                        state: decode()?,
+                        output,
+                    })
+                }
+                SessionChange::Drop if read.is_none() => {
+                    return Ok(SessionUpdate {
+                        state: None,
+                        output,
+                    })
+                }
+                SessionChange::Drop => (None, None),
+                SessionChange::Put(state) => {
+                    let bytes = within_bound(codec::encode_state(&state), self.max_value_bytes)?;
+                    (Some(bytes), Some(state))
+                }
+            };
+            if self
+                .compare_and_set(&key, read.as_deref(), new.as_deref())
+                .await?
+            {
+                return Ok(SessionUpdate { state, output });
+            }
+        }
+        Err(StoreError::Contention {
+            attempts: UPDATE_ATTEMPTS,
+        })
     }
 
     async fn remember_validated(

@@ -78,3 +78,51 @@ fn spawn(port: u16) -> Child {
             )
         })
 }
+
+// === concurrent session updates ===
+
+use bonenfant::pupil::{PupilKey, Uai};
+use bonenfant::session::{RetryProgress, SessionChange, SessionState};
+
+/// A child no other updater adds: (updater, its nth update).
+pub fn child(updater: &str, n: usize) -> PupilKey {
+    PupilKey {
+        uai: Uai::parse("0330012A").expect("fixture UAI"),
+        eleve_id: format!("{updater}-{n}"),
+    }
+}
+
+/// A commutative change, as an `update_session` closure: learns `child` and counts
+/// one update in `retry.retries`, creating the session if absent. Any lost update
+/// shows as a missing child and a short count.
+pub fn learn_and_count(
+    child: PupilKey,
+) -> impl FnMut(Option<SessionState>) -> (SessionChange, ()) + Send {
+    move |current| {
+        let mut state = current.unwrap_or_default();
+        state.known.push((child.clone(), None));
+        let counter = state.retry.get_or_insert_with(|| RetryProgress {
+            service: String::new(),
+            retries: 0,
+            started_ms: 0,
+        });
+        counter.retries += 1;
+        (SessionChange::Put(state), ())
+    }
+}
+
+/// Asserts `state` holds exactly the children of the updates that succeeded, each
+/// once, and counted them all.
+pub fn assert_holds_exactly(state: Option<&SessionState>, mut added: Vec<PupilKey>) {
+    let mut known: Vec<PupilKey> = state
+        .map(|s| s.known.iter().map(|(key, _)| key.clone()).collect())
+        .unwrap_or_default();
+    let count = state
+        .and_then(|s| s.retry.as_ref())
+        .map_or(0, |r| r.retries as usize);
+    let by_id = |a: &PupilKey, b: &PupilKey| a.eleve_id.cmp(&b.eleve_id);
+    known.sort_by(by_id);
+    added.sort_by(by_id);
+    assert_eq!(known, added, "an update was lost (or applied twice)");
+    assert_eq!(count, added.len(), "the update count is off");
+}
