@@ -23,7 +23,7 @@ use crate::pin::{self, Inspection};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::ConnInfo;
 use crate::pupil::{PupilKey, Uai};
-use crate::session::{SessionId, SessionStore, StashedValidation, TicketBinding};
+use crate::session::{SessionChange, SessionId, SessionStore, StashedValidation, TicketBinding};
 use crate::verdict::{rule, Judgement, Verdict};
 
 /// The fields of one validation's summary event, filled as the phase goes.
@@ -361,17 +361,24 @@ impl CasExchange {
             None => first,
         };
         if let Some(id) = session {
-            // A session the store no longer holds starts afresh from this assertion.
-            let mut state = state.unwrap_or_default();
-            pin::remember(
-                &mut state,
-                assertion,
-                &request.service,
-                &inspection,
-                &self.config.pin.rewrite_allow,
-                now,
-            );
-            let _ = self.store.put_session(&id, state).await;
+            // Applied to the state as it is now, not the copy read above: a pin or a
+            // login on another instance meanwhile is kept. A session the store no longer
+            // holds starts afresh from this assertion.
+            let _ = self
+                .store
+                .update_session(&id, |state| {
+                    let mut state = state.unwrap_or_default();
+                    pin::remember(
+                        &mut state,
+                        assertion,
+                        &request.service,
+                        &inspection,
+                        &self.config.pin.rewrite_allow,
+                        now,
+                    );
+                    (SessionChange::Put(state), ())
+                })
+                .await;
             let _ = self.store.remember_validated(&request.ticket, id).await;
         }
         summary.expected = inspection.expected.clone();

@@ -16,7 +16,7 @@ use crate::pin::chooser::{self, ChooserError};
 use crate::proxy::error;
 use crate::pupil::{PupilKey, PupilLabel, Uai};
 use crate::session::cookie::SessionCookie;
-use crate::session::{SessionState, SessionStore};
+use crate::session::{SessionChange, SessionState, SessionStore, SessionUpdate};
 
 /// A refused pin request: why, and whose (as far as known).
 struct PinRefusal {
@@ -149,7 +149,7 @@ impl CasExchange {
         if !cookie.verify_csrf(&form.csrf) {
             return Err(refuse(ChooserError::Csrf, None));
         }
-        let mut state = self
+        let state = self
             .store
             .session(&cookie.id)
             .await
@@ -170,12 +170,22 @@ impl CasExchange {
             .establishment
             .expected(&form.service)
             .map(|_| form.service.clone());
-        state.pin = Some(chosen.clone());
-        state.updated_at_ms = now;
-        self.store
-            .put_session(&cookie.id, state)
-            .await
-            .map_err(|_| refuse(ChooserError::NoSession, principal.clone()))?;
+        // The pin lands on the session as it is now: what a validation on another
+        // instance taught it meanwhile is kept.
+        let pinned = self
+            .store
+            .update_session(&cookie.id, |state| match state {
+                Some(mut state) => {
+                    state.pin = Some(chosen.clone());
+                    state.updated_at_ms = now;
+                    (SessionChange::Put(state), true)
+                }
+                None => (SessionChange::Keep, false),
+            })
+            .await;
+        if !matches!(pinned, Ok(SessionUpdate { output: true, .. })) {
+            return Err(refuse(ChooserError::NoSession, principal));
+        }
         let response = match target {
             Some(service) => super::redirect(StatusCode::SEE_OTHER, &service),
             None => error::html(StatusCode::OK, pages::pin_noted()),

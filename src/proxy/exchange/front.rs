@@ -15,7 +15,7 @@ use crate::pin::front as plan;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::ConnInfo;
 use crate::session::cookie::SessionCookie;
-use crate::session::{SessionState, SessionStore, TicketBinding};
+use crate::session::{SessionChange, SessionState, SessionStore, TicketBinding};
 
 /// What the front channel knows about the `/login` request being answered.
 pub(super) struct FrontChannel {
@@ -123,16 +123,16 @@ impl CasExchange {
         now: u64,
     ) {
         let session = cookie.unwrap_or_else(|| SessionCookie::fresh(now));
-        let mut state = self
+        let remembered = self
             .store
-            .session(&session.id)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        state.renew_for = Some(service);
-        state.updated_at_ms = now;
-        if self.store.put_session(&session.id, state).await.is_ok() {
+            .update_session(&session.id, |state| {
+                let mut state = state.unwrap_or_default();
+                state.renew_for = Some(service.clone());
+                state.updated_at_ms = now;
+                (SessionChange::Put(state), ())
+            })
+            .await;
+        if remembered.is_ok() {
             self.set_cookie(response, &session, now);
         }
     }
@@ -209,11 +209,15 @@ impl CasExchange {
         old: &SessionCookie,
         new: &SessionCookie,
     ) -> Option<SessionState> {
-        let state = self.store.session(&old.id).await.ok().flatten()?;
-        if self.store.put_session(&new.id, state.clone()).await.is_ok() {
-            let _ = self.store.drop_session(&old.id).await;
-        }
-        Some(state)
+        // Taken atomically: two requests carrying one old cookie cannot both inherit it.
+        let taken = self
+            .store
+            .update_session(&old.id, |state| (SessionChange::Drop, state))
+            .await
+            .ok()?
+            .output?;
+        let _ = self.store.put_session(&new.id, taken.clone()).await;
+        Some(taken)
     }
 
     pub(super) fn set_cookie(
