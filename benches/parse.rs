@@ -3,6 +3,7 @@
 //!
 //! `cargo bench --bench parse` runs both under criterion, then times both again with
 //! a plain interleaved loop and prints the ratio (recorded in `docs/performance.md`).
+#![allow(clippy::print_stdout)] // a benchmark prints its figures
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -10,6 +10,7 @@
 //! `BONENFANT_BENCH_RUNTIME=current` runs either on a single-threaded runtime.
 //!
 //! Built with the release profile by `cargo bench --bench proxy_passthrough --no-run`.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark prints its figures
 
 use std::convert::Infallible;
 use std::num::NonZeroUsize;

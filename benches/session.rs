@@ -8,6 +8,7 @@
 //!
 //! `cargo bench --bench session` runs both; `cargo bench --bench session -- --memory-only`
 //! skips the criterion part.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark prints its figures
 
 use std::hint::black_box;
 use std::sync::Arc;

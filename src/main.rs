@@ -1,6 +1,8 @@
 //! The `bonenfant` command line. Thin on purpose: it turns flags into the library's
 //! types and calls the library; errors are reported here, with `anyhow`, and nowhere
 //! else.
+// The command line is where output belongs: the library never prints.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,6 +4,8 @@
 //! shared set-up (simulators, scripted upstreams, a test PKI, a throwaway redis-server).
 //!
 //! Filter by area as usual: `cargo test --test integration proxy_tls::`.
+// In tests a panic is the assertion: `unwrap` in helpers and set-up is fine here.
+#![allow(clippy::unwrap_used)]
 
 mod pin_support;
 mod session_support;
