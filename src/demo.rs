@@ -23,7 +23,7 @@ use crate::events::{PinOutcome, TraceLog};
 use crate::pin::chooser;
 use crate::proxy::exchange::{self, RunningProxy};
 use crate::sim::browser::{self, Browser, LoginResult};
-use crate::sim::expected_wrong_share_under_random_pick;
+use crate::sim::{expected_wrong_share_under_random_pick, Synthetic as _};
 use crate::sim::{
     Directory, DirectoryParams, EntHandle, EntOptions, LandingOutcome, ParentVisit, PronoteHandle,
     PronoteOptions, PupilRef, TestEnt, TestPronote, SIM_SERVICE_PATTERN,

@@ -4,6 +4,7 @@
 
 use bonenfant::demo::{self, DemoOptions};
 use bonenfant::events::{capture, TraceLog};
+use bonenfant::sim::Synthetic;
 
 #[tokio::test(flavor = "current_thread")]
 async fn demo_pins_every_login_and_observing_matches_the_family_mix() {
@@ -56,7 +57,7 @@ async fn demo_pins_every_login_and_observing_matches_the_family_mix() {
         validations >= report.observing.logins + report.pinning.right,
         "{validations}"
     );
-    let directory = bonenfant::sim::Directory::generate(
+    let directory = <bonenfant::pupil::directory::Directory as Synthetic>::generate(
         &bonenfant::sim::DirectoryParams {
             families: options.families,
             establishments: options.establishments,

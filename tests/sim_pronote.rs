@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use bonenfant::sim::{
     parent_login, Browser, Dialect, EntOptions, LandingOutcome, Pick, PronoteHandle,
-    PronoteOptions, TestPronote, ValidationMode,
+    PronoteOptions, Synthetic as _, TestPronote, ValidationMode,
 };
 use http_body_util::Full;
 use sim_support::*;

@@ -24,12 +24,13 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use url::Url;
 
-use super::directory::{Directory, Parent, Pupil, PupilRef};
+use super::directory::{PupilRef, Synthetic as _};
 use super::http::{self as web, Body, HttpClient, Server};
 use crate::cas::{
     self, AnswerContext, Assertion, Attributes, AuthMeta, Endpoint, Failure, Outcome,
     ResponseFormat, ValidationRequest,
 };
+use crate::pupil::directory::{Directory, Parent, Pupil};
 use crate::pupil::EstablishmentPattern;
 
 /// The SSO cookie (CAS "ticket-granting cookie"), scoped to `/cas`.
@@ -498,7 +499,7 @@ impl EntState {
             picked: picked
                 .iter()
                 .filter_map(|j| self.directory.pupil_by_jointure(j))
-                .map(Pupil::reference)
+                .map(PupilRef::from)
                 .collect(),
             validations: 0,
         };

@@ -21,9 +21,9 @@ use rand::Rng;
 use tokio::net::TcpListener;
 use url::Url;
 
-use super::directory::{Directory, Establishment};
 use super::http::{self as web, Body, HttpClient, Server};
 use crate::cas::{self, Outcome, ParseOptions, ResponseFormat};
+use crate::pupil::directory::{Directory, Establishment};
 use crate::pupil::{designations, DirectoryIndex, ExtractionRules, PupilKey};
 
 /// Pronote's session cookie, scoped to one instance's path.
