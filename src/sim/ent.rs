@@ -16,6 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use maud::{html, Markup, DOCTYPE};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -355,7 +356,7 @@ impl EntState {
         let Some(endpoint) = path.strip_prefix(CAS_PATH).and_then(cas::classify) else {
             return web::html(
                 StatusCode::NOT_FOUND,
-                page("Page introuvable", "<p>Cette page n’existe pas.</p>"),
+                message_page("Page introuvable", "Cette page n’existe pas."),
             );
         };
         let Some(body) = web::read_body(body).await else {
@@ -401,7 +402,7 @@ impl EntState {
                     Some(service) => self.issue_and_redirect(&session, &login, &service, false),
                     None => web::html(
                         StatusCode::OK,
-                        page("Connecté", "<p>Vous êtes déjà connecté.</p>"),
+                        message_page("Connecté", "Vous êtes déjà connecté."),
                     ),
                 };
             }
@@ -449,7 +450,7 @@ impl EntState {
             Some(service) => self.issue_and_redirect(&session, &login, &service, true),
             None => web::html(
                 StatusCode::OK,
-                page("Connecté", "<p>Connexion réussie.</p>"),
+                message_page("Connecté", "Connexion réussie."),
             ),
         };
         let cookie = cookie::Cookie::build((SSO_COOKIE, session))
@@ -476,7 +477,7 @@ impl EntState {
             }
             None => web::html(
                 StatusCode::FORBIDDEN,
-                page("Accès refusé", "<p>Compte inconnu.</p>"),
+                message_page("Accès refusé", "Compte inconnu."),
             ),
         }
     }
@@ -709,7 +710,7 @@ impl EntState {
             Some(service) => web::redirect(&service),
             None => web::html(
                 StatusCode::OK,
-                page("Déconnexion", "<p>Vous êtes déconnecté de l’ENT.</p>"),
+                message_page("Déconnexion", "Vous êtes déconnecté de l’ENT."),
             ),
         };
         let removal = cookie::Cookie::build((SSO_COOKIE, ""))
@@ -834,15 +835,15 @@ fn render_xml(dialect: Dialect, outcome: &Outcome) -> String {
         Outcome::Failure(failure) => {
             xml.push_str(&format!(
                 "  <cas:authenticationFailure code=\"{}\">{}</cas:authenticationFailure>\n",
-                web::escape(&failure.code),
-                web::escape(&failure.message)
+                quick_xml::escape::escape(&failure.code),
+                quick_xml::escape::escape(&failure.message)
             ));
         }
         Outcome::Success(assertion) => {
             xml.push_str("  <cas:authenticationSuccess>\n");
             xml.push_str(&format!(
                 "    <cas:user>{}</cas:user>\n",
-                web::escape(&assertion.principal)
+                quick_xml::escape::escape(&assertion.principal)
             ));
             xml.push_str("    <cas:attributes>\n");
             let bool_element = |name: &str, value: Option<bool>| {
@@ -894,7 +895,7 @@ fn push_elements(xml: &mut String, attributes: &Attributes, prefix: &str, indent
     for (name, value) in attributes.iter() {
         xml.push_str(&format!(
             "{indent}<{prefix}{name}>{}</{prefix}{name}>\n",
-            web::escape(value)
+            quick_xml::escape::escape(value)
         ));
     }
 }
@@ -907,46 +908,77 @@ fn logout_request(id: &str, ticket: &str) -> String {
          Version=\"2.0\" IssueInstant=\"{instant}\">\
          <saml:NameID xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\">@NOT_USED@</saml:NameID>\
          <samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>",
-        web::escape(ticket)
+        quick_xml::escape::escape(ticket)
     )
 }
 
-/// A page of the ENT.
-fn page(title: &str, content: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title} — ENT de test</title></head>\n\
-         <body><header><strong>ENT de test</strong> (simulateur bonenfant : aucun compte réel)</header>\n\
-         <h1>{title}</h1>\n{content}\n</body></html>\n"
-    )
+/// A page of the ENT around `content`.
+fn page(title: &str, content: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                title { (title) " — ENT de test" }
+            }
+            body {
+                header { strong { "ENT de test" } " (simulateur bonenfant : aucun compte réel)" }
+                h1 { (title) }
+                (content)
+            }
+        }
+    }
+    .into_string()
 }
 
-/// The CAS login form; scripted browsers post it like people do.
+/// A page of the ENT that says one thing.
+fn message_page(title: &str, message: &str) -> String {
+    page(title, html! { p { (message) } })
+}
+
+/// The CAS login form; scripted browsers post it like people do (the interop suite's
+/// reader too: it must stay the page's first form, with these field names).
 fn login_form(service: Option<&str>, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", web::escape(e)))
-        .unwrap_or_default();
-    let service = service
-        .map(|s| {
-            format!(
-                "<input type=\"hidden\" name=\"service\" value=\"{}\">\n",
-                web::escape(s)
-            )
-        })
-        .unwrap_or_default();
     page(
         "Connexion",
-        &format!(
-            "{error}<form id=\"fm1\" method=\"post\" action=\"login\">\n{service}\
-             <label>Identifiant <input type=\"text\" name=\"username\" autocomplete=\"username\"></label>\n\
-             <label>Mot de passe <input type=\"password\" name=\"password\" autocomplete=\"current-password\"></label>\n\
-             <button type=\"submit\">Se connecter</button>\n</form>"
-        ),
+        html! {
+            @if let Some(error) = error {
+                p.error role="alert" { (error) }
+            }
+            form #fm1 method="post" action="login" {
+                @if let Some(service) = service {
+                    input type="hidden" name="service" value=(service);
+                }
+                label { "Identifiant " input type="text" name="username" autocomplete="username"; }
+                label { "Mot de passe " input type="password" name="password" autocomplete="current-password"; }
+                button type="submit" { "Se connecter" }
+            }
+        },
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HOSTILE: &str = r#"<script>alert("x")</script>&'"#;
+
+    #[test]
+    fn login_form_escapes_a_hostile_service_url_and_message() {
+        let service =
+            format!("http://127.0.0.1:9/0330101a/pronote/parent.html?a=1&b=\"><script>{HOSTILE}");
+        let html = login_form(Some(&service), Some(HOSTILE));
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains(
+            r#"<input type="hidden" name="service" value="http://127.0.0.1:9/0330101a/pronote/parent.html?a=1&amp;b=&quot;&gt;&lt;script&gt;"#
+        ));
+        assert!(
+            html.contains(r#"<p class="error" role="alert">&lt;script&gt;alert(&quot;x&quot;)"#)
+        );
+        assert!(html.contains(r#"<form id="fm1" method="post" action="login">"#));
+        let html = message_page(HOSTILE, HOSTILE);
+        assert!(!html.contains("<script>"), "{html}");
+    }
 
     #[test]
     fn failure_xml_escapes_the_message() {

@@ -177,11 +177,6 @@ pub fn set_cookie(response: &mut Response<Body>, cookie: &cookie::Cookie<'_>) {
     }
 }
 
-/// Escapes text for HTML content and double-quoted attribute values.
-pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    quick_xml::escape::escape(text)
-}
-
 /// A simulator running on its own task; dropping it stops it.
 #[derive(Debug)]
 pub struct Server {
