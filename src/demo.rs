@@ -42,6 +42,10 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Where the trace log and the HTML report go.
     pub out_dir: PathBuf,
+    /// Whether bonenfant gets the directory, as `--directory` gives it (the default).
+    /// Without it the chooser can only say "Enfant n°1", and the scripted parents, who
+    /// look for their child's first name, cannot answer it.
+    pub proxy_directory: bool,
 }
 
 impl Default for DemoOptions {
@@ -53,6 +57,7 @@ impl Default for DemoOptions {
             concurrency: 16,
             seed: 2026,
             out_dir: std::env::temp_dir().join("bonenfant-demo"),
+            proxy_directory: true,
         }
     }
 }
@@ -242,8 +247,9 @@ async fn start(
 ) -> Result<Stack, DemoError> {
     let ent =
         TestEnt::spawn_local(Arc::clone(directory), EntOptions::ose_random(options.seed)).await?;
-    let observe = proxy(&ent, PinMode::Observe, directory, trace.clone()).await?;
-    let pinning = proxy(&ent, PinMode::Retry, directory, trace).await?;
+    let index = options.proxy_directory.then_some(&**directory);
+    let observe = proxy(&ent, PinMode::Observe, index, trace.clone()).await?;
+    let pinning = proxy(&ent, PinMode::Retry, index, trace).await?;
     let pronote =
         |cas: Url| TestPronote::spawn_local(Arc::clone(directory), PronoteOptions::new(cas));
     let pronote_direct = pronote(ent.cas_base()).await?;
@@ -280,11 +286,12 @@ fn cas_base(addr: SocketAddr) -> Url {
 }
 
 /// bonenfant in front of the test ENT, on an ephemeral port, with the directory as its
-/// index (so it knows every parent's children, as an AAF export would tell it).
+/// index when given (so it knows every parent's children and their first names, as an
+/// AAF export would tell it).
 async fn proxy(
     ent: &EntHandle,
     mode: PinMode,
-    directory: &Directory,
+    directory: Option<&Directory>,
     trace: TraceLog,
 ) -> Result<RunningProxy, DemoError> {
     let raw = RawConfig {
@@ -295,7 +302,7 @@ async fn proxy(
         ..RawConfig::default()
     };
     let mut config = raw.validate()?;
-    config.directory_index = Some(directory.index());
+    config.directory_index = directory.map(Directory::index);
     Ok(exchange::spawn(Arc::new(config), trace).await?)
 }
 
