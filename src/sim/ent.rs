@@ -32,7 +32,6 @@ use crate::cas::{
     ResponseFormat, ValidationRequest,
 };
 use crate::pupil::directory::{Directory, Parent, Pupil};
-use crate::pupil::EstablishmentPattern;
 
 /// The SSO cookie (CAS "ticket-granting cookie"), scoped to `/cas`.
 pub const SSO_COOKIE: &str = "CASTGC";
@@ -42,7 +41,8 @@ pub const CAS_PATH: &str = "/cas";
 
 /// Service URLs the sim ENT and Pronote understand: the real host style
 /// (`https://0330012a.index-education.net/…`) and the loopback path style
-/// (`http://127.0.0.1:PORT/0330012a/pronote/…`).
+/// (`http://127.0.0.1:PORT/0330012a/pronote/…`), as bonenfant's `--establishment-pattern`
+/// for tests and the demo. The ENT itself reads such URLs its own way ([`service_uai`]).
 pub const SIM_SERVICE_PATTERN: &str = r"(?i)^https?://(?:[^/?#]*/)?(?P<uai>\d{7}[a-z])[./]";
 
 /// How long a single-logout POST may take before the ENT gives up on it (CAS SLO is
@@ -94,8 +94,6 @@ pub struct EntOptions {
     pub seed: u64,
     /// How long a ticket stays valid (real servers: 10 s to a few minutes).
     pub ticket_ttl: Duration,
-    /// The establishment a service URL names, for the `correct` pick.
-    pub establishment: EstablishmentPattern,
 }
 
 /// What the ENT did, for tests and the demo.
@@ -226,17 +224,29 @@ impl Default for EntOptions {
             dialect: Dialect::Ose,
             seed: 0,
             ticket_ttl: Duration::from_secs(60),
-            establishment: sim_service_pattern(),
         }
     }
 }
 
-/// [`SIM_SERVICE_PATTERN`], compiled.
-pub fn sim_service_pattern() -> EstablishmentPattern {
-    match EstablishmentPattern::new(SIM_SERVICE_PATTERN) {
-        Ok(pattern) => pattern,
-        Err(reason) => unreachable!("SIM_SERVICE_PATTERN is a valid pattern: {reason}"),
-    }
+/// The establishment a service URL names, upper case: the host's first label
+/// (`0330012a.index-education.net`) or the path's first segment (`/0330012a/pronote/…`).
+/// The ENT's own reading, for the `correct` pick, not bonenfant's pattern: the simulators
+/// witness the proxy rather than share its rules.
+pub fn service_uai(service: &str) -> Option<String> {
+    let url = Url::parse(service).ok()?;
+    let host_label = url.host_str().and_then(|h| h.split('.').next());
+    let first_segment = url.path_segments().and_then(|mut s| s.next());
+    let uai = [host_label, first_segment]
+        .into_iter()
+        .flatten()
+        .find_map(|candidate| {
+            let bytes = candidate.as_bytes();
+            let is_uai = bytes.len() == 8
+                && bytes[..7].iter().all(u8::is_ascii_digit)
+                && bytes[7].is_ascii_alphabetic();
+            is_uai.then(|| candidate.to_ascii_uppercase())
+        });
+    uai
 }
 
 // === impl TestEnt ===
@@ -542,11 +552,10 @@ impl EntState {
                 all
             }
             Pick::Correct => {
-                let expected = self.options.establishment.expected(service);
-                let in_establishment = expected.and_then(|uai| {
+                let in_establishment = service_uai(service).and_then(|uai| {
                     self.directory
                         .children_of(parent)
-                        .find(|child| child.uai == uai.as_str())
+                        .find(|child| child.uai == uai)
                         .map(|child| child.jointure.clone())
                 });
                 in_establishment
@@ -978,6 +987,25 @@ mod tests {
         assert!(html.contains(r#"<form id="fm1" method="post" action="login">"#));
         let html = message_page(HOSTILE, HOSTILE);
         assert!(!html.contains("<script>"), "{html}");
+    }
+
+    #[test]
+    fn reads_the_establishment_of_both_service_url_styles() {
+        for (service, uai) in [
+            (
+                "https://0330012a.index-education.net/pronote/parent.html",
+                Some("0330012A"),
+            ),
+            (
+                "http://127.0.0.1:8080/0330012a/pronote/parent.html",
+                Some("0330012A"),
+            ),
+            ("http://127.0.0.1:8080/pronote/0330012a/parent.html", None),
+            ("https://evil.example/x/0330012a/", None),
+            ("not a url", None),
+        ] {
+            assert_eq!(service_uai(service).as_deref(), uai, "{service}");
+        }
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub use crate::pupil::directory::{
 };
 pub use directory::{pronote_url, DirectoryParams, ParentVisit, PupilRef, Synthetic};
 pub use ent::{
-    serve_ent, sim_service_pattern, Dialect, EntCounters, EntHandle, EntOptions, Pick, TestEnt,
-    TicketInfo, SIM_SERVICE_PATTERN,
+    serve_ent, service_uai, Dialect, EntCounters, EntHandle, EntOptions, Pick, TestEnt, TicketInfo,
+    SIM_SERVICE_PATTERN,
 };
 pub use pronote::{
     serve_pronote, Landing, LandingOutcome, PronoteHandle, PronoteOptions, TestPronote,
