@@ -7,7 +7,7 @@
 //! inconnu" when the designated child is not a pupil of this establishment. Every
 //! landing is recorded for tests and the demo. Single-logout POSTs drop the session.
 //!
-//! Which child landed is read the way a real Pronote would ([`answer`]), never with
+//! Which child landed is read the way a real Pronote would (`answer.rs`), never with
 //! bonenfant's own parser or pupil rules: it is a witness of the proxy, not a copy.
 
 mod answer;
