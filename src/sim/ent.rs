@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -923,21 +923,14 @@ fn logout_request(id: &str, ticket: &str) -> String {
 
 /// A page of the ENT around `content`.
 fn page(title: &str, content: Markup) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="fr" {
-            head {
-                meta charset="utf-8";
-                title { (title) " — ENT de test" }
-            }
-            body {
-                header { strong { "ENT de test" } " (simulateur bonenfant : aucun compte réel)" }
-                h1 { (title) }
-                (content)
-            }
-        }
-    }
-    .into_string()
+    web::page(
+        &format!("{title} — ENT de test"),
+        html! {
+            header { strong { "ENT de test" } " (simulateur bonenfant : aucun compte réel)" }
+            h1 { (title) }
+            (content)
+        },
+    )
 }
 
 /// A page of the ENT that says one thing.

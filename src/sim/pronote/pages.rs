@@ -1,7 +1,9 @@
 //! The test Pronote's pages, written with `maud` templates: every value is escaped
 //! unless marked otherwise, and nothing here is.
 
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
+
+use crate::sim::http as web;
 
 /// What a landing shows.
 #[derive(Clone, Copy, Debug)]
@@ -29,20 +31,13 @@ pub struct Account<'a> {
 
 /// A whole page: `title` in the tab and the banner.
 fn page(title: &str, content: Markup) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="fr" {
-            head {
-                meta charset="utf-8";
-                title { (title) }
-            }
-            body {
-                header { strong { (title) } " (simulateur bonenfant)" }
-                (content)
-            }
-        }
-    }
-    .into_string()
+    web::page(
+        title,
+        html! {
+            header { strong { (title) } " (simulateur bonenfant)" }
+            (content)
+        },
+    )
 }
 
 /// An establishment or page this Pronote does not serve.
