@@ -429,7 +429,7 @@ impl RawConfig {
         };
         let directory_index = match &self.directory {
             Some(path) => Some(
-                crate::sim::Directory::load(path)
+                crate::pupil::directory::Directory::load(path)
                     .map_err(|e| {
                         ConfigError::invalid("directory", format!("{}: {e}", path.display()))
                     })?

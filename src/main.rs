@@ -13,7 +13,8 @@ use clap::{Parser, Subcommand};
 
 use bonenfant::config::{Config, RawConfig};
 use bonenfant::events::{self, TraceLog};
-use bonenfant::sim;
+use bonenfant::pupil::directory::Directory;
+use bonenfant::sim::{self, Synthetic as _};
 
 #[derive(Parser)]
 #[command(
@@ -275,10 +276,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn directory(path: Option<&std::path::Path>, seed: u64) -> anyhow::Result<Arc<sim::Directory>> {
+fn directory(path: Option<&std::path::Path>, seed: u64) -> anyhow::Result<Arc<Directory>> {
     Ok(Arc::new(match path {
-        Some(path) => sim::Directory::load(path)?,
-        None => sim::Directory::generate(&sim::DirectoryParams::default(), seed),
+        Some(path) => Directory::load(path)?,
+        None => Directory::generate(&sim::DirectoryParams::default(), seed),
     }))
 }
 
@@ -351,7 +352,7 @@ async fn run_sim(command: SimCommand) -> anyhow::Result<()> {
                 establishments,
                 ..sim::DirectoryParams::default()
             };
-            sim::Directory::generate(&params, seed).save(&out)?;
+            Directory::generate(&params, seed).save(&out)?;
             eprintln!("wrote {}", out.display());
             Ok(())
         }

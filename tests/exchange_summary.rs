@@ -12,7 +12,7 @@ use crate::pin_support;
 use bonenfant::config::PinMode;
 use bonenfant::events::capture::{self, Captured};
 use bonenfant::proxy::exchange::RunningProxy;
-use bonenfant::sim::{self, Browser, EntOptions, Pick};
+use bonenfant::sim::{self, Browser, EntOptions, Pick, Synthetic as _};
 use http::{Method, StatusCode};
 use pin_support::{child_field, form, generated, hidden, Jar, Stack};
 

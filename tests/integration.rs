@@ -41,6 +41,7 @@ mod report_fixture;
 mod session_cookie;
 mod session_props;
 mod session_redis;
+mod sim_browser;
 mod sim_directory;
 mod sim_ent;
 mod sim_pronote;

@@ -7,7 +7,9 @@ use crate::pin_support;
 
 use bonenfant::config::PinMode;
 use bonenfant::events::capture;
-use bonenfant::sim::{self, Browser, EntOptions, LandingOutcome, ParentVisit, Pick};
+use bonenfant::sim::{
+    self, Browser, EntOptions, LandingOutcome, ParentVisit, Pick, Synthetic as _,
+};
 use http::Method;
 use pin_support::{children_per_establishment, generated, hidden, Jar, Stack};
 use url::Url;

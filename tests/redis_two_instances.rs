@@ -14,7 +14,7 @@ use bonenfant::proxy::exchange::{self, RunningProxy};
 use bonenfant::sim::browser::{parent_login, Browser, LoginResult};
 use bonenfant::sim::{
     Directory, DirectoryParams, EntHandle, EntOptions, LandingOutcome, ParentVisit, PronoteOptions,
-    TestEnt, TestPronote, SIM_SERVICE_PATTERN,
+    Synthetic as _, TestEnt, TestPronote, SIM_SERVICE_PATTERN,
 };
 use session_support::RedisServer;
 use tokio::net::TcpListener;
