@@ -177,6 +177,7 @@ codes! {
     ProxyStashServiceMismatch = "proxy.stash_service_mismatch", Client, 200, INVALID_SERVICE;
     ProxyRenewNotPrimary = "proxy.renew_not_primary", Client, 200, INVALID_TICKET;
     ProxyNotFound = "proxy.not_found", Client, 404, INVALID_REQUEST;
+    ProxyLoginPath = "proxy.login_path", Client, 400, INVALID_REQUEST;
     ProxyHostMissing = "proxy.host_missing", Client, 400, INVALID_REQUEST;
     ProxyHostInvalid = "proxy.host_invalid", Client, 400, INVALID_REQUEST;
     ProxyHostDuplicate = "proxy.host_duplicate", Client, 400, INVALID_REQUEST;

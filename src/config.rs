@@ -133,7 +133,7 @@ pub struct RawConfig {
     /// Refuse validations whose ticket was never seen on the front channel.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub strict_correlation: Option<bool>,
-    /// Retry strategy: most silent re-logins per login.
+    /// Retry strategy: most silent re-logins per login [default: 32].
     #[arg(long, value_name = "N")]
     pub retry_max: Option<u32>,
     /// Retry strategy: time budget for all re-logins of one login (e.g. 10s).
@@ -194,6 +194,11 @@ pub struct Limits {
     pub session_ttl: Duration,
     pub shutdown_grace: Duration,
 }
+
+/// Re-logins per login by default: with the ENT picking uniformly among four
+/// children, (3/4)^33 < 10⁻⁴ of logins give up (`docs/performance.md`, "Re-roll
+/// budget").
+pub const DEFAULT_RETRY_MAX: u32 = 32;
 
 /// Pinning settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -378,7 +383,7 @@ impl RawConfig {
         }
         let pin = PinSettings {
             mode: self.pin.unwrap_or_default(),
-            retry_max: match self.retry_max.unwrap_or(8) {
+            retry_max: match self.retry_max.unwrap_or(DEFAULT_RETRY_MAX) {
                 0 => return Err(ConfigError::invalid("retry-max", "must be at least 1")),
                 n if n > 32 => return Err(ConfigError::invalid("retry-max", "at most 32")),
                 n => n,

@@ -162,7 +162,7 @@ fn check_config_fills_in_defaults_and_names_random_keys() {
     .unwrap();
     let first = check_config(&[config.as_os_str(), "--pin".as_ref()]);
     let printed: toml::Table = toml::from_str(&first).unwrap();
-    assert_eq!(printed["retry-max"].as_integer(), Some(8), "{first}");
+    assert_eq!(printed["retry-max"].as_integer(), Some(32), "{first}");
     assert_eq!(
         printed["pin"].as_str(),
         Some("retry"),

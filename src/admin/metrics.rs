@@ -95,6 +95,7 @@ enum Outcome {
     retry_gave_up,
     chooser,
     pin_set,
+    give_up_choice,
     pin_refused,
     logout,
     forwarded,
@@ -239,6 +240,7 @@ impl Metrics {
                 return;
             }
             TraceEvent::Chooser(_) => (EndpointLabel::Chooser, Outcome::chooser, None),
+            TraceEvent::GiveUpChoice(_) => (EndpointLabel::Chooser, Outcome::give_up_choice, None),
             TraceEvent::PinSet(_) => (EndpointLabel::Chooser, Outcome::pin_set, None),
             TraceEvent::PinRefused(e) => {
                 self.error(e.code);

@@ -13,7 +13,7 @@ mod control;
 mod error;
 
 pub use chooser::{chooser, Choice};
-pub use control::{chooser_href, gave_up, pin_noted};
+pub use control::{chooser_href, gave_up, pin_noted, searching};
 pub use error::error;
 pub use maud::{html, Markup, Render};
 

@@ -39,6 +39,14 @@ pub fn checks_front_channel(
     mode != PinMode::Observe && expected.is_some() && !renewed && bound
 }
 
+/// Whether the parent asked, on the give-up page, to go on to `service` unpinned once:
+/// consumes that wish, so only the next login for that service passes unchecked.
+pub fn passes_once(state: Option<&mut SessionState>, service: &str) -> bool {
+    state
+        .and_then(|s| s.pass_once.take_if(|for_service| for_service == service))
+        .is_some()
+}
+
 /// What bonenfant learnt by validating a front-channel ticket itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EarlyValidation {
@@ -265,13 +273,11 @@ pub fn plan_front(
                 reason,
             });
             super::learn_children(&mut state, &assertion, &inspection, now);
-            let entry = stash(
-                Outcome::Success(assertion),
-                ent_answer,
-                PinOutcome::GaveUp,
-                attempts.retries,
-            );
-            plan(FrontResponse::GiveUp, state, Some(entry), events)
+            // Nothing is stashed: the give-up page carries no ticket (it would be dead
+            // when the parent clicks), and the loop is over, so "try again" starts a
+            // fresh one.
+            state.retry = None;
+            plan(FrontResponse::GiveUp, state, None, events)
         }
     }
 }
@@ -445,7 +451,7 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_spent_gives_up_with_what_the_ent_asserted() {
+    fn the_budget_spent_gives_up_and_ends_the_loop() {
         let mut state = pinned_to_hugo("claire");
         state.retry = Some(RetryProgress {
             service: SERVICE.to_owned(),
@@ -454,9 +460,11 @@ mod tests {
         });
         let plan = plan(PinMode::Retry, assertion("claire", LEA), state, 2_000);
         assert_eq!(plan.response, FrontResponse::GiveUp);
-        let stash = plan.stash.expect("the parent may go on");
-        assert_eq!(stash.pin, PinOutcome::GaveUp);
-        assert_eq!(stash.outcome, Outcome::Success(assertion("claire", LEA)));
+        assert!(plan.stash.is_none(), "the give-up page carries no ticket");
+        assert!(
+            plan.session.retry.is_none(),
+            "trying again starts a new round"
+        );
         assert_eq!(
             plan.events,
             [FrontEvent::GaveUp {
@@ -464,6 +472,21 @@ mod tests {
                 reason: GiveUpReason::Attempts
             }]
         );
+    }
+
+    #[test]
+    fn continue_anyway_passes_one_login_for_that_service_only() {
+        let mut state = SessionState {
+            pass_once: Some(SERVICE.to_owned()),
+            ..SessionState::default()
+        };
+        assert!(!passes_once(
+            Some(&mut state),
+            "https://0330099z.index-education.net/"
+        ));
+        assert!(passes_once(Some(&mut state), SERVICE));
+        assert!(!passes_once(Some(&mut state), SERVICE), "once");
+        assert!(!passes_once(None, SERVICE));
     }
 
     #[test]

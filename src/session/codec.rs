@@ -157,6 +157,8 @@ pub(crate) struct WireState {
     retry: Option<(String, u32, u64)>,
     #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
     renew_for: Option<String>,
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pass_once: Option<String>,
     #[serde(rename = "t", default)]
     updated_at_ms: u64,
 }
@@ -342,6 +344,7 @@ impl From<&SessionState> for WireState {
                 .as_ref()
                 .map(|r| (r.service.clone(), r.retries, r.started_ms)),
             renew_for: state.renew_for.clone(),
+            pass_once: state.pass_once.clone(),
             updated_at_ms: state.updated_at_ms,
         }
     }
@@ -382,6 +385,7 @@ impl TryFrom<WireState> for SessionState {
                     started_ms,
                 }),
             renew_for: wire.renew_for,
+            pass_once: wire.pass_once,
             updated_at_ms: wire.updated_at_ms,
         })
     }
@@ -470,6 +474,7 @@ mod tests {
                 started_ms: 40,
             }),
             renew_for: Some("https://0330012a.index-education.net/pronote/parent.html".to_owned()),
+            pass_once: Some("https://0330012a.index-education.net/pronote/parent.html".to_owned()),
             updated_at_ms: 43,
         };
         assert_eq!(decode_state(&encode_state(&state)).unwrap(), state);

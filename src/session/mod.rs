@@ -133,6 +133,8 @@ pub struct SessionState {
     /// A service whose `/login` asked `renew=true` and whose ticket has not come yet:
     /// the credentials POST that follows carries no `renew` of its own.
     pub renew_for: Option<String>,
+    /// A service the parent chose, on the give-up page, to reach once without pinning.
+    pub pass_once: Option<String>,
     /// Unix milliseconds of the last update.
     pub updated_at_ms: u64,
 }

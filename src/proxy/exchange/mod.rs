@@ -12,16 +12,20 @@
 //! * [`forward`]: any request forwarded unchanged, and asking the ENT about a ticket.
 //! * [`front`]: `/login` and its ticket redirect (binding, session rotation).
 //! * [`retry`]: the retry/rewrite strategies on the front channel: early validation,
-//!   the plan, the stash.
+//!   the plan, the stash, server-side re-rolls ([`reroll`]: the browser's cookies at
+//!   the ENT).
 //! * [`back`]: Pronote's validations.
 //! * [`logout`]: browser logout and the ENT's single logout.
-//! * [`control`]: the chooser page and the pin POST.
+//! * [`control`]: the chooser page and the pin POST; [`give_up`]: the give-up page's
+//!   continue and try-again.
 
 mod back;
 mod control;
 mod forward;
 mod front;
+mod give_up;
 mod logout;
+mod reroll;
 mod retry;
 
 use crate::code::Code;
@@ -62,6 +66,8 @@ pub struct CasExchange {
     metrics: Arc<Metrics>,
     /// The same clock as the stores': timestamps and TTLs agree.
     clock: SystemClock,
+    /// Server-side re-rolls in flight, across workers (`retry::MAX_CONCURRENT_REROLLS`).
+    rerolls: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why the exchange could not be set up.
@@ -193,6 +199,7 @@ impl CasExchange {
             trace,
             metrics,
             clock: SystemClock::new(),
+            rerolls: Arc::new(tokio::sync::Semaphore::new(retry::MAX_CONCURRENT_REROLLS)),
         })
     }
 
@@ -208,6 +215,7 @@ impl CasExchange {
             trace: self.trace.clone(),
             metrics: Arc::clone(&self.metrics),
             clock: self.clock,
+            rerolls: Arc::clone(&self.rerolls),
         })
     }
 
