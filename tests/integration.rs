@@ -23,6 +23,7 @@ mod events_trace;
 mod exchange_cas;
 mod exchange_summary;
 mod fuzz_seeds;
+mod pin_budget;
 mod pin_chooser;
 mod pin_correlation;
 mod pin_props;
