@@ -58,6 +58,25 @@ impl PinMode {
     }
 }
 
+/// The scheme browsers use to reach bonenfant: `https` behind a TLS-terminating load
+/// balancer even when bonenfant itself listens in plain HTTP. It decides the session
+/// cookie's `Secure` and `__Host-` and the origin a pin POST must come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PublicScheme {
+    Http,
+    Https,
+}
+
+impl PublicScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicScheme::Http => "http",
+            PublicScheme::Https => "https",
+        }
+    }
+}
+
 /// What Pronote receives when bonenfant lets a validation answer through unchanged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -116,6 +135,11 @@ pub struct RawConfig {
     /// Peers whose X-Forwarded-* headers are trusted (CIDR list, comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "CIDR,…")]
     pub trusted_proxies: Option<Vec<IpNet>>,
+    /// The scheme browsers reach bonenfant with: `https` behind a TLS-terminating load
+    /// balancer keeps the session cookie `Secure` and `__Host-` [default: https with
+    /// --tls-cert, else http].
+    #[arg(long, value_name = "http|https")]
+    pub public_scheme: Option<PublicScheme>,
     /// Directory export (TOML or JSON, the format of `bonenfant sim directory`): each
     /// parent's children, jointures, first names and classes, for intents and the
     /// chooser page.
@@ -247,6 +271,7 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     pub store: String,
     pub trusted_proxies: Vec<IpNet>,
+    pub public_scheme: PublicScheme,
     /// The directory index, when a directory export was given.
     pub directory_index: Option<DirectoryIndex>,
     pub cas_prefix: Option<String>,
@@ -296,6 +321,7 @@ impl RawConfig {
             pseudonym_key_file,
             cookie_key_file,
             trusted_proxies,
+            public_scheme,
             directory,
             cas_prefix,
             control_prefix,
@@ -446,6 +472,11 @@ impl RawConfig {
             self.pseudonym_key_file.as_deref(),
             self.cookie_key_file.as_deref(),
         )?;
+        let public_scheme = self.public_scheme.unwrap_or(if tls.is_some() {
+            PublicScheme::Https
+        } else {
+            PublicScheme::Http
+        });
         Ok(Config {
             listen,
             upstream,
@@ -456,6 +487,7 @@ impl RawConfig {
             admin: self.admin,
             store,
             trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
+            public_scheme,
             directory_index,
             cas_prefix: self.cas_prefix.clone(),
             control_prefix,
@@ -507,6 +539,7 @@ impl Config {
             pseudonym_key_file: self.raw.pseudonym_key_file.clone(),
             cookie_key_file: self.raw.cookie_key_file.clone(),
             trusted_proxies: Some(self.trusted_proxies.clone()),
+            public_scheme: Some(self.public_scheme),
             directory: self.raw.directory.clone(),
             cas_prefix: self.cas_prefix.clone(),
             control_prefix: Some(self.control_prefix.clone()),

@@ -236,7 +236,7 @@ pub fn plan_front(
                 &delivered,
                 ticket.service,
                 &delivered_inspection,
-                &settings.rewrite_allow,
+                super::rewrite_sources(settings, action),
                 now,
             );
             let bytes = ent_answer.filter(|_| delivers_the_ents_own(action));
@@ -561,6 +561,65 @@ mod tests {
             panic!("a success")
         };
         assert_eq!(delivered.principal, "claire", "the ticket's principal");
+    }
+
+    /// Regression (chained rewrite): a rewritten assertion was kept as a new source
+    /// stamped "now", so with a 3 s bound and a login every 2 s, attributes were borrowed
+    /// long after the last genuine assertion. Sources are the ENT's own, aged from when
+    /// the ENT made them.
+    #[test]
+    fn a_rewritten_assertion_is_never_the_source_of_the_next_rewrite() {
+        let mut settings = settings(PinMode::Rewrite);
+        settings.rewrite_max_age = Duration::from_secs(3);
+        let mut state = pinned_to_hugo("claire");
+        state.observed = vec![super::super::rewrite::observe(
+            &assertion("claire", HUGO),
+            SERVICE,
+            1_000,
+            &["FrEduVecteur".to_owned()],
+        )];
+        let mut pins = Vec::new();
+        for now in [3_000, 5_000, 7_000] {
+            let plan = plan_front(
+                &settings,
+                AnswerMode::Verbatim,
+                &inspector(),
+                FrontTicket {
+                    service: SERVICE,
+                    session: SessionId([7; 16]),
+                    primary: false,
+                    now_ms: now,
+                },
+                EarlyValidation {
+                    outcome: Outcome::Success(assertion("claire", LEA)),
+                    ent_answer: None,
+                },
+                state,
+            );
+            pins.push(plan.stash.as_ref().map(|s| s.pin));
+            assert!(
+                plan.session.observed.iter().all(|o| o.at_ms == 1_000),
+                "only the ENT's own assertion, with its own age"
+            );
+            state = plan.session;
+        }
+        assert_eq!(pins[0], Some(PinOutcome::Rewrite), "within the bound");
+        assert!(
+            !matches!(pins[2], Some(PinOutcome::Rewrite)),
+            "6 s after the genuine assertion, nothing is borrowed: {pins:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_kept_for_a_rewrite_outside_the_rewrite_strategy() {
+        let plan = plan(
+            PinMode::Retry,
+            assertion("claire", HUGO),
+            pinned_to_hugo("claire"),
+            1_000,
+        );
+        assert_eq!(plan.response, FrontResponse::Forward);
+        assert!(plan.session.observed.is_empty(), "data minimisation");
     }
 
     #[test]

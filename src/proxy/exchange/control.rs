@@ -140,7 +140,8 @@ impl CasExchange {
             .map(str::to_owned)
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_default();
-        chooser::same_origin(req.headers(), &host).map_err(|e| refuse(e, None))?;
+        chooser::same_origin(req.headers(), self.config.public_scheme.as_str(), &host)
+            .map_err(|e| refuse(e, None))?;
         let Some(cookie) = cookie else {
             return Err(refuse(ChooserError::NoSession, None));
         };

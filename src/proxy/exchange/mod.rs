@@ -44,7 +44,7 @@ use super::passthrough::Passthrough;
 use super::{hygiene, ConnInfo, Handler};
 use crate::admin::Metrics;
 use crate::cas::{self, Endpoint, Failure, ResponseFormat};
-use crate::config::Config;
+use crate::config::{Config, PublicScheme};
 use crate::events::{self, LatencyMs, Pseudonym, TraceEvent, TraceLog};
 use crate::pin::Inspector;
 use crate::pupil::{ExtractionRules, PupilKey};
@@ -180,7 +180,7 @@ impl CasExchange {
             .collect::<Result<Vec<_>, _>>()?;
         let cookies = SessionCookies::new(
             keys,
-            config.tls.is_some(),
+            config.public_scheme == PublicScheme::Https,
             config.limits.session_ttl,
             config.limits.session_ttl,
         )
