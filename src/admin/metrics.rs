@@ -159,6 +159,9 @@ pub struct Metrics {
     pins: Family<PinLabels, Counter>,
     /// Sum of `retries` over validations.
     retries: Counter,
+    /// Tickets the retry strategy refused and asked the ENT again for (`retry` events):
+    /// its rate is the load re-rolls put on the ENT.
+    rerolls: Counter,
     errors: Family<ErrorLabels, Counter>,
     durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
     connections_open: Gauge,
@@ -180,6 +183,7 @@ impl Metrics {
             verdicts: Family::default(),
             pins: Family::default(),
             retries: Counter::default(),
+            rerolls: Counter::default(),
             errors: Family::default(),
             durations: Family::new_with_constructor(latency_histogram),
             connections_open: Gauge::default(),
@@ -234,7 +238,11 @@ impl Metrics {
                 )
             }
             // Details of a login whose `login_redirect` counts the request.
-            TraceEvent::Retry(_) | TraceEvent::RetryGaveUp(_) => return,
+            TraceEvent::Retry(_) => {
+                self.rerolls.inc();
+                return;
+            }
+            TraceEvent::RetryGaveUp(_) => return,
             TraceEvent::RewriteRefused(e) => {
                 self.error(e.code);
                 return;
@@ -371,6 +379,11 @@ impl Metrics {
             "retries",
             "New logins asked by the retry strategy, over validations",
             self.retries.clone(),
+        );
+        r.register(
+            "rerolls",
+            "Refused tickets the retry strategy asked the ENT again for",
+            self.rerolls.clone(),
         );
         r.register(
             "errors",
