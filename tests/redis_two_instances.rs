@@ -36,6 +36,10 @@ async fn instance(
         ..RawConfig::default()
     };
     tweak(&mut raw);
+    // The store key file every instance is given (read at validation).
+    let keys = tempfile::tempdir().unwrap();
+    raw.store_key_file
+        .get_or_insert_with(|| session_support::store_key_file(keys.path()));
     let mut config = raw.validate().unwrap();
     // Shared key files in a real deployment.
     config.secrets.cookie_keys = vec![[42u8; 64]];
@@ -315,7 +319,7 @@ async fn serve_waits_for_a_redis_that_is_not_up_yet() {
 #[test]
 fn two_instances_updating_one_session_lost_an_update() {
     use bonenfant::session::redis::RedisStore;
-    use bonenfant::session::{SessionId, SessionStore, StoreConfig};
+    use bonenfant::session::{SessionId, SessionStore};
 
     // Each instance drives its own connection on its own runtime, as two processes do.
     let runtime = || {
@@ -331,7 +335,7 @@ fn two_instances_updating_one_session_lost_an_update() {
         let (url, child) = (url.clone(), session_support::child(child, 0));
         std::thread::spawn(move || {
             runtime().block_on(async {
-                let b = RedisStore::connect(&url, &StoreConfig::default())
+                let b = RedisStore::connect(&url, &session_support::store_config())
                     .await
                     .unwrap();
                 let learn = session_support::learn_and_count(child);
@@ -342,7 +346,7 @@ fn two_instances_updating_one_session_lost_an_update() {
         .unwrap();
     };
     runtime().block_on(async {
-        let a = RedisStore::connect(&url, &StoreConfig::default())
+        let a = RedisStore::connect(&url, &session_support::store_config())
             .await
             .unwrap();
 
