@@ -393,7 +393,7 @@ async fn altered_moved_or_forged_values_never_open() {
         originals.push((key.clone(), get(&mut conn, key).await));
     }
 
-    let attacks: Vec<(&str, Box<dyn Fn(&str, &[u8]) -> Vec<u8>>)> = vec![
+    let attacks: Vec<(&str, Box<Rewrite<'_>>)> = vec![
         (
             "old-format forgery",
             Box::new(|_, _| {
@@ -470,6 +470,9 @@ async fn altered_moved_or_forged_values_never_open() {
         "{logged}"
     );
 }
+
+/// What a writer of the Redis puts under a key, given the key and its value.
+type Rewrite<'a> = dyn Fn(&str, &[u8]) -> Vec<u8> + 'a;
 
 fn stashed(session: SessionId, principal: &str) -> StashedValidation {
     StashedValidation {
@@ -568,6 +571,38 @@ async fn a_reader_of_redis_finds_no_identity_in_clear() {
             "{clear} readable in Redis"
         );
     }
+}
+
+/// The seal proves where a value belongs, not when: a writer of the Redis who recorded
+/// a stash entry writes it back after Pronote took it, to have the same ticket answered
+/// a second time. Within the entry's lifetime that still works (documented in
+/// `docs/security.md`, T56); past it, the value's sealed time stamp gives it away.
+#[tokio::test]
+async fn a_stash_entry_written_back_after_its_lifetime_is_refused() {
+    let server = RedisServer::start();
+    let config = StoreConfig {
+        stash: bonenfant::session::MapLimits {
+            ttl: Duration::from_millis(200),
+            ..session_support::store_config().stash
+        },
+        redis_clock_skew: Duration::ZERO,
+        ..session_support::store_config()
+    };
+    let store = RedisStore::connect(&server.url(), &config).await.unwrap();
+    let mut conn = raw(&server).await;
+    let session = SessionId([8; 16]);
+    store
+        .stash(&ticket(), stashed(session, "parent"))
+        .await
+        .unwrap();
+    let keys = all_keys(&mut conn).await;
+    let recorded = get(&mut conn, &keys[0]).await;
+    assert!(store.take_stash(&ticket()).await.unwrap().is_some());
+    // Sequencing only: the entry's lifetime passes (the assertion holds however late).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    set(&mut conn, &keys[0], &recorded).await;
+    assert_eq!(store.take_stash(&ticket()).await.unwrap(), None);
+    assert_eq!(store.stats().unauthentic, 1);
 }
 
 /// The old store keys were unkeyed SHA-256 digests anyone could compute from a ticket.

@@ -282,6 +282,11 @@ pub struct StoreConfig {
     /// CA bundle (PEM) that verifies a `rediss://` server instead of the webpki roots
     /// (`--store-ca`).
     pub redis_ca: Option<std::path::PathBuf>,
+    /// How far the clocks of instances sharing a Redis may disagree. A sealed value
+    /// carries when it was sealed; a ticket binding, stash entry, validated ticket or
+    /// last pupil read later than its TTL plus this is a recorded value written back,
+    /// and is refused like a forged one.
+    pub redis_clock_skew: Duration,
 }
 
 impl StoreConfig {
@@ -334,6 +339,9 @@ impl Default for StoreConfig {
             redis_timeout: Duration::from_secs(2),
             keys: None,
             redis_ca: None,
+            // NTP keeps servers within milliseconds; a clock off by more breaks
+            // correlation between instances, visibly (`store.unauthentic`).
+            redis_clock_skew: Duration::from_secs(10),
         }
     }
 }

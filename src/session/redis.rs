@@ -26,6 +26,13 @@
 //! stash entry or a session (`docs/security.md`, T56). TTLs are Redis's own, so entries
 //! expire even when no instance is running.
 //!
+//! A sealed value also carries the time it was sealed: a binding, stash entry,
+//! validated ticket or last pupil read after its TTL (plus the clock skew allowed
+//! between instances) is a recorded value written back, and is refused the same way.
+//! Within that time a writer of the Redis can still put back a value it recorded for
+//! the same entry (a stash entry already taken, a session's earlier state): the seal
+//! proves where a value belongs, not that it is the latest.
+//!
 //! During a key rotation an entry may sit under the digest of another accepted key (an
 //! instance whose current key is another one wrote it): reads look under each, current
 //! first; writes go under the current one. With one key (the usual case) every
@@ -40,6 +47,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Cmd, ErrorKind, Pipeline, RedisError, Script, TlsCertificates, Value};
 use rand::Rng as _;
 
+use super::clock::{Clock as _, SystemClock};
 use super::codec::{self, within_bound, Digest, Subject};
 use super::{
     SessionChange, SessionId, SessionState, SessionStore, SessionUpdate, StashedValidation,
@@ -59,6 +67,9 @@ pub const UPDATE_ATTEMPTS: u32 = 10;
 /// the next round, while an update that loses every race still ends within about
 /// 100 ms plus its round trips.
 const MAX_BACKOFF_MS: u64 = 16;
+
+/// Bytes of the time stamp (Unix ms, big-endian) sealed before each value's encoding.
+const STAMP_BYTES: usize = 8;
 
 /// `KEYS[1]`: the session key under the current store key; `KEYS[2…]`: where the same
 /// session may sit under older store keys. `ARGV[1]`: `1` when the caller read a value
@@ -119,6 +130,11 @@ pub struct RedisStore {
     keys: StoreKeys,
     /// Values read that did not open (`StoreStats::unauthentic`).
     unauthentic: Arc<AtomicU64>,
+    /// Stamps each sealed value, so a recorded value written back later than its
+    /// lifetime allows is refused.
+    clock: SystemClock,
+    /// How far instances' clocks may disagree (`StoreConfig::redis_clock_skew`).
+    skew_ms: u64,
 }
 
 /// The maps, by the letter their keys carry and the name their values are sealed for.
@@ -197,7 +213,23 @@ impl RedisStore {
             set_new: Script::new(SET_NEW),
             keys,
             unauthentic: Arc::new(AtomicU64::new(0)),
+            clock: SystemClock::new(),
+            skew_ms: super::clock::duration_ms(config.redis_clock_skew),
         })
+    }
+
+    /// How long after its sealing a value of `map` may be read: its TTL, plus the clock
+    /// skew allowed between instances. Sessions have none: a read extends their TTL
+    /// without rewriting them.
+    fn lifetime_ms(&self, map: Map) -> Option<u64> {
+        let ttl = match map {
+            Map::Tickets => self.ticket_ttl_ms,
+            Map::Stash => self.stash_ttl_ms,
+            Map::Validated => self.validated_ttl_ms,
+            Map::LastPupils => self.last_pupil_ttl_ms,
+            Map::Sessions => return None,
+        };
+        Some(ttl.saturating_add(self.skew_ms))
     }
 
     fn key(&self, map: Map, digest: &Digest) -> String {
@@ -219,29 +251,56 @@ impl RedisStore {
         (self.key(map, &digest), digest)
     }
 
-    /// `plain` sealed for the entry `digest` of `map`, within the value bound.
+    /// `plain`, stamped with the time, sealed for the entry `digest` of `map`, within
+    /// the value bound.
     fn seal(&self, map: Map, digest: &Digest, plain: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut stamped = Vec::with_capacity(STAMP_BYTES + plain.len());
+        stamped.extend_from_slice(&self.clock.now_ms().to_be_bytes());
+        stamped.extend_from_slice(plain);
         let sealed = self
             .keys
-            .seal(map.name(), digest, plain)
+            .seal(map.name(), digest, &stamped)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         within_bound(sealed, self.max_value_bytes)
     }
 
     /// The plain text of a value read from the entry `digest` of `map`, or `None` when
-    /// it does not open: counted and logged (never its bytes), then treated as absent.
+    /// it does not open, or was sealed longer ago than its map's lifetime (a recorded
+    /// value written back: the seal says where a value belongs, not that it is still
+    /// the current one). Either is counted and logged (never its bytes), then treated
+    /// as absent.
     fn open(&self, map: Map, digest: &Digest, value: &[u8]) -> Option<Vec<u8>> {
-        let opened = self.keys.open(map.name(), digest, value);
-        if opened.is_none() {
+        let refused = |why: &'static str| {
             self.unauthentic.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 code = %Code::StoreUnauthentic,
                 map = map.name(),
-                "a session store value did not open (forged, altered, moved, or sealed \
-                 under a key not in --store-key-file); treated as absent"
+                "a session store value {why}; treated as absent"
             );
+        };
+        let Some(stamped) = self.keys.open(map.name(), digest, value) else {
+            refused(
+                "did not open (forged, altered, moved, or sealed under a key not in \
+                 --store-key-file)",
+            );
+            return None;
+        };
+        let Some((stamp, plain)) = stamped.split_at_checked(STAMP_BYTES) else {
+            refused("has no time stamp");
+            return None;
+        };
+        let sealed_at = u64::from_be_bytes(stamp.try_into().unwrap_or_default());
+        let outlived = self
+            .lifetime_ms(map)
+            .is_some_and(|lifetime| sealed_at.saturating_add(lifetime) < self.clock.now_ms());
+        if outlived {
+            refused(
+                "was sealed longer ago than its lifetime (written back after it was \
+                 used, or the instances' clocks disagree)",
+            );
+            return None;
         }
-        opened
+        Some(plain.to_vec())
     }
 
     /// The first value among `replies` (one per place) that opens. Empty values are
