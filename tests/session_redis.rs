@@ -751,6 +751,65 @@ async fn entries_written_under_the_old_key_are_read_while_it_is_second_in_the_li
     assert_eq!(after.session(&late).await.unwrap(), None);
 }
 
+/// The ACL user `docs/deploy.md` gives bonenfant: its own key prefix and the commands
+/// it uses, nothing else. Every operation works under it, the rotation paths (scripts,
+/// atomic blocks) included, and it can read nothing outside the prefix.
+#[tokio::test]
+async fn an_acl_user_limited_to_bonenfants_prefix_is_enough() {
+    let server = RedisServer::start();
+    let mut admin = raw(&server).await;
+    let acl = "reset on >an-acl-test-password ~bonenfant:* resetchannels \
+               +get +set +getex +getdel +del +exists +eval +evalsha +script|load \
+               +multi +exec +discard +select +ping";
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("bonenfant")
+        .arg(acl.split_whitespace().collect::<Vec<_>>())
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    set(&mut admin, "other-app:secret", b"not bonenfant's").await;
+    let url = format!(
+        "redis://bonenfant:an-acl-test-password@127.0.0.1:{}/",
+        server.port
+    );
+    let rotating = StoreConfig {
+        keys: Some(StoreKeys::new([[0x33u8; 32], session_support::STORE_KEY]).unwrap()),
+        ..session_support::store_config()
+    };
+    for config in [session_support::store_config(), rotating] {
+        let store = RedisStore::connect(&url, &config).await.unwrap();
+        let session = SessionId::random();
+        assert!(store
+            .bind_ticket(&ticket(), binding(session))
+            .await
+            .unwrap());
+        assert!(store.take_ticket(&ticket()).await.unwrap().is_some());
+        assert!(store.stash(&ticket(), stashed(session, "p")).await.unwrap());
+        assert!(store.take_stash(&ticket()).await.unwrap().is_some());
+        store.put_session(&session, parent_state()).await.unwrap();
+        assert!(store.session(&session).await.unwrap().is_some());
+        let learn = session_support::learn_and_count(session_support::child("acl", 0));
+        store.update_session(&session, learn).await.unwrap();
+        store.remember_validated(&ticket(), session).await.unwrap();
+        assert_eq!(store.forget_ticket(&ticket()).await.unwrap(), Some(session));
+        store.swap_last_pupil("k", pupil("1"), 1).await.unwrap();
+        store.drop_session(&session).await.unwrap();
+        let _: () = redis::cmd("FLUSHDB").query_async(&mut admin).await.unwrap();
+        set(&mut admin, "other-app:secret", b"not bonenfant's").await;
+    }
+    let mut limited = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let refused: redis::RedisResult<Vec<u8>> = redis::cmd("GET")
+        .arg("other-app:secret")
+        .query_async(&mut limited)
+        .await;
+    assert!(refused.is_err(), "the ACL user reads outside its prefix");
+}
+
 /// `rediss://`: the store talks TLS to a Redis whose certificate a given CA signed, and
 /// refuses one it cannot verify.
 #[tokio::test]
