@@ -47,6 +47,21 @@ async fn instance(
     exchange::spawn(Arc::new(config), trace).await.unwrap()
 }
 
+/// Instances A and B on one Redis, pinning by retry.
+async fn two_pinning_instances(
+    ent: &Url,
+    redis: &str,
+    trace: &TraceLog,
+) -> (RunningProxy, RunningProxy) {
+    // Enough re-logins that a parent of four never exhausts them against the ENT's
+    // random pick (the default 8 ran out about one run in 30 while picks depended on the
+    // port): what the tests check is not the retry budget.
+    let generous = |raw: &mut RawConfig| raw.retry_max = Some(32);
+    let a = instance(ent, redis, PinMode::Retry, trace.clone(), generous).await;
+    let b = instance(ent, redis, PinMode::Retry, trace.clone(), generous).await;
+    (a, b)
+}
+
 fn cas(addr: SocketAddr) -> Url {
     Url::parse(&format!("http://{addr}/cas")).unwrap()
 }
@@ -89,26 +104,7 @@ async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
     let (captured, _guard) = capture::capture();
     let (trace, directory, ent) = random_ent(11).await;
     let upstream = ent.base_url().clone();
-    // Enough re-logins that a parent of four never exhausts them against the ENT's
-    // random pick (the default 8 ran out about one run in 30 while picks depended on the
-    // port): the correlation is what is checked here, not the retry budget.
-    let generous = |raw: &mut RawConfig| raw.retry_max = Some(32);
-    let a = instance(
-        &upstream,
-        &redis.url(),
-        PinMode::Retry,
-        trace.clone(),
-        generous,
-    )
-    .await;
-    let b = instance(
-        &upstream,
-        &redis.url(),
-        PinMode::Retry,
-        trace.clone(),
-        generous,
-    )
-    .await;
+    let (a, b) = two_pinning_instances(&upstream, &redis.url(), &trace).await;
     let pronote = TestPronote::with_back_channel(
         Arc::clone(&directory),
         PronoteOptions::new(cas(a.addr)),
@@ -386,23 +382,7 @@ async fn a_redis_writer_between_login_on_a_and_validation_on_b_never_changes_the
     let (captured, _guard) = capture::capture();
     let (trace, directory, ent) = random_ent(14).await;
     let upstream = ent.base_url().clone();
-    let generous = |raw: &mut RawConfig| raw.retry_max = Some(32);
-    let a = instance(
-        &upstream,
-        &redis.url(),
-        PinMode::Retry,
-        trace.clone(),
-        generous,
-    )
-    .await;
-    let b = instance(
-        &upstream,
-        &redis.url(),
-        PinMode::Retry,
-        trace.clone(),
-        generous,
-    )
-    .await;
+    let (a, b) = two_pinning_instances(&upstream, &redis.url(), &trace).await;
     let writer = RedisWriter {
         redis: redis::Client::open(redis.url())
             .unwrap()

@@ -345,7 +345,7 @@ async fn a_session_value_planted_by_a_redis_writer_is_absent_and_counted() {
 }
 
 /// Every kind of value a writer can put under a real entry: forged in the old format,
-/// garbage, empty, truncated, one bit flipped, moved from another entry or another map.
+/// garbage, truncated, one bit flipped, moved from another entry or another map.
 /// None becomes a binding, a stash entry, a session, a logout target or a last pupil;
 /// each is counted and logged as `store.unauthentic`, with no value in the log.
 #[tokio::test]
