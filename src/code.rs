@@ -204,7 +204,9 @@ codes! {
     StoreCorrupt = "store.corrupt", Store, 500, INTERNAL_ERROR;
     StoreTooLarge = "store.too_large", Store, 500, INTERNAL_ERROR;
     StoreContention = "store.contention", Store, 503, INTERNAL_ERROR;
+    StoreUnauthentic = "store.unauthentic", Store, 500, INTERNAL_ERROR;
     StoreInvalidUrl = "store.invalid_url", Bonenfant, 500, INTERNAL_ERROR;
+    StoreSetup = "store.setup", Bonenfant, 500, INTERNAL_ERROR;
     // The trace log and the report tool.
     EventsOpen = "events.open", Bonenfant, 500, INTERNAL_ERROR;
     EventsKeyTooShort = "events.key_too_short", Bonenfant, 500, INTERNAL_ERROR;

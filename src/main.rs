@@ -155,7 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 if config.store != "memory" {
                     tracing::warn!(
-                        "instances sharing a Redis store must share --cookie-key-file and --pseudonym-key-file"
+                        "instances sharing a Redis store must share --store-key-file, --cookie-key-file and --pseudonym-key-file"
                     );
                 }
             }

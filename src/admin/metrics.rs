@@ -447,6 +447,11 @@ impl Metrics {
             ConstCounter::new(store.evictions),
         );
         r.register(
+            "store_unauthentic",
+            "Store values that did not open under the store keys, treated as absent",
+            ConstCounter::new(store.unauthentic),
+        );
+        r.register(
             "trace_events_lost",
             "Trace events that could not be written",
             ConstCounter::new(events_lost),
@@ -579,9 +584,11 @@ mod tests {
             sessions: 2,
             bytes: 300,
             evictions: 4,
+            unauthentic: 6,
             ..StoreStats::default()
         };
         let text = render(&m, store, 5, true);
+        assert!(text.contains("bonenfant_store_unauthentic_total 6\n"));
         assert!(text.contains("bonenfant_trace_events_lost_total 5\n"));
         assert!(text.contains("bonenfant_store_sessions 2\n"));
         assert!(text.contains("bonenfant_store_bytes 300\n"));

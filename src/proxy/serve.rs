@@ -81,6 +81,8 @@ async fn exchange(
     store_config.sessions.ttl = config.limits.session_ttl;
     store_config.sessions.max_entries = config.limits.max_sessions;
     store_config.last_pupils.ttl = config.pin.flip_window.max(store_config.last_pupils.ttl);
+    store_config.keys = config.secrets.store_keys.clone();
+    store_config.redis_ca = config.store_ca.clone();
     let store = open_store(&config.store, &store_config.clamped()).await?;
     CasExchange::new(
         Arc::clone(config),
