@@ -244,13 +244,14 @@ async fn metrics_parse_as_prometheus_text_and_count_recorded_events() {
         ("bonenfant_store_bytes", PrometheusType::Gauge),
         ("bonenfant_store_evictions_total", PrometheusType::Counter),
         ("bonenfant_store_unauthentic_total", PrometheusType::Counter),
+        ("bonenfant_rerolls_total", PrometheusType::Counter),
         ("bonenfant_trace_events_lost_total", PrometheusType::Counter),
         ("bonenfant_ready", PrometheusType::Gauge),
     ] {
         let found = metrics.families.get(family).map(|f| &f.family_type);
         assert_eq!(found, Some(&kind), "{family}");
     }
-    assert_eq!(metrics.families.len(), 20, "{body}");
+    assert_eq!(metrics.families.len(), 21, "{body}");
 
     let requests = "bonenfant_requests_total";
     for (endpoint, outcome) in [

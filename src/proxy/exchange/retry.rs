@@ -26,7 +26,7 @@ use crate::proxy::body::ProxyBody;
 use crate::proxy::error;
 use crate::pupil::PupilKey;
 use crate::session::cookie::SessionCookie;
-use crate::session::{SessionState, SessionStore, StashedValidation, StoreError};
+use crate::session::{SessionState, SessionStore, StashedValidation, StoreError, TicketBinding};
 
 /// Re-rolls in flight across the process: each holds an ENT login and validation
 /// open, so their number is bounded whatever the number of parents (the ENT's load).
@@ -102,6 +102,14 @@ impl CasExchange {
                 if let Some((location, cookies)) = reroll {
                     if let Some(Ok(next)) = cas::login_redirect(&location) {
                         if next.service == redirect.service {
+                            // Bound like the first ticket, so that taking it below leaves
+                            // the tombstone that refuses it on any other path (I1d).
+                            let binding = TicketBinding {
+                                session: Some(session.id),
+                                service: next.service.clone(),
+                                issued_at_ms: self.now_ms(),
+                            };
+                            let _ = self.store.bind_ticket(&next.ticket, binding).await;
                             jar.absorb(&cookies);
                             set_cookies.extend(cookies);
                             answer = EntAnswer::Reroll { location };
