@@ -12,6 +12,7 @@ mod session_support;
 mod sim_support;
 mod support;
 
+mod admin_health;
 mod admin_server;
 mod cas_adversarial;
 mod cas_formats;

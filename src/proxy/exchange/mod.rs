@@ -171,7 +171,7 @@ impl CasExchange {
         trace: TraceLog,
         metrics: Arc<Metrics>,
     ) -> Result<Self, SetupError> {
-        let passthrough = Passthrough::new(&config)?;
+        let passthrough = Passthrough::new(&config)?.reporting_to(metrics.health().clone());
         let keys = config
             .secrets
             .cookie_keys
@@ -208,7 +208,8 @@ impl CasExchange {
     pub fn for_worker(&self) -> Result<Self, ProxyError> {
         Ok(Self {
             config: Arc::clone(&self.config),
-            passthrough: Passthrough::new(&self.config)?,
+            passthrough: Passthrough::new(&self.config)?
+                .reporting_to(self.metrics.health().clone()),
             store: Arc::clone(&self.store),
             cookies: self.cookies.clone(),
             inspector: self.inspector.clone(),
