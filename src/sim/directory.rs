@@ -422,9 +422,14 @@ impl Directory {
 
     /// The directory index the proxy can load: each pupil's jointure, each parent
     /// record's jointure → its first child, each parent login → its children, and each
-    /// pupil's first name and class (the chooser page).
+    /// pupil's first name and class and each establishment's name (the chooser page).
     pub fn index(&self) -> DirectoryIndex {
         let mut index = DirectoryIndex::default();
+        for establishment in &self.data.establishments {
+            if let Some(uai) = Uai::parse(&establishment.uai) {
+                index.establishments.insert(uai, establishment.name.clone());
+            }
+        }
         for pupil in &self.data.pupils {
             if let Some(key) = pupil.reference().key() {
                 index.jointures.insert(pupil.jointure.clone(), key.clone());
