@@ -130,6 +130,32 @@ pub fn opening(brand: &Brand, child: Option<&str>, service: &str) -> String {
     )
 }
 
+/// The page that ends a long chain of browser-driven re-logins: it starts a new
+/// navigation to `next` (the ENT's `/login`, a path on this origin) by itself, with no
+/// script, so no browser stops on "too many redirects".
+pub fn searching(brand: &Brand, next: &str) -> String {
+    let next = local_href(next).unwrap_or("/");
+    let body = html! {
+        p { "Un instant : bonenfant demande à l'ENT l'espace de votre enfant." }
+    };
+    let page = parent_page(
+        brand,
+        &ParentPage {
+            heading: "Recherche de l'espace de votre enfant…",
+            body: &body,
+            actions: &[("Continuer", next)],
+            primary: true,
+            code: None,
+            refresh: None,
+        },
+    );
+    // A path on this origin, which `ParentPage::refresh` (absolute URLs only) does not
+    // take: the meta goes in the head, escaped like any attribute.
+    let meta =
+        html! { meta http-equiv="refresh" content=(format!("0; url={next}")); }.into_string();
+    page.replacen("<title>", &format!("{meta}<title>"), 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{escaped, skeleton, HOSTILE};
@@ -271,30 +297,4 @@ mod tests {
             "{page}"
         );
     }
-}
-
-/// The page that ends a long chain of browser-driven re-logins: it starts a new
-/// navigation to `next` (the ENT's `/login`, a path on this origin) by itself, with no
-/// script, so no browser stops on "too many redirects".
-pub fn searching(brand: &Brand, next: &str) -> String {
-    let next = local_href(next).unwrap_or("/");
-    let body = html! {
-        p { "Un instant : bonenfant demande à l'ENT l'espace de votre enfant." }
-    };
-    let page = parent_page(
-        brand,
-        &ParentPage {
-            heading: "Recherche de l'espace de votre enfant…",
-            body: &body,
-            actions: &[("Continuer", next)],
-            primary: true,
-            code: None,
-            refresh: None,
-        },
-    );
-    // A path on this origin, which `ParentPage::refresh` (absolute URLs only) does not
-    // take: the meta goes in the head, escaped like any attribute.
-    let meta =
-        html! { meta http-equiv="refresh" content=(format!("0; url={next}")); }.into_string();
-    page.replacen("<title>", &format!("{meta}<title>"), 1)
 }
