@@ -81,10 +81,10 @@ pub struct RunFigures {
     pub wrong: u64,
     /// Ended elsewhere (validation failure, retry gave up).
     pub not_landed: u64,
-    /// Validations bonenfant flagged (verdict other than `ok`), or front-channel
-    /// tickets it refused (retry).
+    /// Validations bonenfant judged other than `ok` (wrong child or establishment,
+    /// ambiguous, another child than last time): the report's "flagged".
     pub flagged: u64,
-    /// Logins bonenfant corrected (retries or rewrite).
+    /// Validations bonenfant corrected (pin `retry`, `rewrite` or `reorder`).
     pub pinned: u64,
     /// Times a parent answered the "which child?" page.
     pub chosen: u64,
@@ -109,14 +109,41 @@ pub struct DemoReport {
     pub unverified_landings: u64,
 }
 
-/// A run's moving parts, started and stopped together.
+/// A run's moving parts, started and stopped together (`demo --serve`).
 struct Stack {
     ent: EntHandle,
-    observe: RunningProxy,
-    pinning: RunningProxy,
     pronote_direct: PronoteHandle,
-    pronote_observe: PronoteHandle,
-    pronote_pinning: PronoteHandle,
+    observe: Proxied,
+    pinning: Proxied,
+}
+
+/// One bonenfant in front of the test ENT, and the test Pronote behind it.
+struct Proxied {
+    proxy: RunningProxy,
+    pronote: PronoteHandle,
+}
+
+impl Proxied {
+    async fn start(
+        ent: &EntHandle,
+        mode: PinMode,
+        directory: &Arc<Directory>,
+        trace: TraceLog,
+    ) -> Result<Self, DemoError> {
+        let proxy = proxy(ent, mode, directory, trace).await?;
+        let pronote = TestPronote::spawn_local(
+            Arc::clone(directory),
+            PronoteOptions::new(cas_base(proxy.addr)),
+        )
+        .await?;
+        Ok(Self { proxy, pronote })
+    }
+
+    /// Stops both; bonenfant's `shutdown` event ends its run in the trace.
+    async fn stop(self) {
+        let _ = self.pronote.stop().await;
+        let _ = self.proxy.stop().await;
+    }
 }
 
 /// Runs the demo and writes its table to `out`. `trace` is where bonenfant's events go
@@ -132,8 +159,12 @@ pub async fn run(
         ..DirectoryParams::default()
     };
     let directory = Arc::new(Directory::generate(&params, options.seed));
-    let stack = start(&directory, options, trace).await?;
-    let visits = pick_visits(&directory, stack.pronote_direct.base_url(), options);
+    let ent =
+        TestEnt::spawn_local(Arc::clone(&directory), EntOptions::ose_random(options.seed)).await?;
+    let pronote_direct =
+        TestPronote::spawn_local(Arc::clone(&directory), PronoteOptions::new(ent.cas_base()))
+            .await?;
+    let visits = pick_visits(&directory, pronote_direct.base_url(), options);
     let _ = writeln!(
         out,
         "bonenfant demo: {} families over {} establishments, a test ENT that picks a parent's child at random,\n{} parent logins per run.\n",
@@ -144,40 +175,47 @@ pub async fn run(
     let direct = run_logins(
         "straight to the ENT",
         &visits,
-        stack.pronote_direct.base_url(),
+        pronote_direct.base_url(),
         None,
         options,
         out,
     )
     .await?;
+    // Each bonenfant starts just before its run and stops after it: the trace then holds
+    // one run after the other, each between its `startup` and its `shutdown`, as two
+    // successive deployments would write it, and `bonenfant report` splits it by run.
+    let observe = Proxied::start(&ent, PinMode::Observe, &directory, trace.clone()).await?;
     let mut observing = run_logins(
         "through bonenfant, observing",
         &visits,
-        stack.pronote_observe.base_url(),
+        observe.pronote.base_url(),
         None,
         options,
         out,
     )
     .await?;
+    observing.flagged = not_ok(&observe.proxy.metrics.snapshot());
+    observe.stop().await;
+    let pin = Proxied::start(&ent, PinMode::Retry, &directory, trace).await?;
     let mut pinning = run_logins(
         "through bonenfant, pinning (retry)",
         &visits,
-        stack.pronote_pinning.base_url(),
-        Some(&chooser_url(stack.pinning.addr)),
+        pin.pronote.base_url(),
+        Some(&chooser_url(pin.proxy.addr)),
         options,
         out,
     )
     .await?;
-    let observed = stack.observe.metrics.snapshot();
-    observing.flagged = not_ok(&observed);
-    let pinned = stack.pinning.metrics.snapshot();
+    let pinned = pin.proxy.metrics.snapshot();
     pinning.pinned = [PinOutcome::Retry, PinOutcome::Rewrite, PinOutcome::Reorder]
         .iter()
         .map(|p| pinned.pins.get(p.as_str()).copied().unwrap_or(0))
         .sum();
-    pinning.flagged = not_ok(&pinned) + pinning.pinned;
-    let unverified_landings = unverified_landings(&stack);
-    stop(stack).await;
+    pinning.flagged = not_ok(&pinned);
+    let unverified_landings = unverified_landings(&ent, &pin.pronote);
+    pin.stop().await;
+    let _ = pronote_direct.stop().await;
+    let _ = ent.stop().await;
     let establishments = directory
         .establishments()
         .iter()
@@ -221,10 +259,10 @@ pub async fn serve(
          The test ENT: {}   bonenfant's chooser (pinning): {}\n\
          Trace log: {}",
         stack.pronote_direct.base_url(),
-        stack.pronote_observe.base_url(),
-        stack.pronote_pinning.base_url(),
+        stack.observe.pronote.base_url(),
+        stack.pinning.pronote.base_url(),
         stack.ent.cas_base(),
-        chooser_url(stack.pinning.addr),
+        chooser_url(stack.pinning.proxy.addr),
         options.out_dir.join("trace.jsonl").display(),
     );
     let _ = out.flush();
@@ -240,29 +278,23 @@ async fn start(
 ) -> Result<Stack, DemoError> {
     let ent =
         TestEnt::spawn_local(Arc::clone(directory), EntOptions::ose_random(options.seed)).await?;
-    let observe = proxy(&ent, PinMode::Observe, directory, trace.clone()).await?;
-    let pinning = proxy(&ent, PinMode::Retry, directory, trace).await?;
-    let pronote =
-        |cas: Url| TestPronote::spawn_local(Arc::clone(directory), PronoteOptions::new(cas));
-    let pronote_direct = pronote(ent.cas_base()).await?;
-    let pronote_observe = pronote(cas_base(observe.addr)).await?;
-    let pronote_pinning = pronote(cas_base(pinning.addr)).await?;
+    let observe = Proxied::start(&ent, PinMode::Observe, directory, trace.clone()).await?;
+    let pinning = Proxied::start(&ent, PinMode::Retry, directory, trace).await?;
+    let pronote_direct =
+        TestPronote::spawn_local(Arc::clone(directory), PronoteOptions::new(ent.cas_base()))
+            .await?;
     Ok(Stack {
         ent,
+        pronote_direct,
         observe,
         pinning,
-        pronote_direct,
-        pronote_observe,
-        pronote_pinning,
     })
 }
 
 async fn stop(stack: Stack) {
     let _ = stack.pronote_direct.stop().await;
-    let _ = stack.pronote_observe.stop().await;
-    let _ = stack.pronote_pinning.stop().await;
-    let _ = stack.observe.stop().await;
-    let _ = stack.pinning.stop().await;
+    stack.observe.stop().await;
+    stack.pinning.stop().await;
     let _ = stack.ent.stop().await;
 }
 
@@ -515,10 +547,10 @@ fn retarget(url: &Url, base: &Url) -> Url {
 
 /// Checks every success Pronote accepted through the pinning proxy against the ENT's
 /// own record of that ticket: same principal, and a pupil the ENT asserted for it.
-fn unverified_landings(stack: &Stack) -> u64 {
-    let landings = stack.pronote_pinning.landings();
+fn unverified_landings(ent: &EntHandle, pronote: &PronoteHandle) -> u64 {
+    let landings = pronote.landings();
     let verified = |landing: &crate::sim::Landing| {
-        let Some(issued) = stack.ent.ent.ticket(&landing.ticket) else {
+        let Some(issued) = ent.ent.ticket(&landing.ticket) else {
             return false;
         };
         let pupil_asserted = landing
