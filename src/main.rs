@@ -63,15 +63,32 @@ enum Command {
         #[arg(long)]
         serve: bool,
     },
-    /// Summarise a trace log: figures per establishment and per day.
+    /// Summarise trace logs: figures per run, establishment, day and hour of day.
     Report {
-        /// The trace log (JSON lines); `-` for standard input.
-        trace: PathBuf,
+        /// Trace logs (JSON lines), e.g. one per instance or per rotated file; `-` for
+        /// standard input. Each file's runs start at its `startup` events.
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: bonenfant::report::Format,
         /// Write here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Only events from this day (`2026-03-09`, midnight on the `--tz` clock) or
+        /// instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this day or instant.
+        #[arg(long)]
+        until: Option<String>,
+        /// The clock of days and hours of day: `Europe/Paris`, `UTC` or an offset
+        /// (`+04:00`).
+        #[arg(long, default_value = "Europe/Paris")]
+        tz: bonenfant::report::Zone,
+        /// Directory export (as for `serve --directory`): names establishments besides
+        /// their UAIs.
+        #[arg(long, value_name = "FILE")]
+        directory: Option<PathBuf>,
     },
     /// Run the simulators.
     Sim {
@@ -201,8 +218,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             drop(guard);
             let html = options.out_dir.join("report.html");
             let input = std::io::BufReader::new(std::fs::File::open(&trace_path)?);
-            let output = std::fs::File::create(&html)?;
-            bonenfant::report::run(input, bonenfant::report::Format::Html, output)?;
+            let names = bonenfant::report::Options {
+                names: report.establishments.clone(),
+                ..Default::default()
+            };
+            let mut summary = bonenfant::report::Summary::new(&names);
+            summary.read(&trace_path.display().to_string(), input)?;
+            let output = std::io::BufWriter::new(std::fs::File::create(&html)?);
+            bonenfant::report::write(&summary.finish(), bonenfant::report::Format::Html, output)?;
             println!("HTML report: {}", html.display());
             if report.pinning.wrong > 0 || report.unverified_landings > 0 {
                 anyhow::bail!(
@@ -213,24 +236,55 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Report { trace, format, out } => {
-            let input: Box<dyn std::io::BufRead> = if trace.as_os_str() == "-" {
-                Box::new(std::io::BufReader::new(std::io::stdin()))
-            } else {
-                Box::new(std::io::BufReader::new(
-                    std::fs::File::open(&trace)
-                        .with_context(|| format!("opening {}", trace.display()))?,
-                ))
+        Command::Report {
+            traces,
+            format,
+            out,
+            since,
+            until,
+            tz,
+            directory,
+        } => {
+            let bound = |text: Option<String>, flag: &str| {
+                text.map(|text| tz.parse_bound(&text))
+                    .transpose()
+                    .with_context(|| format!("--{flag}"))
             };
-            let report = match out {
+            let options = bonenfant::report::Options {
+                since: bound(since, "since")?,
+                until: bound(until, "until")?,
+                zone: tz,
+                names: match &directory {
+                    Some(path) => establishment_names(path)?,
+                    None => Default::default(),
+                },
+            };
+            let mut summary = bonenfant::report::Summary::new(&options);
+            for trace in &traces {
+                let name = trace.display().to_string();
+                if trace.as_os_str() == "-" {
+                    summary.read(&name, std::io::stdin().lock())?;
+                } else {
+                    let file = std::fs::File::open(trace)
+                        .with_context(|| format!("opening {}", trace.display()))?;
+                    summary.read(&name, std::io::BufReader::new(file))?;
+                }
+            }
+            let report = summary.finish();
+            match out {
                 Some(path) => {
                     let file = std::fs::File::create(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
-                    bonenfant::report::run(input, format, std::io::BufWriter::new(file))?
+                    bonenfant::report::write(&report, format, std::io::BufWriter::new(file))?;
                 }
-                None => bonenfant::report::run(input, format, std::io::stdout().lock())?,
-            };
-            let _ = report;
+                None => bonenfant::report::write(&report, format, std::io::stdout().lock())?,
+            }
+            if report.bad_lines.count > 0 {
+                eprintln!(
+                    "bonenfant report: {} line(s) ignored (see the report's last section)",
+                    report.bad_lines.count
+                );
+            }
             Ok(())
         }
         Command::Sim { simulator } => runtime()?.block_on(run_sim(simulator)),
@@ -266,6 +320,20 @@ fn install_tracing(
         .try_init()
         .context("installing the log subscriber")?;
     Ok((TraceLog::new(pseudonyms, losses), guard))
+}
+
+/// UAI → establishment name, from a directory export. The one place the binary reads
+/// a directory for its names (`serve` reads it through `Config`).
+fn establishment_names(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let directory = sim::Directory::load(path)
+        .with_context(|| format!("reading the directory {}", path.display()))?;
+    Ok(directory
+        .establishments()
+        .iter()
+        .map(|e| (e.uai.to_ascii_uppercase(), e.name.clone()))
+        .collect())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
