@@ -90,6 +90,31 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         directory: Option<PathBuf>,
     },
+    /// One family's timeline for the helpdesk: each login, its tickets counted, the
+    /// verdicts, the re-logins, the chooser and what the parent saw, across days and
+    /// instances. Run it on the DSI's machine only (docs/helpdesk.md).
+    Lookup {
+        /// The key the instances pseudonymise with (their --pseudonym-key-file).
+        #[arg(long, value_name = "FILE")]
+        pseudonym_key_file: PathBuf,
+        /// The parent's ENT login, as the ENT asserts it (`cas:user`).
+        #[arg(long)]
+        login: String,
+        /// Trace logs of every instance and day to search (read twice: files only).
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: bonenfant::report::Format,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The clock of the times shown.
+        #[arg(long, default_value = "Europe/Paris")]
+        tz: bonenfant::report::Zone,
+        /// Directory export: names the family's children and establishments.
+        #[arg(long, value_name = "FILE")]
+        directory: Option<PathBuf>,
+    },
     /// Run the simulators.
     Sim {
         #[command(subcommand)]
@@ -287,6 +312,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Lookup {
+            pseudonym_key_file,
+            login,
+            traces,
+            format,
+            out,
+            tz,
+            directory,
+        } => {
+            use bonenfant::report::lookup;
+            let key = std::fs::read(&pseudonym_key_file)
+                .with_context(|| format!("reading {}", pseudonym_key_file.display()))?;
+            let pseudonyms =
+                events::Pseudonymizer::new(key.trim_ascii()).context("pseudonym-key-file")?;
+            let mut family = lookup::Family {
+                principal: pseudonyms.principal(&login).as_str().to_owned(),
+                login,
+                ..Default::default()
+            };
+            if let Some(path) = &directory {
+                family.names = establishment_names(path)?;
+                family.children = children_labels(path, &family.login, &pseudonyms)?;
+            }
+            let open = |trace: &PathBuf| {
+                std::fs::File::open(trace)
+                    .map(std::io::BufReader::new)
+                    .with_context(|| format!("opening {}", trace.display()))
+            };
+            let mut search = lookup::Lookup::new(&family, tz);
+            for trace in &traces {
+                search.scan(open(trace)?)?;
+            }
+            for trace in &traces {
+                search.collect(&trace.display().to_string(), open(trace)?)?;
+            }
+            let timeline = search.finish();
+            match out {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    lookup::write(&timeline, format, std::io::BufWriter::new(file))?;
+                }
+                None => lookup::write(&timeline, format, std::io::stdout().lock())?,
+            }
+            Ok(())
+        }
         Command::Sim { simulator } => runtime()?.block_on(run_sim(simulator)),
     }
 }
@@ -333,6 +404,31 @@ fn establishment_names(
         .establishments()
         .iter()
         .map(|e| (e.uai.to_ascii_uppercase(), e.name.clone()))
+        .collect())
+}
+
+/// Pupil pseudonym → "first name (class, UAI)" for `login`'s children in a directory
+/// export: the helpdesk talks of Léa, not of a pseudonym.
+fn children_labels(
+    path: &std::path::Path,
+    login: &str,
+    pseudonyms: &events::Pseudonymizer,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let directory = sim::Directory::load(path)
+        .with_context(|| format!("reading the directory {}", path.display()))?;
+    let Some(parent) = directory.parent(login) else {
+        return Ok(Default::default());
+    };
+    Ok(directory
+        .children_of(parent)
+        .filter_map(|pupil| {
+            let key = bonenfant::pupil::PupilKey {
+                uai: bonenfant::pupil::Uai::parse(&pupil.uai)?,
+                eleve_id: pupil.eleve_id.clone(),
+            };
+            let label = format!("{} ({}, {})", pupil.first_name, pupil.class, pupil.uai);
+            Some((pseudonyms.pupil(&key).as_str().to_owned(), label))
+        })
         .collect())
 }
 

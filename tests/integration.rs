@@ -38,6 +38,7 @@ mod proxy_workers;
 mod pupil_rules;
 mod redis_two_instances;
 mod report_fixture;
+mod report_lookup;
 mod session_cookie;
 mod session_props;
 mod session_redis;

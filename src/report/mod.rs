@@ -29,6 +29,7 @@
 //! * *families affected*: distinct principals with at least one wrong landing.
 
 mod html;
+pub mod lookup;
 mod text;
 mod zone;
 
@@ -455,38 +456,19 @@ impl<'o> Summary<'o> {
 
     /// Reads one trace log named `name` (its runs are its own: a second file starts
     /// with no run until its first `startup`).
-    pub fn read(&mut self, name: &str, mut input: impl BufRead) -> Result<(), ReportError> {
+    pub fn read(&mut self, name: &str, input: impl BufRead) -> Result<(), ReportError> {
         self.report.sources.push(name.to_owned());
         self.source = name.to_owned();
         self.current = None;
-        let mut buf = Vec::new();
-        let mut number = 0u64;
-        loop {
-            buf.clear();
-            let read = (&mut input)
-                .take(MAX_LINE as u64 + 1)
-                .read_until(b'\n', &mut buf)
-                .map_err(ReportError::Read)?;
-            if read == 0 {
-                break;
+        read_lines(input, |number, line| match line {
+            None => self.bad(number, Skip::TooLong),
+            Some(line) => {
+                self.report.lines += 1;
+                if let Err(why) = self.event(line) {
+                    self.bad(number, why);
+                }
             }
-            number += 1;
-            let complete = buf.last() == Some(&b'\n');
-            if buf.len() > MAX_LINE && !complete {
-                skip_rest_of_line(&mut input)?;
-                self.bad(number, Skip::TooLong);
-                continue;
-            }
-            let line = buf.trim_ascii();
-            if line.is_empty() {
-                continue;
-            }
-            self.report.lines += 1;
-            if let Err(why) = self.event(line) {
-                self.bad(number, why);
-            }
-        }
-        Ok(())
+        })
     }
 
     fn bad(&mut self, number: u64, why: Skip) {
@@ -776,6 +758,37 @@ fn widen(period: Option<Period>, ts: &str) -> Period {
             from: ts.to_owned(),
             to: ts.to_owned(),
         },
+    }
+}
+
+/// Calls `each` with every non-empty line of `input` and its number (1-based), trimmed;
+/// `None` for a line over [`MAX_LINE`], which is skipped without being held in memory.
+fn read_lines(
+    mut input: impl BufRead,
+    mut each: impl FnMut(u64, Option<&[u8]>),
+) -> Result<(), ReportError> {
+    let mut buf = Vec::new();
+    let mut number = 0u64;
+    loop {
+        buf.clear();
+        let read = (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(ReportError::Read)?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let complete = buf.last() == Some(&b'\n');
+        if buf.len() > MAX_LINE && !complete {
+            skip_rest_of_line(&mut input)?;
+            each(number, None);
+            continue;
+        }
+        let line = buf.trim_ascii();
+        if !line.is_empty() {
+            each(number, Some(line));
+        }
     }
 }
 
