@@ -115,6 +115,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         directory: Option<PathBuf>,
     },
+    /// Make the key files of a deployment, mode 0600, in DIR (created 0700 if absent):
+    /// cookie.key (--cookie-key-file), pseudonym.key (--pseudonym-key-file) and
+    /// store.key (--store-key-file). Refuses to overwrite any of them.
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Run the simulators.
     Sim {
         #[command(subcommand)]
@@ -184,15 +191,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .effective_toml()
                 .context("printing the resolved configuration")?;
             print!("{toml}");
+            for warning in bonenfant::proxy::announce::startup_warnings(&config) {
+                eprintln!("bonenfant: warning: {warning}");
+            }
             Ok(())
         }
         Command::Serve { config, flags } => {
             let config = Config::load(flags, config.as_deref())?;
-            let (trace, _guard) =
-                install_tracing(config.trace_log.as_deref(), &config.secrets.pseudonym_key)?;
+            let (trace, _guard) = install_tracing(
+                config.trace_log.as_deref(),
+                &config.secrets.pseudonym_key,
+                true,
+            )?;
             if !config.secrets.from_files {
                 tracing::warn!(
-                    "no key files configured: pseudonyms and session cookies use random keys for this run only"
+                    "no key files configured: pseudonyms and session cookies use random keys for this run only \
+                     (make them once with `bonenfant keygen --out DIR`, then give --pseudonym-key-file and --cookie-key-file)"
                 );
                 if config.store != "memory" {
                     tracing::warn!(
@@ -228,7 +242,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", options.out_dir.display()))?;
             let trace_path = options.out_dir.join("trace.jsonl");
             let _ = std::fs::remove_file(&trace_path);
-            let (trace, guard) = install_tracing(Some(&trace_path), &rand::random::<[u8; 32]>())?;
+            let (trace, guard) =
+                install_tracing(Some(&trace_path), &rand::random::<[u8; 32]>(), false)?;
             let mut stdout = std::io::stdout();
             if serve {
                 runtime()?.block_on(bonenfant::demo::serve(
@@ -358,16 +373,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keygen { out } => {
+            for (path, flag) in keygen(&out)? {
+                println!("wrote {} (for {flag})", path.display());
+            }
+            println!(
+                "Give every instance the same files; keep a copy apart from the trace logs: \
+                 with the pseudonym key, a trace names families again (docs/helpdesk.md)."
+            );
+            Ok(())
+        }
         Command::Sim { simulator } => runtime()?.block_on(run_sim(simulator)),
     }
 }
 
 /// One subscriber for the process: the trace log (JSON lines for the DSI) when asked,
-/// and the operational log on standard error (`RUST_LOG`, default `info`), which never
-/// carries trace events.
+/// the operational log on standard error (`RUST_LOG`, default `info`), which never
+/// carries trace events, and for `serve` the watch that warns when the establishment
+/// pattern recognises no service.
 fn install_tracing(
     trace_log: Option<&std::path::Path>,
     pseudonym_key: &[u8],
+    watch_establishments: bool,
 ) -> anyhow::Result<(TraceLog, Option<bonenfant::events::TraceGuard>)> {
     use tracing_subscriber::filter::{filter_fn, EnvFilter};
     use tracing_subscriber::prelude::*;
@@ -385,8 +412,12 @@ fn install_tracing(
         }
         None => (None, events::LossCounter::default(), None),
     };
+    let watch = watch_establishments.then(|| {
+        std::sync::Arc::new(bonenfant::proxy::announce::EstablishmentWatch::default()).layer()
+    });
     tracing_subscriber::registry()
         .with(trace_layer)
+        .with(watch)
         .with(stderr)
         .try_init()
         .context("installing the log subscriber")?;
@@ -405,6 +436,76 @@ fn establishment_names(
         .iter()
         .map(|e| (e.uai.to_ascii_uppercase(), e.name.clone()))
         .collect())
+}
+
+/// Writes fresh random keys to `dir`: each file created new (never overwritten) with
+/// mode 0600, in the format its flag reads. Checks every name first, so a refusal
+/// leaves nothing half-written.
+fn keygen(dir: &std::path::Path) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
+    use std::io::Write as _;
+    // 64 random bytes in hex: what the cookie key file requires, and at least the 32
+    // bytes the store key needs.
+    let hex_key =
+        || hex::encode(rand::random::<[u8; 32]>()) + &hex::encode(rand::random::<[u8; 32]>());
+    let files = [
+        (
+            "cookie.key",
+            "--cookie-key-file",
+            format!(
+                "# bonenfant session-cookie keys: the first line seals, the lines below it still open.\n{}\n",
+                hex_key()
+            ),
+        ),
+        // The whole file is the key (trimmed): no comment line.
+        (
+            "pseudonym.key",
+            "--pseudonym-key-file",
+            format!("{}\n", hex::encode(rand::random::<[u8; 32]>())),
+        ),
+        (
+            "store.key",
+            "--store-key-file",
+            format!(
+                "# bonenfant store keys (Redis): the first line seals, the lines below it still open.\n{}\n",
+                hex_key()
+            ),
+        ),
+    ];
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    for (name, _, _) in &files {
+        let path = dir.join(name);
+        if path.exists() {
+            anyhow::bail!(
+                "{} exists: keygen never overwrites a key (running instances and old traces need it); \
+                 choose another --out or move it away first",
+                path.display()
+            );
+        }
+    }
+    let mut written = Vec::new();
+    for (name, flag, text) in files {
+        let path = dir.join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push((path, flag));
+    }
+    Ok(written)
 }
 
 /// Pupil pseudonym → "first name (class, UAI)" for `login`'s children in a directory

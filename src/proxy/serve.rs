@@ -162,6 +162,7 @@ pub async fn serve(
     let readiness = crate::admin::Readiness::default();
     let admin = start_admin(&config, &exchange, &metrics, &trace, &readiness).await?;
     startup_event(&config, &trace);
+    super::announce::log(&config);
     let drained = readiness.clone();
     let result = super::passthrough::run_workers(
         &config,
