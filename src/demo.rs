@@ -574,6 +574,33 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
+/// What each column of the table means, one line each: the table is read by people
+/// who never saw the code.
+const COLUMNS: [(&str, &str); 7] = [
+    ("logins", "parent visits to Pronote (the same visits in each run)"),
+    (
+        "right/wrong child",
+        "the child Pronote opened, as the parent saw it (\"utilisateur inconnu\" counts as wrong)",
+    ),
+    (
+        "flagged",
+        "Pronote logins bonenfant judged other than ok: wrong child or collège, ambiguous, another child than last time",
+    ),
+    (
+        "pinned",
+        "logins bonenfant corrected by logging the browser in again until the ENT named the child meant",
+    ),
+    (
+        "chosen",
+        "times a parent answered bonenfant's \"which child?\" page (asked when two children of one collège could be meant)",
+    ),
+    (
+        "requests/login",
+        "HTTP requests a parent's browser sent per visit (re-logins and the chooser cost some)",
+    ),
+    ("–", "not applicable: straight to the ENT, bonenfant sees nothing"),
+];
+
 fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
     let runs = [
         ("straight to the ENT", &report.direct, false),
@@ -583,7 +610,7 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>11}",
+        "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>14}",
         "run",
         "logins",
         "right child",
@@ -603,7 +630,7 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
         };
         let _ = writeln!(
             out,
-            "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>11.1}",
+            "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>14.1}",
             name,
             f.logins,
             f.right,
@@ -613,6 +640,11 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
             dash(f.chosen),
             f.requests as f64 / f.logins.max(1) as f64,
         );
+    }
+    let _ = writeln!(out);
+    let width = COLUMNS.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    for (column, meaning) in COLUMNS {
+        let _ = writeln!(out, "  {column:<width$}  {meaning}");
     }
     let _ = writeln!(
         out,
@@ -631,10 +663,16 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
         "Every success Pronote accepted through the pinning proxy was what the ENT asserted for that ticket: {}",
         if report.unverified_landings == 0 { "yes".to_owned() } else { format!("NO ({} landings)", report.unverified_landings) }
     );
-    let _ = writeln!(out, "\nWrong-child landings per establishment:");
     let _ = writeln!(
         out,
-        "{:<10} {:<34} {:>7} {:>8} {:>10} {:>8}",
+        "\nWrong-child landings per establishment, as the parents saw them:"
+    );
+    // As wide as the longest name: a collège is never cut.
+    let names = report.establishments.values().map(|n| n.chars().count());
+    let name_width = names.max().unwrap_or(0).max("name".len());
+    let _ = writeln!(
+        out,
+        "{:<10} {:<name_width$} {:>7} {:>8} {:>10} {:>8}",
         "UAI", "name", "logins", "direct", "observing", "pinning"
     );
     for (uai, (logins, wrong)) in &report.observing.per_establishment {
@@ -647,15 +685,15 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
         let pinned = report.pinning.per_establishment.get(uai).map_or(0, |e| e.1);
         let _ = writeln!(
             out,
-            "{:<10} {:<34} {:>7} {:>8} {:>10} {:>8}",
-            uai,
-            name.chars().take(34).collect::<String>(),
-            logins,
-            direct,
-            wrong,
-            pinned
+            "{:<10} {:<name_width$} {:>7} {:>8} {:>10} {:>8}",
+            uai, name, logins, direct, wrong, pinned
         );
     }
+    let _ = writeln!(
+        out,
+        "(bonenfant's own report counts what the trace can tell: while observing, a parent with two children \
+         in one collège who never chose is \"ambiguous\", not wrong.)"
+    );
     let _ = writeln!(
         out,
         "\nTrace log (JSON lines, pseudonymised): {}\nSummarise it: bonenfant report {} --format html --out report.html",

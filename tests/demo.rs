@@ -82,6 +82,17 @@ async fn demo_pins_every_login_and_observing_matches_the_family_mix() {
         .map(|p| p.login.as_str())
         .collect();
     captured.assert_no_leaks(&logins);
+    // Every collège is named in full, and the columns are explained, one line each.
+    for name in report.establishments.values() {
+        assert!(table.contains(name.as_str()), "{name} cut:\n{table}");
+    }
+    for column in ["flagged ", "pinned ", "chosen ", "requests/login "] {
+        let explained = table
+            .lines()
+            .filter(|line| line.trim_start().starts_with(column))
+            .count();
+        assert_eq!(explained, 1, "{column}:\n{table}");
+    }
 }
 
 /// The demo knows what each scripted parent meant and saw; bonenfant's trace knows

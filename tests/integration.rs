@@ -46,4 +46,5 @@ mod sim_directory;
 mod sim_ent;
 mod sim_pronote;
 mod sim_scenario;
+mod test_prerequisites;
 mod verdict_e2e;
