@@ -68,6 +68,7 @@ fn realistic_state(i: usize) -> SessionState {
         }],
         retry: None,
         renew_for: None,
+        pass_once: None,
         updated_at_ms: 1_700_000_000_000,
     }
 }

@@ -177,6 +177,7 @@ codes! {
     ProxyStashServiceMismatch = "proxy.stash_service_mismatch", Client, 200, INVALID_SERVICE;
     ProxyRenewNotPrimary = "proxy.renew_not_primary", Client, 200, INVALID_TICKET;
     ProxyNotFound = "proxy.not_found", Client, 404, INVALID_REQUEST;
+    ProxyLoginPath = "proxy.login_path", Client, 400, INVALID_REQUEST;
     ProxyHostMissing = "proxy.host_missing", Client, 400, INVALID_REQUEST;
     ProxyHostInvalid = "proxy.host_invalid", Client, 400, INVALID_REQUEST;
     ProxyHostDuplicate = "proxy.host_duplicate", Client, 400, INVALID_REQUEST;
@@ -203,7 +204,9 @@ codes! {
     StoreCorrupt = "store.corrupt", Store, 500, INTERNAL_ERROR;
     StoreTooLarge = "store.too_large", Store, 500, INTERNAL_ERROR;
     StoreContention = "store.contention", Store, 503, INTERNAL_ERROR;
+    StoreUnauthentic = "store.unauthentic", Store, 500, INTERNAL_ERROR;
     StoreInvalidUrl = "store.invalid_url", Bonenfant, 500, INTERNAL_ERROR;
+    StoreSetup = "store.setup", Bonenfant, 500, INTERNAL_ERROR;
     // The trace log and the report tool.
     EventsOpen = "events.open", Bonenfant, 500, INTERNAL_ERROR;
     EventsKeyTooShort = "events.key_too_short", Bonenfant, 500, INTERNAL_ERROR;

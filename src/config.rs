@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::pupil::{DirectoryIndex, EstablishmentPattern};
+use crate::session::StoreKeys;
 
 /// Why a configuration was refused. Each names the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,25 @@ impl PinMode {
             PinMode::Observe => "observe",
             PinMode::Retry => "retry",
             PinMode::Rewrite => "rewrite",
+        }
+    }
+}
+
+/// The scheme browsers use to reach bonenfant: `https` behind a TLS-terminating load
+/// balancer even when bonenfant itself listens in plain HTTP. It decides the session
+/// cookie's `Secure` and `__Host-` and the origin a pin POST must come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PublicScheme {
+    Http,
+    Https,
+}
+
+impl PublicScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicScheme::Http => "http",
+            PublicScheme::Https => "https",
         }
     }
 }
@@ -103,9 +123,18 @@ pub struct RawConfig {
     /// Admin server address (/healthz, /readyz, /metrics, /status).
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<SocketAddr>,
-    /// Session store: `memory` (default) or `redis://host:port/db`.
-    #[arg(long, value_name = "memory|redis://…")]
+    /// Session store: `memory` (default), `redis://host:port/db`, or `rediss://…` (TLS).
+    #[arg(long, value_name = "memory|redis://…|rediss://…")]
     pub store: Option<String>,
+    /// File holding the session-store keys, one per line (hex or base64, at least 32
+    /// bytes each), the first one current, the others still accepted (rotation). They
+    /// seal every Redis value and key its digests: required with a Redis store, the same
+    /// file on every instance. Random per run for the memory store if absent.
+    #[arg(long, value_name = "PATH")]
+    pub store_key_file: Option<PathBuf>,
+    /// CA bundle (PEM) to verify a `rediss://` store with, instead of the webpki roots.
+    #[arg(long, value_name = "PEM")]
+    pub store_ca: Option<PathBuf>,
     /// File holding the HMAC key for pseudonyms (≥ 32 bytes). Random per run if absent.
     #[arg(long, value_name = "PATH")]
     pub pseudonym_key_file: Option<PathBuf>,
@@ -116,6 +145,11 @@ pub struct RawConfig {
     /// Peers whose X-Forwarded-* headers are trusted (CIDR list, comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "CIDR,…")]
     pub trusted_proxies: Option<Vec<IpNet>>,
+    /// The scheme browsers reach bonenfant with: `https` behind a TLS-terminating load
+    /// balancer keeps the session cookie `Secure` and `__Host-` [default: https with
+    /// --tls-cert, else http].
+    #[arg(long, value_name = "http|https")]
+    pub public_scheme: Option<PublicScheme>,
     /// Directory export (TOML or JSON, the format of `bonenfant sim directory`): each
     /// parent's children, jointures, first names and classes, for intents and the
     /// chooser page.
@@ -133,7 +167,7 @@ pub struct RawConfig {
     /// Refuse validations whose ticket was never seen on the front channel.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub strict_correlation: Option<bool>,
-    /// Retry strategy: most silent re-logins per login.
+    /// Retry strategy: most silent re-logins per login [default: 32].
     #[arg(long, value_name = "N")]
     pub retry_max: Option<u32>,
     /// Retry strategy: time budget for all re-logins of one login (e.g. 10s).
@@ -195,6 +229,11 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+/// Re-logins per login by default: with the ENT picking uniformly among four
+/// children, (3/4)^33 < 10⁻⁴ of logins give up (`docs/performance.md`, "Re-roll
+/// budget").
+pub const DEFAULT_RETRY_MAX: u32 = 32;
+
 /// Pinning settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PinSettings {
@@ -209,6 +248,9 @@ pub struct PinSettings {
 /// Keys, loaded from files or generated. `Debug` never shows them.
 #[derive(Clone)]
 pub struct Secrets {
+    /// Session-store keys, current first (`--store-key-file`); `None` without the file
+    /// (only the memory store runs so, on a random key).
+    pub store_keys: Option<StoreKeys>,
     /// HMAC key for pseudonyms in trace events.
     pub pseudonym_key: Vec<u8>,
     /// Session-cookie keys, current first.
@@ -221,6 +263,7 @@ pub struct Secrets {
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Secrets")
+            .field("store_keys", &self.store_keys)
             .field("pseudonym_key", &"<masked>")
             .field(
                 "cookie_keys",
@@ -241,7 +284,10 @@ pub struct Config {
     pub trace_log: Option<PathBuf>,
     pub admin: Option<SocketAddr>,
     pub store: String,
+    /// CA bundle for a `rediss://` store (`--store-ca`).
+    pub store_ca: Option<PathBuf>,
     pub trusted_proxies: Vec<IpNet>,
+    pub public_scheme: PublicScheme,
     /// The directory index, when a directory export was given.
     pub directory_index: Option<DirectoryIndex>,
     pub cas_prefix: Option<String>,
@@ -288,9 +334,12 @@ impl RawConfig {
             trace_log,
             admin,
             store,
+            store_key_file,
+            store_ca,
             pseudonym_key_file,
             cookie_key_file,
             trusted_proxies,
+            public_scheme,
             directory,
             cas_prefix,
             control_prefix,
@@ -362,10 +411,34 @@ impl RawConfig {
         )
         .map_err(|e| ConfigError::invalid("establishment-pattern", e))?;
         let store = self.store.clone().unwrap_or_else(|| "memory".to_owned());
-        if store != "memory" && !store.starts_with("redis://") && !store.starts_with("rediss://") {
+        let tls_store = store.starts_with("rediss://");
+        if store != "memory" && !store.starts_with("redis://") && !tls_store {
+            // Only the scheme is echoed: a URL may carry a password.
+            let scheme = store.split_once(':').map_or("(none)", |(scheme, _)| scheme);
             return Err(ConfigError::invalid(
                 "store",
-                format!("expected `memory` or a redis:// URL, got {store:?}"),
+                format!("expected `memory` or a redis:// or rediss:// URL, not scheme {scheme:?}"),
+            ));
+        }
+        if let Some(ca) = &self.store_ca {
+            readable("store-ca", ca)?;
+            if !tls_store {
+                return Err(ConfigError::invalid(
+                    "store-ca",
+                    "given, but the store is not a rediss:// URL",
+                ));
+            }
+        }
+        let store_keys = self
+            .store_key_file
+            .as_deref()
+            .map(load_store_keys)
+            .transpose()?;
+        if store != "memory" && store_keys.is_none() {
+            return Err(ConfigError::invalid(
+                "store-key-file",
+                "required with a Redis store: every instance sharing the Redis must be given \
+                 the same key file (its values are sealed and its keys digested with it)",
             ));
         }
         let control_prefix = self
@@ -378,7 +451,7 @@ impl RawConfig {
         }
         let pin = PinSettings {
             mode: self.pin.unwrap_or_default(),
-            retry_max: match self.retry_max.unwrap_or(8) {
+            retry_max: match self.retry_max.unwrap_or(DEFAULT_RETRY_MAX) {
                 0 => return Err(ConfigError::invalid("retry-max", "must be at least 1")),
                 n if n > 32 => return Err(ConfigError::invalid("retry-max", "at most 32")),
                 n => n,
@@ -429,7 +502,7 @@ impl RawConfig {
         };
         let directory_index = match &self.directory {
             Some(path) => Some(
-                crate::sim::Directory::load(path)
+                crate::pupil::directory::Directory::load(path)
                     .map_err(|e| {
                         ConfigError::invalid("directory", format!("{}: {e}", path.display()))
                     })?
@@ -437,10 +510,16 @@ impl RawConfig {
             ),
             None => None,
         };
-        let secrets = load_secrets(
+        let mut secrets = load_secrets(
             self.pseudonym_key_file.as_deref(),
             self.cookie_key_file.as_deref(),
         )?;
+        secrets.store_keys = store_keys;
+        let public_scheme = self.public_scheme.unwrap_or(if tls.is_some() {
+            PublicScheme::Https
+        } else {
+            PublicScheme::Http
+        });
         Ok(Config {
             listen,
             upstream,
@@ -450,7 +529,9 @@ impl RawConfig {
             trace_log: self.trace_log.clone(),
             admin: self.admin,
             store,
+            store_ca: self.store_ca.clone(),
             trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
+            public_scheme,
             directory_index,
             cas_prefix: self.cas_prefix.clone(),
             control_prefix,
@@ -499,9 +580,12 @@ impl Config {
             trace_log: self.trace_log.clone(),
             admin: self.admin,
             store: Some(mask_url_password(&self.store)),
+            store_key_file: self.raw.store_key_file.clone(),
+            store_ca: self.store_ca.clone(),
             pseudonym_key_file: self.raw.pseudonym_key_file.clone(),
             cookie_key_file: self.raw.cookie_key_file.clone(),
             trusted_proxies: Some(self.trusted_proxies.clone()),
+            public_scheme: Some(self.public_scheme),
             directory: self.raw.directory.clone(),
             cas_prefix: self.cas_prefix.clone(),
             control_prefix: Some(self.control_prefix.clone()),
@@ -531,6 +615,7 @@ impl Config {
         let mut out =
             String::from("# Resolved configuration: defaults filled in, secrets masked.\n");
         for (key, file) in [
+            ("store-key-file", &self.raw.store_key_file),
             ("pseudonym-key-file", &self.raw.pseudonym_key_file),
             ("cookie-key-file", &self.raw.cookie_key_file),
         ] {
@@ -647,18 +732,55 @@ fn load_secrets(pseudonym: Option<&Path>, cookie: Option<&Path>) -> Result<Secre
         None => vec![random_key()],
     };
     Ok(Secrets {
+        store_keys: None,
         pseudonym_key,
         cookie_keys,
         from_files: pseudonym.is_some() && cookie.is_some(),
     })
 }
 
-fn decode_key(text: &str) -> Option<[u8; 64]> {
+/// Reads `--store-key-file`: one key a line (hex or base64, at least 32 bytes), blank
+/// lines and `#` comments skipped, the first key current.
+fn load_store_keys(path: &Path) -> Result<StoreKeys, ConfigError> {
+    const KEY: &str = "store-key-file";
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::invalid(KEY, format!("{}: {e}", path.display())))?;
+    let mut secrets = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let secret = decode_bytes(line)
+            .filter(|bytes| bytes.len() >= crate::session::MIN_KEY_BYTES)
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    KEY,
+                    format!(
+                        "{} line {}: expected a key of at least {} bytes, in hex or base64 \
+                         (e.g. `openssl rand -hex 32`)",
+                        path.display(),
+                        n + 1,
+                        crate::session::MIN_KEY_BYTES
+                    ),
+                )
+            })?;
+        secrets.push(secret);
+    }
+    StoreKeys::new(secrets)
+        .map_err(|e| ConfigError::invalid(KEY, format!("{}: {e}", path.display())))
+}
+
+/// Key bytes written as hex or base64.
+fn decode_bytes(text: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
-    let bytes = hex::decode(text)
+    hex::decode(text)
         .ok()
-        .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())?;
-    bytes.try_into().ok()
+        .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())
+}
+
+fn decode_key(text: &str) -> Option<[u8; 64]> {
+    decode_bytes(text)?.try_into().ok()
 }
 
 fn random_key() -> [u8; 64] {
@@ -734,10 +856,77 @@ mod tests {
             .starts_with("store:"));
     }
 
+    /// A store key file holding `lines`, in a directory that lives as long as the guard.
+    fn key_file(lines: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.keys");
+        std::fs::write(&path, lines).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_redis_store_requires_the_store_key_file() {
+        for store in ["redis://127.0.0.1:6379/0", "rediss://127.0.0.1:6379/0"] {
+            let raw = RawConfig {
+                store: Some(store.into()),
+                ..minimal()
+            };
+            let err = raw.validate().unwrap_err().to_string();
+            assert!(err.starts_with("store-key-file: required"), "{err}");
+        }
+        let memory = minimal().validate().unwrap();
+        assert!(memory.secrets.store_keys.is_none());
+    }
+
+    #[test]
+    fn store_key_file_lists_keys_current_first() {
+        let (old, new) = ("11".repeat(32), "22".repeat(40));
+        let (_dir, path) = key_file(&format!("# current\n{new}\n\n# still accepted\n{old}\n"));
+        let raw = RawConfig {
+            store: Some("redis://127.0.0.1:6379/0".into()),
+            store_key_file: Some(path),
+            ..minimal()
+        };
+        let keys = raw.validate().unwrap().secrets.store_keys.unwrap();
+        let expected = StoreKeys::new([vec![0x22; 40], vec![0x11; 32]]).unwrap();
+        assert_eq!(keys, expected);
+        for bad in ["00".repeat(31), "not a key".to_owned(), String::new()] {
+            let (_dir, path) = key_file(&bad);
+            let raw = RawConfig {
+                store_key_file: Some(path),
+                ..minimal()
+            };
+            let err = raw.validate().unwrap_err().to_string();
+            assert!(err.starts_with("store-key-file:"), "{err}");
+        }
+    }
+
+    #[test]
+    fn store_ca_is_only_for_a_rediss_store() {
+        let (_dir, keys) = key_file(&"33".repeat(32));
+        let raw = RawConfig {
+            store: Some("redis://127.0.0.1:6379/0".into()),
+            store_key_file: Some(keys.clone()),
+            store_ca: Some(keys.clone()),
+            ..minimal()
+        };
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.starts_with("store-ca:"), "{err}");
+        let raw = RawConfig {
+            store: Some("rediss://127.0.0.1:6379/0".into()),
+            store_key_file: Some(keys.clone()),
+            store_ca: Some(keys),
+            ..minimal()
+        };
+        assert!(raw.validate().is_ok());
+    }
+
     #[test]
     fn effective_toml_masks_redis_password_and_parses_back() {
+        let (_dir, keys) = key_file(&"44".repeat(32));
         let raw = RawConfig {
             store: Some("redis://user:hunter2@127.0.0.1:6379/0".into()),
+            store_key_file: Some(keys),
             ..minimal()
         };
         let text = raw.validate().unwrap().effective_toml().unwrap();

@@ -20,15 +20,14 @@ use url::Url;
 use crate::admin::Snapshot;
 use crate::config::{PinMode, RawConfig};
 use crate::events::{PinOutcome, TraceLog};
-use crate::pin::chooser;
 use crate::proxy::exchange::{self, RunningProxy};
+use crate::pupil::directory::Directory;
 use crate::sim::browser::{self, Browser, LoginResult};
-use crate::sim::expected_wrong_share_under_random_pick;
 use crate::sim::{
-    Directory, DirectoryParams, EntHandle, EntOptions, LandingOutcome, ParentVisit, PronoteHandle,
-    PronoteOptions, PupilRef, TestEnt, TestPronote, SIM_SERVICE_PATTERN,
+    expected_wrong_share_under_random_pick, DirectoryParams, EntHandle, EntOptions, Landing,
+    LandingOutcome, ParentVisit, PronoteHandle, PronoteOptions, PupilRef, Synthetic as _, TestEnt,
+    TestPronote, SIM_SERVICE_PATTERN,
 };
-use crate::verdict::Verdict;
 
 /// What the demo runs.
 #[derive(Clone, Debug)]
@@ -43,6 +42,10 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Where the trace log and the HTML report go.
     pub out_dir: PathBuf,
+    /// Whether bonenfant gets the directory, as `--directory` gives it (the default).
+    /// Without it the chooser can only say "Enfant n°1", and the scripted parents, who
+    /// look for their child's first name, cannot answer it.
+    pub proxy_directory: bool,
 }
 
 impl Default for DemoOptions {
@@ -54,6 +57,7 @@ impl Default for DemoOptions {
             concurrency: 16,
             seed: 2026,
             out_dir: std::env::temp_dir().join("bonenfant-demo"),
+            proxy_directory: true,
         }
     }
 }
@@ -88,6 +92,9 @@ pub struct RunFigures {
     pub pinned: u64,
     /// Times a parent answered the "which child?" page.
     pub chosen: u64,
+    /// Times a parent met the "which child?" page but found no label showing their
+    /// child's first name (or more than one), and so could not answer it.
+    pub failed_choices: u64,
     /// HTTP requests the parents' browsers sent.
     pub requests: u64,
     /// Per establishment: (logins, wrong).
@@ -124,13 +131,15 @@ struct Proxied {
 }
 
 impl Proxied {
+    /// `index` is the directory bonenfant gets, when it gets one.
     async fn start(
         ent: &EntHandle,
         mode: PinMode,
         directory: &Arc<Directory>,
+        index: Option<&Directory>,
         trace: TraceLog,
     ) -> Result<Self, DemoError> {
-        let proxy = proxy(ent, mode, directory, trace).await?;
+        let proxy = proxy(ent, mode, index, trace).await?;
         let pronote = TestPronote::spawn_local(
             Arc::clone(directory),
             PronoteOptions::new(cas_base(proxy.addr)),
@@ -184,7 +193,8 @@ pub async fn run(
     // Each bonenfant starts just before its run and stops after it: the trace then holds
     // one run after the other, each between its `startup` and its `shutdown`, as two
     // successive deployments would write it, and `bonenfant report` splits it by run.
-    let observe = Proxied::start(&ent, PinMode::Observe, &directory, trace.clone()).await?;
+    let index = options.proxy_directory.then_some(&*directory);
+    let observe = Proxied::start(&ent, PinMode::Observe, &directory, index, trace.clone()).await?;
     let mut observing = run_logins(
         "through bonenfant, observing",
         &visits,
@@ -196,7 +206,7 @@ pub async fn run(
     .await?;
     observing.flagged = not_ok(&observe.proxy.metrics.snapshot());
     observe.stop().await;
-    let pin = Proxied::start(&ent, PinMode::Retry, &directory, trace).await?;
+    let pin = Proxied::start(&ent, PinMode::Retry, &directory, index, trace).await?;
     let mut pinning = run_logins(
         "through bonenfant, pinning (retry)",
         &visits,
@@ -278,8 +288,9 @@ async fn start(
 ) -> Result<Stack, DemoError> {
     let ent =
         TestEnt::spawn_local(Arc::clone(directory), EntOptions::ose_random(options.seed)).await?;
-    let observe = Proxied::start(&ent, PinMode::Observe, directory, trace.clone()).await?;
-    let pinning = Proxied::start(&ent, PinMode::Retry, directory, trace).await?;
+    let index = options.proxy_directory.then_some(&**directory);
+    let observe = Proxied::start(&ent, PinMode::Observe, directory, index, trace.clone()).await?;
+    let pinning = Proxied::start(&ent, PinMode::Retry, directory, index, trace).await?;
     let pronote_direct =
         TestPronote::spawn_local(Arc::clone(directory), PronoteOptions::new(ent.cas_base()))
             .await?;
@@ -310,11 +321,12 @@ fn cas_base(addr: SocketAddr) -> Url {
 }
 
 /// bonenfant in front of the test ENT, on an ephemeral port, with the directory as its
-/// index (so it knows every parent's children, as an AAF export would tell it).
+/// index when given (so it knows every parent's children and their first names, as an
+/// AAF export would tell it).
 async fn proxy(
     ent: &EntHandle,
     mode: PinMode,
-    directory: &Directory,
+    directory: Option<&Directory>,
     trace: TraceLog,
 ) -> Result<RunningProxy, DemoError> {
     let raw = RawConfig {
@@ -325,16 +337,17 @@ async fn proxy(
         ..RawConfig::default()
     };
     let mut config = raw.validate()?;
-    config.directory_index = Some(directory.index());
+    config.directory_index = directory.map(Directory::index);
     Ok(exchange::spawn(Arc::new(config), trace).await?)
 }
 
-/// Validations whose verdict was not `ok`.
+/// Validations whose verdict was not `ok`, read by name as an operator reads
+/// `/metrics` (`docs/events.md` lists the verdicts).
 fn not_ok(snapshot: &Snapshot) -> u64 {
     snapshot
         .verdicts
         .iter()
-        .filter(|(name, _)| **name != Verdict::Ok.as_str())
+        .filter(|(name, _)| **name != "ok")
         .map(|(_, n)| n)
         .sum()
 }
@@ -412,10 +425,10 @@ async fn run_logins(
 }
 
 /// One parent login, as a person would do it: open Pronote, log in at the ENT if
-/// asked, and on bonenfant's "which child?" page pick the child they mean. Through a
-/// pinning bonenfant, a parent who now means another child of the same establishment
-/// than last time says so first on the chooser page (`chooser`), as the ENT portal's
-/// "changer d'enfant" link would let them.
+/// asked, and on bonenfant's "which child?" page pick the child they mean by the first
+/// name it shows. Through a pinning bonenfant, a parent who now means another child of
+/// the same establishment than last time says so first on the chooser page (`chooser`),
+/// as the ENT portal's "changer d'enfant" link would let them.
 async fn visit_once(
     browser: &mut Browser,
     visit: &ParentVisit,
@@ -429,6 +442,7 @@ async fn visit_once(
         .get(&visit.intended.uai)
         .is_some_and(|last| !same_pupil(last, &visit.intended));
     let mut chosen = 0;
+    let mut failed_choices = 0;
     let mut result = match (chooser, switching) {
         (Some(chooser), true) => {
             let mut url = chooser.clone();
@@ -436,9 +450,13 @@ async fn visit_once(
                 .append_pair("service", visit.pronote_url.as_str());
             let page = browser.get(&url).await?;
             let mut result = login_result(page, 1);
-            if let Some(landed) = choose(browser, &result, visit).await? {
-                chosen += 1;
-                result = landed;
+            match choose(browser, &result, visit).await? {
+                Choice::Made(landed) => {
+                    chosen += 1;
+                    result = *landed;
+                }
+                Choice::NotShown => failed_choices += 1,
+                Choice::NoChooser => {}
             }
             if result.outcome.is_none() {
                 browser::parent_login(browser, &visit.pronote_url, &visit.login, &visit.password)
@@ -453,11 +471,17 @@ async fn visit_once(
         }
     };
     while result.outcome.is_none() && chosen < 2 {
-        let Some(landed) = choose(browser, &result, visit).await? else {
-            break;
-        };
-        chosen += 1;
-        result = landed;
+        match choose(browser, &result, visit).await? {
+            Choice::Made(landed) => {
+                chosen += 1;
+                result = *landed;
+            }
+            Choice::NotShown => {
+                failed_choices += 1;
+                break;
+            }
+            Choice::NoChooser => break,
+        }
     }
     // What bonenfant now believes this parent means here: the child chosen, else the
     // child landed on.
@@ -466,35 +490,45 @@ async fn visit_once(
     } else if let (Some(LandingOutcome::Landed), Some(pupil)) = (result.outcome, &result.pupil) {
         last_landed.insert(pupil.uai.clone(), pupil.clone());
     }
-    Ok(VisitOutcome { result, chosen })
+    Ok(VisitOutcome {
+        result,
+        chosen,
+        failed_choices,
+    })
 }
 
-/// Answers bonenfant's chooser page, when `result` ended on one, with the child the
-/// parent means; follows the redirects to wherever that leads.
+/// What a parent did on a page that may be bonenfant's chooser.
+enum Choice {
+    /// Picked their child and posted the form; where that led.
+    Made(Box<LoginResult>),
+    /// A chooser, but no label shows the child's first name: the parent cannot answer.
+    NotShown,
+    /// Not a chooser page.
+    NoChooser,
+}
+
+/// Answers bonenfant's chooser page, when `result` ended on one, as a person does: reads
+/// the labels, picks the one showing the child's first name (and class, should two
+/// siblings share a name), and posts the form with its own fields; follows the
+/// redirects to wherever that leads.
 async fn choose(
     browser: &mut Browser,
     result: &LoginResult,
     visit: &ParentVisit,
-) -> Result<Option<LoginResult>, DemoError> {
-    let (Some(form), Some(key)) = (
-        browser::form_with_field(&result.page, "csrf"),
-        visit.intended.key(),
-    ) else {
-        return Ok(None);
+) -> Result<Choice, DemoError> {
+    let Some((form, choices)) = browser::choices(&result.page, "child") else {
+        return Ok(Choice::NoChooser);
     };
-    let csrf = form
-        .fields
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let Some(choice) = browser::choice_showing(&choices, &visit.first_name, &visit.class) else {
+        return Ok(Choice::NotShown);
+    };
     let mut fields = form.fields.clone();
-    fields.push(("child".to_owned(), chooser::child_token(&csrf, &key)));
+    fields.push(("child".to_owned(), choice.value.clone()));
     let page = browser.post_form(&form.action, &fields).await?;
     let mut landed = login_result(page, 0);
     landed.requests += result.requests + 1;
     landed.hops += result.hops;
-    Ok(Some(landed))
+    Ok(Choice::Made(Box::new(landed)))
 }
 
 fn login_result(page: browser::Page, requests: usize) -> LoginResult {
@@ -511,12 +545,14 @@ fn login_result(page: browser::Page, requests: usize) -> LoginResult {
 struct VisitOutcome {
     result: LoginResult,
     chosen: u64,
+    failed_choices: u64,
 }
 
 fn tally(figures: &mut RunFigures, visit: &ParentVisit, outcome: &VisitOutcome) {
     figures.logins += 1;
     figures.requests += outcome.result.requests as u64;
     figures.chosen += outcome.chosen;
+    figures.failed_choices += outcome.failed_choices;
     let entry = figures
         .per_establishment
         .entry(visit.intended.uai.clone())
@@ -549,7 +585,7 @@ fn retarget(url: &Url, base: &Url) -> Url {
 /// own record of that ticket: same principal, and a pupil the ENT asserted for it.
 fn unverified_landings(ent: &EntHandle, pronote: &PronoteHandle) -> u64 {
     let landings = pronote.landings();
-    let verified = |landing: &crate::sim::Landing| {
+    let verified = |landing: &Landing| {
         let Some(issued) = ent.ent.ticket(&landing.ticket) else {
             return false;
         };
@@ -656,6 +692,13 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
             out,
             "Pinning gave up (retry budget spent) on {} logins: those parents saw bonenfant's page instead of a wrong child.",
             report.pinning.not_landed
+        );
+    }
+    if report.pinning.failed_choices > 0 {
+        let _ = writeln!(
+            out,
+            "On bonenfant's chooser page, {} times a parent found no label with their child's first name and could not answer.",
+            report.pinning.failed_choices
         );
     }
     let _ = writeln!(

@@ -12,7 +12,8 @@
 //! * [`cas`]: the CAS protocol, pure: endpoints, the ticket gate, a strict parse of every
 //!   answer format and a canonical serialisation.
 //! * [`pupil`]: who an assertion designates (pupil keys), the expected establishment of
-//!   a service URL, and the parent's intent.
+//!   a service URL, and the parent's intent; [`pupil::directory`] reads the directory
+//!   file `--directory` names.
 //! * [`session`]: the session map (ticket → browser session, sessions, one-shot stash),
 //!   in memory or in Redis.
 //! * [`verdict`]: assertion + intent → one verdict per validation. Pure.
@@ -25,7 +26,8 @@
 //! * [`pages`]: the HTML bonenfant writes (chooser, error and control pages, the report's
 //!   shell), through one template crate that escapes every value by default.
 //! * [`report`]: trace log → figures per establishment and per day.
-//! * [`sim`]: a test ENT and a test Pronote, for the demo, tests and benchmarks.
+//! * [`sim`]: a test ENT and a test Pronote, for the demo, tests and benchmarks only
+//!   (the proxy never imports it); they witness the proxy with their own readings.
 //! * [`demo`]: the simulators and the proxy wired on loopback, with scripted parents.
 #![forbid(unsafe_code)]
 

@@ -13,7 +13,8 @@ use clap::{Parser, Subcommand};
 
 use bonenfant::config::{Config, RawConfig};
 use bonenfant::events::{self, TraceLog};
-use bonenfant::sim;
+use bonenfant::pupil::directory::Directory;
+use bonenfant::sim::{self, Synthetic as _};
 
 #[derive(Parser)]
 #[command(
@@ -210,7 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 if config.store != "memory" {
                     tracing::warn!(
-                        "instances sharing a Redis store must share --cookie-key-file and --pseudonym-key-file"
+                        "instances sharing a Redis store must share --store-key-file, --cookie-key-file and --pseudonym-key-file"
                     );
                 }
             }
@@ -424,14 +425,16 @@ fn install_tracing(
     Ok((TraceLog::new(pseudonyms, losses), guard))
 }
 
-/// UAI → establishment name, from a directory export. The one place the binary reads
-/// a directory for its names (`serve` reads it through `Config`).
+/// A directory export, for `report` and `lookup` (`serve` reads it through `Config`).
+fn read_directory(path: &std::path::Path) -> anyhow::Result<Directory> {
+    Directory::load(path).with_context(|| format!("reading the directory {}", path.display()))
+}
+
+/// UAI → establishment name, from a directory export.
 fn establishment_names(
     path: &std::path::Path,
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    let directory = sim::Directory::load(path)
-        .with_context(|| format!("reading the directory {}", path.display()))?;
-    Ok(directory
+    Ok(read_directory(path)?
         .establishments()
         .iter()
         .map(|e| (e.uai.to_ascii_uppercase(), e.name.clone()))
@@ -515,8 +518,7 @@ fn children_labels(
     login: &str,
     pseudonyms: &events::Pseudonymizer,
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    let directory = sim::Directory::load(path)
-        .with_context(|| format!("reading the directory {}", path.display()))?;
+    let directory = read_directory(path)?;
     let Some(parent) = directory.parent(login) else {
         return Ok(Default::default());
     };
@@ -540,10 +542,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn directory(path: Option<&std::path::Path>, seed: u64) -> anyhow::Result<Arc<sim::Directory>> {
+fn directory(path: Option<&std::path::Path>, seed: u64) -> anyhow::Result<Arc<Directory>> {
     Ok(Arc::new(match path {
-        Some(path) => sim::Directory::load(path)?,
-        None => sim::Directory::generate(&sim::DirectoryParams::default(), seed),
+        Some(path) => Directory::load(path)?,
+        None => Directory::generate(&sim::DirectoryParams::default(), seed),
     }))
 }
 
@@ -616,7 +618,7 @@ async fn run_sim(command: SimCommand) -> anyhow::Result<()> {
                 establishments,
                 ..sim::DirectoryParams::default()
             };
-            sim::Directory::generate(&params, seed).save(&out)?;
+            Directory::generate(&params, seed).save(&out)?;
             eprintln!("wrote {}", out.display());
             Ok(())
         }

@@ -1,14 +1,19 @@
-//! The admin server on a real socket: health, readiness, metrics and status.
+//! The admin server on a real socket: health, readiness, metrics, status and the live
+//! status page.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bonenfant::admin::{self, AdminState, Metrics, Readiness};
+use std::collections::HashMap;
+
+use bonenfant::admin::{self, AdminState, Dependency, Metrics, Readiness};
 use bonenfant::cas::Endpoint;
 use bonenfant::code::Code;
 use bonenfant::events::{
-    LatencyMs, LossCounter, Passthrough, PinOutcome, Rejected, TraceEvent, UpstreamError, Validate,
+    FrontAction, LatencyMs, LoginRedirect, LossCounter, Passthrough, PinOutcome, Rejected,
+    TraceEvent, UpstreamError, Validate,
 };
+use bonenfant::pupil::Uai;
 use bonenfant::session::StoreStats;
 use bonenfant::verdict::Verdict;
 use openmetrics_parser::{
@@ -28,10 +33,15 @@ struct Admin {
 
 impl Admin {
     async fn start() -> Self {
+        Self::start_with(HashMap::new(), false).await
+    }
+
+    /// With collège names, and the store required for readiness or not.
+    async fn start_with(names: HashMap<String, String>, store_required: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let metrics = Arc::new(Metrics::new());
-        let readiness = Readiness::default();
+        let readiness = Readiness::new(metrics.health().clone(), store_required);
         let state = AdminState::new(
             Arc::clone(&metrics),
             readiness.clone(),
@@ -40,7 +50,8 @@ impl Admin {
                 sessions: 7,
                 ..StoreStats::default()
             },
-        );
+        )
+        .with_establishment_names(names);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(admin::serve(listener, state, async {
             let _ = stopped.await;
@@ -62,19 +73,7 @@ impl Admin {
 
     /// One request on a fresh connection; returns (status, head, body).
     async fn exchange(&self, method: &str, path: &str) -> (u16, String, String) {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        let request =
-            format!("{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        (status, head.to_owned(), body.to_owned())
+        request(self.addr, method, path).await
     }
 
     async fn stop(mut self) {
@@ -88,6 +87,26 @@ impl Admin {
     }
 }
 
+/// One request to an admin server on a fresh connection: (status, head, body).
+pub(crate) async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_owned(), body.to_owned())
+}
+
 #[tokio::test]
 async fn healthz_answers_while_not_ready() {
     let admin = Admin::start().await;
@@ -99,19 +118,55 @@ async fn healthz_answers_while_not_ready() {
 }
 
 #[tokio::test]
-async fn readyz_follows_the_proxy_flags() {
+async fn readyz_follows_serving_and_the_dependencies() {
     let admin = Admin::start().await;
+    let health = admin.metrics.health();
     admin.readiness.set_serving(true);
     assert_eq!(admin.get("GET", "/readyz").await, (200, "ready\n".into()));
-    admin.readiness.set_upstream_healthy(false);
-    let (status, body) = admin.get("GET", "/readyz").await;
-    assert_eq!(status, 503);
-    assert!(body.contains("upstream_unhealthy"));
-    admin.readiness.set_upstream_healthy(true);
-    admin.readiness.set_store_healthy(false);
-    let (status, body) = admin.get("GET", "/readyz").await;
-    assert_eq!(status, 503);
-    assert!(body.contains("store_unhealthy"));
+    // An ENT outage degrades but never fails readiness (docs/operations.md); so does a
+    // store outage when the store is not required.
+    health.failed(Dependency::Ent, Code::ProxyUpstreamTimeout);
+    health.failed(Dependency::Store, Code::StoreUnavailable);
+    assert_eq!(
+        admin.get("GET", "/readyz").await,
+        (200, "ready; degraded: ent_down store_down\n".into())
+    );
+    health.succeeded(Dependency::Ent);
+    health.succeeded(Dependency::Store);
+    assert_eq!(admin.get("GET", "/readyz").await, (200, "ready\n".into()));
+    admin.readiness.set_serving(false);
+    assert_eq!(
+        admin.get("GET", "/readyz").await,
+        (503, "not ready: not_serving\n".into())
+    );
+    admin.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_fails_on_a_store_outage_when_the_store_is_required() {
+    let admin = Admin::start_with(HashMap::new(), true).await;
+    let health = admin.metrics.health();
+    admin.readiness.set_serving(true);
+    health.failed(Dependency::Store, Code::StoreUnavailable);
+    assert_eq!(
+        admin.get("GET", "/readyz").await,
+        (503, "not ready: store_down\n".into())
+    );
+    let metrics = admin.get("GET", "/metrics").await.1;
+    assert!(metrics.contains("bonenfant_ready 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("bonenfant_dependency_up{dependency=\"store\"} 0\n"),
+        "{metrics}"
+    );
+    // The summary events tell a store outage too.
+    health.succeeded(Dependency::Store);
+    admin.metrics.record(&validation(
+        Verdict::Unresolved,
+        PinOutcome::None,
+        1,
+        Some(Code::StoreUnavailable),
+    ));
+    assert_eq!(admin.get("GET", "/readyz").await.0, 503);
     admin.stop().await;
 }
 
@@ -243,13 +298,16 @@ async fn metrics_parse_as_prometheus_text_and_count_recorded_events() {
         ("bonenfant_store_last_pupils", PrometheusType::Gauge),
         ("bonenfant_store_bytes", PrometheusType::Gauge),
         ("bonenfant_store_evictions_total", PrometheusType::Counter),
+        ("bonenfant_store_unauthentic_total", PrometheusType::Counter),
+        ("bonenfant_rerolls_total", PrometheusType::Counter),
         ("bonenfant_trace_events_lost_total", PrometheusType::Counter),
         ("bonenfant_ready", PrometheusType::Gauge),
+        ("bonenfant_dependency_up", PrometheusType::Gauge),
     ] {
         let found = metrics.families.get(family).map(|f| &f.family_type);
         assert_eq!(found, Some(&kind), "{family}");
     }
-    assert_eq!(metrics.families.len(), 19, "{body}");
+    assert_eq!(metrics.families.len(), 22, "{body}");
 
     let requests = "bonenfant_requests_total";
     for (endpoint, outcome) in [
@@ -339,6 +397,12 @@ async fn status_is_json() {
     assert_eq!(value["ready"], true);
     assert_eq!(value["store"]["sessions"], 7);
     assert_eq!(value["traffic"]["verdicts"]["ok"], 0);
+    assert_eq!(value["health"]["ent"]["state"], "unknown");
+    assert_eq!(
+        value["health"]["ent"]["last_success"],
+        serde_json::Value::Null
+    );
+    assert_eq!(value["last_hour"]["hour"]["validations"], 0);
     admin.stop().await;
 }
 
@@ -346,6 +410,7 @@ async fn status_is_json() {
 async fn unknown_paths_and_methods_are_refused() {
     let admin = Admin::start().await;
     assert_eq!(admin.get("GET", "/nope").await.0, 404);
+    assert_eq!(admin.get("POST", "/").await.0, 405);
     assert_eq!(admin.get("POST", "/metrics").await.0, 405);
     assert_eq!(admin.get("HEAD", "/healthz").await.0, 200);
     admin.stop().await;
@@ -365,4 +430,114 @@ async fn shutdown_closes_idle_keep_alive_connections() {
     let mut rest = Vec::new();
     idle.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty());
+}
+
+fn at(uai: &str, verdict: Verdict, pin: PinOutcome, error: Option<Code>) -> TraceEvent {
+    let TraceEvent::Validate(mut v) = validation(verdict, pin, 2, error) else {
+        unreachable!()
+    };
+    v.uai_expected = Uai::parse(uai);
+    TraceEvent::Validate(v)
+}
+
+fn login(uai: &str, action: FrontAction) -> TraceEvent {
+    TraceEvent::LoginRedirect(LoginRedirect {
+        uai_expected: Uai::parse(uai),
+        session: None,
+        bound: true,
+        action,
+        retries: 3,
+        principal: None,
+        latency_ms: LatencyMs(Duration::from_millis(5)),
+    })
+}
+
+/// The status page, over a socket: the figures of a scripted run, per collège with the
+/// directory's names, escaped whatever those names hold; strict headers; no script.
+#[tokio::test]
+async fn status_page_shows_the_run_per_collège_and_escapes_names() {
+    let hostile = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>";
+    let names = HashMap::from([
+        ("0330101A".to_owned(), "Collège Jean Moulin".to_owned()),
+        ("0330202B".to_owned(), hostile.to_owned()),
+    ]);
+    let admin = Admin::start_with(names, false).await;
+    admin.readiness.set_serving(true);
+    let m = &admin.metrics;
+    for _ in 0..4 {
+        m.record(&at("0330101A", Verdict::Ok, PinOutcome::None, None));
+    }
+    m.record(&at("0330101A", Verdict::Ok, PinOutcome::Retry, None));
+    m.record(&at("0330202B", Verdict::WrongChild, PinOutcome::None, None));
+    m.record(&at("0330202B", Verdict::WrongChild, PinOutcome::None, None));
+    m.record(&at(
+        "0330202B",
+        Verdict::Unresolved,
+        PinOutcome::None,
+        Some(Code::ProxyUpstreamTimeout),
+    ));
+    m.record(&login("0330202B", FrontAction::GaveUp));
+    m.record(&login("0330101A", FrontAction::Chooser));
+    m.health().succeeded(Dependency::Store);
+    m.health()
+        .failed(Dependency::Ent, Code::ProxyUpstreamConnect);
+
+    let (status, head, page) = admin.exchange("GET", "/").await;
+    assert_eq!(status, 200);
+    let head = head.to_ascii_lowercase();
+    for header in [
+        "content-type: text/html; charset=utf-8",
+        "refresh: 10",
+        "content-security-policy: default-src 'none'; style-src 'sha256-",
+        "x-content-type-options: nosniff",
+        "cache-control: no-store",
+    ] {
+        assert!(head.contains(header), "{header}: {head}");
+    }
+    for part in [
+        "Collège Jean Moulin <code>0330101A</code>",
+        // 0330101A: 5 validations, 0 wrong, 1 corrected, 1 chooser, 0 gave up, 0 failed.
+        "<td>5</td><td>0</td><td>1</td><td>1</td><td>0</td><td>0</td>",
+        // 0330202B: 3 validations, 2 wrong, 0 corrected, 0 chooser, 1 gave up, 1 failed.
+        "<td>3</td><td class=\"bad\">2</td><td>0</td><td>0</td><td class=\"bad\">1</td><td class=\"bad\">1</td>",
+        "<code>proxy.upstream_connect</code>",
+        "<code>wrong_child</code>",
+        "<code>retry_gave_up</code>",
+        "<code>proxy.upstream_timeout</code>",
+        "en panne",
+    ] {
+        assert!(page.contains(part), "{part}\n{page}");
+    }
+    assert!(!page.contains(hostile), "{page}");
+    assert!(
+        page.contains(
+            "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+    assert!(!page.contains("<img"), "{page}");
+
+    // `/status` holds the same figures, as JSON.
+    let status: serde_json::Value =
+        serde_json::from_str(&admin.get("GET", "/status").await.1).unwrap();
+    let hour = &status["last_hour"];
+    assert_eq!(hour["hour"]["validations"], 8);
+    assert_eq!(hour["hour"]["wrong_landings"], 2);
+    assert_eq!(hour["hour"]["verdicts"]["wrong_child"], 2);
+    assert_eq!(hour["establishments"][0]["uai"], "0330101A");
+    assert_eq!(hour["establishments"][0]["name"], "Collège Jean Moulin");
+    assert_eq!(hour["establishments"][1]["name"], hostile);
+    assert_eq!(hour["establishments"][1]["failed"], 1);
+    assert_eq!(status["health"]["ent"]["state"], "down");
+    assert_eq!(
+        status["health"]["ent"]["last_error"],
+        "proxy.upstream_connect"
+    );
+    // Pseudonymous: no principal, pupil or session field anywhere.
+    let text = status.to_string();
+    for field in ["\"principal\"", "\"pupil\"", "\"session\""] {
+        assert!(!text.contains(field), "{field}: {text}");
+    }
+    admin.stop().await;
 }

@@ -32,6 +32,10 @@ fn cookie_canary() -> String {
     "c0ffee11".repeat(16)
 }
 
+fn store_canary() -> String {
+    "5eed5eed".repeat(8)
+}
+
 /// A configuration file giving every setting, none at its default, with real key files,
 /// TLS files and a directory export (written by `bonenfant sim directory`).
 fn every_setting(dir: &std::path::Path) -> std::path::PathBuf {
@@ -65,7 +69,9 @@ pin = "rewrite"
 establishment-pattern = '/(?P<uai>[0-9]{{7}}[A-Z])/'
 trace-log = {trace:?}
 admin = "127.0.0.1:9901"
-store = "redis://bonenfant:{REDIS_PASSWORD}@127.0.0.1:6379/0"
+store = "rediss://bonenfant:{REDIS_PASSWORD}@127.0.0.1:6379/0"
+store-key-file = {store_keys:?}
+store-ca = {store_ca:?}
 pseudonym-key-file = {pseudonym:?}
 cookie-key-file = {cookie:?}
 trusted-proxies = ["10.0.0.0/8", "192.0.2.1/32"]
@@ -94,6 +100,8 @@ shutdown-grace = "3s"
         key = file("key.pem", TLS_KEY_CANARY),
         ca = file("ca.pem", "-----BEGIN CERTIFICATE-----\n"),
         trace = dir.join("trace.jsonl").display().to_string(),
+        store_keys = file("store.keys", &format!("# current\n{}\n", store_canary())),
+        store_ca = file("redis-ca.pem", "-----BEGIN CERTIFICATE-----\n"),
         pseudonym = file("pseudonym.key", PSEUDONYM_CANARY),
         cookie = file("cookie.keys", &format!("# current\n{}\n", cookie_canary())),
         directory = directory.display().to_string(),
@@ -113,13 +121,14 @@ fn check_config_prints_every_setting_as_toml_with_secrets_masked() {
         TLS_KEY_CANARY,
         REDIS_PASSWORD,
         &cookie_canary(),
+        &store_canary(),
     ] {
         assert!(!stdout.contains(secret), "{secret} printed: {stdout}");
     }
     let printed: toml::Table = toml::from_str(&stdout).unwrap();
     assert_eq!(
         printed["store"].as_str(),
-        Some("redis://bonenfant:masked@127.0.0.1:6379/0")
+        Some("rediss://bonenfant:masked@127.0.0.1:6379/0")
     );
     assert_eq!(printed["pin"].as_str(), Some("rewrite"));
     assert_eq!(printed["retry-budget"].as_str(), Some("1m 30s"));
@@ -148,7 +157,7 @@ fn check_config_output_is_accepted_back_and_resolves_the_same() {
         .map(|line| format!("{line}\n"))
         .collect();
     std::fs::write(&fed_back, without_store).unwrap();
-    let store = format!("--store=redis://bonenfant:{REDIS_PASSWORD}@127.0.0.1:6379/0");
+    let store = format!("--store=rediss://bonenfant:{REDIS_PASSWORD}@127.0.0.1:6379/0");
     let second = check_config(&[fed_back.as_os_str(), store.as_ref()]);
     assert_eq!(second, first);
 }
@@ -164,7 +173,7 @@ fn check_config_fills_in_defaults_and_names_random_keys() {
     .unwrap();
     let first = check_config(&[config.as_os_str(), "--pin".as_ref()]);
     let printed: toml::Table = toml::from_str(&first).unwrap();
-    assert_eq!(printed["retry-max"].as_integer(), Some(8), "{first}");
+    assert_eq!(printed["retry-max"].as_integer(), Some(32), "{first}");
     assert_eq!(
         printed["pin"].as_str(),
         Some("retry"),
@@ -392,7 +401,9 @@ fn serve_logs_one_startup_line_and_warns_about_an_upstream_path() {
 async fn serve_warns_when_the_establishment_pattern_recognises_no_service() {
     use std::sync::Arc;
 
-    use bonenfant::sim::{browser, Directory, DirectoryParams, EntOptions, PronoteOptions};
+    use bonenfant::sim::{
+        browser, Directory, DirectoryParams, EntOptions, PronoteOptions, Synthetic as _,
+    };
 
     let directory = Arc::new(Directory::generate(
         &DirectoryParams {
@@ -481,9 +492,11 @@ fn keygen_writes_private_keys_that_serve_accepts_and_never_overwrites() {
         &config,
         format!(
             "listen = \"127.0.0.1:8443\"\nupstream = \"http://127.0.0.1:9\"\n\
-             cookie-key-file = {:?}\npseudonym-key-file = {:?}\n",
+             store = \"redis://127.0.0.1:6379/0\"\n\
+             cookie-key-file = {:?}\npseudonym-key-file = {:?}\nstore-key-file = {:?}\n",
             keys.join("cookie.key"),
-            keys.join("pseudonym.key")
+            keys.join("pseudonym.key"),
+            keys.join("store.key")
         ),
     )
     .unwrap();

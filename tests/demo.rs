@@ -7,6 +7,7 @@
 use bonenfant::demo::{self, DemoOptions, DemoReport};
 use bonenfant::events::{capture, TraceLog};
 use bonenfant::report::{Options, Summary};
+use bonenfant::sim::Synthetic;
 
 fn trace() -> TraceLog {
     TraceLog::new(
@@ -60,6 +61,8 @@ async fn demo_pins_every_login_and_observing_matches_the_family_mix() {
     assert!(report.pinning.right >= 110, "{table}");
     assert!(report.pinning.pinned > 0, "{table}");
     assert_eq!(report.unverified_landings, 0, "{table}");
+    // The proxy has the directory, so every chooser shows first names.
+    assert_eq!(report.pinning.failed_choices, 0, "{table}");
 
     // One validate event per back-channel validation of both proxies, and no ticket in
     // the trace.
@@ -68,7 +71,7 @@ async fn demo_pins_every_login_and_observing_matches_the_family_mix() {
         validations >= report.observing.logins + report.pinning.right,
         "{validations}"
     );
-    let directory = bonenfant::sim::Directory::generate(
+    let directory = <bonenfant::pupil::directory::Directory as Synthetic>::generate(
         &bonenfant::sim::DirectoryParams {
             families: options.families,
             establishments: options.establishments,
@@ -180,4 +183,31 @@ async fn the_report_of_the_demo_trace_reconciles_with_its_table() {
         report.totals.families_affected,
         observing.figures.families_affected
     );
+}
+
+/// The scripted parents answer bonenfant's chooser by the first name it shows, never by
+/// anything the proxy computes: without the directory the chooser names no child
+/// ("Enfant n°1"), so every chooser they meet counts as a failed choice and none is
+/// answered.
+#[tokio::test(flavor = "current_thread")]
+async fn without_the_directory_the_scripted_parents_cannot_answer_the_chooser() {
+    let (_captured, _guard) = capture::capture();
+    let trace = TraceLog::new(
+        bonenfant::events::Pseudonymizer::new(&[7u8; 32]).unwrap(),
+        bonenfant::events::LossCounter::default(),
+    );
+    let options = DemoOptions {
+        proxy_directory: false,
+        ..DemoOptions::default()
+    };
+    let mut out = Vec::new();
+    let report = demo::run(&options, trace, &mut out).await.unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert_eq!(report.pinning.chosen, 0, "{table}");
+    assert!(report.pinning.failed_choices > 0, "{table}");
+    assert!(
+        table.contains("found no label with their child's first name"),
+        "{table}"
+    );
+    assert_eq!(report.unverified_landings, 0, "{table}");
 }

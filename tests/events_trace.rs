@@ -7,10 +7,10 @@ use std::time::Duration;
 use bonenfant::cas::Endpoint;
 use bonenfant::code::Code;
 use bonenfant::events::{
-    self, capture, Chooser, EventsLost, FrontAction, KeySource, LatencyMs, LoginRedirect, Logout,
-    LogoutKind, LossCounter, Passthrough, PinOutcome, PinRefused, PinSet, Pseudonymizer, Rejected,
-    Retry, RetryGaveUp, RewriteRefused, Shutdown, Startup, TraceEvent, TraceLog, UpstreamError,
-    Validate,
+    self, capture, Chooser, EventsLost, FrontAction, GiveUpChoice, KeySource, LatencyMs,
+    LoginRedirect, Logout, LogoutKind, LossCounter, Passthrough, PinOutcome, PinRefused, PinSet,
+    Pseudonymizer, Rejected, Retry, RetryGaveUp, RewriteRefused, Shutdown, Startup, TraceEvent,
+    TraceLog, UpstreamError, Validate,
 };
 use bonenfant::pupil::{PupilKey, Uai};
 use bonenfant::session::SessionId;
@@ -113,6 +113,12 @@ fn every_event(log: &TraceLog) -> Vec<TraceEvent> {
             pupil,
             principal: Some(principal.clone()),
             session: session.clone(),
+        }),
+        TraceEvent::GiveUpChoice(GiveUpChoice {
+            choice: "continue",
+            uai_expected: Some(uai("0330012A")),
+            principal: Some(principal.clone()),
+            session: Some(session.clone()),
         }),
         TraceEvent::RewriteRefused(RewriteRefused {
             code: Code::PinRewriteStale,

@@ -490,3 +490,48 @@ async fn chooser_keeps_a_hostile_service_url_inside_its_hidden_field() {
     }
     stack.stop().await;
 }
+
+/// Regression: behind a TLS-terminating load balancer (bonenfant listening in plain
+/// HTTP), the session cookie lost `Secure` and `__Host-`, and with them the fixation
+/// and cookie-tossing defences. `--public-scheme https` keeps them, and the pin POST
+/// must then come from the https origin.
+#[tokio::test(flavor = "current_thread")]
+async fn cookie_behind_a_tls_terminator_keeps_host_prefix_and_secure() {
+    let stack = Stack::start(
+        pin_support::fixture_directory(),
+        EntOptions {
+            pick: Pick::Random,
+            ..EntOptions::ose_random(3)
+        },
+        PinMode::Retry,
+        |raw| {
+            raw.retry_max = Some(32);
+            raw.public_scheme = Some(bonenfant::config::PublicScheme::Https);
+        },
+    )
+    .await;
+    let mut jar = Jar::new();
+    let page = jar
+        .login(&stack.pronote_page(COLLEGE), JULIEN.0, JULIEN.1)
+        .await;
+    assert!(
+        jar.cookies
+            .contains_key(bonenfant::session::cookie::SECURE_NAME),
+        "{:?}",
+        jar.cookies.keys().collect::<Vec<_>>()
+    );
+    assert!(!jar.cookies.contains_key(pin_support::SESSION_COOKIE));
+    // The test client speaks plain HTTP to the load balancer's back end; the browser's
+    // origin is the https one.
+    let (action, fields) = form(&page, "csrf").expect("the chooser page");
+    let csrf = hidden(&fields, "csrf").expect("csrf");
+    let mut good = fields.clone();
+    good.push(child_field(&csrf, &chloe()));
+    let http_origin = origin(&action);
+    let https_origin = http_origin.replacen("http://", "https://", 1);
+    let refused = jar.post(&action, &good, Some(&http_origin), None).await;
+    assert_refused(&refused, StatusCode::FORBIDDEN);
+    let accepted = jar.post(&action, &good, Some(&https_origin), None).await;
+    assert!(accepted.status.is_redirection(), "{}", accepted.body);
+    stack.stop().await;
+}

@@ -370,6 +370,7 @@ impl World {
         self.model.insert(session.0, lineage);
 
         let mut state = state.unwrap_or_default();
+        let mut action = PinOutcome::None;
         let delivered = if self.settings.mode == PinMode::Observe {
             Some(ticket.clone())
         } else {
@@ -405,6 +406,7 @@ impl World {
                     ..
                 }) => {
                     self.actions.push(pin);
+                    action = pin;
                     Some(assertion)
                 }
                 _ => None,
@@ -431,7 +433,7 @@ impl World {
             &delivered,
             service,
             &inspection,
-            &self.settings.rewrite_allow,
+            pin::rewrite_sources(&self.settings, action),
             now,
         );
         let _ = self.store.put_session(&session, state).await;

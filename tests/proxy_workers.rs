@@ -41,3 +41,135 @@ async fn workers_share_the_port_and_drain_on_shutdown() {
         .unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// A `bonenfant serve` process, killed when the test ends, passed or not.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// One GET on a fresh connection: (status, body).
+async fn get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    drop(stream);
+    let mut client = RawClient::connect(addr).await;
+    client
+        .send(
+            format!("GET {path} HTTP/1.1\r\nHost: cas.test\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
+    let response = client.read_response().await?;
+    Some((response.status, response.body))
+}
+
+/// Regression (issue 11, finding 9): with `SO_REUSEPORT` a second `serve` on the same
+/// address, a stale process or a unit started twice, started silently and the kernel
+/// split connections between two processes with separate session maps, so tickets bound
+/// in one were validated in the other. Now the second refuses to start, naming the
+/// address, and the first keeps every connection.
+#[tokio::test]
+async fn a_second_serve_on_a_taken_address_refuses_to_start_and_the_first_keeps_all_traffic() {
+    let upstream = ScriptedUpstream::start(|req| Reply::ok(req.target.clone())).await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let serve = |extra: &[&str], stderr: std::process::Stdio| {
+        Serving(
+            std::process::Command::new(env!("CARGO_BIN_EXE_bonenfant"))
+                .args(["serve", "--listen", &listen, "--upstream", &upstream.url()])
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut first = serve(
+        &["--admin", &admin.to_string()],
+        std::process::Stdio::null(),
+    );
+    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while get(admin, "/readyz").await.map(|r| r.0) != Some(200) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first serve never got ready"
+        );
+        assert!(
+            first.0.try_wait().unwrap().is_none(),
+            "the first serve exited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let mut second = serve(&[], stderr.reopen().unwrap().into());
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let exit = loop {
+        if let Some(exit) = second.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second serve must exit, not serve"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(!exit.success());
+    let stderr = std::fs::read_to_string(stderr.path()).unwrap();
+    assert!(stderr.contains(&listen), "{stderr}");
+    assert!(stderr.contains("already in use"), "{stderr}");
+
+    for n in 0..40 {
+        let (status, body) = get(addr, &format!("/k{n}")).await.expect("an answer");
+        assert_eq!((status, body), (200, format!("/k{n}").into_bytes()));
+    }
+    // Every one of them reached the first process.
+    let (_, status) = get(admin, "/status").await.unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status).unwrap();
+    assert_eq!(status["traffic"]["requests"], 40, "{status:#}");
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first serve still runs"
+    );
+}
+
+/// The other order: an older bonenfant (or anything) listening with `SO_REUSEPORT`
+/// makes `serve` refuse the address, and once `serve` listens, no socket can join it
+/// with `SO_REUSEPORT`.
+#[tokio::test]
+async fn no_reuseport_socket_shares_the_address_either_way() {
+    use socket2::{Domain, Socket, Type};
+    let reuseport = |addr: std::net::SocketAddr| {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.set_reuse_address(true).unwrap();
+        socket.set_reuse_port(true).unwrap();
+        socket
+            .bind(&addr.into())
+            .and_then(|()| socket.listen(16))
+            .map(|()| socket)
+    };
+    let older = reuseport("127.0.0.1:0".parse().unwrap()).unwrap();
+    let taken = older.local_addr().unwrap().as_socket().unwrap();
+    let refused = server::bind(taken).unwrap_err().to_string();
+    assert!(refused.contains(&taken.to_string()), "{refused}");
+    assert!(refused.contains("already in use"), "{refused}");
+    drop(older);
+
+    let ours = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = ours.local_addr().unwrap();
+    let joined = reuseport(addr).err().map(|e| e.kind());
+    assert_eq!(joined, Some(std::io::ErrorKind::AddrInUse));
+}

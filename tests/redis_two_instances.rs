@@ -1,7 +1,8 @@
 //! Two bonenfant instances sharing one Redis (`docs/domain.md`, "Deployments"): the
 //! browser's front channel goes through instance A, Pronote's back channel through
 //! instance B, and they still correlate — with pinning (retry), B answers from the
-//! stash A wrote.
+//! stash A wrote. Whoever writes to that Redis between A and B cannot change the
+//! identity Pronote gets, and whoever reads it finds no identity in clear.
 
 use crate::session_support;
 
@@ -14,7 +15,7 @@ use bonenfant::proxy::exchange::{self, RunningProxy};
 use bonenfant::sim::browser::{parent_login, Browser, LoginResult};
 use bonenfant::sim::{
     Directory, DirectoryParams, EntHandle, EntOptions, LandingOutcome, ParentVisit, PronoteOptions,
-    TestEnt, TestPronote, SIM_SERVICE_PATTERN,
+    Synthetic as _, TestEnt, TestPronote, SIM_SERVICE_PATTERN,
 };
 use session_support::RedisServer;
 use tokio::net::TcpListener;
@@ -36,10 +37,29 @@ async fn instance(
         ..RawConfig::default()
     };
     tweak(&mut raw);
+    // The store key file every instance is given (read at validation).
+    let keys = tempfile::tempdir().unwrap();
+    raw.store_key_file
+        .get_or_insert_with(|| session_support::store_key_file(keys.path()));
     let mut config = raw.validate().unwrap();
     // Shared key files in a real deployment.
     config.secrets.cookie_keys = vec![[42u8; 64]];
     exchange::spawn(Arc::new(config), trace).await.unwrap()
+}
+
+/// Instances A and B on one Redis, pinning by retry.
+async fn two_pinning_instances(
+    ent: &Url,
+    redis: &str,
+    trace: &TraceLog,
+) -> (RunningProxy, RunningProxy) {
+    // Enough re-logins that a parent of four never exhausts them against the ENT's
+    // random pick (the default 8 ran out about one run in 30 while picks depended on the
+    // port): what the tests check is not the retry budget.
+    let generous = |raw: &mut RawConfig| raw.retry_max = Some(32);
+    let a = instance(ent, redis, PinMode::Retry, trace.clone(), generous).await;
+    let b = instance(ent, redis, PinMode::Retry, trace.clone(), generous).await;
+    (a, b)
 }
 
 fn cas(addr: SocketAddr) -> Url {
@@ -84,26 +104,7 @@ async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
     let (captured, _guard) = capture::capture();
     let (trace, directory, ent) = random_ent(11).await;
     let upstream = ent.base_url().clone();
-    // Enough re-logins that a parent of four never exhausts them against the ENT's
-    // random pick (the default 8 ran out about one run in 30 while picks depended on the
-    // port): the correlation is what is checked here, not the retry budget.
-    let generous = |raw: &mut RawConfig| raw.retry_max = Some(32);
-    let a = instance(
-        &upstream,
-        &redis.url(),
-        PinMode::Retry,
-        trace.clone(),
-        generous,
-    )
-    .await;
-    let b = instance(
-        &upstream,
-        &redis.url(),
-        PinMode::Retry,
-        trace.clone(),
-        generous,
-    )
-    .await;
+    let (a, b) = two_pinning_instances(&upstream, &redis.url(), &trace).await;
     let pronote = TestPronote::with_back_channel(
         Arc::clone(&directory),
         PronoteOptions::new(cas(a.addr)),
@@ -160,8 +161,341 @@ async fn front_channel_on_one_instance_back_channel_on_the_other_correlate() {
             >= visits.len() as u64
     );
     captured.assert_no_leaks(&[]);
+
+    // A reader of the Redis (a replica, a backup, `MONITOR`) finds no principal, pupil
+    // id, UAI or first name of these families in any key or value.
+    let dump = redis_dump(&redis.url()).await;
+    assert!(
+        dump.len() > visits.len(),
+        "the logins left entries in Redis"
+    );
+    let mut identities: Vec<String> = Vec::new();
+    for parent in directory.parents() {
+        identities.push(parent.login.clone());
+    }
+    for pupil in directory.pupils() {
+        identities.push(pupil.eleve_id.clone());
+        identities.push(pupil.uai.clone());
+        identities.push(pupil.uai.to_lowercase());
+        identities.push(pupil.first_name.clone());
+    }
+    for clear in identities.iter().filter(|c| c.len() >= 5) {
+        for (key, value) in &dump {
+            assert!(!key.contains(clear.as_str()), "{clear} in the key {key}");
+            assert!(
+                !value.windows(clear.len()).any(|w| w == clear.as_bytes()),
+                "{clear} readable in the value of {key}"
+            );
+        }
+    }
     a.stop().await.unwrap();
     b.stop().await.unwrap();
+    pronote.stop().await.unwrap();
+    ent.stop().await.unwrap();
+}
+
+/// Every key and value under bonenfant's prefix.
+async fn redis_dump(url: &str) -> Vec<(String, Vec<u8>)> {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis_dump_on(&mut conn).await
+}
+
+/// What the writer of the Redis does between a login through A and its validation
+/// through B (`docs/security.md`, T56).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attack {
+    /// Plants a stash entry and a binding naming another principal under the keys
+    /// anyone could compute before keys were keyed: SHA-256 of the ticket.
+    PlantUnderOldKeys,
+    /// Rewrites every value (tombstones included) with forged plain JSON: a stash entry,
+    /// a binding or a session naming another principal, in the old unsealed format.
+    ForgeEveryValue,
+    /// Moves every value to another key (values rotate among the keys).
+    SwapValues,
+    /// Flips one bit of every value.
+    FlipABit,
+    /// Cuts every value short.
+    Truncate,
+    /// Writes a stash entry of an earlier login (another parent's sealed assertion)
+    /// over this ticket's.
+    ReplayAnotherParentsStash,
+}
+
+/// The attacker's principal: Pronote must never see it.
+const ATTACKER: &str = "attacker.parent";
+
+/// Sits between Pronote and instance B: before each validation reaches B, does its
+/// attack on the Redis. A man in the middle of nothing but timing: the request and the
+/// answer pass unchanged.
+#[derive(Clone)]
+struct RedisWriter {
+    redis: redis::aio::MultiplexedConnection,
+    b: SocketAddr,
+    client: bonenfant::sim::http::HttpClient,
+    attack: Arc<std::sync::Mutex<Attack>>,
+    /// Sealed stash values seen at earlier validations, before any attack.
+    recorded: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl RedisWriter {
+    async fn handle(
+        self,
+        request: http::Request<hyper::body::Incoming>,
+    ) -> http::Response<bonenfant::sim::http::Body> {
+        let query = request.uri().query().unwrap_or_default().to_owned();
+        let ticket = bonenfant::sim::http::param(query.as_bytes(), "ticket").unwrap();
+        // Service URLs are no secret: the forged entries name the real one, so before
+        // values were sealed they passed every check but the ENT's.
+        let service = bonenfant::sim::http::param(query.as_bytes(), "service").unwrap();
+        let attack = *self.attack.lock().unwrap();
+        self.clone().attack(attack, &ticket, &service).await;
+        let target = format!(
+            "http://{}{}",
+            self.b,
+            request.uri().path_and_query().map_or("/", |p| p.as_str())
+        );
+        let forwarded = http::Request::get(target)
+            .body(bonenfant::sim::http::Body::default())
+            .unwrap();
+        let answer = self.client.request(forwarded).await.unwrap();
+        let (parts, body) = answer.into_parts();
+        let body = bonenfant::sim::http::read_body(body).await.unwrap();
+        http::Response::from_parts(parts, bonenfant::sim::http::Body::new(body))
+    }
+
+    async fn attack(mut self, attack: Attack, ticket: &str, service: &str) {
+        let dump = redis_dump_on(&mut self.redis).await;
+        // What a patient attacker keeps: every live stash entry, sealed as it is.
+        let live_stash: Vec<&(String, Vec<u8>)> = dump
+            .iter()
+            .filter(|(key, value)| key.starts_with("bonenfant:x:") && !value.is_empty())
+            .collect();
+        assert!(!live_stash.is_empty(), "retry mode stashed this ticket");
+        let replayed = self.recorded.lock().unwrap().first().cloned();
+        self.recorded
+            .lock()
+            .unwrap()
+            .extend(live_stash.iter().map(|(_, value)| value.clone()));
+        let service = serde_json::to_string(service).unwrap();
+        let forged = |key: &str| -> Vec<u8> {
+            match &key["bonenfant:".len()..][..1] {
+                "x" => format!(
+                    r#"{{"v":{service},"a":{{"u":"{ATTACKER}"}},"t":1,"p":"none","n":true}}"#
+                ),
+                "t" => format!(r#"{{"v":{service},"t":1}}"#),
+                _ => format!(r#"{{"u":"{ATTACKER}","t":1}}"#),
+            }
+            .into_bytes()
+        };
+        let mut writes: Vec<(String, Vec<u8>)> = Vec::new();
+        match attack {
+            Attack::PlantUnderOldKeys => {
+                for letter in ["x", "t"] {
+                    let key = format!("bonenfant:{letter}:{}", old_ticket_digest(ticket));
+                    let value = forged(&key);
+                    writes.push((key, value));
+                }
+            }
+            Attack::ForgeEveryValue => {
+                for (key, _) in &dump {
+                    writes.push((key.clone(), forged(key)));
+                }
+            }
+            Attack::SwapValues => {
+                for (i, (key, _)) in dump.iter().enumerate() {
+                    let (_, value) = &dump[(i + 1) % dump.len()];
+                    writes.push((key.clone(), value.clone()));
+                }
+            }
+            Attack::FlipABit => {
+                for (key, value) in &dump {
+                    let mut value = value.clone();
+                    match value.last_mut() {
+                        Some(last) => *last ^= 0x01,
+                        None => value.push(0x01),
+                    }
+                    writes.push((key.clone(), value));
+                }
+            }
+            Attack::Truncate => {
+                for (key, value) in &dump {
+                    let half = value.len() / 2;
+                    writes.push((key.clone(), value[..half].to_vec()));
+                }
+            }
+            Attack::ReplayAnotherParentsStash => {
+                let replayed = replayed.expect("an earlier login was recorded");
+                for (key, _) in &live_stash {
+                    writes.push((key.clone(), replayed.clone()));
+                }
+            }
+        }
+        for (key, value) in writes {
+            let _: () = redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(60_000)
+                .query_async(&mut self.redis)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn redis_dump_on(conn: &mut redis::aio::MultiplexedConnection) -> Vec<(String, Vec<u8>)> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("bonenfant:*")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let mut dump = Vec::new();
+    for key in keys {
+        let value: Vec<u8> = redis::cmd("GET").arg(&key).query_async(conn).await.unwrap();
+        dump.push((key, value));
+    }
+    dump
+}
+
+/// The store key of a ticket as bonenfant computed it before keys were keyed.
+fn old_ticket_digest(ticket: &str) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"bonenfant.ticket\0");
+    hasher.update(ticket.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// The attack of issue 11, finding 1: with write access to the shared Redis, anyone
+/// could plant a stash entry for a ticket, or rewrite a real login's values between
+/// `/login` through A and Pronote's validation through B, and Pronote logged in as
+/// whoever they named, without the ENT being asked. Now every value is sealed under the
+/// store key and keys are keyed digests: whatever the writer does, Pronote gets the
+/// ENT's own principal and pupil for that ticket, or a clean CAS failure.
+#[tokio::test(flavor = "current_thread")]
+async fn a_redis_writer_between_login_on_a_and_validation_on_b_never_changes_the_identity() {
+    let redis = RedisServer::start();
+    let (captured, _guard) = capture::capture();
+    let (trace, directory, ent) = random_ent(14).await;
+    let upstream = ent.base_url().clone();
+    let (a, b) = two_pinning_instances(&upstream, &redis.url(), &trace).await;
+    let writer = RedisWriter {
+        redis: redis::Client::open(redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap(),
+        b: b.addr,
+        client: bonenfant::sim::http::client(),
+        attack: Arc::new(std::sync::Mutex::new(Attack::PlantUnderOldKeys)),
+        recorded: Arc::default(),
+    };
+    let attack = Arc::clone(&writer.attack);
+    let in_between = bonenfant::sim::http::Server::spawn(
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        move |listener, shutdown| {
+            bonenfant::sim::http::serve(
+                listener,
+                move |request| writer.clone().handle(request),
+                shutdown,
+            )
+        },
+    )
+    .unwrap();
+    let pronote = TestPronote::with_back_channel(
+        Arc::clone(&directory),
+        PronoteOptions::new(cas(a.addr)),
+        in_between.base_url().join("cas").unwrap(),
+    )
+    .spawn(TcpListener::bind("127.0.0.1:0").await.unwrap())
+    .unwrap();
+
+    let attacks = [
+        Attack::PlantUnderOldKeys,
+        Attack::ForgeEveryValue,
+        Attack::SwapValues,
+        Attack::FlipABit,
+        Attack::Truncate,
+        Attack::ReplayAnotherParentsStash,
+    ];
+    let visits: Vec<_> = directory
+        .visits(pronote.base_url())
+        .into_iter()
+        .filter(|v| v.establishments == v.children && v.children > 1)
+        .take(2 * attacks.len())
+        .collect();
+    assert!(
+        visits.len() >= attacks.len(),
+        "enough parents over two establishments"
+    );
+    for (round, visit) in visits.iter().enumerate() {
+        let this = attacks[round % attacks.len()];
+        *attack.lock().unwrap() = this;
+        let landed = log_in(visit).await;
+        let landing = pronote
+            .landings()
+            .pop()
+            .expect("Pronote validated a ticket");
+        let asserted = ent
+            .ent
+            .ticket(&landing.ticket)
+            .expect("a ticket of the ENT");
+        match this {
+            // Nothing bonenfant reads was touched: the real parent lands.
+            Attack::PlantUnderOldKeys => {
+                assert_eq!(landed.outcome, Some(LandingOutcome::Landed), "{this:?}");
+                assert_eq!(landed.pupil.as_ref(), Some(&visit.intended), "{this:?}");
+            }
+            // What bonenfant wrote no longer opens: a clean CAS failure, without the
+            // ENT being asked again (it would refuse the spent ticket anyway).
+            _ => {
+                assert_eq!(landed.outcome, Some(LandingOutcome::Failure), "{this:?}");
+                assert_eq!(
+                    landing.failure.as_deref(),
+                    Some("INVALID_TICKET"),
+                    "{this:?}"
+                );
+                assert_eq!(asserted.validations, 1, "{this:?}: the ENT was asked once");
+            }
+        }
+        // Whatever happened, a success is the ENT's own for that very ticket.
+        if landing.outcome != LandingOutcome::Failure {
+            assert_eq!(landing.principal.as_deref(), Some(asserted.login.as_str()));
+            assert_eq!(asserted.login, visit.login, "{this:?}");
+            let designated = landing.designated.as_ref().unwrap();
+            assert!(
+                asserted
+                    .picked
+                    .iter()
+                    .any(|p| p.key().as_ref() == Some(designated)),
+                "{this:?}: Pronote got a pupil the ENT did not assert for that ticket"
+            );
+        }
+    }
+    // Every landing, of every round: never the attacker, never another parent.
+    for landing in pronote.landings() {
+        let asserted = ent.ent.ticket(&landing.ticket).unwrap();
+        assert_ne!(landing.principal.as_deref(), Some(ATTACKER));
+        if let Some(principal) = &landing.principal {
+            assert_eq!(principal, &asserted.login);
+        }
+    }
+    let attacker = Pseudonymizer::new(&[9u8; 32]).unwrap().principal(ATTACKER);
+    for event in captured.named("validate") {
+        assert_ne!(
+            event["principal"].as_str(),
+            Some(attacker.as_str()),
+            "{event}"
+        );
+    }
+    captured.assert_no_leaks(&[]);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    in_between.stop().await.unwrap();
     pronote.stop().await.unwrap();
     ent.stop().await.unwrap();
 }
@@ -315,7 +649,7 @@ async fn serve_waits_for_a_redis_that_is_not_up_yet() {
 #[test]
 fn two_instances_updating_one_session_lost_an_update() {
     use bonenfant::session::redis::RedisStore;
-    use bonenfant::session::{SessionId, SessionStore, StoreConfig};
+    use bonenfant::session::{SessionId, SessionStore};
 
     // Each instance drives its own connection on its own runtime, as two processes do.
     let runtime = || {
@@ -331,7 +665,7 @@ fn two_instances_updating_one_session_lost_an_update() {
         let (url, child) = (url.clone(), session_support::child(child, 0));
         std::thread::spawn(move || {
             runtime().block_on(async {
-                let b = RedisStore::connect(&url, &StoreConfig::default())
+                let b = RedisStore::connect(&url, &session_support::store_config())
                     .await
                     .unwrap();
                 let learn = session_support::learn_and_count(child);
@@ -342,7 +676,7 @@ fn two_instances_updating_one_session_lost_an_update() {
         .unwrap();
     };
     runtime().block_on(async {
-        let a = RedisStore::connect(&url, &StoreConfig::default())
+        let a = RedisStore::connect(&url, &session_support::store_config())
             .await
             .unwrap();
 

@@ -324,7 +324,7 @@ fn pinning_run_counts_help_give_ups_choices_and_relogins() {
     // The give-up the parent went past with "continue anyway" is the one harm.
     assert_eq!((f.validations, f.wrong_landings), (4, 1));
     assert_eq!((f.corrected.total, f.corrected.retry), (2, 2));
-    assert_eq!((f.choices, f.chooser_pages), (2, 2));
+    assert_eq!((f.choices, f.chooser_pages, f.chooser_asked), (2, 1, 1));
     assert_eq!((f.give_ups, f.give_ups_by_reason["attempts"]), (1, 1));
     assert_eq!(f.continued_anyway, 1);
     assert_eq!(f.flagged, 2);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bonenfant::config::PinMode;
 use bonenfant::events::{capture, Pseudonymizer};
 use bonenfant::sim::browser::{self, Browser};
-use bonenfant::sim::{Directory, DirectoryParams, EntOptions};
+use bonenfant::sim::{Directory, DirectoryParams, EntOptions, Synthetic as _};
 
 use crate::pin_support::{Stack, PSEUDONYM_KEY};
 

@@ -210,7 +210,7 @@ fn config(ticket_ttl_ms: u64, entries: usize, bytes: usize) -> StoreConfig {
         sessions: limits(SESSION_TTL_MS),
         validated: limits(SESSION_TTL_MS),
         last_pupils: limits(SESSION_TTL_MS),
-        ..StoreConfig::default()
+        ..session_support::store_config()
     }
 }
 

@@ -1,12 +1,22 @@
-//! The test Pronote behind the test ENT: the whole parent login, landings, single logout.
+//! The test Pronote behind the test ENT: the whole parent login, landings, single logout;
+//! and the Pronote as a witness: it finds the child the ENT picked, by its own reading,
+//! and so does bonenfant.
 
 use crate::sim_support;
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
+use bonenfant::config::{PinMode, RawConfig};
+use bonenfant::events::{capture, LossCounter, Pseudonymizer, TraceLog};
+use bonenfant::proxy::exchange;
+use bonenfant::pupil::directory::Directory;
+use bonenfant::pupil::PupilKey;
 use bonenfant::sim::{
-    parent_login, Browser, Dialect, EntOptions, LandingOutcome, Pick, PronoteHandle,
-    PronoteOptions, TestPronote, ValidationMode,
+    parent_login, Browser, Dialect, DirectoryParams, EntOptions, LandingOutcome, Pick,
+    PronoteHandle, PronoteOptions, Synthetic as _, TestEnt, TestPronote, ValidationMode,
+    SIM_SERVICE_PATTERN,
 };
 use http_body_util::Full;
 use sim_support::*;
@@ -347,4 +357,143 @@ async fn back_channel_can_go_elsewhere_than_the_browser() {
     );
     assert_eq!(browser_ent.ent.counters().validations, 0);
     assert_eq!(validating_ent.ent.counters().validations, 1);
+}
+
+/// The child a ticket's assertion designates, from the ENT's own record of its pick: the
+/// first child it named; in the Laclasse dialect, which names only the parent's record
+/// in that child's establishment, the record's first child.
+fn truth(directory: &Directory, dialect: Dialect, login: &str, picked: &PupilKey) -> PupilKey {
+    if dialect != Dialect::Laclasse {
+        return picked.clone();
+    }
+    let parent = directory.parent(login).expect("the ENT's parent");
+    let record = directory
+        .record_for(parent, picked.uai.as_str())
+        .expect("a record in the picked child's establishment");
+    let first = record
+        .children
+        .first()
+        .and_then(|jointure| directory.pupil_by_jointure(jointure))
+        .expect("the record's first child");
+    bonenfant::sim::PupilRef::from(first).key().expect("a key")
+}
+
+/// A regression net for pupil extraction, on both sides of bonenfant: over a few
+/// hundred logins through bonenfant (observing), in every dialect and validation mode,
+/// with ENTs that name several children in a random order, the test Pronote lands on
+/// the child the ENT designated (its own reading of the answer), and bonenfant's
+/// `validate` event names that same child. A bug in bonenfant's extraction (another
+/// value taken, a dialect misread) breaks the second check; one in the Pronote's
+/// reading, the first.
+#[tokio::test(flavor = "current_thread")]
+async fn pronote_and_bonenfant_find_the_child_the_ent_designated() {
+    const LOGINS: usize = 25;
+    let (captured, _guard) = capture::capture();
+    let directory = Arc::new(Directory::generate(
+        &DirectoryParams {
+            families: 40,
+            establishments: 4,
+            ..DirectoryParams::default()
+        },
+        17,
+    ));
+    let trace = TraceLog::new(
+        Pseudonymizer::new(b"sim_pronote: a pseudonym key of 32+ bytes").expect("key"),
+        LossCounter::default(),
+    );
+    let mut checked = 0;
+    for (dialect, pick) in [
+        (Dialect::Ose, Pick::Shuffled),
+        (Dialect::OpenEntNg, Pick::Shuffled),
+        (Dialect::Laclasse, Pick::Random),
+    ] {
+        let ent = TestEnt::spawn_local(
+            Arc::clone(&directory),
+            EntOptions {
+                pick,
+                dialect,
+                ..EntOptions::ose_random(5)
+            },
+        )
+        .await
+        .expect("ENT starts");
+        let raw = RawConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            upstream: Some(ent.base_url().clone()),
+            pin: Some(PinMode::Observe),
+            establishment_pattern: Some(SIM_SERVICE_PATTERN.to_owned()),
+            ..RawConfig::default()
+        };
+        let mut config = raw.validate().expect("valid configuration");
+        // Laclasse names the child by jointure only: both sides need the directory.
+        config.directory_index = Some(directory.index());
+        let proxy = exchange::spawn(Arc::new(config), trace.clone())
+            .await
+            .expect("bonenfant starts");
+        let cas = url::Url::parse(&format!("http://{}/cas", proxy.addr)).expect("URL");
+        for mode in [
+            ValidationMode::ServiceValidate,
+            ValidationMode::P3ServiceValidate,
+            ValidationMode::Json,
+            ValidationMode::SamlValidate,
+        ] {
+            let options = PronoteOptions {
+                validation: mode,
+                ..PronoteOptions::new(cas.clone())
+            };
+            let pronote = TestPronote::spawn_local(Arc::clone(&directory), options)
+                .await
+                .expect("Pronote starts");
+            let before = captured.named("validate").len();
+            let visits = directory.visits(pronote.base_url());
+            for visit in visits.iter().cycle().take(LOGINS) {
+                let mut browser = Browser::new();
+                parent_login(
+                    &mut browser,
+                    &visit.pronote_url,
+                    &visit.login,
+                    &visit.password,
+                )
+                .await
+                .expect("login");
+            }
+            let landings = pronote.landings();
+            let events = captured.named("validate");
+            let events = &events[before..];
+            assert_eq!(landings.len(), LOGINS, "{dialect:?} {mode:?}");
+            assert_eq!(events.len(), LOGINS, "one validate event per login");
+            for (landing, event) in landings.iter().zip(events) {
+                let what = format!("{dialect:?} {mode:?} {}", landing.ticket);
+                let info = ent.ent.ticket(&landing.ticket).expect("issued");
+                let picked = info.picked.first().and_then(|p| p.key()).expect("a pick");
+                let designated = truth(&directory, dialect, &info.login, &picked);
+                assert_eq!(
+                    landing.principal.as_deref(),
+                    Some(info.login.as_str()),
+                    "{what}"
+                );
+                assert_eq!(landing.designated.as_ref(), Some(&designated), "{what}");
+                let here = designated.uai.as_str() == landing.uai;
+                assert_eq!(
+                    landing.outcome,
+                    if here {
+                        LandingOutcome::Landed
+                    } else {
+                        LandingOutcome::UnknownUser
+                    },
+                    "{what}"
+                );
+                assert_eq!(
+                    event["pupil"].as_str(),
+                    Some(trace.pseudonyms().pupil(&designated).as_str()),
+                    "{what}: bonenfant names the child the ENT designated"
+                );
+                checked += 1;
+            }
+            let _ = pronote.stop().await;
+        }
+        let _ = proxy.stop().await;
+        let _ = ent.stop().await;
+    }
+    assert_eq!(checked, 3 * 4 * LOGINS);
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bonenfant::sim::{
     expected_wrong_share_under_random_pick, run_visits, Directory, DirectoryParams, EntOptions,
-    Pick, PronoteOptions, TestEnt, TestPronote,
+    Pick, PronoteOptions, Synthetic as _, TestEnt, TestPronote,
 };
 
 fn directory() -> Arc<Directory> {

@@ -12,7 +12,7 @@ use bonenfant::events::capture;
 use bonenfant::pupil::PupilKey;
 use bonenfant::sim::{
     self, expected_wrong_share_under_random_pick, Browser, Dialect, EntOptions, LandingOutcome,
-    ParentVisit,
+    ParentVisit, Synthetic as _,
 };
 use pin_support::{children_per_establishment, generated, hidden, Stack};
 

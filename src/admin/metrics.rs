@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::{
@@ -21,6 +22,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+use super::activity::{self, Activity, LastHour};
+use super::health::{Dependency, Health, State};
 use crate::cas::Endpoint;
 use crate::code::{Code, Side};
 use crate::events::{FrontAction, PinOutcome, TraceEvent};
@@ -81,7 +84,7 @@ macro_rules! label_value_by_name {
     )*};
 }
 
-label_value_by_name!(EndpointLabel, Verdict, PinOutcome, Code, Side);
+label_value_by_name!(EndpointLabel, Verdict, PinOutcome, Code, Side, Dependency);
 
 /// How a request ended. The derive writes variant names verbatim, so they are the
 /// label values `docs/events.md` lists.
@@ -95,6 +98,7 @@ enum Outcome {
     retry_gave_up,
     chooser,
     pin_set,
+    give_up_choice,
     pin_refused,
     logout,
     forwarded,
@@ -134,6 +138,12 @@ enum Kind {
     other,
 }
 
+/// `bonenfant_dependency_up`'s label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabels {
+    dependency: Dependency,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
@@ -158,10 +168,18 @@ pub struct Metrics {
     pins: Family<PinLabels, Counter>,
     /// Sum of `retries` over validations.
     retries: Counter,
+    /// Tickets the retry strategy refused and asked the ENT again for (`retry` events):
+    /// its rate is the load re-rolls put on the ENT.
+    rerolls: Counter,
     errors: Family<ErrorLabels, Counter>,
     durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
     connections_open: Gauge,
     connections_total: Counter,
+    /// The ENT's and the store's health, which the upstream client and the probes
+    /// feed too.
+    health: Health,
+    /// The last hour, for the status page.
+    activity: Mutex<Activity>,
 }
 
 impl Default for Metrics {
@@ -179,10 +197,13 @@ impl Metrics {
             verdicts: Family::default(),
             pins: Family::default(),
             retries: Counter::default(),
+            rerolls: Counter::default(),
             errors: Family::default(),
             durations: Family::new_with_constructor(latency_histogram),
             connections_open: Gauge::default(),
             connections_total: Counter::default(),
+            health: Health::default(),
+            activity: Mutex::default(),
         };
         // Closed lists are shown at zero from the start, so a rate over the first
         // occurrence is not lost.
@@ -201,6 +222,16 @@ impl Metrics {
     /// Counts one request from its summary event (call it with the event you emit).
     /// `startup`, `shutdown` and `events_lost` are not requests and count nothing.
     pub fn record(&self, event: &TraceEvent) {
+        if event_code(event) == Some(Code::StoreUnavailable) {
+            self.health
+                .failed(Dependency::Store, Code::StoreUnavailable);
+        }
+        if activity::concerns(event) {
+            self.activity
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record(event, self.health.now_ms());
+        }
         let (endpoint, outcome, latency) = match event {
             TraceEvent::Validate(v) => {
                 self.verdicts
@@ -233,12 +264,17 @@ impl Metrics {
                 )
             }
             // Details of a login whose `login_redirect` counts the request.
-            TraceEvent::Retry(_) | TraceEvent::RetryGaveUp(_) => return,
+            TraceEvent::Retry(_) => {
+                self.rerolls.inc();
+                return;
+            }
+            TraceEvent::RetryGaveUp(_) => return,
             TraceEvent::RewriteRefused(e) => {
                 self.error(e.code);
                 return;
             }
             TraceEvent::Chooser(_) => (EndpointLabel::Chooser, Outcome::chooser, None),
+            TraceEvent::GiveUpChoice(_) => (EndpointLabel::Chooser, Outcome::give_up_choice, None),
             TraceEvent::PinSet(_) => (EndpointLabel::Chooser, Outcome::pin_set, None),
             TraceEvent::PinRefused(e) => {
                 self.error(e.code);
@@ -298,6 +334,20 @@ impl Metrics {
 
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// The ENT's and the store's health: the upstream client, the probes and the
+    /// summary events feed it; readiness and the status page read it.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// The last hour of validations, verdicts and incidents, as of now.
+    pub fn last_hour(&self) -> LastHour {
+        self.activity
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_hour(self.health.now_ms())
     }
 
     /// A consistent-enough copy for `/status` (each counter read once).
@@ -371,6 +421,11 @@ impl Metrics {
             self.retries.clone(),
         );
         r.register(
+            "rerolls",
+            "Refused tickets the retry strategy asked the ENT again for",
+            self.rerolls.clone(),
+        );
+        r.register(
             "errors",
             "Errors by stable code and failing side",
             self.errors.clone(),
@@ -432,6 +487,11 @@ impl Metrics {
             ConstCounter::new(store.evictions),
         );
         r.register(
+            "store_unauthentic",
+            "Store values that did not open under the store keys, treated as absent",
+            ConstCounter::new(store.unauthentic),
+        );
+        r.register(
             "trace_events_lost",
             "Trace events that could not be written",
             ConstCounter::new(events_lost),
@@ -441,7 +501,30 @@ impl Metrics {
             "1 when the proxy accepts traffic",
             ConstGauge::new(u64::from(ready)),
         );
+        let up = Family::<DependencyLabels, Gauge>::default();
+        for dependency in Dependency::ALL {
+            let down = self.health.state(dependency) == State::Down;
+            up.get_or_create(&DependencyLabels { dependency })
+                .set(i64::from(!down));
+        }
+        r.register(
+            "dependency_up",
+            "0 while the latest observation of the ENT or the store failed, else 1",
+            up,
+        );
         r
+    }
+}
+
+/// The stable code an event carries, if any.
+fn event_code(event: &TraceEvent) -> Option<Code> {
+    match event {
+        TraceEvent::Validate(v) => v.error,
+        TraceEvent::Rejected(e) => Some(e.code),
+        TraceEvent::UpstreamError(e) => Some(e.code),
+        TraceEvent::PinRefused(e) => Some(e.code),
+        TraceEvent::RewriteRefused(e) => Some(e.code),
+        _ => None,
     }
 }
 
@@ -564,9 +647,11 @@ mod tests {
             sessions: 2,
             bytes: 300,
             evictions: 4,
+            unauthentic: 6,
             ..StoreStats::default()
         };
         let text = render(&m, store, 5, true);
+        assert!(text.contains("bonenfant_store_unauthentic_total 6\n"));
         assert!(text.contains("bonenfant_trace_events_lost_total 5\n"));
         assert!(text.contains("bonenfant_store_sessions 2\n"));
         assert!(text.contains("bonenfant_store_bytes 300\n"));

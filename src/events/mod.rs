@@ -78,6 +78,8 @@ pub enum TraceEvent {
     PinSet(PinSet),
     /// A pin request was refused.
     PinRefused(PinRefused),
+    /// On the give-up page, the parent chose to go on unpinned once, or to try again.
+    GiveUpChoice(GiveUpChoice),
     /// A guard of the rewrite strategy refused to borrow attributes (a detail of a
     /// front-channel login, told before its `login_redirect`).
     RewriteRefused(RewriteRefused),
@@ -95,7 +97,7 @@ pub enum TraceEvent {
 
 impl TraceEvent {
     /// Every event name, as in the `event` field: the closed list.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "startup",
         "shutdown",
         "validate",
@@ -106,6 +108,7 @@ impl TraceEvent {
         "pin_set",
         "pin_refused",
         "rewrite_refused",
+        "give_up_choice",
         "logout",
         "passthrough",
         "rejected",
@@ -126,6 +129,7 @@ impl TraceEvent {
             TraceEvent::PinSet(_) => "pin_set",
             TraceEvent::PinRefused(_) => "pin_refused",
             TraceEvent::RewriteRefused(_) => "rewrite_refused",
+            TraceEvent::GiveUpChoice(_) => "give_up_choice",
             TraceEvent::Logout(_) => "logout",
             TraceEvent::Passthrough(_) => "passthrough",
             TraceEvent::Rejected(_) => "rejected",
@@ -384,6 +388,16 @@ pub struct PinSet {
     /// directory).
     pub principal: Option<Pseudonym>,
     pub session: Pseudonym,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GiveUpChoice {
+    /// `continue` (once, unpinned) or `retry` (another round of re-rolls).
+    pub choice: &'static str,
+    #[serde(serialize_with = "ser::opt_uai")]
+    pub uai_expected: Option<Uai>,
+    pub principal: Option<Pseudonym>,
+    pub session: Option<Pseudonym>,
 }
 
 #[derive(Clone, Debug, Serialize)]

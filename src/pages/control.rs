@@ -2,7 +2,7 @@
 
 use maud::html;
 
-use super::{document, local_href, web_href, Head};
+use super::{document, local_href, Head};
 
 /// Where the chooser page for `service` lives, under the control prefix.
 pub fn chooser_href(control_prefix: &str, service: &str) -> String {
@@ -13,18 +13,28 @@ pub fn chooser_href(control_prefix: &str, service: &str) -> String {
 }
 
 /// The page a parent gets when the ENT kept naming another child until the retry
-/// budget ran out: go on anyway (`continue_href`, the ENT's redirect to Pronote with
-/// its last ticket) or choose again (`choose_href`, see [`chooser_href`]).
-///
-/// `continue_href` comes from the ENT's `Location` header: it is a link only when it is
-/// an absolute `http(s)` URL, and `choose_href` only when it stays on this origin (or is
-/// `http(s)`); otherwise that link is left out.
-pub fn gave_up(continue_href: &str, choose_href: &str) -> String {
+/// budget ran out. It names the child looked for (when known) and offers three ways on,
+/// all on this origin and none carrying a ticket (a ticket would be dead by the time a
+/// parent clicks): go on to Pronote without pinning, once (`continue_href`); try another
+/// round (`retry_href`); choose another child (`choose_href`, see [`chooser_href`]).
+/// A link that is not a path on this origin is not rendered.
+pub fn gave_up(
+    child: Option<&str>,
+    continue_href: &str,
+    retry_href: &str,
+    choose_href: &str,
+) -> String {
     let body = html! {
         main {
             h1 { "L'ENT n'a pas ouvert la session de l'enfant attendu" }
-            p { "Après plusieurs essais, l'ENT propose toujours un autre enfant." }
-            @if let Some(href) = web_href(continue_href) {
+            @match child {
+                Some(name) => p { "Après plusieurs essais, l'ENT propose toujours un autre enfant que " strong { (name) } "." },
+                None => p { "Après plusieurs essais, l'ENT propose toujours un autre enfant." },
+            }
+            @if let Some(href) = local_href(retry_href) {
+                p { a href=(href) { "Réessayer" } }
+            }
+            @if let Some(href) = local_href(continue_href) {
                 p { a href=(href) { "Continuer vers Pronote quand même" } }
             }
             @if let Some(href) = local_href(choose_href) {
@@ -40,6 +50,31 @@ pub fn gave_up(continue_href: &str, choose_href: &str) -> String {
         },
         body,
     )
+}
+
+/// The page that ends a long chain of browser-driven re-logins: it starts a new
+/// navigation to `next` (the ENT's `/login`, a path on this origin) by itself, with no
+/// script, so no browser stops on "too many redirects".
+pub fn searching(next: &str) -> String {
+    let next = local_href(next).unwrap_or("/");
+    let refresh = format!("0; url={next}");
+    let body = html! {
+        main {
+            h1 { "Recherche de l'espace de votre enfant…" }
+            p { a href=(next) { "Continuer" } }
+        }
+    };
+    let page = document(
+        &Head {
+            title: "Pronote — recherche en cours",
+            viewport: true,
+            style: None,
+        },
+        body,
+    );
+    // The refresh goes in the head: maud writes it escaped like any attribute.
+    let meta = html! { meta http-equiv="refresh" content=(refresh); }.into_string();
+    page.replacen("<title>", &format!("{meta}<title>"), 1)
 }
 
 /// The answer to a pin POST whose service is no redirect target: the pin holds for the
@@ -66,8 +101,6 @@ mod tests {
     use super::super::testing::{escaped, skeleton, HOSTILE};
     use super::*;
 
-    const CONTINUE: &str = "https://pronote.example/0330012a/pronote/?ticket=ST-1&x=2";
-
     fn links(page: &str) -> Vec<&str> {
         page.split("<a href=\"")
             .skip(1)
@@ -75,75 +108,59 @@ mod tests {
             .collect()
     }
 
+    const CONTINUE: &str = "/bonenfant/give-up?choice=continue&service=x&csrf=t";
+    const RETRY: &str = "/bonenfant/give-up?choice=retry&service=x&csrf=t";
+
     #[test]
-    fn gave_up_offers_to_go_on_or_to_choose_again() {
+    fn gave_up_names_the_child_and_offers_three_ways_on() {
         let choose = chooser_href("/bonenfant", "https://pronote.example/?a=1&b=2");
         assert_eq!(
             choose,
             "/bonenfant/choose?service=https%3A%2F%2Fpronote.example%2F%3Fa%3D1%26b%3D2"
         );
-        let page = gave_up(CONTINUE, &choose);
-        assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\""));
+        let page = gave_up(Some("Nina"), CONTINUE, RETRY, &choose);
         assert!(page.contains("<title>Pronote — enfant non obtenu</title>"));
-        assert!(page.contains("<h1>L'ENT n'a pas ouvert la session de l'enfant attendu</h1>"));
-        assert!(
-            page.contains("<p>Après plusieurs essais, l'ENT propose toujours un autre enfant.</p>")
-        );
-        assert!(page.contains(">Continuer vers Pronote quand même</a></p>"));
-        assert!(page.contains(">Choisir un autre enfant</a></p>"));
+        assert!(page.contains("<strong>Nina</strong>"));
+        assert!(page.contains(">Réessayer</a>"));
+        assert!(page.contains(">Continuer vers Pronote quand même</a>"));
+        assert!(page.contains(">Choisir un autre enfant</a>"));
         assert_eq!(
             links(&page),
-            [
-                "https://pronote.example/0330012a/pronote/?ticket=ST-1&amp;x=2",
-                choose.as_str()
-            ]
+            [escaped(RETRY), escaped(CONTINUE), choose.clone()]
         );
+        assert!(!page.contains("ticket="), "no link carries a ticket");
     }
 
     #[test]
-    fn gave_up_hostile_location_is_escaped_inside_its_link() {
-        let reference = skeleton(&gave_up(CONTINUE, "/bonenfant/choose?service=x"));
-        for hostile in [
-            "https://pronote.example/?t=\"><script>alert(1)</script>",
-            "https://pronote.example/?t=\" onclick=\"alert(1)",
-            "https://pronote.example/?t='&<b>",
-        ] {
-            let page = gave_up(hostile, "/bonenfant/choose?service=x");
+    fn gave_up_hostile_child_name_is_text() {
+        let reference = skeleton(&gave_up(Some("Nina"), CONTINUE, RETRY, "/c"));
+        for hostile in HOSTILE {
+            let page = gave_up(Some(hostile), CONTINUE, RETRY, "/c");
             assert_eq!(skeleton(&page), reference, "{page}");
-            assert_eq!(links(&page)[0], escaped(hostile));
-            assert!(!page.contains("<script"));
         }
     }
 
     #[test]
-    fn gave_up_renders_no_link_for_a_javascript_or_relative_location() {
+    fn gave_up_renders_no_link_off_this_origin() {
         for refused in [
             "javascript:alert(document.cookie)",
-            "JAVASCRIPT:alert(1)",
-            " javascript:alert(1)",
-            "data:text/html;base64,PHNjcmlwdD4=",
             "//evil.example/",
+            "/\\evil.example/",
             "",
         ] {
-            let page = gave_up(refused, "/bonenfant/choose?service=x");
-            assert_eq!(links(&page), ["/bonenfant/choose?service=x"], "{refused:?}");
-            assert!(!page.contains("Continuer vers Pronote"));
-            assert!(!page.to_ascii_lowercase().contains("script:"), "{page}");
+            let page = gave_up(None, refused, refused, refused);
+            assert!(links(&page).is_empty(), "{refused:?}: {page}");
         }
     }
 
     #[test]
-    fn gave_up_choose_link_stays_on_this_origin_and_escaped() {
-        for hostile in HOSTILE {
-            // What `chooser_href` makes of any service is a plain path.
-            let choose = chooser_href("/bonenfant", hostile);
-            let page = gave_up(CONTINUE, &choose);
-            assert_eq!(links(&page)[1], escaped(&choose));
-            assert!(!page.contains("<script") && !page.contains("<img"));
-        }
-        for refused in ["javascript:alert(1)", "//evil.example/choose"] {
-            assert_eq!(links(&gave_up(CONTINUE, refused)), [escaped(CONTINUE)]);
-        }
+    fn searching_page_reloads_itself_towards_this_origin_only() {
+        let page = searching("/cas/login?service=https%3A%2F%2Fx%2F&gateway=true");
+        assert!(page.contains(
+            "<meta http-equiv=\"refresh\" content=\"0; url=/cas/login?service=https%3A%2F%2Fx%2F&amp;gateway=true\">"
+        ), "{page}");
+        let off = searching("//evil.example/");
+        assert!(off.contains("url=/\""), "{off}");
     }
 
     #[test]

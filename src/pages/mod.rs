@@ -11,11 +11,13 @@
 mod chooser;
 mod control;
 mod error;
+pub mod status;
 
 pub use chooser::{chooser, Choice};
-pub use control::{chooser_href, gave_up, pin_noted};
+pub use control::{chooser_href, gave_up, pin_noted, searching};
 pub use error::error;
 pub use maud::{html, Markup, Render};
+pub use status::status;
 
 /// What a page's `<head>` holds besides `<meta charset="utf-8">`.
 #[derive(Clone, Copy, Debug)]

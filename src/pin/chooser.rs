@@ -128,19 +128,21 @@ pub fn parse_form(body: &[u8]) -> Result<PinForm, ChooserError> {
 
 /// The CSRF defence beside the token: a POST must come from this very host. A request
 /// without `Origin` is accepted only with a same-host `Referer` (old browsers).
-pub fn same_origin(headers: &http::HeaderMap, host: &str) -> Result<(), ChooserError> {
+pub fn same_origin(
+    headers: &http::HeaderMap,
+    scheme: &str,
+    host: &str,
+) -> Result<(), ChooserError> {
     let source = headers
         .get(http::header::ORIGIN)
         .or_else(|| headers.get(http::header::REFERER))
         .and_then(|v| v.to_str().ok())
         .ok_or(ChooserError::Origin)?;
-    let url = url::Url::parse(source).map_err(|_| ChooserError::Origin)?;
-    let authority = match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => return Err(ChooserError::Origin),
-    };
-    if authority.eq_ignore_ascii_case(host) {
+    let source = url::Url::parse(source).map_err(|_| ChooserError::Origin)?;
+    // Scheme, host and port: an `http` page must not post for an `https` session
+    // (a network attacker can serve the former), nor the reverse.
+    let ours = url::Url::parse(&format!("{scheme}://{host}/")).map_err(|_| ChooserError::Origin)?;
+    if source.origin() == ours.origin() {
         Ok(())
     } else {
         Err(ChooserError::Origin)
@@ -199,7 +201,7 @@ mod tests {
     fn origin_must_match_host() {
         let mut headers = http::HeaderMap::new();
         assert_eq!(
-            same_origin(&headers, "ent.example"),
+            same_origin(&headers, "https", "ent.example"),
             Err(ChooserError::Origin)
         );
         headers.insert(
@@ -207,15 +209,37 @@ mod tests {
             "https://evil.example".parse().unwrap(),
         );
         assert_eq!(
-            same_origin(&headers, "ent.example"),
+            same_origin(&headers, "https", "ent.example"),
             Err(ChooserError::Origin)
         );
         headers.insert(http::header::ORIGIN, "https://ent.example".parse().unwrap());
-        assert_eq!(same_origin(&headers, "ent.example"), Ok(()));
+        assert_eq!(same_origin(&headers, "https", "ent.example"), Ok(()));
+        assert_eq!(
+            same_origin(&headers, "https", "ent.example:443"),
+            Ok(()),
+            "the default port is the same origin"
+        );
         headers.insert(
             http::header::ORIGIN,
             "http://127.0.0.1:8080".parse().unwrap(),
         );
-        assert_eq!(same_origin(&headers, "127.0.0.1:8080"), Ok(()));
+        assert_eq!(same_origin(&headers, "http", "127.0.0.1:8080"), Ok(()));
+    }
+
+    /// Regression: the Origin check ignored the scheme, so a page served over plain
+    /// HTTP (which a network attacker can forge) could post a pin for an HTTPS session.
+    #[test]
+    fn origin_of_another_scheme_is_refused() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::ORIGIN, "http://ent.example".parse().unwrap());
+        assert_eq!(
+            same_origin(&headers, "https", "ent.example"),
+            Err(ChooserError::Origin)
+        );
+        headers.insert(http::header::ORIGIN, "https://ent.example".parse().unwrap());
+        assert_eq!(
+            same_origin(&headers, "http", "ent.example"),
+            Err(ChooserError::Origin)
+        );
     }
 }

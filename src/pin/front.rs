@@ -39,6 +39,14 @@ pub fn checks_front_channel(
     mode != PinMode::Observe && expected.is_some() && !renewed && bound
 }
 
+/// Whether the parent asked, on the give-up page, to go on to `service` unpinned once:
+/// consumes that wish, so only the next login for that service passes unchecked.
+pub fn passes_once(state: Option<&mut SessionState>, service: &str) -> bool {
+    state
+        .and_then(|s| s.pass_once.take_if(|for_service| for_service == service))
+        .is_some()
+}
+
 /// What bonenfant learnt by validating a front-channel ticket itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EarlyValidation {
@@ -228,7 +236,7 @@ pub fn plan_front(
                 &delivered,
                 ticket.service,
                 &delivered_inspection,
-                &settings.rewrite_allow,
+                super::rewrite_sources(settings, action),
                 now,
             );
             let bytes = ent_answer.filter(|_| delivers_the_ents_own(action));
@@ -265,13 +273,11 @@ pub fn plan_front(
                 reason,
             });
             super::learn_children(&mut state, &assertion, &inspection, now);
-            let entry = stash(
-                Outcome::Success(assertion),
-                ent_answer,
-                PinOutcome::GaveUp,
-                attempts.retries,
-            );
-            plan(FrontResponse::GiveUp, state, Some(entry), events)
+            // Nothing is stashed: the give-up page carries no ticket (it would be dead
+            // when the parent clicks), and the loop is over, so "try again" starts a
+            // fresh one.
+            state.retry = None;
+            plan(FrontResponse::GiveUp, state, None, events)
         }
     }
 }
@@ -445,7 +451,7 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_spent_gives_up_with_what_the_ent_asserted() {
+    fn the_budget_spent_gives_up_and_ends_the_loop() {
         let mut state = pinned_to_hugo("claire");
         state.retry = Some(RetryProgress {
             service: SERVICE.to_owned(),
@@ -454,9 +460,11 @@ mod tests {
         });
         let plan = plan(PinMode::Retry, assertion("claire", LEA), state, 2_000);
         assert_eq!(plan.response, FrontResponse::GiveUp);
-        let stash = plan.stash.expect("the parent may go on");
-        assert_eq!(stash.pin, PinOutcome::GaveUp);
-        assert_eq!(stash.outcome, Outcome::Success(assertion("claire", LEA)));
+        assert!(plan.stash.is_none(), "the give-up page carries no ticket");
+        assert!(
+            plan.session.retry.is_none(),
+            "trying again starts a new round"
+        );
         assert_eq!(
             plan.events,
             [FrontEvent::GaveUp {
@@ -464,6 +472,21 @@ mod tests {
                 reason: GiveUpReason::Attempts
             }]
         );
+    }
+
+    #[test]
+    fn continue_anyway_passes_one_login_for_that_service_only() {
+        let mut state = SessionState {
+            pass_once: Some(SERVICE.to_owned()),
+            ..SessionState::default()
+        };
+        assert!(!passes_once(
+            Some(&mut state),
+            "https://0330099z.index-education.net/"
+        ));
+        assert!(passes_once(Some(&mut state), SERVICE));
+        assert!(!passes_once(Some(&mut state), SERVICE), "once");
+        assert!(!passes_once(None, SERVICE));
     }
 
     #[test]
@@ -538,6 +561,65 @@ mod tests {
             panic!("a success")
         };
         assert_eq!(delivered.principal, "claire", "the ticket's principal");
+    }
+
+    /// Regression (chained rewrite): a rewritten assertion was kept as a new source
+    /// stamped "now", so with a 3 s bound and a login every 2 s, attributes were borrowed
+    /// long after the last genuine assertion. Sources are the ENT's own, aged from when
+    /// the ENT made them.
+    #[test]
+    fn a_rewritten_assertion_is_never_the_source_of_the_next_rewrite() {
+        let mut settings = settings(PinMode::Rewrite);
+        settings.rewrite_max_age = Duration::from_secs(3);
+        let mut state = pinned_to_hugo("claire");
+        state.observed = vec![super::super::rewrite::observe(
+            &assertion("claire", HUGO),
+            SERVICE,
+            1_000,
+            &["FrEduVecteur".to_owned()],
+        )];
+        let mut pins = Vec::new();
+        for now in [3_000, 5_000, 7_000] {
+            let plan = plan_front(
+                &settings,
+                AnswerMode::Verbatim,
+                &inspector(),
+                FrontTicket {
+                    service: SERVICE,
+                    session: SessionId([7; 16]),
+                    primary: false,
+                    now_ms: now,
+                },
+                EarlyValidation {
+                    outcome: Outcome::Success(assertion("claire", LEA)),
+                    ent_answer: None,
+                },
+                state,
+            );
+            pins.push(plan.stash.as_ref().map(|s| s.pin));
+            assert!(
+                plan.session.observed.iter().all(|o| o.at_ms == 1_000),
+                "only the ENT's own assertion, with its own age"
+            );
+            state = plan.session;
+        }
+        assert_eq!(pins[0], Some(PinOutcome::Rewrite), "within the bound");
+        assert!(
+            !matches!(pins[2], Some(PinOutcome::Rewrite)),
+            "6 s after the genuine assertion, nothing is borrowed: {pins:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_kept_for_a_rewrite_outside_the_rewrite_strategy() {
+        let plan = plan(
+            PinMode::Retry,
+            assertion("claire", HUGO),
+            pinned_to_hugo("claire"),
+            1_000,
+        );
+        assert_eq!(plan.response, FrontResponse::Forward);
+        assert!(plan.session.observed.is_empty(), "data minimisation");
     }
 
     #[test]

@@ -274,9 +274,23 @@ fn observed_designates(observed: &ObservedAssertion, pupil: &PupilKey) -> bool {
         .is_some_and(|d| &d.key == pupil)
 }
 
+/// What of an assertion a later rewrite may borrow (`remember`'s `allow`): the
+/// allow-listed attributes under `--pin rewrite`, and only from an assertion that is
+/// the ENT's own. A rewritten assertion kept as a source would let attributes be
+/// borrowed again and again, each time stamped anew, past `--rewrite-max-age`; and
+/// outside `rewrite` nothing is kept at all (data minimisation).
+pub fn rewrite_sources(settings: &PinSettings, action: PinOutcome) -> &[String] {
+    if settings.mode == PinMode::Rewrite && delivers_the_ents_own(action) {
+        &settings.rewrite_allow
+    } else {
+        &[]
+    }
+}
+
 /// Updates a browser session with an assertion Pronote is about to receive: who the
 /// principal is, which children are known, where the session landed, and (when the
-/// landing was the intended one) what a later rewrite may borrow.
+/// landing was the intended one and `allow` is not empty) what a later rewrite may
+/// borrow ([`rewrite_sources`] says what `allow` is).
 pub fn remember(
     state: &mut SessionState,
     assertion: &Assertion,
@@ -307,7 +321,7 @@ pub fn remember(
     if let (Some(pupil), true) = (inspection.designated(), landed_well) {
         state.landed.retain(|k| k.uai != pupil.uai);
         push_bounded(&mut state.landed, pupil.clone(), MAX_LANDED);
-        if inspection.judgement.verdict == Verdict::Ok {
+        if inspection.judgement.verdict == Verdict::Ok && !allow.is_empty() {
             state.observed.retain(|o| o.service != service);
             push_bounded(
                 &mut state.observed,

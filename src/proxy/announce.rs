@@ -4,6 +4,7 @@
 //! warns when the establishment pattern recognises none of the first services seen
 //! (behind another Pronote host name, every verdict would be silently `unresolved`).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -18,9 +19,10 @@ use crate::events::TRACE_TARGET;
 /// it warns: enough that an ENT's other services (mail, timetable) rarely fill it alone.
 pub const WATCHED_TICKETS: u32 = 50;
 
-/// Logs the start-up line, then every [`startup_warnings`].
-pub fn log(config: &Config) {
-    tracing::info!("{}", startup_line(config));
+/// Logs the start-up line, then every [`startup_warnings`]. `proxy` and `admin` are
+/// the addresses bound (`--listen …:0` picks a port).
+pub fn log(config: &Config, proxy: SocketAddr, admin: Option<SocketAddr>) {
+    tracing::info!("{}", startup_line(config, proxy, admin));
     for warning in startup_warnings(config) {
         tracing::warn!("{warning}");
     }
@@ -30,13 +32,13 @@ pub fn log(config: &Config) {
 /// https://ent.example/, pin retry, store redis (127.0.0.1:6379/0), trace
 /// /var/log/bonenfant/trace.jsonl`. Never a password: the store is its kind and
 /// address, the upstream loses any user information.
-pub fn startup_line(config: &Config) -> String {
+pub fn startup_line(config: &Config, proxy: SocketAddr, admin: Option<SocketAddr>) -> String {
     let scheme = if config.tls.is_some() {
         "https"
     } else {
         "http"
     };
-    let admin = match config.admin {
+    let admin = match admin {
         Some(addr) => format!("admin http://{addr}"),
         None => "no admin server".to_owned(),
     };
@@ -45,8 +47,7 @@ pub fn startup_line(config: &Config) -> String {
         None => "no trace log (--trace-log): the DSI's trace is not written".to_owned(),
     };
     format!(
-        "serving on {scheme}://{} ({admin}) in front of {}, pin {}, store {}, {trace}",
-        config.listen,
+        "serving on {scheme}://{proxy} ({admin}) in front of {}, pin {}, store {}, {trace}",
         without_credentials(&config.upstream),
         config.pin.mode.as_str(),
         store(&config.store),
@@ -225,10 +226,11 @@ mod tests {
 
     #[test]
     fn the_startup_line_says_where_and_how_without_a_password() {
-        let line = startup_line(&config(
+        let config = config(
             "https://bot:secret@ent.example/",
             "redis://bonenfant:hunter2@10.0.0.5:6380/2",
-        ));
+        );
+        let line = startup_line(&config, config.listen, None);
         assert_eq!(
             line,
             "serving on http://127.0.0.1:8443 (no admin server) in front of https://ent.example/, \

@@ -34,6 +34,13 @@ impl Passthrough {
         })
     }
 
+    /// The same handler, telling `health` how each exchange with the ENT went
+    /// ([`Upstream::reporting_to`]).
+    pub fn reporting_to(mut self, health: crate::admin::Health) -> Self {
+        self.upstream = self.upstream.reporting_to(health);
+        self
+    }
+
     /// The rewrite rules in use.
     pub fn policy(&self) -> &ForwardPolicy {
         &self.policy
@@ -82,12 +89,12 @@ pub async fn run<H: Handler>(
         Some((cert, key)) => Some(tls::server_config(cert, key)?),
         None => None,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ProxyError::Listen {
+    let listener = TcpListener::from_std(server::bind(config.listen)?).map_err(|source| {
+        ProxyError::Listen {
             addr: config.listen,
             source,
-        })?;
+        }
+    })?;
     server::serve(listener, tls, &config.limits, handler, shutdown).await
 }
 

@@ -1,5 +1,6 @@
-//! Starting and stopping the CAS proxy: the session store opened (waiting for a Redis
-//! that is not up yet), the admin server, the workers, and the `startup` and `shutdown`
+//! Starting and stopping the CAS proxy: the address bound (refusing one another process
+//! listens on), the session store opened (waiting for a Redis that is not up yet), the
+//! admin server and the health probes, the workers, and the `startup` and `shutdown`
 //! events that frame a run in the trace.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,10 +12,12 @@ use hyper::body::Incoming;
 
 use super::exchange::{CasExchange, SetupError};
 use super::{ConnInfo, Handler, ProxyBody, ProxyError};
-use crate::admin::Metrics;
+use crate::admin::{Dependency, Health, Metrics};
+use crate::code::Code;
 use crate::config::Config;
 use crate::events::{self, TraceEvent, TraceLog};
-use crate::session::{AnyStore, SessionStore, StoreConfig, StoreError};
+use crate::session::clock::duration_ms;
+use crate::session::{AnyStore, SessionId, SessionStore, StoreConfig, StoreError};
 
 /// Why `serve` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +26,12 @@ pub enum ServeError {
     Setup(#[from] SetupError),
     #[error(transparent)]
     Proxy(#[from] ProxyError),
-    #[error("binding {addr}: {source}")]
+    /// The reason is in the message, not a `source`: printed as a chain, it would
+    /// be said twice.
+    #[error("binding {addr}: {reason}")]
     Bind {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -34,6 +39,8 @@ pub enum ServeError {
 /// stop it.
 pub struct RunningProxy {
     pub addr: std::net::SocketAddr,
+    /// The admin server's address, when `--admin` is set (port 0 picks one).
+    pub admin: Option<std::net::SocketAddr>,
     pub metrics: Arc<Metrics>,
     /// Requests handed to the handler, counted by the transport: the independent
     /// figure the trace's summary events must match, one for one.
@@ -81,6 +88,8 @@ async fn exchange(
     store_config.sessions.ttl = config.limits.session_ttl;
     store_config.sessions.max_entries = config.limits.max_sessions;
     store_config.last_pupils.ttl = config.pin.flip_window.max(store_config.last_pupils.ttl);
+    store_config.keys = config.secrets.store_keys.clone();
+    store_config.redis_ca = config.store_ca.clone();
     let store = open_store(&config.store, &store_config.clamped()).await?;
     CasExchange::new(
         Arc::clone(config),
@@ -114,23 +123,33 @@ async fn open_store(url: &str, config: &StoreConfig) -> Result<AnyStore, StoreEr
     }
 }
 
-/// Binds `config.listen` (port 0 picks one) and serves in the background.
+/// Binds `config.listen` (port 0 picks one), and the admin server's address when
+/// set, and serves in the background.
 pub async fn spawn(config: Arc<Config>, trace: TraceLog) -> Result<RunningProxy, ServeError> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
+    let listener = bind_proxy(config.listen)?;
+    let listener =
+        tokio::net::TcpListener::from_std(listener).map_err(|reason| ServeError::Bind {
             addr: config.listen,
-            source,
+            reason,
         })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+    let addr = listener.local_addr().map_err(|reason| ServeError::Bind {
         addr: config.listen,
-        source,
+        reason,
     })?;
+    let admin = bind_admin(&config).await?;
+    let admin_addr = match &admin {
+        Some(admin) => Some(admin.local_addr().map_err(|reason| ServeError::Bind {
+            addr: config.admin.unwrap_or(config.listen),
+            reason,
+        })?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new());
     let requests = Arc::new(AtomicU64::new(0));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve_on(
         listener,
+        admin,
         config,
         trace,
         Arc::clone(&metrics),
@@ -141,6 +160,7 @@ pub async fn spawn(config: Arc<Config>, trace: TraceLog) -> Result<RunningProxy,
     ));
     Ok(RunningProxy {
         addr,
+        admin: admin_addr,
         metrics,
         requests,
         stop: Some(stop),
@@ -151,36 +171,50 @@ pub async fn spawn(config: Arc<Config>, trace: TraceLog) -> Result<RunningProxy,
 /// `bonenfant serve`: one worker thread per core (each with its own runtime and
 /// upstream pool, sharing the session map: `bench/results/` shows why), serving until
 /// `shutdown`, draining, and saying so in the trace.
+///
+/// The proxy's address is bound first, before the store is waited for: an address
+/// another process listens on fails at once, naming it (issue 11, finding 9).
 pub async fn serve(
     config: Arc<Config>,
     trace: TraceLog,
     workers: std::num::NonZeroUsize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let listener = bind_proxy(config.listen)?;
+    let admin = bind_admin(&config).await?;
+    // Where it really listens (`--listen …:0` picks a port), for the start-up line.
+    let bound_proxy = listener.local_addr().unwrap_or(config.listen);
+    let bound_admin = admin.as_ref().and_then(|a| a.local_addr().ok());
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(super::tls::server_config(cert, key)?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new());
     let exchange = exchange(&config, &trace, &metrics).await?;
-    let readiness = crate::admin::Readiness::default();
-    let admin = start_admin(&config, &exchange, &metrics, &trace, &readiness).await?;
+    let run = Run::start(&config, &exchange, &metrics, &trace, admin)?;
     startup_event(&config, &trace);
-    super::announce::log(&config);
-    let drained = readiness.clone();
-    let result = super::passthrough::run_workers(
-        &config,
+    super::announce::log(&config, bound_proxy, bound_admin);
+    let readiness = run.readiness.clone();
+    let (_bound, drained) = super::server::serve_workers_on(
+        listener,
         workers,
+        tls,
+        &config.limits,
         || exchange.for_worker().map(Arc::new),
         async move {
             shutdown.await;
-            drained.set_serving(false);
+            readiness.set_serving(false);
         },
-    );
-    readiness.set_serving(true);
-    let result = result.await;
-    finish(admin, &trace, result.is_ok());
+    )?;
+    run.readiness.set_serving(true);
+    let result = drained.await;
+    run.finish(&trace, result.is_ok());
     result.map_err(ServeError::from)
 }
 
 async fn serve_on(
     listener: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
     config: Arc<Config>,
     trace: TraceLog,
     metrics: Arc<Metrics>,
@@ -192,11 +226,10 @@ async fn serve_on(
         None => None,
     };
     let exchange = exchange(&config, &trace, &metrics).await?;
-    let readiness = crate::admin::Readiness::default();
-    let admin = start_admin(&config, &exchange, &metrics, &trace, &readiness).await?;
+    let run = Run::start(&config, &exchange, &metrics, &trace, admin)?;
     startup_event(&config, &trace);
-    readiness.set_serving(true);
-    let drained = readiness.clone();
+    run.readiness.set_serving(true);
+    let readiness = run.readiness.clone();
     let result = super::server::serve(
         listener,
         tls,
@@ -207,11 +240,11 @@ async fn serve_on(
         }),
         async move {
             shutdown.await;
-            drained.set_serving(false);
+            readiness.set_serving(false);
         },
     )
     .await;
-    finish(admin, &trace, result.is_ok());
+    run.finish(&trace, result.is_ok());
     result.map_err(ServeError::from)
 }
 
@@ -228,32 +261,129 @@ impl Handler for Counted {
     }
 }
 
-/// Starts the admin server when `--admin` is set; the sender stops it.
-async fn start_admin(
-    config: &Config,
-    exchange: &CasExchange,
-    metrics: &Arc<Metrics>,
-    trace: &TraceLog,
-    readiness: &crate::admin::Readiness,
-) -> Result<tokio::sync::watch::Sender<bool>, ServeError> {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    if let Some(addr) = config.admin {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
-        let store = Arc::clone(exchange.store());
-        let state = crate::admin::AdminState::new(
-            Arc::clone(metrics),
-            readiness.clone(),
-            trace.losses().clone(),
-            move || store.stats(),
-        );
-        let mut stopped = stopped;
-        tokio::spawn(crate::admin::serve(listener, state, async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
+/// Binds the proxy's address ([`super::server::bind`]).
+fn bind_proxy(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, ServeError> {
+    super::server::bind(addr).map_err(|error| match error {
+        ProxyError::Listen { addr, source } => ServeError::Bind {
+            addr,
+            reason: source,
+        },
+        other => other.into(),
+    })
+}
+
+/// Binds `--admin` when it is set.
+async fn bind_admin(config: &Config) -> Result<Option<tokio::net::TcpListener>, ServeError> {
+    let Some(addr) = config.admin else {
+        return Ok(None);
+    };
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|reason| ServeError::Bind {
+            addr,
+            reason: super::server::explain_in_use(reason, "--admin"),
+        })
+}
+
+/// What runs beside the proxy: readiness, and with `--admin` the admin server and the
+/// probes that keep the ENT's and the store's health current when traffic does not.
+struct Run {
+    readiness: crate::admin::Readiness,
+    /// Stops the admin server and the probes.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Run {
+    fn start(
+        config: &Config,
+        exchange: &CasExchange,
+        metrics: &Arc<Metrics>,
+        trace: &TraceLog,
+        admin: Option<tokio::net::TcpListener>,
+    ) -> Result<Self, ServeError> {
+        let health = metrics.health().clone();
+        // Under --strict-correlation every validation the store cannot correlate is
+        // refused: an instance cut off from its store should get no traffic
+        // (docs/operations.md).
+        let readiness = crate::admin::Readiness::new(health.clone(), config.strict_correlation);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        if let Some(listener) = admin {
+            let store = Arc::clone(exchange.store());
+            let state = crate::admin::AdminState::new(
+                Arc::clone(metrics),
+                readiness.clone(),
+                trace.losses().clone(),
+                move || store.stats(),
+            );
+            let mut admin_stopped = stopped.clone();
+            tokio::spawn(crate::admin::serve(listener, state, async move {
+                let _ = admin_stopped.wait_for(|stop| *stop).await;
+            }));
+            let upstream = super::Upstream::new(config)?.reporting_to(health.clone());
+            tokio::spawn(probe(
+                upstream,
+                config.upstream.clone(),
+                Arc::clone(exchange.store()),
+                health,
+                stopped,
+            ));
+        }
+        Ok(Self { readiness, stop })
+    }
+
+    /// Stops the admin server and the probes, and writes the last event of the run.
+    fn finish(self, trace: &TraceLog, ok: bool) {
+        let _ = self.stop.send(true);
+        trace.emit(TraceEvent::Shutdown(events::Shutdown {
+            reason: if ok { "signal" } else { "error" },
+            events_lost: trace.losses().lost(),
         }));
     }
-    Ok(stop)
+}
+
+/// How often the probes run. Light: a `HEAD` of the upstream base only when no
+/// exchange with the ENT happened for as long, and one read of a random session key.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long a probe waits for its answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Keeps the ENT's and the store's health current while traffic says nothing, until
+/// `stopped`.
+async fn probe(
+    upstream: super::Upstream,
+    base: url::Url,
+    store: Arc<AnyStore>,
+    health: Health,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => return,
+            _ = tick.tick() => {}
+        }
+        let quiet = health
+            .now_ms()
+            .saturating_sub(health.last_observed_ms(Dependency::Ent))
+            >= duration_ms(PROBE_INTERVAL);
+        let ent = async {
+            // The upstream client reports the outcome itself.
+            if quiet {
+                let _ = upstream.probe(&base, PROBE_TIMEOUT).await;
+            }
+        };
+        let store = async {
+            match tokio::time::timeout(PROBE_TIMEOUT, store.session(&SessionId::random())).await {
+                Ok(Ok(_)) => health.succeeded(Dependency::Store),
+                Ok(Err(error)) => health.failed(Dependency::Store, error.code()),
+                Err(_) => health.failed(Dependency::Store, Code::StoreUnavailable),
+            }
+        };
+        tokio::join!(ent, store);
+    }
 }
 
 fn startup_event(config: &Config, trace: &TraceLog) {
@@ -270,14 +400,5 @@ fn startup_event(config: &Config, trace: &TraceLog) {
         } else {
             events::KeySource::Random
         },
-    }));
-}
-
-/// Stops the admin server and writes the last event of the run.
-fn finish(admin: tokio::sync::watch::Sender<bool>, trace: &TraceLog, ok: bool) {
-    let _ = admin.send(true);
-    trace.emit(TraceEvent::Shutdown(events::Shutdown {
-        reason: if ok { "signal" } else { "error" },
-        events_lost: trace.losses().lost(),
     }));
 }

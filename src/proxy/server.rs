@@ -60,7 +60,7 @@ const MAX_H2_STREAMS: u32 = 128;
 /// without an answer, so shedding load costs a bounded amount of work.
 pub const SHED_MAX: usize = 64;
 
-/// Pending-connection queue of each worker's listener (the kernel caps it at
+/// Pending-connection queue of the listening socket (the kernel caps it at
 /// `net.core.somaxconn`).
 const LISTEN_BACKLOG: i32 = 1024;
 
@@ -126,19 +126,78 @@ pub async fn serve<H: Handler>(
     Ok(())
 }
 
-/// Serves with `workers` threads, each running its own single-threaded runtime with its
-/// own `SO_REUSEPORT` listener on `addr` and its own handler from `make_handler`
-/// (called once per worker, here, so a setup error is returned at once; each handler
-/// has its own upstream pool): the kernel spreads connections over the workers, and a request
-/// is handled start to end on one thread, with no cross-thread wake-ups (nginx's
-/// worker model). On the 2-vCPU test machine this matched nginx's throughput where one
-/// multi-threaded runtime reached about 0.7–0.9 of it (`bench/results/`). The
-/// connection cap is split evenly between the workers.
+/// Binds the proxy's listening socket on `addr`, once for all its workers, refusing an
+/// address another process listens on (issue 11, finding 9: with `SO_REUSEPORT`, a
+/// second `serve`, stale or started twice, bound the same port without error and the
+/// kernel split the connections between two processes with separate memory stores).
 ///
-/// Returns the bound address once every worker is listening (`addr` may have port 0),
-/// and a future that completes when all workers have drained after `shutdown`.
+/// `SO_REUSEADDR` only, which lets a restart bind while the previous run's connections
+/// linger in `TIME_WAIT` but never lets two listeners share a port on Linux; no
+/// `SO_REUSEPORT`, which would let any process of the same user join the port. The
+/// workers share this one socket ([`serve_workers_on`]). Non-blocking, for tokio.
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ProxyError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let listen = || -> io::Result<std::net::TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        // On Windows the same option would let another socket steal the port.
+        #[cfg(not(windows))]
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Ok(socket.into())
+    };
+    listen().map_err(|source| ProxyError::Listen {
+        addr,
+        source: explain_in_use(source, "--listen"),
+    })
+}
+
+/// An "address in use" error that says what it means and what to do; `flag` is the
+/// option that chose the address. Any other error as it was.
+pub(crate) fn explain_in_use(error: io::Error, flag: &str) -> io::Error {
+    if error.kind() != io::ErrorKind::AddrInUse {
+        return error;
+    }
+    io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!(
+            "address already in use: another process listens there (a second \
+             `bonenfant serve`?); stop it, or choose another {flag}"
+        ),
+    )
+}
+
+/// [`serve_workers_on`] a socket freshly bound on `addr` ([`bind`]).
 pub fn serve_workers<H, M>(
     addr: SocketAddr,
+    workers: std::num::NonZeroUsize,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: &Limits,
+    make_handler: M,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, impl Future<Output = Result<(), ProxyError>>), ProxyError>
+where
+    H: Handler,
+    M: FnMut() -> Result<Arc<H>, ProxyError>,
+{
+    serve_workers_on(bind(addr)?, workers, tls, limits, make_handler, shutdown)
+}
+
+/// Serves with `workers` threads, each running its own single-threaded runtime with its
+/// own handle on `listener` (a duplicate of the one socket: no other process can
+/// join it, see [`bind`]) and its own handler from `make_handler` (called once per
+/// worker, here, so a setup error is returned at once; each handler has its own
+/// upstream pool). Each worker accepts from the shared queue when it is free, and a
+/// request is handled start to end on one thread, with no cross-thread wake-ups
+/// (nginx's worker model). On the 2-vCPU test machine this matched nginx's throughput
+/// where one multi-threaded runtime reached about 0.7–0.9 of it (`bench/results/`).
+/// The connection cap is split evenly between the workers.
+///
+/// Returns the bound address, and a future that completes when all workers have
+/// drained after `shutdown`.
+pub fn serve_workers_on<H, M>(
+    listener: std::net::TcpListener,
     workers: std::num::NonZeroUsize,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: &Limits,
@@ -149,13 +208,20 @@ where
     H: Handler,
     M: FnMut() -> Result<Arc<H>, ProxyError>,
 {
-    let listen_error = |source| ProxyError::Listen { addr, source };
-    let first = reuseport_listener(addr).map_err(listen_error)?;
-    let bound = first.local_addr().map_err(listen_error)?;
-    let mut listeners = vec![first];
+    let bound = listener.local_addr().map_err(|source| ProxyError::Listen {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
+    // Copy: each worker thread takes its own.
+    let listen_error = move |source| ProxyError::Listen {
+        addr: bound,
+        source,
+    };
+    let mut listeners = Vec::with_capacity(workers.get());
     for _ in 1..workers.get() {
-        listeners.push(reuseport_listener(bound).map_err(listen_error)?);
+        listeners.push(listener.try_clone().map_err(listen_error)?);
     }
+    listeners.push(listener);
     let handlers = (0..workers.get())
         .map(|_| make_handler())
         .collect::<Result<Vec<_>, _>>()?;
@@ -171,18 +237,10 @@ where
             let outcome = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|source| ProxyError::Listen {
-                    addr: bound,
-                    source,
-                })
+                .map_err(listen_error)
                 .and_then(|runtime| {
                     runtime.block_on(async move {
-                        let listener = TcpListener::from_std(listener).map_err(|source| {
-                            ProxyError::Listen {
-                                addr: bound,
-                                source,
-                            }
-                        })?;
+                        let listener = TcpListener::from_std(listener).map_err(listen_error)?;
                         let stopped = async move {
                             let _ = stop.changed().await;
                         };
@@ -194,10 +252,7 @@ where
         std::thread::Builder::new()
             .name(format!("bonenfant-worker-{n}"))
             .spawn(worker)
-            .map_err(|source| ProxyError::Listen {
-                addr: bound,
-                source,
-            })?;
+            .map_err(listen_error)?;
         done.push(result);
     }
     let drained = async move {
@@ -213,18 +268,6 @@ where
         outcome
     };
     Ok((bound, drained))
-}
-
-/// A non-blocking listener that shares its port with the other workers' listeners.
-fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
 }
 
 /// What every connection task needs, built once.

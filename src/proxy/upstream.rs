@@ -14,6 +14,11 @@
 //! **Reuse.** A connection goes back to the pool only once its response was read to the
 //! end; an answer abandoned part-way (size cap, deadline, error) closes its connection,
 //! so the next request can never read the previous one's leftover bytes (T36).
+//!
+//! **Health.** Every exchange tells the ENT's health ([`Upstream::reporting_to`]): an
+//! answer is a success, a failure to connect, a timeout, a broken exchange or a gateway
+//! status (502, 503, 504: the ENT's own front server saying the CAS behind it is gone)
+//! is a failure. A client's broken body is the client's failure, not the ENT's.
 
 use std::future::Future;
 use std::io;
@@ -36,6 +41,8 @@ use tokio::time::Instant;
 use super::body::{ClientBodyError, ProxyBody};
 use super::error::{Phase, ProxyError, UpstreamError};
 use super::tls;
+use crate::admin::{Dependency, Health};
+use crate::code::{Code, Side};
 use crate::config::Config;
 
 /// Idle pooled connections are closed after this: below Apache's 5 s default
@@ -58,6 +65,8 @@ pub struct Upstream {
     timeout: Duration,
     /// Longest pause between two frames of a streamed response body.
     body_idle: Duration,
+    /// Where each exchange reports the ENT's health, if anywhere.
+    health: Option<Health>,
 }
 
 // === impl Upstream ===
@@ -87,7 +96,31 @@ impl Upstream {
             client,
             timeout: config.limits.upstream_timeout,
             body_idle: config.limits.idle_timeout,
+            health: None,
         })
+    }
+
+    /// The same client, telling `health` how each exchange with the ENT went.
+    pub fn reporting_to(mut self, health: Health) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// Asks the ENT something light (`HEAD` of `base`, within `timeout`) to learn its
+    /// health when no traffic does: any answer but a gateway status is a success.
+    pub async fn probe(
+        &self,
+        base: &url::Url,
+        timeout: Duration,
+    ) -> Result<StatusCode, UpstreamError> {
+        let request = Request::head(base.as_str())
+            .header(http::header::USER_AGENT, "bonenfant-probe")
+            .body(ProxyBody::empty())
+            .map_err(|e| UpstreamError::Protocol(Box::new(e)))?;
+        let response = self
+            .send_within(request, Instant::now() + timeout, timeout)
+            .await?;
+        Ok(response.status())
     }
 
     /// Sends `req` and returns the response head with its body still streaming. Fails
@@ -107,19 +140,59 @@ impl Upstream {
         req: Request<ProxyBody>,
         deadline: Instant,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let response = tokio::time::timeout_at(deadline, self.client.request(req))
-            .await
-            .map_err(|_| UpstreamError::Timeout {
-                phase: Phase::Head,
-                after: self.timeout,
-            })?
-            .map_err(classify)?;
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            return Err(UpstreamError::Protocol(
-                "unrequested protocol switch".into(),
-            ));
+        self.send_within(req, deadline, self.timeout).await
+    }
+
+    /// [`Self::send`], `after` being what a timeout says it waited; reports health.
+    async fn send_within(
+        &self,
+        req: Request<ProxyBody>,
+        deadline: Instant,
+        after: Duration,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let sent = async {
+            let response = tokio::time::timeout_at(deadline, self.client.request(req))
+                .await
+                .map_err(|_| UpstreamError::Timeout {
+                    phase: Phase::Head,
+                    after,
+                })?
+                .map_err(classify)?;
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                return Err(UpstreamError::Protocol(
+                    "unrequested protocol switch".into(),
+                ));
+            }
+            Ok(response)
+        };
+        let sent = sent.await;
+        match &sent {
+            Ok(response) => self.report(Ok(response.status())),
+            Err(error) => self.report(Err(error.code())),
         }
-        Ok(response)
+        sent
+    }
+
+    /// Tells the ENT's health how an exchange went: its answer's status, or the code
+    /// it failed with.
+    fn report(&self, outcome: Result<StatusCode, Code>) {
+        let Some(health) = &self.health else {
+            return;
+        };
+        match outcome {
+            Ok(
+                StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT,
+            ) => {
+                health.failed(Dependency::Ent, Code::ProxyUpstreamStatus);
+            }
+            Ok(_) => health.succeeded(Dependency::Ent),
+            // The ENT answered, too much: a refusal of that answer, not an outage.
+            Err(Code::ProxyUpstreamBodyTooLarge) => health.succeeded(Dependency::Ent),
+            Err(code) if code.side() == Side::Ent => health.failed(Dependency::Ent, code),
+            Err(_) => {}
+        }
     }
 
     /// Sends `req` and reads the whole answer, at most `max_body` bytes, head and body
@@ -147,15 +220,24 @@ impl Upstream {
         let (parts, body) = response.into_parts();
         let collected = tokio::time::timeout_at(deadline, Limited::new(body, max_body).collect())
             .await
-            .map_err(|_| timeout(Phase::Body))?
-            .map_err(|e| {
-                if e.is::<LengthLimitError>() {
-                    UpstreamError::BodyTooLarge { limit: max_body }
-                } else {
-                    UpstreamError::Protocol(e)
-                }
-            })?;
-        Ok((parts, collected.to_bytes()))
+            .map_err(|_| timeout(Phase::Body))
+            .and_then(|read| {
+                read.map_err(|e| {
+                    if e.is::<LengthLimitError>() {
+                        UpstreamError::BodyTooLarge { limit: max_body }
+                    } else {
+                        UpstreamError::Protocol(e)
+                    }
+                })
+            });
+        match collected {
+            Ok(collected) => Ok((parts, collected.to_bytes())),
+            Err(error) => {
+                // The head came, the body did not: the ENT failed after all.
+                self.report(Err(error.code()));
+                Err(error)
+            }
+        }
     }
 
     /// The upstream's streamed body, failing when it stalls longer than the idle timeout.

@@ -145,7 +145,8 @@ fn render(report: &Report) -> String {
                             @for (reason, n) in &totals.give_ups_by_reason {
                                 " ; " (give_up_label(reason)) " " (count(*n))
                             }
-                            ". Clics « continuer quand même » : " (count(totals.continued_anyway)) "."
+                            ". Clics « continuer quand même » : " (count(totals.continued_anyway))
+                            ", « réessayer » : " (count(totals.tried_again)) "."
                         }
                     }
                 },

@@ -60,6 +60,7 @@ struct Line {
     action: Option<String>,
     attempt: Option<u32>,
     reason: Option<String>,
+    choice: Option<String>,
     children: Option<u32>,
     code: Option<String>,
     error: Option<String>,
@@ -196,10 +197,14 @@ impl<'a> Lookup<'a> {
             }
             match line.event.as_str() {
                 "login_redirect" => {
-                    login.tickets += 1;
-                    login.chooser_pages += u32::from(line.action.as_deref() == Some("chooser"));
+                    // A browser-driven re-login's ticket is its `retry` event's.
+                    login.tickets += u32::from(line.action.as_deref() != Some("relogin"));
                 }
-                "retry" => login.relogins += 1,
+                // One refused ticket each, re-rolled by bonenfant or by the browser.
+                "retry" => {
+                    login.tickets += 1;
+                    login.relogins += 1;
+                }
                 "chooser" => login.chooser_pages += 1,
                 "pin_set" => login.choices += 1,
                 "validate" => {
@@ -281,16 +286,20 @@ fn starts_a_login(previous: &Entry, entry: &Entry) -> bool {
     let line = &previous.line;
     match line.event.as_str() {
         "validate" | "logout" => true,
+        // The give-up page's answer is a click (`give_up_choice`), or, in traces of older
+        // versions, a validation of the last ticket (`pin` `gave_up`).
         "login_redirect" if line.action.as_deref() == Some("gave_up") => {
-            !(entry.line.event == "validate" && entry.line.pin.as_deref() == Some("gave_up"))
+            let next = &entry.line;
+            !(next.event == "give_up_choice"
+                || (next.event == "validate" && next.pin.as_deref() == Some("gave_up")))
         }
-        // The chooser page is answered (or refused) by a POST; anything else means the
-        // parent left it.
-        "login_redirect" | "chooser"
-            if line.event == "chooser" || line.action.as_deref() == Some("chooser") =>
-        {
-            !matches!(entry.line.event.as_str(), "pin_set" | "pin_refused")
-        }
+        // Sent to the chooser, the browser asks for its page; the page is answered (or
+        // refused) by a POST. Anything else means the parent left it.
+        "login_redirect" if line.action.as_deref() == Some("chooser") => !matches!(
+            entry.line.event.as_str(),
+            "chooser" | "pin_set" | "pin_refused"
+        ),
+        "chooser" => !matches!(entry.line.event.as_str(), "pin_set" | "pin_refused"),
         _ => false,
     }
 }
@@ -411,7 +420,8 @@ impl Describe<'_> {
                         false,
                     ),
                     Some("chooser") => (
-                        "l'ENT délivre un ticket ; page « quel enfant ? » affichée".to_owned(),
+                        "l'ENT délivre un ticket ; plusieurs enfants possibles : bonenfant envoie le parent sur la page « quel enfant ? »"
+                            .to_owned(),
                         false,
                     ),
                     Some("gave_up") => (
@@ -459,6 +469,14 @@ impl Describe<'_> {
                 ),
                 false,
             ),
+            "give_up_choice" => match line.choice.as_deref() {
+                Some("continue") => (
+                    "le parent choisit « continuer quand même » : la connexion suivante passe sans correction"
+                        .to_owned(),
+                    false,
+                ),
+                _ => ("le parent choisit de réessayer".to_owned(), false),
+            },
             "pin_refused" => (
                 format!(
                     "choix refusé ({}) : page d'erreur",

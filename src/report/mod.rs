@@ -240,17 +240,23 @@ pub struct Figures {
     pub corrected: Corrected,
     /// `pin_set` events: a parent chose a child on the chooser page.
     pub choices: u64,
-    /// Chooser pages shown: `chooser` events, and `login_redirect` with `action`
-    /// `chooser`.
+    /// Chooser pages shown: `chooser` events.
     pub chooser_pages: u64,
+    /// Logins bonenfant sent to the chooser page: `login_redirect` with `action`
+    /// `chooser`.
+    pub chooser_asked: u64,
     /// `pin_refused` events.
     pub pins_refused: u64,
     /// `retry_gave_up` events: the give-up page was shown.
     pub give_ups: u64,
     /// Give-ups by `reason` (`attempts`, `time_budget`).
     pub give_ups_by_reason: BTreeMap<String, u64>,
-    /// Validations with `pin` `gave_up`: the parent clicked "continue anyway".
+    /// "Continue anyway" clicks on the give-up page: `give_up_choice` events with
+    /// `choice` `continue` (and, in traces of older versions, validations with `pin`
+    /// `gave_up`).
     pub continued_anyway: u64,
+    /// "Try again" clicks on the give-up page (`give_up_choice` with `choice` `retry`).
+    pub tried_again: u64,
     /// Distinct principals in validations.
     pub families_seen: u64,
     /// Distinct principals with at least one wrong landing.
@@ -354,6 +360,7 @@ struct Line {
     count: Option<u64>,
     action: Option<String>,
     reason: Option<String>,
+    choice: Option<String>,
     pin_strategy: Option<String>,
     store: Option<String>,
     version: Option<String>,
@@ -363,13 +370,18 @@ struct Line {
 enum Fact {
     Validation(Validation),
     /// A `login_redirect`: `relogins` is set when the front channel checked the login
-    /// to its end (`delivered` or `gave_up`); `chooser` when it showed the chooser.
+    /// to its end (`delivered` or `gave_up`); `chooser` when it sent the parent to the
+    /// chooser.
     Front {
         relogins: Option<u32>,
         chooser: bool,
     },
     GiveUp {
         reason: String,
+    },
+    /// A click on the give-up page: go on unpinned once (`continue`), or try again.
+    GiveUpChoice {
+        go_on: bool,
     },
     ChooserPage,
     Choice {
@@ -708,6 +720,9 @@ fn fact(name: &str, line: &Line) -> Result<Fact, Skip> {
         "retry_gave_up" => Fact::GiveUp {
             reason: line.reason.clone().unwrap_or_default(),
         },
+        "give_up_choice" => Fact::GiveUpChoice {
+            go_on: line.choice.as_deref() == Some("continue"),
+        },
         "chooser" => Fact::ChooserPage,
         "pin_set" => Fact::Choice {
             principal: line.principal.clone(),
@@ -886,11 +901,15 @@ impl FiguresTally {
                     relogins.total += u64::from(*n);
                     *relogins.distribution.entry(*n).or_default() += 1;
                 }
-                f.chooser_pages += u64::from(*chooser);
+                f.chooser_asked += u64::from(*chooser);
             }
             Fact::GiveUp { reason } => {
                 f.give_ups += 1;
                 *f.give_ups_by_reason.entry(reason.clone()).or_default() += 1;
+            }
+            Fact::GiveUpChoice { go_on } => {
+                f.continued_anyway += u64::from(*go_on);
+                f.tried_again += u64::from(!*go_on);
             }
             Fact::ChooserPage => f.chooser_pages += 1,
             Fact::Choice { principal } => {
@@ -979,7 +998,11 @@ impl RowTally {
                 self.any = true;
                 row.choices += 1;
             }
-            Fact::Front { .. } | Fact::ChooserPage | Fact::PinRefused | Fact::Other => {}
+            Fact::Front { .. }
+            | Fact::GiveUpChoice { .. }
+            | Fact::ChooserPage
+            | Fact::PinRefused
+            | Fact::Other => {}
         }
     }
 
@@ -1132,6 +1155,18 @@ mod tests {
             (t.families_helped, t.flagged, t.continued_anyway),
             (2, 2, 1)
         );
+    }
+
+    #[test]
+    fn give_up_page_clicks_are_counted() {
+        let click = |choice: &str| {
+            format!(
+                r#"{{"ts":"2026-01-01T10:00:00Z","event":"give_up_choice","choice":"{choice}","uai_expected":"0330012A","principal":"a","session":"s"}}"#
+            )
+        };
+        let log = [click("continue"), click("retry"), click("retry")].join("\n");
+        let t = summarize(log.as_bytes()).unwrap().totals;
+        assert_eq!((t.continued_anyway, t.tried_again), (1, 2));
     }
 
     #[test]

@@ -127,13 +127,13 @@ fn figures(out: &mut dyn Write, f: &Figures) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "  Choix d'un enfant       {:>10}  ({} page(s) « quel enfant ? » affichée(s))",
-        f.choices, f.chooser_pages
+        "  Choix d'un enfant       {:>10}  ({} page(s) « quel enfant ? » affichée(s), {} demandée(s) par bonenfant)",
+        f.choices, f.chooser_pages, f.chooser_asked
     )?;
     writeln!(
         out,
-        "  Abandons                {:>10}  ({} clic(s) « continuer quand même »)",
-        f.give_ups, f.continued_anyway
+        "  Abandons                {:>10}  ({} clic(s) « continuer quand même », {} « réessayer »)",
+        f.give_ups, f.continued_anyway, f.tried_again
     )?;
     writeln!(out, "  Signalées               {:>10}", f.flagged)?;
     writeln!(

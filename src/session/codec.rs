@@ -9,52 +9,52 @@
 //! readable by an operator who has the right to look.
 //!
 //! Why digests: a ticket is a bearer credential and a session id nearly one; neither is
-//! kept in clear as a key (invariant I4; `docs/security.md`, T45). Tickets carry ≥ 128
-//! bits of entropy (CAS spec §3.7), so an unkeyed SHA-256 cannot be reversed, and every
-//! instance derives the same key without sharing a secret.
+//! kept in clear as a key (invariant I4; `docs/security.md`, T45). The digests are keyed
+//! by the store key (`seal`), so nobody without it can tell where a ticket's entry is,
+//! nor plant one for a ticket of their choosing (T56).
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::{
     ObservedAssertion, RetryProgress, SessionId, SessionState, StashedValidation, StoreError,
-    TicketBinding,
+    StoreKeys, TicketBinding,
 };
 use crate::cas::{Assertion, Attributes, AuthMeta, Failure, Outcome, ServiceTicket};
 use crate::events::PinOutcome;
 use crate::pupil::{PupilKey, Uai};
 
-/// SHA-256 of a domain-separated input, truncated to 128 bits: the key that stands for
-/// a secret. 128 bits keep accidental collisions out of reach (a million live entries
-/// give odds of about 2⁻⁸⁸) and second preimages beyond any attacker, at half the
-/// memory of a full digest in every key (1 KiB per session, `docs/performance.md`).
-pub(crate) type Digest = [u8; 16];
+pub(crate) use super::seal::Digest;
 
-/// The key that stands for `ticket`.
-pub(crate) fn ticket_digest(ticket: &ServiceTicket) -> Digest {
-    digest(b"bonenfant.ticket", ticket.expose().as_bytes())
+/// What an entry is about, as its store key stands for it: a domain and the secret
+/// bytes, digested under the store key.
+#[derive(Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    Ticket(&'a ServiceTicket),
+    Session(&'a SessionId),
+    /// A caller-built key (last-pupil map): fixed length whatever the caller passes.
+    CallerKey(&'a str),
 }
 
-/// The key that stands for a session id.
-pub(crate) fn session_digest(id: &SessionId) -> Digest {
-    digest(b"bonenfant.session", &id.0)
-}
+impl Subject<'_> {
+    fn parts(&self) -> (&'static [u8], &[u8]) {
+        match self {
+            Subject::Ticket(ticket) => (b"bonenfant.ticket", ticket.expose().as_bytes()),
+            Subject::Session(id) => (b"bonenfant.session", &id.0),
+            Subject::CallerKey(key) => (b"bonenfant.last_pupil", key.as_bytes()),
+        }
+    }
 
-/// The key that stands for a caller-built key (last-pupil map): fixed length whatever
-/// the caller passes.
-pub(crate) fn caller_key_digest(key: &str) -> Digest {
-    digest(b"bonenfant.last_pupil", key.as_bytes())
-}
+    /// The digest under the current key: where a new entry goes.
+    pub(crate) fn digest(&self, keys: &StoreKeys) -> Digest {
+        let (domain, input) = self.parts();
+        keys.digest(domain, input)
+    }
 
-fn digest(domain: &[u8], input: &[u8]) -> Digest {
-    let mut hasher = Sha256::new();
-    hasher.update(domain);
-    hasher.update([0]);
-    hasher.update(input);
-    let full: [u8; 32] = hasher.finalize().into();
-    let mut truncated = [0u8; 16];
-    truncated.copy_from_slice(&full[..16]);
-    truncated
+    /// The digests under every accepted key, current first: where an entry may be.
+    pub(crate) fn digests(&self, keys: &StoreKeys) -> Vec<Digest> {
+        let (domain, input) = self.parts();
+        keys.digests(domain, input)
+    }
 }
 
 /// `value` if it is within `max` bytes, else `TooLarge`.
@@ -157,6 +157,8 @@ pub(crate) struct WireState {
     retry: Option<(String, u32, u64)>,
     #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
     renew_for: Option<String>,
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pass_once: Option<String>,
     #[serde(rename = "t", default)]
     updated_at_ms: u64,
 }
@@ -342,6 +344,7 @@ impl From<&SessionState> for WireState {
                 .as_ref()
                 .map(|r| (r.service.clone(), r.retries, r.started_ms)),
             renew_for: state.renew_for.clone(),
+            pass_once: state.pass_once.clone(),
             updated_at_ms: state.updated_at_ms,
         }
     }
@@ -382,6 +385,7 @@ impl TryFrom<WireState> for SessionState {
                     started_ms,
                 }),
             renew_for: wire.renew_for,
+            pass_once: wire.pass_once,
             updated_at_ms: wire.updated_at_ms,
         })
     }
@@ -470,6 +474,7 @@ mod tests {
                 started_ms: 40,
             }),
             renew_for: Some("https://0330012a.index-education.net/pronote/parent.html".to_owned()),
+            pass_once: Some("https://0330012a.index-education.net/pronote/parent.html".to_owned()),
             updated_at_ms: 43,
         };
         assert_eq!(decode_state(&encode_state(&state)).unwrap(), state);
@@ -542,9 +547,15 @@ mod tests {
 
     #[test]
     fn digests_are_domain_separated() {
-        assert_ne!(
-            session_digest(&SessionId([0; 16])),
-            digest(b"bonenfant.ticket", &[0; 16])
-        );
+        let keys = StoreKeys::new([[3u8; 32]]).unwrap();
+        let ticket = ServiceTicket::parse("ST-00000000000000000000").unwrap();
+        let session = SessionId([0; 16]);
+        let digests = [
+            Subject::Ticket(&ticket).digest(&keys),
+            Subject::Session(&session).digest(&keys),
+            Subject::CallerKey("ST-00000000000000000000").digest(&keys),
+        ];
+        assert_ne!(digests[0], digests[1]);
+        assert_ne!(digests[0], digests[2]);
     }
 }

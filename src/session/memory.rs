@@ -1,13 +1,21 @@
 //! The in-memory session store (embedded default): five bounded maps with TTLs, keyed
 //! by digests, holding encoded values (see `codec` for why).
+//!
+//! Its values are not sealed, unlike Redis's: they live in this process's memory only,
+//! and whoever can read or write that memory also holds the store key and every other
+//! secret of the process (the host is out of scope, `docs/security.md`). Sealing would
+//! add 41 bytes and a cipher pass per entry against the 1 KiB per session budget
+//! (`docs/performance.md`) for no protection. The digests are keyed all the same (a
+//! random key for this process when none is configured), so both stores name entries
+//! the one way.
 
 use std::sync::Arc;
 
-use super::codec::{self, Digest};
+use super::codec::{self, Digest, Subject};
 use super::expiring::{Change, ExpiringMap, Insert};
 use super::{
     Clock, SessionChange, SessionId, SessionState, SessionStore, SessionUpdate, StashedValidation,
-    StoreConfig, StoreError, StoreStats, SystemClock, TicketBinding,
+    StoreConfig, StoreError, StoreKeys, StoreStats, SystemClock, TicketBinding,
 };
 use crate::cas::ServiceTicket;
 use crate::pupil::PupilKey;
@@ -16,6 +24,8 @@ use crate::pupil::PupilKey;
 /// operations under one shard lock, so the futures complete on first poll.
 pub struct MemoryStore {
     clock: Arc<dyn Clock>,
+    /// Keys the digests only (see the module's comment).
+    keys: StoreKeys,
     /// Front-channel ticket → binding (one-shot).
     tickets: ExpiringMap<Digest>,
     /// Early validations for Pronote's own (one-shot).
@@ -41,6 +51,7 @@ impl MemoryStore {
         let config = config.clone().clamped();
         Self {
             clock,
+            keys: config.keys.clone().unwrap_or_else(StoreKeys::random),
             tickets: ExpiringMap::new(&config.tickets, config.max_value_bytes),
             stash: ExpiringMap::new(&config.stash, config.max_value_bytes),
             sessions: ExpiringMap::new(&config.sessions, config.max_value_bytes),
@@ -51,6 +62,14 @@ impl MemoryStore {
 
     fn now(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    fn ticket(&self, ticket: &ServiceTicket) -> Digest {
+        Subject::Ticket(ticket).digest(&self.keys)
+    }
+
+    fn session_key(&self, id: &SessionId) -> Digest {
+        Subject::Session(id).digest(&self.keys)
     }
 
     fn maps(&self) -> [&ExpiringMap<Digest>; 5] {
@@ -71,7 +90,7 @@ impl SessionStore for MemoryStore {
         binding: TicketBinding,
     ) -> Result<bool, StoreError> {
         let inserted = self.tickets.insert_new(
-            codec::ticket_digest(ticket),
+            self.ticket(ticket),
             codec::encode_binding(&binding),
             self.now(),
         )?;
@@ -83,7 +102,7 @@ impl SessionStore for MemoryStore {
         ticket: &ServiceTicket,
     ) -> Result<Option<TicketBinding>, StoreError> {
         self.tickets
-            .take(&codec::ticket_digest(ticket), self.now())
+            .take(&self.ticket(ticket), self.now())
             .map(|bytes| codec::decode_binding(&bytes))
             .transpose()
     }
@@ -93,11 +112,9 @@ impl SessionStore for MemoryStore {
         ticket: &ServiceTicket,
         entry: StashedValidation,
     ) -> Result<bool, StoreError> {
-        let inserted = self.stash.insert_new(
-            codec::ticket_digest(ticket),
-            codec::encode_stash(&entry),
-            self.now(),
-        )?;
+        let inserted =
+            self.stash
+                .insert_new(self.ticket(ticket), codec::encode_stash(&entry), self.now())?;
         Ok(inserted == Insert::Inserted)
     }
 
@@ -106,28 +123,28 @@ impl SessionStore for MemoryStore {
         ticket: &ServiceTicket,
     ) -> Result<Option<StashedValidation>, StoreError> {
         self.stash
-            .take(&codec::ticket_digest(ticket), self.now())
+            .take(&self.ticket(ticket), self.now())
             .map(|bytes| codec::decode_stash(&bytes))
             .transpose()
     }
 
     async fn session(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
         self.sessions
-            .get_refresh(&codec::session_digest(id), self.now())
+            .get_refresh(&self.session_key(id), self.now())
             .map(|bytes| codec::decode_state(&bytes))
             .transpose()
     }
 
     async fn put_session(&self, id: &SessionId, state: SessionState) -> Result<(), StoreError> {
         self.sessions.put(
-            codec::session_digest(id),
+            self.session_key(id),
             codec::encode_state(&state),
             self.now(),
         )
     }
 
     async fn drop_session(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.sessions.remove(&codec::session_digest(id), self.now());
+        self.sessions.remove(&self.session_key(id), self.now());
         Ok(())
     }
 
@@ -143,7 +160,7 @@ impl SessionStore for MemoryStore {
         T: Send,
     {
         self.sessions
-            .update(codec::session_digest(id), self.now(), |current| {
+            .update(self.session_key(id), self.now(), |current| {
                 let decoded = current.map(codec::decode_state).transpose()?;
                 let (change, output) = f(decoded);
                 Ok(match change {
@@ -177,14 +194,14 @@ impl SessionStore for MemoryStore {
         session: SessionId,
     ) -> Result<(), StoreError> {
         self.validated.put(
-            codec::ticket_digest(ticket),
+            self.ticket(ticket),
             codec::encode_session_id(&session),
             self.now(),
         )
     }
 
     async fn forget_ticket(&self, ticket: &ServiceTicket) -> Result<Option<SessionId>, StoreError> {
-        let key = codec::ticket_digest(ticket);
+        let key = self.ticket(ticket);
         let now = self.now();
         self.tickets.tombstone(&key, now);
         self.stash.tombstone(&key, now);
@@ -202,7 +219,7 @@ impl SessionStore for MemoryStore {
     ) -> Result<Option<(PupilKey, u64)>, StoreError> {
         self.last_pupils
             .swap(
-                codec::caller_key_digest(key),
+                Subject::CallerKey(key).digest(&self.keys),
                 codec::encode_last_pupil(&pupil, now_ms),
                 self.now(),
             )?
@@ -220,6 +237,8 @@ impl SessionStore for MemoryStore {
             validated: count(&self.validated),
             last_pupils: count(&self.last_pupils),
             bytes: self.maps().iter().map(|m| m.bytes() as u64).sum(),
+            // Nothing is sealed here (see the module's comment): nothing fails to open.
+            unauthentic: 0,
         }
     }
 }

@@ -12,6 +12,8 @@
 //! * [`clock`]: where stores read the time, so tests can advance it.
 //! * `codec`: the compact wire form of every stored value (shared by both stores), and
 //!   the digests that stand for tickets in keys (no ticket is ever kept in clear).
+//! * `seal`: the store key (`--store-key-file`): keyed digests for keys, and the AEAD
+//!   that seals every Redis value, so a writer of the Redis can forge nothing.
 //! * `expiring`: a sharded, bounded map with TTLs and one-shot take (memory store).
 //! * [`memory`], [`redis`]: the two stores; [`AnyStore`] dispatches between them.
 //! * [`cookie`]: the proxy's own encrypted browser-session cookie.
@@ -27,6 +29,9 @@
 //! * [`SessionStore::update_session`] is a read-modify-write no other write to the same
 //!   session can slip into: two requests (or two instances) changing one session both
 //!   see their change kept.
+//! * A value the store did not write for that very entry is never returned: Redis
+//!   values are sealed, and one that does not open is absent (counted in
+//!   [`StoreStats::unauthentic`], logged as `store.unauthentic`).
 
 mod any;
 pub mod clock;
@@ -35,6 +40,7 @@ pub mod cookie;
 mod expiring;
 pub mod memory;
 pub mod redis;
+mod seal;
 
 use crate::code::Code;
 use std::future::Future;
@@ -42,6 +48,7 @@ use std::time::Duration;
 
 pub use any::AnyStore;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use seal::{StoreKeyError, StoreKeys, MIN_KEY_BYTES};
 
 use crate::cas::{Outcome, ServiceTicket};
 use crate::events::PinOutcome;
@@ -133,6 +140,8 @@ pub struct SessionState {
     /// A service whose `/login` asked `renew=true` and whose ticket has not come yet:
     /// the credentials POST that follows carries no `renew` of its own.
     pub renew_for: Option<String>,
+    /// A service the parent chose, on the give-up page, to reach once without pinning.
+    pub pass_once: Option<String>,
     /// Unix milliseconds of the last update.
     pub updated_at_ms: u64,
 }
@@ -183,13 +192,18 @@ pub enum StoreError {
     /// One value is larger than the store's byte bound for its map (invariant I5).
     #[error("session store entry of {bytes} bytes exceeds the bound of {limit} bytes")]
     TooLarge { bytes: usize, limit: usize },
-    /// `--store` is neither `memory` nor a `redis://`/`rediss://` URL.
+    /// `--store` is neither `memory` nor a `redis://`/`rediss://` URL, or asks for
+    /// TLS without certificate checks.
     #[error("session store URL must be \"memory\" or redis://…: {0}")]
     InvalidUrl(String),
     /// An update of one session lost the race to concurrent writers of that session on
     /// every attempt; nothing was written.
     #[error("session store entry kept changing under concurrent updates ({attempts} attempts)")]
     Contention { attempts: u32 },
+    /// The store cannot be set up as configured (a Redis store without store keys, an
+    /// unreadable `--store-ca`): the message names the setting.
+    #[error("session store set-up: {0}")]
+    Setup(String),
 }
 
 impl StoreError {
@@ -200,6 +214,7 @@ impl StoreError {
             StoreError::TooLarge { .. } => Code::StoreTooLarge,
             StoreError::InvalidUrl(_) => Code::StoreInvalidUrl,
             StoreError::Contention { .. } => Code::StoreContention,
+            StoreError::Setup(_) => Code::StoreSetup,
         }
     }
 }
@@ -221,6 +236,10 @@ pub struct StoreStats {
     pub last_pupils: u64,
     /// Bytes held by all maps, entry overhead included.
     pub bytes: u64,
+    /// Values read that did not open (forged, altered, truncated, moved from another
+    /// entry, in the old unsealed format, or sealed under a key not accepted): each was
+    /// treated as absent and logged as `store.unauthentic`.
+    pub unauthentic: u64,
 }
 
 /// Bounds of one map of the memory store.
@@ -234,8 +253,8 @@ pub struct MapLimits {
     pub max_bytes: usize,
 }
 
-/// TTLs and bounds of every map. Redis uses the TTLs (and the key prefix); the memory
-/// store uses everything.
+/// TTLs and bounds of every map, and the store keys. Redis uses the TTLs (and the key
+/// prefix); the memory store uses everything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
     /// Front-channel ticket bindings. Clamped to [`StoreConfig::MAX_TICKET_TTL`]: a CAS
@@ -257,6 +276,19 @@ pub struct StoreConfig {
     /// Redis connect and per-command timeout: past it a call fails as `Unavailable`
     /// instead of holding a request.
     pub redis_timeout: Duration,
+    /// The store keys (`--store-key-file`), current first: they key the digests that
+    /// stand for tickets and sessions and seal every Redis value. A Redis store refuses
+    /// to start without them (instances must share them); the memory store takes a
+    /// random key when there are none.
+    pub keys: Option<StoreKeys>,
+    /// CA bundle (PEM) that verifies a `rediss://` server instead of the webpki roots
+    /// (`--store-ca`).
+    pub redis_ca: Option<std::path::PathBuf>,
+    /// How far the clocks of instances sharing a Redis may disagree. A sealed value
+    /// carries when it was sealed; a ticket binding, stash entry, validated ticket or
+    /// last pupil read later than its TTL plus this is a recorded value written back,
+    /// and is refused like a forged one.
+    pub redis_clock_skew: Duration,
 }
 
 impl StoreConfig {
@@ -307,6 +339,11 @@ impl Default for StoreConfig {
             max_value_bytes: 16 * 1024,
             redis_prefix: "bonenfant:".to_owned(),
             redis_timeout: Duration::from_secs(2),
+            keys: None,
+            redis_ca: None,
+            // NTP keeps servers within milliseconds; a clock off by more breaks
+            // correlation between instances, visibly (`store.unauthentic`).
+            redis_clock_skew: Duration::from_secs(10),
         }
     }
 }
@@ -405,9 +442,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// # }).unwrap();
     /// ```
     ///
-    /// A stored value that does not decode is `Corrupt`, `f` is not called and nothing
-    /// is written (a caller may `drop_session` and start afresh); a `Put` over the value
-    /// bound is `TooLarge`, and nothing is written either.
+    /// A stored value that does not open (Redis: not sealed by the store keys for this
+    /// session) is absent to `f`, and a write replaces it. One that opens but does not
+    /// decode is `Corrupt`, `f` is not called and nothing is written (a caller may
+    /// `drop_session` and start afresh); a `Put` over the value bound is `TooLarge`, and
+    /// nothing is written either.
     fn update_session<T, F>(
         &self,
         id: &SessionId,

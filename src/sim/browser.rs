@@ -352,11 +352,22 @@ static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?is)([a-z-]+)\s*=\s*"([^"]*)""#)
         .unwrap_or_else(|e| unreachable!("ATTRIBUTE: {e}"))
 });
+static LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)<label\b([^>]*)>(.*?)</label>").unwrap_or_else(|e| unreachable!("LABEL: {e}"))
+});
+static SELECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)<select\b([^>]*)>(.*?)</select>")
+        .unwrap_or_else(|e| unreachable!("SELECT: {e}"))
+});
+/// Where an option starts; its end tag is optional in HTML, so options are cut there.
+static OPTION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)<option\b").unwrap_or_else(|e| unreachable!("OPTION: {e}")));
+static TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)<[^>]*>").unwrap_or_else(|e| unreachable!("TAG: {e}")));
 static MAIN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?is)<main\b([^>]*)>").unwrap_or_else(|e| unreachable!("MAIN: {e}"))
 });
 
-/// A form on a page: where it posts and its prefilled fields.
 /// A form of a page: where it posts, and its hidden fields.
 #[derive(Clone, Debug)]
 pub struct Form {
@@ -454,6 +465,131 @@ pub fn form_with_field(page: &Page, field_name: &str) -> Option<Form> {
     })
 }
 
+/// One answer a form offers for a field, as a person sees it: a radio button or a
+/// `<select>` option, with the text shown beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// What the form posts when this is picked.
+    pub value: String,
+    /// The visible label, tags dropped, entities resolved, white space collapsed.
+    pub label: String,
+}
+
+/// The page's first form that offers choices for `field` (radio buttons or a select),
+/// with its hidden fields (a CSRF token, say), and the choices in page order. A radio
+/// button's label is the `<label for=…>` naming it, else the `<label>` around it.
+pub fn choices(page: &Page, field: &str) -> Option<(Form, Vec<Choice>)> {
+    FORM.captures_iter(&page.body).find_map(|captures| {
+        let attributes = attributes_vec(captures.get(1)?.as_str());
+        let inner = captures.get(2)?.as_str();
+        let named = |attributes: &[(String, String)], key: &str| {
+            attributes
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let mut found = Vec::new();
+        for input in INPUT.captures_iter(inner) {
+            let Some(tag) = input.get(1) else { continue };
+            let input = attributes_vec(tag.as_str());
+            let is_choice = named(&input, "type").is_some_and(|t| t.eq_ignore_ascii_case("radio"))
+                && named(&input, "name").as_deref() == Some(field);
+            if !is_choice {
+                continue;
+            }
+            let value = named(&input, "value").unwrap_or_else(|| "on".to_owned());
+            let id = named(&input, "id");
+            let label = LABEL.captures_iter(inner).find_map(|label| {
+                let label_attributes = attributes_vec(label.get(1)?.as_str());
+                let text = label.get(2)?.as_str();
+                let names_it = match named(&label_attributes, "for") {
+                    Some(target) => id.as_deref() == Some(target.as_str()),
+                    None => text.contains(tag.as_str()),
+                };
+                names_it.then(|| visible_text(text))
+            });
+            found.push(Choice {
+                value,
+                label: label.unwrap_or_default(),
+            });
+        }
+        for select in SELECT.captures_iter(inner) {
+            let select_attributes = attributes_vec(select.get(1)?.as_str());
+            if named(&select_attributes, "name").as_deref() != Some(field) {
+                continue;
+            }
+            for option in OPTION.split(select.get(2)?.as_str()).skip(1) {
+                let Some((tag, rest)) = option.split_once('>') else {
+                    continue;
+                };
+                let option_attributes = attributes_vec(tag);
+                let text = rest.split("</option>").next().unwrap_or(rest);
+                let label = visible_text(text);
+                let value = named(&option_attributes, "value").unwrap_or_else(|| label.clone());
+                found.push(Choice { value, label });
+            }
+        }
+        if found.is_empty() {
+            return None;
+        }
+        let action = named(&attributes, "action").unwrap_or_default();
+        let action = page.url.join(&action).ok()?;
+        let fields = INPUT
+            .captures_iter(inner)
+            .filter_map(|input| Some(attributes_vec(input.get(1)?.as_str())))
+            .filter(|i| named(i, "type").as_deref() == Some("hidden"))
+            .filter_map(|i| Some((named(&i, "name")?, named(&i, "value").unwrap_or_default())))
+            .collect();
+        Some((Form { action, fields }, found))
+    })
+}
+
+/// The choice whose label shows `first_name` as a word (case aside), as a parent looks
+/// for their child; among several (siblings may share a first name), the one that also
+/// shows `class`. `None` when no label, or more than one, fits: a person would not know
+/// which to pick either.
+pub fn choice_showing<'a>(
+    choices: &'a [Choice],
+    first_name: &str,
+    class: &str,
+) -> Option<&'a Choice> {
+    let shows = |choice: &Choice, wanted: &str| {
+        let wanted = wanted.to_lowercase();
+        choice
+            .label
+            .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '\''))
+            .any(|word| word.to_lowercase() == wanted)
+    };
+    let named: Vec<&Choice> = choices.iter().filter(|c| shows(c, first_name)).collect();
+    match named[..] {
+        [only] => Some(only),
+        [] => None,
+        _ => {
+            let mut in_class = named.into_iter().filter(|c| shows(c, class));
+            match (in_class.next(), in_class.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Markup as a person reads it: tags dropped, entities resolved, white space collapsed.
+fn visible_text(markup: &str) -> String {
+    let text = TAG.replace_all(markup, " ");
+    let text = unescape_html(&text);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Resolves the XML entities and `&nbsp;` (HTML pages use it; an unknown entity is kept
+/// as written).
+fn unescape_html(text: &str) -> String {
+    let text = text.replace("&nbsp;", "\u{a0}");
+    quick_xml::escape::unescape(&text)
+        .map(|v| v.into_owned())
+        .unwrap_or(text)
+}
+
 /// The `data-*` attributes of the page's `<main>`, keyed without `data-`.
 fn pronote_main(body: &str) -> Option<std::collections::HashMap<String, String>> {
     let main = MAIN.captures(body)?;
@@ -471,11 +607,7 @@ fn attributes_vec(tag: &str) -> Vec<(String, String)> {
         .captures_iter(tag)
         .filter_map(|c| {
             let name = c.get(1)?.as_str().to_ascii_lowercase();
-            let raw = c.get(2)?.as_str();
-            let value = quick_xml::escape::unescape(raw)
-                .map(|v| v.into_owned())
-                .unwrap_or_else(|_| raw.to_owned());
-            Some((name, value))
+            Some((name, unescape_html(c.get(2)?.as_str())))
         })
         .collect()
 }
@@ -550,6 +682,78 @@ mod tests {
         assert_eq!(
             form.fields,
             vec![("service".to_owned(), "http://h/a?b=1&c=2".to_owned())]
+        );
+    }
+
+    fn page(body: &str) -> Page {
+        Page {
+            url: Url::parse("http://127.0.0.1:1/bonenfant/choose?service=x").unwrap(),
+            status: StatusCode::OK,
+            body: body.to_owned(),
+            hops: 0,
+            location: None,
+        }
+    }
+
+    /// The chooser's markup as bonenfant writes it: radio buttons labelled by `for`.
+    #[test]
+    fn reads_radio_choices_by_their_labels_and_keeps_the_hidden_fields() {
+        let page = page(
+            r#"<form method="post" action="/bonenfant/choose">
+<fieldset><legend>Pour quel enfant voulez-vous ouvrir Pronote&nbsp;?</legend><ul>
+<li><input type="radio" name="child" id="c0" value="t0" required><label for="c0">L&#233;a — classe de 4B</label></li>
+<li><input type="radio" name="child" id="c1" value="t1" required checked><label for="c1">Hugo &amp; co — classe de 6A</label></li>
+</ul></fieldset>
+<input type="hidden" name="service" value="http://h/a?b=1&amp;c=2">
+<input type="hidden" name="csrf" value="tok">
+<button type="submit">Ouvrir Pronote pour cet enfant</button></form>"#,
+        );
+        let (form, found) = choices(&page, "child").unwrap();
+        assert_eq!(form.action.as_str(), "http://127.0.0.1:1/bonenfant/choose");
+        assert_eq!(
+            form.fields,
+            [
+                ("service".to_owned(), "http://h/a?b=1&c=2".to_owned()),
+                ("csrf".to_owned(), "tok".to_owned())
+            ]
+        );
+        let labels: Vec<&str> = found.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(labels, ["Léa — classe de 4B", "Hugo & co — classe de 6A"]);
+        assert_eq!(
+            choice_showing(&found, "léa", "3A").map(|c| c.value.as_str()),
+            Some("t0")
+        );
+        assert_eq!(
+            choice_showing(&found, "Hugo", "6A").map(|c| c.value.as_str()),
+            Some("t1")
+        );
+        assert_eq!(choice_showing(&found, "Lé", "4B"), None, "whole words only");
+        assert!(choices(&page, "other").is_none());
+    }
+
+    #[test]
+    fn reads_wrapping_labels_and_select_options() {
+        let wrapped = page(
+            r#"<form action="pin"><label><input type="radio" name="child" value="a"> Zoé (5C)</label>
+<label><input type="radio" name="child" value="b"> Zoé (3A)</label></form>"#,
+        );
+        let (_, found) = choices(&wrapped, "child").unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            choice_showing(&found, "Zoé", "3A").map(|c| c.value.as_str()),
+            Some("b")
+        );
+        assert_eq!(choice_showing(&found, "Zoé", "4B"), None, "ambiguous");
+        let select = page(
+            r#"<form action="pin"><select name="child"><option value="x">Enfant n°1<option value="y">Tom</select></form>"#,
+        );
+        let (_, found) = choices(&select, "child").unwrap();
+        let labels: Vec<&str> = found.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(labels, ["Enfant n°1", "Tom"]);
+        assert_eq!(
+            choice_showing(&found, "Léa", "4B"),
+            None,
+            "no name shown, no guess"
         );
     }
 

@@ -1,133 +1,22 @@
-//! An AAF-shaped directory for the simulators: establishments, pupils and parents with
-//! one `PersRelEleve` record per establishment where they have a child.
+//! The simulators' side of the directory: a seeded generator of AAF-shaped families
+//! (every name from a built-in list of common French names, every identifier synthetic:
+//! nothing here is anyone's data), the FrEduVecteur values the test ENT writes, and the
+//! logins the demo and the tests run.
 //!
-//! Generated from a seed (same seed, same directory, byte for byte) or loaded from a
-//! TOML/JSON file, so a DSI can describe its own test accounts. Every name comes from a
-//! built-in list of common French names and every identifier is synthetic: nothing here
-//! is anyone's data.
+//! The directory itself, its file format and its index are the core's
+//! ([`crate::pupil::directory`]): the simulators and `--directory` read the same files.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::pupil::{DirectoryIndex, PupilKey, PupilLabel, Uai};
-
-/// Why a directory could not be loaded, saved or used.
-///
-/// Parse errors carry a position only: the parsers' own messages quote the offending
-/// value, which may be a name or a password.
-#[derive(Debug, thiserror::Error)]
-pub enum DirectoryError {
-    #[error("cannot read or write the directory file: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("directory file is not valid JSON (line {line}, column {column})")]
-    Json { line: usize, column: usize },
-    #[error("directory file is not valid TOML (byte {offset})")]
-    Toml { offset: usize },
-    #[error("directory cannot be written: {0}")]
-    Write(String),
-    #[error("directory file name must end in .toml or .json")]
-    UnknownFormat,
-    /// The file parsed but describes an impossible directory; the message names the entry
-    /// by its position, never by a person's name.
-    #[error("inconsistent directory: {0}")]
-    Inconsistent(String),
-}
-
-impl DirectoryError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            DirectoryError::Io(_) => "sim.directory.io",
-            DirectoryError::Json { .. } => "sim.directory.json",
-            DirectoryError::Toml { .. } => "sim.directory.toml",
-            DirectoryError::Write(_) => "sim.directory.write",
-            DirectoryError::UnknownFormat => "sim.directory.format",
-            DirectoryError::Inconsistent(_) => "sim.directory.inconsistent",
-        }
-    }
-}
-
-/// School level, which decides the FrEduVecteur profil of a pupil's parents
-/// (1 = parent of a 1st-degree pupil, 2 = of a 2nd-degree pupil).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EstablishmentKind {
-    Ecole,
-    College,
-    Lycee,
-}
-
-/// One establishment (AAF `EtabEducNat`), with its own Pronote instance.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Establishment {
-    /// `ENTStructureUAI`, upper case (`0330012A`).
-    pub uai: String,
-    /// `ENTStructureJointure`: the structure id pupils' `ENTPersonStructRattach` names.
-    pub struct_jointure: String,
-    /// `ENTStructureNomCourant`, shown on the Pronote page.
-    pub name: String,
-    pub kind: EstablishmentKind,
-}
-
-/// One pupil (AAF `Eleve`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pupil {
-    /// `ENTPersonJointure`: the AAF id parents' records list in `ENTAuxPersRelEleveEleve`.
-    pub jointure: String,
-    /// `ENTEleveStructRattachId`: the SIECLE id that FrEduVecteur carries.
-    pub eleve_id: String,
-    /// `ENTEleveINE`, in a deliberately fake format (`SIM` + 7 digits + a letter).
-    pub ine: String,
-    pub last_name: String,
-    pub first_name: String,
-    /// `ENTPersonDateNaissance`, `dd/mm/yyyy`.
-    pub birth_date: String,
-    /// UAI of the establishment the pupil attends.
-    pub uai: String,
-    /// Class code (`ENTEleveClasses` without the structure prefix), e.g. `4B`.
-    pub class: String,
-}
-
-/// One AAF `PersRelEleve` record: a parent as one establishment knows them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RelationRecord {
-    /// This record's own `ENTPersonJointure`.
-    pub jointure: String,
-    /// The establishment of this record's children.
-    pub uai: String,
-    /// `ENTAuxPersRelEleveEleve`: the pupils' jointures.
-    pub children: Vec<String>,
-}
-
-/// A parent with an account on the test ENT.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Parent {
-    /// ENT login (`prenom.nom`, `2`, `3`… for homonyms): the CAS principal.
-    pub login: String,
-    /// Test password, in clear: these are throw-away accounts of a test ENT.
-    pub password: String,
-    pub last_name: String,
-    pub first_name: String,
-    /// The children's jointures, in the order the directory chain lists them (FrEduVecteur
-    /// order; the `first` pick takes the first).
-    pub children: Vec<String>,
-    /// One record per establishment where the parent has a child.
-    pub records: Vec<RelationRecord>,
-}
-
-/// What a directory file holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DirectoryData {
-    pub establishments: Vec<Establishment>,
-    pub pupils: Vec<Pupil>,
-    pub parents: Vec<Parent>,
-}
+use crate::pupil::directory::{
+    Directory, DirectoryData, Establishment, EstablishmentKind, Parent, Pupil, RelationRecord,
+};
+use crate::pupil::{PupilKey, Uai};
 
 /// How to generate a directory.
 #[derive(Clone, Debug, PartialEq)]
@@ -155,20 +44,6 @@ impl Default for DirectoryParams {
     }
 }
 
-/// A validated directory with lookup indexes.
-#[derive(Clone, Debug)]
-pub struct Directory {
-    data: DirectoryData,
-    /// login → parent position.
-    parents_by_login: HashMap<String, usize>,
-    /// pupil jointure → pupil position.
-    pupils_by_jointure: HashMap<String, usize>,
-    /// (UAI, ELEVE_ID) → pupil position.
-    pupils_by_key: HashMap<(String, String), usize>,
-    /// UAI → establishment position.
-    establishments_by_uai: HashMap<String, usize>,
-}
-
 /// One test login the demo can run: a parent going to the Pronote of one child's
 /// establishment, meaning that child.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +52,10 @@ pub struct ParentVisit {
     pub password: String,
     /// The child the parent means (the intent).
     pub intended: PupilRef,
+    /// What the parent knows the child by, and looks for on bonenfant's chooser page:
+    /// the first name and the class.
+    pub first_name: String,
+    pub class: String,
     /// The Pronote parent page of the intended child's establishment.
     pub pronote_url: Url,
     /// How many children the parent has in all.
@@ -192,6 +71,22 @@ pub struct PupilRef {
     pub eleve_id: String,
 }
 
+/// What the simulators add to a [`Directory`]. A trait rather than inherent methods, so
+/// the core type owes nothing to the simulators.
+pub trait Synthetic: Sized {
+    /// Generates a directory; the same `params` and `seed` always give the same result.
+    fn generate(params: &DirectoryParams, seed: u64) -> Self;
+
+    /// The FrEduVecteur value the directory chain gives `parent` for `child`:
+    /// `profil|nom|prénom|ELEVE_ID|UAI`, names the parent's own, id and UAI the child's.
+    fn vector(&self, parent: &Parent, child: &Pupil) -> String;
+
+    /// Every (parent, child) login the demo can run, parents in directory order and
+    /// children in FrEduVecteur order; each aims at the Pronote of the child's
+    /// establishment under `pronote_base` (see [`pronote_url`]).
+    fn visits(&self, pronote_base: &Url) -> Vec<ParentVisit>;
+}
+
 // === impl PupilRef ===
 
 impl PupilRef {
@@ -204,212 +99,26 @@ impl PupilRef {
     }
 }
 
-// === impl Pupil ===
-
-impl Pupil {
-    pub fn reference(&self) -> PupilRef {
-        PupilRef {
-            uai: self.uai.clone(),
-            eleve_id: self.eleve_id.clone(),
+impl From<&Pupil> for PupilRef {
+    fn from(pupil: &Pupil) -> Self {
+        Self {
+            uai: pupil.uai.clone(),
+            eleve_id: pupil.eleve_id.clone(),
         }
     }
 }
 
-// === impl Directory ===
+// === impl Synthetic ===
 
-impl Directory {
-    /// Generates a directory; the same `params` and `seed` always give the same result.
-    pub fn generate(params: &DirectoryParams, seed: u64) -> Self {
+impl Synthetic for Directory {
+    fn generate(params: &DirectoryParams, seed: u64) -> Self {
         let data = Generator::new(seed).run(params);
-        match Self::from_data(data) {
-            Ok(directory) => directory,
-            // The generator only builds consistent data; an empty directory is the
-            // harmless answer should that ever break.
-            Err(_) => Self::empty(),
-        }
+        // The generator only builds consistent data; an empty directory is the harmless
+        // answer should that ever break.
+        Directory::from_data(data).unwrap_or_default()
     }
 
-    fn empty() -> Self {
-        Self {
-            data: DirectoryData::default(),
-            parents_by_login: HashMap::new(),
-            pupils_by_jointure: HashMap::new(),
-            pupils_by_key: HashMap::new(),
-            establishments_by_uai: HashMap::new(),
-        }
-    }
-
-    /// Checks `data` and builds the indexes.
-    pub fn from_data(data: DirectoryData) -> Result<Self, DirectoryError> {
-        let bad = |what: String| Err(DirectoryError::Inconsistent(what));
-        let mut establishments_by_uai = HashMap::new();
-        for (i, establishment) in data.establishments.iter().enumerate() {
-            if !is_uai(&establishment.uai) {
-                return bad(format!(
-                    "establishments[{i}].uai is not 7 digits and an upper-case letter"
-                ));
-            }
-            if establishments_by_uai
-                .insert(establishment.uai.clone(), i)
-                .is_some()
-            {
-                return bad(format!("establishments[{i}].uai is a duplicate"));
-            }
-        }
-        let mut pupils_by_jointure = HashMap::new();
-        let mut pupils_by_key = HashMap::new();
-        for (i, pupil) in data.pupils.iter().enumerate() {
-            if !establishments_by_uai.contains_key(&pupil.uai) {
-                return bad(format!("pupils[{i}].uai names no establishment"));
-            }
-            if pupil.eleve_id.is_empty() || !pupil.eleve_id.bytes().all(|b| b.is_ascii_digit()) {
-                return bad(format!("pupils[{i}].eleve_id must be digits"));
-            }
-            if pupils_by_jointure
-                .insert(pupil.jointure.clone(), i)
-                .is_some()
-            {
-                return bad(format!("pupils[{i}].jointure is a duplicate"));
-            }
-            if pupils_by_key
-                .insert((pupil.uai.clone(), pupil.eleve_id.clone()), i)
-                .is_some()
-            {
-                return bad(format!(
-                    "pupils[{i}].eleve_id is a duplicate in its establishment"
-                ));
-            }
-        }
-        let mut parents_by_login = HashMap::new();
-        for (i, parent) in data.parents.iter().enumerate() {
-            if parents_by_login.insert(parent.login.clone(), i).is_some() {
-                return bad(format!("parents[{i}].login is a duplicate"));
-            }
-            if parent.children.is_empty() {
-                return bad(format!("parents[{i}] has no child"));
-            }
-            for child in &parent.children {
-                let Some(&p) = pupils_by_jointure.get(child) else {
-                    return bad(format!("parents[{i}].children names an unknown pupil"));
-                };
-                let in_records = parent
-                    .records
-                    .iter()
-                    .filter(|r| r.uai == data.pupils[p].uai && r.children.contains(child))
-                    .count();
-                if in_records != 1 {
-                    return bad(format!(
-                        "parents[{i}]: each child must be in exactly one record of its establishment"
-                    ));
-                }
-            }
-            if parent
-                .records
-                .iter()
-                .flat_map(|r| &r.children)
-                .any(|c| !parent.children.contains(c))
-            {
-                return bad(format!(
-                    "parents[{i}].records name a child missing from children"
-                ));
-            }
-        }
-        Ok(Self {
-            data,
-            parents_by_login,
-            pupils_by_jointure,
-            pupils_by_key,
-            establishments_by_uai,
-        })
-    }
-
-    /// Reads a `.toml` or `.json` directory file.
-    pub fn load(path: &Path) -> Result<Self, DirectoryError> {
-        let text = std::fs::read_to_string(path)?;
-        let data: DirectoryData = match extension(path) {
-            Some("toml") => toml::from_str(&text).map_err(|e| DirectoryError::Toml {
-                offset: e.span().map_or(0, |span| span.start),
-            })?,
-            Some("json") => serde_json::from_str(&text).map_err(|e| DirectoryError::Json {
-                line: e.line(),
-                column: e.column(),
-            })?,
-            _ => return Err(DirectoryError::UnknownFormat),
-        };
-        Self::from_data(data)
-    }
-
-    /// Writes a `.toml` or `.json` directory file.
-    pub fn save(&self, path: &Path) -> Result<(), DirectoryError> {
-        let text = match extension(path) {
-            Some("toml") => toml::to_string_pretty(&self.data)
-                .map_err(|e| DirectoryError::Write(e.to_string()))?,
-            Some("json") => serde_json::to_string_pretty(&self.data)
-                .map_err(|e| DirectoryError::Write(e.to_string()))?,
-            _ => return Err(DirectoryError::UnknownFormat),
-        };
-        std::fs::write(path, text)?;
-        Ok(())
-    }
-
-    pub fn data(&self) -> &DirectoryData {
-        &self.data
-    }
-
-    pub fn establishments(&self) -> &[Establishment] {
-        &self.data.establishments
-    }
-
-    pub fn parents(&self) -> &[Parent] {
-        &self.data.parents
-    }
-
-    pub fn pupils(&self) -> &[Pupil] {
-        &self.data.pupils
-    }
-
-    pub fn parent(&self, login: &str) -> Option<&Parent> {
-        self.parents_by_login
-            .get(login)
-            .and_then(|&i| self.data.parents.get(i))
-    }
-
-    pub fn pupil_by_jointure(&self, jointure: &str) -> Option<&Pupil> {
-        self.pupils_by_jointure
-            .get(jointure)
-            .and_then(|&i| self.data.pupils.get(i))
-    }
-
-    /// The pupil `eleve_id` of establishment `uai` (`uai` in any case).
-    pub fn pupil(&self, uai: &str, eleve_id: &str) -> Option<&Pupil> {
-        self.pupils_by_key
-            .get(&(uai.to_ascii_uppercase(), eleve_id.to_owned()))
-            .and_then(|&i| self.data.pupils.get(i))
-    }
-
-    /// The establishment `uai` (any case).
-    pub fn establishment(&self, uai: &str) -> Option<&Establishment> {
-        self.establishments_by_uai
-            .get(&uai.to_ascii_uppercase())
-            .and_then(|&i| self.data.establishments.get(i))
-    }
-
-    /// A parent's children, in order.
-    pub fn children_of<'a>(&'a self, parent: &'a Parent) -> impl Iterator<Item = &'a Pupil> + 'a {
-        parent
-            .children
-            .iter()
-            .filter_map(|jointure| self.pupil_by_jointure(jointure))
-    }
-
-    /// The parent's record for `uai`.
-    pub fn record_for<'a>(&self, parent: &'a Parent, uai: &str) -> Option<&'a RelationRecord> {
-        parent.records.iter().find(|r| r.uai == uai)
-    }
-
-    /// The FrEduVecteur value the directory chain gives `parent` for `child`:
-    /// `profil|nom|prénom|ELEVE_ID|UAI`, names the parent's own, id and UAI the child's.
-    pub fn vector(&self, parent: &Parent, child: &Pupil) -> String {
+    fn vector(&self, parent: &Parent, child: &Pupil) -> String {
         let profil = match self.establishment(&child.uai).map(|e| e.kind) {
             Some(EstablishmentKind::Ecole) => 1,
             _ => 2,
@@ -420,48 +129,9 @@ impl Directory {
         )
     }
 
-    /// The directory index the proxy can load: each pupil's jointure, each parent
-    /// record's jointure → its first child, each parent login → its children, and each
-    /// pupil's first name and class (the chooser page).
-    pub fn index(&self) -> DirectoryIndex {
-        let mut index = DirectoryIndex::default();
-        for pupil in &self.data.pupils {
-            if let Some(key) = pupil.reference().key() {
-                index.jointures.insert(pupil.jointure.clone(), key.clone());
-                index.labels.insert(
-                    key,
-                    PupilLabel {
-                        first_name: pupil.first_name.clone(),
-                        class: Some(pupil.class.clone()),
-                    },
-                );
-            }
-        }
-        for parent in &self.data.parents {
-            for record in &parent.records {
-                let first = record
-                    .children
-                    .first()
-                    .and_then(|j| self.pupil_by_jointure(j));
-                if let Some(key) = first.and_then(|p| p.reference().key()) {
-                    index.jointures.insert(record.jointure.clone(), key);
-                }
-            }
-            let children = self
-                .children_of(parent)
-                .filter_map(|p| p.reference().key())
-                .collect();
-            index.children.insert(parent.login.clone(), children);
-        }
-        index
-    }
-
-    /// Every (parent, child) login the demo can run, parents in directory order and
-    /// children in FrEduVecteur order; each aims at the Pronote of the child's
-    /// establishment under `pronote_base` (see [`pronote_url`]).
-    pub fn visits(&self, pronote_base: &Url) -> Vec<ParentVisit> {
+    fn visits(&self, pronote_base: &Url) -> Vec<ParentVisit> {
         let mut visits = Vec::new();
-        for parent in &self.data.parents {
+        for parent in self.parents() {
             let children: Vec<&Pupil> = self.children_of(parent).collect();
             let establishments = children
                 .iter()
@@ -475,7 +145,9 @@ impl Directory {
                 visits.push(ParentVisit {
                     login: parent.login.clone(),
                     password: parent.password.clone(),
-                    intended: child.reference(),
+                    intended: PupilRef::from(*child),
+                    first_name: child.first_name.clone(),
+                    class: child.class.clone(),
                     pronote_url,
                     children: children.len(),
                     establishments,
@@ -494,16 +166,6 @@ pub fn pronote_url(base: &Url, uai: &str) -> Option<Url> {
         uai.to_ascii_lowercase()
     ))
     .ok()
-}
-
-fn extension(path: &Path) -> Option<&str> {
-    path.extension().and_then(|e| e.to_str())
-}
-
-/// `^\d{7}[A-Z]$`
-fn is_uai(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    bytes.len() == 8 && bytes[..7].iter().all(u8::is_ascii_digit) && bytes[7].is_ascii_uppercase()
 }
 
 // === impl Generator ===
@@ -871,17 +533,5 @@ mod tests {
     fn logins_drop_accents() {
         assert_eq!(ascii_lower("Émilie"), "emilie");
         assert_eq!(ascii_lower("LEFÈVRE"), "lefevre");
-    }
-
-    #[test]
-    fn rejects_a_child_outside_every_record() {
-        let mut data = Directory::generate(&DirectoryParams::default(), 3)
-            .data()
-            .clone();
-        if let Some(parent) = data.parents.first_mut() {
-            parent.records.clear();
-        }
-        let error = Directory::from_data(data).err();
-        assert_eq!(error.map(|e| e.code()), Some("sim.directory.inconsistent"));
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use maud::{html, Markup};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -24,13 +25,13 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use url::Url;
 
-use super::directory::{Directory, Parent, Pupil, PupilRef};
+use super::directory::{PupilRef, Synthetic as _};
 use super::http::{self as web, Body, HttpClient, Server};
 use crate::cas::{
     self, AnswerContext, Assertion, Attributes, AuthMeta, Endpoint, Failure, Outcome,
     ResponseFormat, ValidationRequest,
 };
-use crate::pupil::EstablishmentPattern;
+use crate::pupil::directory::{Directory, Parent, Pupil};
 
 /// The SSO cookie (CAS "ticket-granting cookie"), scoped to `/cas`.
 pub const SSO_COOKIE: &str = "CASTGC";
@@ -40,7 +41,8 @@ pub const CAS_PATH: &str = "/cas";
 
 /// Service URLs the sim ENT and Pronote understand: the real host style
 /// (`https://0330012a.index-education.net/…`) and the loopback path style
-/// (`http://127.0.0.1:PORT/0330012a/pronote/…`).
+/// (`http://127.0.0.1:PORT/0330012a/pronote/…`), as bonenfant's `--establishment-pattern`
+/// for tests and the demo. The ENT itself reads such URLs its own way ([`service_uai`]).
 pub const SIM_SERVICE_PATTERN: &str = r"(?i)^https?://(?:[^/?#]*/)?(?P<uai>\d{7}[a-z])[./]";
 
 /// How long a single-logout POST may take before the ENT gives up on it (CAS SLO is
@@ -92,8 +94,6 @@ pub struct EntOptions {
     pub seed: u64,
     /// How long a ticket stays valid (real servers: 10 s to a few minutes).
     pub ticket_ttl: Duration,
-    /// The establishment a service URL names, for the `correct` pick.
-    pub establishment: EstablishmentPattern,
 }
 
 /// What the ENT did, for tests and the demo.
@@ -224,17 +224,29 @@ impl Default for EntOptions {
             dialect: Dialect::Ose,
             seed: 0,
             ticket_ttl: Duration::from_secs(60),
-            establishment: sim_service_pattern(),
         }
     }
 }
 
-/// [`SIM_SERVICE_PATTERN`], compiled.
-pub fn sim_service_pattern() -> EstablishmentPattern {
-    match EstablishmentPattern::new(SIM_SERVICE_PATTERN) {
-        Ok(pattern) => pattern,
-        Err(reason) => unreachable!("SIM_SERVICE_PATTERN is a valid pattern: {reason}"),
-    }
+/// The establishment a service URL names, upper case: the host's first label
+/// (`0330012a.index-education.net`) or the path's first segment (`/0330012a/pronote/…`).
+/// The ENT's own reading, for the `correct` pick, not bonenfant's pattern: the simulators
+/// witness the proxy rather than share its rules.
+pub fn service_uai(service: &str) -> Option<String> {
+    let url = Url::parse(service).ok()?;
+    let host_label = url.host_str().and_then(|h| h.split('.').next());
+    let first_segment = url.path_segments().and_then(|mut s| s.next());
+    let uai = [host_label, first_segment]
+        .into_iter()
+        .flatten()
+        .find_map(|candidate| {
+            let bytes = candidate.as_bytes();
+            let is_uai = bytes.len() == 8
+                && bytes[..7].iter().all(u8::is_ascii_digit)
+                && bytes[7].is_ascii_alphabetic();
+            is_uai.then(|| candidate.to_ascii_uppercase())
+        });
+    uai
 }
 
 // === impl TestEnt ===
@@ -354,7 +366,7 @@ impl EntState {
         let Some(endpoint) = path.strip_prefix(CAS_PATH).and_then(cas::classify) else {
             return web::html(
                 StatusCode::NOT_FOUND,
-                page("Page introuvable", "<p>Cette page n’existe pas.</p>"),
+                message_page("Page introuvable", "Cette page n’existe pas."),
             );
         };
         let Some(body) = web::read_body(body).await else {
@@ -400,7 +412,7 @@ impl EntState {
                     Some(service) => self.issue_and_redirect(&session, &login, &service, false),
                     None => web::html(
                         StatusCode::OK,
-                        page("Connecté", "<p>Vous êtes déjà connecté.</p>"),
+                        message_page("Connecté", "Vous êtes déjà connecté."),
                     ),
                 };
             }
@@ -448,7 +460,7 @@ impl EntState {
             Some(service) => self.issue_and_redirect(&session, &login, &service, true),
             None => web::html(
                 StatusCode::OK,
-                page("Connecté", "<p>Connexion réussie.</p>"),
+                message_page("Connecté", "Connexion réussie."),
             ),
         };
         let cookie = cookie::Cookie::build((SSO_COOKIE, session))
@@ -475,7 +487,7 @@ impl EntState {
             }
             None => web::html(
                 StatusCode::FORBIDDEN,
-                page("Accès refusé", "<p>Compte inconnu.</p>"),
+                message_page("Accès refusé", "Compte inconnu."),
             ),
         }
     }
@@ -498,7 +510,7 @@ impl EntState {
             picked: picked
                 .iter()
                 .filter_map(|j| self.directory.pupil_by_jointure(j))
-                .map(Pupil::reference)
+                .map(PupilRef::from)
                 .collect(),
             validations: 0,
         };
@@ -540,11 +552,10 @@ impl EntState {
                 all
             }
             Pick::Correct => {
-                let expected = self.options.establishment.expected(service);
-                let in_establishment = expected.and_then(|uai| {
+                let in_establishment = service_uai(service).and_then(|uai| {
                     self.directory
                         .children_of(parent)
-                        .find(|child| child.uai == uai.as_str())
+                        .find(|child| child.uai == uai)
                         .map(|child| child.jointure.clone())
                 });
                 in_establishment
@@ -708,7 +719,7 @@ impl EntState {
             Some(service) => web::redirect(&service),
             None => web::html(
                 StatusCode::OK,
-                page("Déconnexion", "<p>Vous êtes déconnecté de l’ENT.</p>"),
+                message_page("Déconnexion", "Vous êtes déconnecté de l’ENT."),
             ),
         };
         let removal = cookie::Cookie::build((SSO_COOKIE, ""))
@@ -833,15 +844,15 @@ fn render_xml(dialect: Dialect, outcome: &Outcome) -> String {
         Outcome::Failure(failure) => {
             xml.push_str(&format!(
                 "  <cas:authenticationFailure code=\"{}\">{}</cas:authenticationFailure>\n",
-                web::escape(&failure.code),
-                web::escape(&failure.message)
+                quick_xml::escape::escape(&failure.code),
+                quick_xml::escape::escape(&failure.message)
             ));
         }
         Outcome::Success(assertion) => {
             xml.push_str("  <cas:authenticationSuccess>\n");
             xml.push_str(&format!(
                 "    <cas:user>{}</cas:user>\n",
-                web::escape(&assertion.principal)
+                quick_xml::escape::escape(&assertion.principal)
             ));
             xml.push_str("    <cas:attributes>\n");
             let bool_element = |name: &str, value: Option<bool>| {
@@ -893,7 +904,7 @@ fn push_elements(xml: &mut String, attributes: &Attributes, prefix: &str, indent
     for (name, value) in attributes.iter() {
         xml.push_str(&format!(
             "{indent}<{prefix}{name}>{}</{prefix}{name}>\n",
-            web::escape(value)
+            quick_xml::escape::escape(value)
         ));
     }
 }
@@ -906,46 +917,89 @@ fn logout_request(id: &str, ticket: &str) -> String {
          Version=\"2.0\" IssueInstant=\"{instant}\">\
          <saml:NameID xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\">@NOT_USED@</saml:NameID>\
          <samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>",
-        web::escape(ticket)
+        quick_xml::escape::escape(ticket)
     )
 }
 
-/// A page of the ENT.
-fn page(title: &str, content: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title} — ENT de test</title></head>\n\
-         <body><header><strong>ENT de test</strong> (simulateur bonenfant : aucun compte réel)</header>\n\
-         <h1>{title}</h1>\n{content}\n</body></html>\n"
+/// A page of the ENT around `content`.
+fn page(title: &str, content: Markup) -> String {
+    web::page(
+        &format!("{title} — ENT de test"),
+        html! {
+            header { strong { "ENT de test" } " (simulateur bonenfant : aucun compte réel)" }
+            h1 { (title) }
+            (content)
+        },
     )
 }
 
-/// The CAS login form; scripted browsers post it like people do.
+/// A page of the ENT that says one thing.
+fn message_page(title: &str, message: &str) -> String {
+    page(title, html! { p { (message) } })
+}
+
+/// The CAS login form; scripted browsers post it like people do (the interop suite's
+/// reader too: it must stay the page's first form, with these field names).
 fn login_form(service: Option<&str>, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", web::escape(e)))
-        .unwrap_or_default();
-    let service = service
-        .map(|s| {
-            format!(
-                "<input type=\"hidden\" name=\"service\" value=\"{}\">\n",
-                web::escape(s)
-            )
-        })
-        .unwrap_or_default();
     page(
         "Connexion",
-        &format!(
-            "{error}<form id=\"fm1\" method=\"post\" action=\"login\">\n{service}\
-             <label>Identifiant <input type=\"text\" name=\"username\" autocomplete=\"username\"></label>\n\
-             <label>Mot de passe <input type=\"password\" name=\"password\" autocomplete=\"current-password\"></label>\n\
-             <button type=\"submit\">Se connecter</button>\n</form>"
-        ),
+        html! {
+            @if let Some(error) = error {
+                p.error role="alert" { (error) }
+            }
+            form #fm1 method="post" action="login" {
+                @if let Some(service) = service {
+                    input type="hidden" name="service" value=(service);
+                }
+                label { "Identifiant " input type="text" name="username" autocomplete="username"; }
+                label { "Mot de passe " input type="password" name="password" autocomplete="current-password"; }
+                button type="submit" { "Se connecter" }
+            }
+        },
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HOSTILE: &str = r#"<script>alert("x")</script>&'"#;
+
+    #[test]
+    fn login_form_escapes_a_hostile_service_url_and_message() {
+        let service =
+            format!("http://127.0.0.1:9/0330101a/pronote/parent.html?a=1&b=\"><script>{HOSTILE}");
+        let html = login_form(Some(&service), Some(HOSTILE));
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains(
+            r#"<input type="hidden" name="service" value="http://127.0.0.1:9/0330101a/pronote/parent.html?a=1&amp;b=&quot;&gt;&lt;script&gt;"#
+        ));
+        assert!(
+            html.contains(r#"<p class="error" role="alert">&lt;script&gt;alert(&quot;x&quot;)"#)
+        );
+        assert!(html.contains(r#"<form id="fm1" method="post" action="login">"#));
+        let html = message_page(HOSTILE, HOSTILE);
+        assert!(!html.contains("<script>"), "{html}");
+    }
+
+    #[test]
+    fn reads_the_establishment_of_both_service_url_styles() {
+        for (service, uai) in [
+            (
+                "https://0330012a.index-education.net/pronote/parent.html",
+                Some("0330012A"),
+            ),
+            (
+                "http://127.0.0.1:8080/0330012a/pronote/parent.html",
+                Some("0330012A"),
+            ),
+            ("http://127.0.0.1:8080/pronote/0330012a/parent.html", None),
+            ("https://evil.example/x/0330012a/", None),
+            ("not a url", None),
+        ] {
+            assert_eq!(service_uai(service).as_deref(), uai, "{service}");
+        }
+    }
 
     #[test]
     fn failure_xml_escapes_the_message() {

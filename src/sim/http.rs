@@ -154,6 +154,22 @@ pub fn html(status: StatusCode, page: String) -> Response<Body> {
     respond(status, "text/html; charset=utf-8", page)
 }
 
+/// A whole simulator page, in French: `title` in the browser's tab, then `body`. Written
+/// with `maud`, which escapes every value unless told otherwise.
+pub fn page(title: &str, body: maud::Markup) -> String {
+    maud::html! {
+        (maud::DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+            }
+            body { (body) }
+        }
+    }
+    .into_string()
+}
+
 /// A `302 Found` to `location` (what real CAS servers and Pronote send).
 pub fn redirect(location: &str) -> Response<Body> {
     let mut response = respond(StatusCode::FOUND, "text/plain; charset=utf-8", Bytes::new());
@@ -175,11 +191,6 @@ pub fn set_cookie(response: &mut Response<Body>, cookie: &cookie::Cookie<'_>) {
     if let Ok(value) = HeaderValue::from_str(&cookie.encoded().to_string()) {
         response.headers_mut().append(SET_COOKIE, value);
     }
-}
-
-/// Escapes text for HTML content and double-quoted attribute values.
-pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    quick_xml::escape::escape(text)
 }
 
 /// A simulator running on its own task; dropping it stops it.

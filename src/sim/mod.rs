@@ -1,5 +1,5 @@
-//! Simulators for the demo, the end-to-end tests and the benchmarks: an AAF-shaped
-//! [`directory`], a test ENT ([`ent`]: an OSE-like CAS facade that can reproduce the
+//! Simulators for the demo, the end-to-end tests and the benchmarks: a generator of
+//! AAF-shaped families ([`directory`]), a test ENT ([`ent`]: an OSE-like CAS facade that can reproduce the
 //! random-child bug), a test Pronote ([`pronote`]: one instance per establishment), a
 //! scripted [`browser`] that logs parents in, and [`scenario`]: many logins at once.
 //!
@@ -8,10 +8,17 @@
 //! are told (tests use `127.0.0.1:0`) and stop when their shutdown future completes or
 //! their handle is dropped.
 //!
+//! Only the demo, the tests, the benchmarks and `bonenfant sim …` use this module; the
+//! proxy never does. The simulators are independent witnesses of it: the test Pronote
+//! reads validation answers its own way ([`pronote`]) and the scripted parent answers
+//! bonenfant's chooser by reading the page ([`browser`]), so neither agrees with the
+//! proxy by sharing its code.
+//!
 //! # Layout
 //!
 //! * [`http`]: the accept loop, body limits, response and cookie helpers, the client.
-//! * [`directory`]: establishments, pupils, parents and their `PersRelEleve` records.
+//! * [`directory`]: seeded families over the core's [`crate::pupil::directory`], and the
+//!   logins to run.
 //! * [`ent`]: `/cas/login`, validation endpoints, `/cas/logout` with single logout.
 //! * [`pronote`]: the CAS client side and the "Espace Parents" page.
 //! * [`browser`]: cookie jar, redirects, forms; [`browser::parent_login`].
@@ -25,13 +32,16 @@ pub mod pronote;
 pub mod scenario;
 
 pub use browser::{parent_login, Browser, BrowserError, LoginResult, Page};
-pub use directory::{
-    pronote_url, Directory, DirectoryData, DirectoryError, DirectoryParams, Establishment,
-    EstablishmentKind, Parent, ParentVisit, Pupil, PupilRef, RelationRecord,
+// The directory the simulators run on is the core's; re-exported so a test sets up
+// every simulator from one place.
+pub use crate::pupil::directory::{
+    Directory, DirectoryData, DirectoryError, Establishment, EstablishmentKind, Parent, Pupil,
+    RelationRecord,
 };
+pub use directory::{pronote_url, DirectoryParams, ParentVisit, PupilRef, Synthetic};
 pub use ent::{
-    serve_ent, sim_service_pattern, Dialect, EntCounters, EntHandle, EntOptions, Pick, TestEnt,
-    TicketInfo, SIM_SERVICE_PATTERN,
+    serve_ent, service_uai, Dialect, EntCounters, EntHandle, EntOptions, Pick, TestEnt, TicketInfo,
+    SIM_SERVICE_PATTERN,
 };
 pub use pronote::{
     serve_pronote, Landing, LandingOutcome, PronoteHandle, PronoteOptions, TestPronote,

@@ -13,7 +13,8 @@ use bonenfant::pin::chooser;
 use bonenfant::proxy::exchange::{self, RunningProxy};
 use bonenfant::sim::{
     http as web, Directory, DirectoryData, DirectoryParams, EntHandle, EntOptions, Landing, Parent,
-    PronoteHandle, PronoteOptions, RelationRecord, TestEnt, TestPronote, SIM_SERVICE_PATTERN,
+    PronoteHandle, PronoteOptions, RelationRecord, Synthetic as _, TestEnt, TestPronote,
+    SIM_SERVICE_PATTERN,
 };
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, REFERER, SET_COOKIE};

@@ -1,27 +1,69 @@
 //! A throwaway `redis-server` for the Redis store's tests: 127.0.0.1 on a free port, no
-//! persistence, killed when dropped.
+//! persistence, killed when dropped; plain or over TLS. And the store key every test
+//! instance shares, as `--store-key-file` gives it.
 
 #![allow(dead_code)] // Each test crate uses its own part of this module.
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use bonenfant::session::{StoreConfig, StoreKeys};
+
+/// The store key of the test instances (a real deployment generates one:
+/// `openssl rand -hex 32`).
+pub const STORE_KEY: [u8; 32] = [0x5a; 32];
+
+pub fn store_keys() -> StoreKeys {
+    StoreKeys::new([STORE_KEY]).unwrap()
+}
+
+/// The default store config with the shared test key.
+pub fn store_config() -> StoreConfig {
+    StoreConfig {
+        keys: Some(store_keys()),
+        ..StoreConfig::default()
+    }
+}
+
+/// Writes [`STORE_KEY`] as a `--store-key-file` in `dir`.
+pub fn store_key_file(dir: &Path) -> PathBuf {
+    let path = dir.join("store.keys");
+    std::fs::write(&path, format!("{}\n", hex::encode(STORE_KEY))).unwrap();
+    path
+}
 
 pub struct RedisServer {
     child: Child,
     pub port: u16,
+    /// (certificate, key, CA) PEM files when the server speaks TLS only.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl RedisServer {
     /// Starts a server, or fails the test saying how to install one.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let port = free_port();
         let server = Self {
-            child: spawn(port),
+            child: spawn(port, None),
             port,
+            tls: None,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Starts a server that speaks TLS only, with the certificate `cert` (for
+    /// 127.0.0.1) and its `key`; `ca` is the CA that signed it. Clients need no
+    /// certificate of their own.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> Self {
+        let port = free_port();
+        let tls = Some((cert.to_owned(), key.to_owned(), ca.to_owned()));
+        let server = Self {
+            child: spawn(port, tls.as_ref()),
+            port,
+            tls,
         };
         server.wait_ready();
         server
@@ -30,12 +72,18 @@ impl RedisServer {
     /// Kills the server and starts an empty one on the same port (Redis restarted).
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn(self.port);
+        self.child = spawn(self.port, self.tls.as_ref());
         self.wait_ready();
     }
 
+    /// `redis://…`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     /// Waits until the server accepts connections (a readiness wait, not a timed
@@ -64,9 +112,29 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(port: u16) -> Child {
-    Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+fn spawn(port: u16, tls: Option<&(PathBuf, PathBuf, PathBuf)>) -> Child {
+    let mut command = Command::new("redis-server");
+    command.args(["--bind", "127.0.0.1"]);
+    match tls {
+        None => command.args(["--port", &port.to_string()]),
+        Some((cert, key, ca)) => command
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .arg("--tls-cert-file")
+            .arg(cert)
+            .arg("--tls-key-file")
+            .arg(key)
+            .arg("--tls-ca-cert-file")
+            .arg(ca)
+            .args(["--tls-auth-clients", "no"]),
+    };
+    command
         .args(["--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

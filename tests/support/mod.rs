@@ -15,6 +15,7 @@ pub mod cas;
 pub mod client;
 pub mod pki;
 pub mod proxy;
+pub mod reroll;
 pub mod upstream;
 
 pub use client::{RawClient, RawResponse};

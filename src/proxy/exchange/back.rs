@@ -321,6 +321,7 @@ impl CasExchange {
         session: Option<SessionId>,
     ) -> Inspection {
         let now = self.now_ms();
+        let pin_outcome = summary.pin;
         let state = match &session {
             Some(id) => self.store.session(id).await.ok().flatten(),
             None => None,
@@ -373,7 +374,7 @@ impl CasExchange {
                         assertion,
                         &request.service,
                         &inspection,
-                        &self.config.pin.rewrite_allow,
+                        pin::rewrite_sources(&self.config.pin, pin_outcome),
                         now,
                     );
                     (SessionChange::Put(state), ())

@@ -28,6 +28,9 @@ struct PinRefusal {
 impl CasExchange {
     pub(super) async fn control(&self, req: Request<Incoming>, started: Instant) -> Handled {
         let path = &req.uri().path()[self.config.control_prefix.len()..];
+        if path == "/give-up" {
+            return self.give_up_choice(req, started).await;
+        }
         if path != "/choose" {
             let page = error::page(StatusCode::NOT_FOUND, Code::ProxyNotFound);
             return Handled::rejected(page, Code::ProxyNotFound, None, started);
@@ -78,7 +81,7 @@ impl CasExchange {
 
     /// Every child known for the session's principal: what the ENT asserted in this
     /// session, and what the directory index says.
-    fn known_children(&self, state: &SessionState) -> Vec<PupilKey> {
+    pub(super) fn known_children(&self, state: &SessionState) -> Vec<PupilKey> {
         match &state.principal {
             Some(principal) => self.inspector.known_children(principal, [], Some(state)),
             None => state.known.iter().map(|(k, _)| k.clone()).collect(),
@@ -137,7 +140,8 @@ impl CasExchange {
             .map(str::to_owned)
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_default();
-        chooser::same_origin(req.headers(), &host).map_err(|e| refuse(e, None))?;
+        chooser::same_origin(req.headers(), self.config.public_scheme.as_str(), &host)
+            .map_err(|e| refuse(e, None))?;
         let Some(cookie) = cookie else {
             return Err(refuse(ChooserError::NoSession, None));
         };

@@ -4,16 +4,18 @@
 
 use std::time::Instant;
 
-use http::header::{HOST, LOCATION, SET_COOKIE};
+use http::header::{ACCEPT_LANGUAGE, COOKIE, HOST, LOCATION, SET_COOKIE, USER_AGENT};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::{login_service, CasExchange, Handled};
 use crate::cas::{self, Endpoint, LoginRedirect};
+use crate::code::Code;
+use crate::config::PinMode;
 use crate::events::{self, FrontAction, LatencyMs, Pseudonym, TraceEvent};
 use crate::pin::front as plan;
 use crate::proxy::body::ProxyBody;
-use crate::proxy::ConnInfo;
+use crate::proxy::{error, ConnInfo};
 use crate::session::cookie::SessionCookie;
 use crate::session::{SessionChange, SessionState, SessionStore, TicketBinding};
 
@@ -30,6 +32,11 @@ pub(super) struct FrontChannel {
     /// The browser posted its credentials (else the ticket came from single sign-on).
     pub primary: bool,
     pub host: Option<HeaderValue>,
+    /// The browser's cookies (joined): a server-side re-roll carries them to the ENT.
+    pub cookie: Option<String>,
+    /// What a re-roll repeats of the browser's request besides cookies (the ENT may
+    /// tie its single sign-on to them).
+    pub browser_headers: Vec<(http::HeaderName, HeaderValue)>,
     pub conn: ConnInfo,
     pub started: Instant,
     pub now: u64,
@@ -63,10 +70,28 @@ impl CasExchange {
             renew,
             primary: super::is_post(&req),
             host: req.headers().get(HOST).cloned(),
+            cookie: browser_cookies(req.headers()),
+            browser_headers: [USER_AGENT, ACCEPT_LANGUAGE]
+                .into_iter()
+                .filter_map(|name| Some((name.clone(), req.headers().get(&name)?.clone())))
+                .collect(),
             conn,
             started,
             now,
         };
+        // bonenfant builds redirects to this path only when it pins: then a path it
+        // could not send a browser back to safely is refused before anything happens.
+        if self.config.pin.mode != PinMode::Observe
+            && canonical_login_path(&front.login_path, self.config.cas_prefix.as_deref()).is_none()
+        {
+            let code = Code::ProxyLoginPath;
+            return Handled::rejected(
+                error::page(code.status(), code),
+                code,
+                Some(Endpoint::Login),
+                started,
+            );
+        }
         let renew_service = renew.then(|| login_service(query)).flatten();
         let upstream = match self
             .forward_streaming(req.map(ProxyBody::from_client), &conn)
@@ -153,7 +178,8 @@ impl CasExchange {
             None => None,
         };
         let renewed = plan::renewed_login(front.renew, state.as_mut(), &redirect.service);
-        if renewed {
+        let passing = plan::passes_once(state.as_mut(), &redirect.service);
+        if renewed || passing {
             if let Some(state) = &state {
                 let _ = self.store.put_session(&session.id, state.clone()).await;
             }
@@ -174,10 +200,10 @@ impl CasExchange {
         let checked = if plan::checks_front_channel(
             self.config.pin.mode,
             expected.as_ref(),
-            renewed,
+            renewed || passing,
             bound,
         ) {
-            self.check_ticket(upstream, &redirect, &session, state, &front)
+            self.check_ticket(upstream, redirect, &session, state, &front)
                 .await
         } else {
             Checked {
@@ -230,4 +256,30 @@ impl CasExchange {
             .headers_mut()
             .append(SET_COOKIE, self.cookies.seal(session, now));
     }
+}
+
+/// Every `Cookie` header of a request, joined (HTTP/2 sends one per cookie).
+fn browser_cookies(headers: &http::HeaderMap) -> Option<String> {
+    let joined: Vec<&str> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!joined.is_empty()).then(|| joined.join("; "))
+}
+
+/// The ENT's login path as bonenfant may send a browser back to it: `/login` under the
+/// CAS prefix (or any plain path ending in `/login` without one), made only of plain
+/// segments. A path with `//`, `\`, `%` (encoded slashes or dots), `..` or `;` could
+/// be read by a browser, or by a front server that normalises paths, as another place
+/// (threat T16): it is refused.
+pub(super) fn canonical_login_path<'p>(path: &'p str, cas_prefix: Option<&str>) -> Option<&'p str> {
+    let plain = path.starts_with('/')
+        && !path.contains("//")
+        && !path.contains(['\\', '%', ';'])
+        && !path
+            .split('/')
+            .any(|segment| segment == ".." || segment == ".");
+    let under_prefix = cas_prefix.map_or(true, |prefix| path == format!("{prefix}/login"));
+    (plain && under_prefix && path.ends_with("/login")).then_some(path)
 }

@@ -12,16 +12,20 @@
 //! * [`forward`]: any request forwarded unchanged, and asking the ENT about a ticket.
 //! * [`front`]: `/login` and its ticket redirect (binding, session rotation).
 //! * [`retry`]: the retry/rewrite strategies on the front channel: early validation,
-//!   the plan, the stash.
+//!   the plan, the stash, server-side re-rolls ([`reroll`]: the browser's cookies at
+//!   the ENT).
 //! * [`back`]: Pronote's validations.
 //! * [`logout`]: browser logout and the ENT's single logout.
-//! * [`control`]: the chooser page and the pin POST.
+//! * [`control`]: the chooser page and the pin POST; [`give_up`]: the give-up page's
+//!   continue and try-again.
 
 mod back;
 mod control;
 mod forward;
 mod front;
+mod give_up;
 mod logout;
+mod reroll;
 mod retry;
 
 use crate::code::Code;
@@ -40,7 +44,7 @@ use super::passthrough::Passthrough;
 use super::{hygiene, ConnInfo, Handler};
 use crate::admin::Metrics;
 use crate::cas::{self, Endpoint, Failure, ResponseFormat};
-use crate::config::Config;
+use crate::config::{Config, PublicScheme};
 use crate::events::{self, LatencyMs, Pseudonym, TraceEvent, TraceLog};
 use crate::pin::Inspector;
 use crate::pupil::{ExtractionRules, PupilKey};
@@ -62,6 +66,8 @@ pub struct CasExchange {
     metrics: Arc<Metrics>,
     /// The same clock as the stores': timestamps and TTLs agree.
     clock: SystemClock,
+    /// Server-side re-rolls in flight, across workers (`retry::MAX_CONCURRENT_REROLLS`).
+    rerolls: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why the exchange could not be set up.
@@ -165,7 +171,7 @@ impl CasExchange {
         trace: TraceLog,
         metrics: Arc<Metrics>,
     ) -> Result<Self, SetupError> {
-        let passthrough = Passthrough::new(&config)?;
+        let passthrough = Passthrough::new(&config)?.reporting_to(metrics.health().clone());
         let keys = config
             .secrets
             .cookie_keys
@@ -174,7 +180,7 @@ impl CasExchange {
             .collect::<Result<Vec<_>, _>>()?;
         let cookies = SessionCookies::new(
             keys,
-            config.tls.is_some(),
+            config.public_scheme == PublicScheme::Https,
             config.limits.session_ttl,
             config.limits.session_ttl,
         )
@@ -193,6 +199,7 @@ impl CasExchange {
             trace,
             metrics,
             clock: SystemClock::new(),
+            rerolls: Arc::new(tokio::sync::Semaphore::new(retry::MAX_CONCURRENT_REROLLS)),
         })
     }
 
@@ -201,13 +208,15 @@ impl CasExchange {
     pub fn for_worker(&self) -> Result<Self, ProxyError> {
         Ok(Self {
             config: Arc::clone(&self.config),
-            passthrough: Passthrough::new(&self.config)?,
+            passthrough: Passthrough::new(&self.config)?
+                .reporting_to(self.metrics.health().clone()),
             store: Arc::clone(&self.store),
             cookies: self.cookies.clone(),
             inspector: self.inspector.clone(),
             trace: self.trace.clone(),
             metrics: Arc::clone(&self.metrics),
             clock: self.clock,
+            rerolls: Arc::clone(&self.rerolls),
         })
     }
 

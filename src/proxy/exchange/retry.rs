@@ -3,61 +3,189 @@
 //! plan out: the session written, the stash filled for Pronote's validation, and the
 //! browser let through, sent back to `/login`, asked to choose, or told it gave up.
 
-use crate::code::Code;
+use std::sync::Arc;
+
 use bytes::Bytes;
-use http::header::{HOST, LOCATION, SET_COOKIE};
-use http::{Request, Response, StatusCode};
+use http::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
+
+use crate::code::Code;
 
 use super::forward::EntRefusal;
 use super::front::{Checked, FrontChannel};
+use super::reroll;
 use super::CasExchange;
 use crate::cas::{
     self, Failure, LoginRedirect, Outcome, ParseLimits, ParseOptions, ResponseFormat,
 };
-use crate::events::{self, FrontAction, LatencyMs, TraceEvent};
+use crate::events::{self, FrontAction, LatencyMs, Pseudonym, TraceEvent};
 use crate::pages;
 use crate::pin::front::{self as plan, EarlyValidation, FrontEvent, FrontResponse, FrontTicket};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::error;
+use crate::pupil::PupilKey;
 use crate::session::cookie::SessionCookie;
-use crate::session::{SessionState, SessionStore, StashedValidation, StoreError};
+use crate::session::{SessionState, SessionStore, StashedValidation, StoreError, TicketBinding};
+
+/// Re-rolls in flight across the process: each holds an ENT login and validation
+/// open, so their number is bounded whatever the number of parents (the ENT's load).
+/// Past it, a login falls back to browser-driven re-login.
+pub(super) const MAX_CONCURRENT_REROLLS: usize = 64;
+
+/// Browsers give up after about 20 redirects in one navigation (Safari 16), Pronote's
+/// own included: a browser-driven re-login breaks the chain with a page that reloads
+/// itself after this many.
+const MAX_REDIRECTS_PER_NAVIGATION: u32 = 12;
+
+/// One ticket redirect of the ENT being checked: the first, streamed to the browser
+/// unchanged when it is let through, or one bonenfant asked for itself (re-roll).
+enum EntAnswer {
+    First(Response<Incoming>),
+    Reroll { location: String },
+}
 
 impl CasExchange {
-    /// Validates a ticket redirect's ticket now and carries out the plan for it.
+    /// Validates a ticket redirect's ticket now and carries out the plan for it. When
+    /// the plan is a re-login, bonenfant asks the ENT's `/login` again itself, with the
+    /// browser's cookies as the ENT has updated them (its single sign-on makes it
+    /// silent), until the ENT names the intended child or the budget runs out: the
+    /// browser sees one redirect whatever the number of re-rolls.
     pub(super) async fn check_ticket(
         &self,
         upstream: Response<Incoming>,
-        redirect: &LoginRedirect,
+        first: LoginRedirect,
         session: &SessionCookie,
         state: Option<SessionState>,
         front: &FrontChannel,
     ) -> Checked {
-        // Ours now: Pronote's validation of this ticket is answered from the stash,
-        // so the ENT is asked about it exactly once (I1d).
-        let _ = self.store.take_ticket(&redirect.ticket).await;
-        let early = self.early_validation(redirect, front).await;
-        let ticket = FrontTicket {
-            service: &redirect.service,
-            session: session.id,
-            primary: front.primary,
-            now_ms: front.now,
+        let mut jar = reroll::EntCookies::from_request(front.cookie.as_deref());
+        let mut set_cookies: Vec<HeaderValue> = upstream
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .cloned()
+            .collect();
+        jar.absorb(&set_cookies);
+        let permit = Arc::clone(&self.rerolls).try_acquire_owned().ok();
+        let mut answer = EntAnswer::First(upstream);
+        let mut redirect = first;
+        let mut state = state.unwrap_or_default();
+        let mut details = Vec::new();
+        let checked = loop {
+            // Ours now: Pronote's validation of this ticket is answered from the stash,
+            // so the ENT is asked about it exactly once (I1d).
+            let _ = self.store.take_ticket(&redirect.ticket).await;
+            let early = self.early_validation(&redirect, front).await;
+            let ticket = FrontTicket {
+                service: &redirect.service,
+                session: session.id,
+                primary: front.primary,
+                now_ms: self.now_ms(),
+            };
+            let plan = plan::plan_front(
+                &self.config.pin,
+                self.config.answer,
+                &self.inspector,
+                ticket,
+                early,
+                state,
+            );
+            if let Some(entry) = plan.stash.clone() {
+                self.stash(&redirect, entry).await;
+            }
+            let principal = self.pseudo_principal(plan.principal.as_deref());
+            details.extend(self.front_details(&plan, principal.as_ref(), session, front));
+            state = plan.session;
+            if plan.response == FrontResponse::Relogin && permit.is_some() {
+                let reroll = self.reroll(front, &redirect.service, &jar).await;
+                if let Some((location, cookies)) = reroll {
+                    if let Some(Ok(next)) = cas::login_redirect(&location) {
+                        if next.service == redirect.service {
+                            // Bound like the first ticket, so that taking it below leaves
+                            // the tombstone that refuses it on any other path (I1d).
+                            let binding = TicketBinding {
+                                session: Some(session.id),
+                                service: next.service.clone(),
+                                issued_at_ms: self.now_ms(),
+                            };
+                            let _ = self.store.bind_ticket(&next.ticket, binding).await;
+                            jar.absorb(&cookies);
+                            set_cookies.extend(cookies);
+                            answer = EntAnswer::Reroll { location };
+                            redirect = next;
+                            continue;
+                        }
+                    }
+                }
+                // The ENT answered otherwise (a form, another host): the browser goes
+                // itself, as the ENT's own flow wants.
+            }
+            let (response, action) = match (plan.response, answer) {
+                (FrontResponse::Forward, answer) => {
+                    let action = if plan.stash.is_some() {
+                        FrontAction::Delivered
+                    } else {
+                        FrontAction::Forwarded
+                    };
+                    let response = match answer {
+                        EntAnswer::First(upstream) => self.stream_back(upstream),
+                        EntAnswer::Reroll { location } => with_cookies(
+                            super::redirect(StatusCode::FOUND, &location),
+                            &set_cookies,
+                        ),
+                    };
+                    (response, action)
+                }
+                (FrontResponse::Relogin, _) => {
+                    let retries = plan.retries + 1;
+                    let page = if retries % MAX_REDIRECTS_PER_NAVIGATION == 0 {
+                        searching_page(front, &redirect.service)
+                    } else {
+                        relogin(front, &redirect.service)
+                    };
+                    (with_cookies(page, &set_cookies), FrontAction::Relogin)
+                }
+                (FrontResponse::Ask, _) => {
+                    // A redirect, not the page itself: reloading the chooser must never
+                    // post the parent's password again.
+                    let chooser =
+                        pages::chooser_href(&self.config.control_prefix, &redirect.service);
+                    (
+                        with_cookies(
+                            super::redirect(StatusCode::SEE_OTHER, &chooser),
+                            &set_cookies,
+                        ),
+                        FrontAction::Chooser,
+                    )
+                }
+                (FrontResponse::GiveUp, _) => {
+                    let page = self.gave_up_page(&state, session, front, &redirect.service);
+                    (with_cookies(page, &set_cookies), FrontAction::GaveUp)
+                }
+            };
+            let _ = self.store.put_session(&session.id, state).await;
+            break Checked {
+                response,
+                action,
+                retries: plan.retries,
+                principal,
+                details,
+            };
         };
-        let plan = plan::plan_front(
-            &self.config.pin,
-            self.config.answer,
-            &self.inspector,
-            ticket,
-            early,
-            state.unwrap_or_default(),
-        );
-        if let Some(entry) = plan.stash.clone() {
-            self.stash(redirect, entry).await;
-        }
-        let principal = self.pseudo_principal(plan.principal.as_deref());
+        checked
+    }
+
+    /// The trace's details of one plan: retries, a give-up, refused rewrites.
+    fn front_details(
+        &self,
+        plan: &plan::FrontPlan,
+        principal: Option<&Pseudonym>,
+        session: &SessionCookie,
+        front: &FrontChannel,
+    ) -> Vec<TraceEvent> {
         let session_pseudo = self.pseudo_session(Some(&session.id));
-        let details = plan
-            .events
+        plan.events
             .iter()
             .map(|event| match event {
                 FrontEvent::Retry {
@@ -71,7 +199,7 @@ impl CasExchange {
                     rule: judgement.rule,
                     uai_expected: plan.expected.clone(),
                     uai_asserted: uai_asserted.clone(),
-                    principal: principal.clone(),
+                    principal: principal.cloned(),
                     pupil: self.pseudo_pupil(pupil.as_ref()),
                     session: session_pseudo.clone(),
                     latency_ms: LatencyMs(front.started.elapsed()),
@@ -81,7 +209,7 @@ impl CasExchange {
                         retries: *retries,
                         reason: reason.as_str(),
                         uai_expected: plan.expected.clone(),
-                        principal: principal.clone(),
+                        principal: principal.cloned(),
                         session: session_pseudo.clone(),
                         latency_ms: LatencyMs(front.started.elapsed()),
                     })
@@ -89,53 +217,58 @@ impl CasExchange {
                 FrontEvent::RewriteRefused(refusal) => {
                     TraceEvent::RewriteRefused(events::RewriteRefused {
                         code: refusal.code(),
-                        principal: principal.clone(),
+                        principal: principal.cloned(),
                         session: session_pseudo.clone(),
                     })
                 }
             })
-            .collect();
-        let (response, action) = match plan.response {
-            FrontResponse::Forward if plan.stash.is_some() => {
-                (self.stream_back(upstream), FrontAction::Delivered)
-            }
-            FrontResponse::Forward => (self.stream_back(upstream), FrontAction::Forwarded),
-            FrontResponse::Relogin => (
-                // The refused ticket was validated by us; nobody else may use it.
-                with_upstream_cookies(relogin(front, &redirect.service), &upstream),
-                FrontAction::Relogin,
-            ),
-            FrontResponse::Ask => {
-                let (html, _) = self.chooser_html(
-                    Some(&plan.session),
-                    Some(session),
-                    &redirect.service,
-                    plan.expected.as_ref(),
-                );
-                (
-                    with_upstream_cookies(error::html(StatusCode::OK, html), &upstream),
-                    FrontAction::Chooser,
-                )
-            }
-            FrontResponse::GiveUp => {
-                let location = upstream
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let page = gave_up_page(&location, &self.config.control_prefix, &redirect.service);
-                (with_upstream_cookies(page, &upstream), FrontAction::GaveUp)
+            .collect()
+    }
+
+    /// Asks the ENT's `/login` again, as the browser would, with the browser's cookies
+    /// as the ENT left them. Returns the ENT's `Location` and `Set-Cookie`s when it
+    /// answered with a redirect, `None` otherwise (the caller falls back).
+    async fn reroll(
+        &self,
+        front: &FrontChannel,
+        service: &str,
+        jar: &reroll::EntCookies,
+    ) -> Option<(String, Vec<HeaderValue>)> {
+        let target = relogin_target(front, service);
+        let mut builder = Request::get(target);
+        if let Some(host) = &front.host {
+            builder = builder.header(HOST, host.clone());
+        }
+        if let Some(cookie) = jar.header() {
+            builder = builder.header(COOKIE, cookie);
+        }
+        for (name, value) in &front.browser_headers {
+            builder = builder.header(name, value.clone());
+        }
+        let req = builder.body(ProxyBody::empty()).ok()?;
+        let req = self
+            .passthrough
+            .policy()
+            .upstream_request(req, &front.conn)
+            .ok()?;
+        let (parts, _) = match self
+            .passthrough
+            .upstream()
+            .fetch(req, self.config.limits.max_validation_body)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(failed) => {
+                tracing::warn!(code = %failed.code(), "re-roll at the ENT failed; the browser goes itself");
+                return None;
             }
         };
-        let _ = self.store.put_session(&session.id, plan.session).await;
-        Checked {
-            response,
-            action,
-            retries: plan.retries,
-            principal,
-            details,
+        if !matches!(parts.status, StatusCode::FOUND | StatusCode::SEE_OTHER) {
+            return None;
         }
+        let location = parts.headers.get(LOCATION)?.to_str().ok()?.to_owned();
+        let cookies = parts.headers.get_all(SET_COOKIE).iter().cloned().collect();
+        Some((location, cookies))
     }
 
     /// bonenfant validates a front-channel ticket itself (retry strategy), with the
@@ -241,23 +374,25 @@ impl CasExchange {
 /// Carries the ENT's `Set-Cookie` headers over to an answer bonenfant writes in place
 /// of the ENT's redirect: its single sign-on cookie is what makes the next `/login`
 /// silent.
-fn with_upstream_cookies(
-    mut response: Response<ProxyBody>,
-    upstream: &Response<Incoming>,
-) -> Response<ProxyBody> {
-    for cookie in upstream.headers().get_all(SET_COOKIE) {
+fn with_cookies(mut response: Response<ProxyBody>, cookies: &[HeaderValue]) -> Response<ProxyBody> {
+    for cookie in cookies {
         response.headers_mut().append(SET_COOKIE, cookie.clone());
     }
     response
 }
 
-/// Sends the browser back to the ENT's `/login` as it first came, for the service the
-/// ticket was for. Every other parameter of the first login stays: dropping `gateway`
-/// would let the ENT show a login form to a request that must never get one.
-fn relogin(front: &FrontChannel, service: &str) -> Response<ProxyBody> {
+/// The ENT's `/login` again, as the browser first came, for the service the ticket was
+/// for. Every other parameter of the first login stays: dropping `gateway` would let
+/// the ENT show a login form to a request that must never get one. The path is the
+/// canonical login path checked when the login came in, never anything else.
+fn relogin_target(front: &FrontChannel, service: &str) -> String {
+    login_again(&front.login_path, front.login_query.as_deref(), service)
+}
+
+fn login_again(login_path: &str, login_query: Option<&str>, service: &str) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("service", service);
-    if let Some(first) = &front.login_query {
+    if let Some(first) = login_query {
         // Not what names this login's target or ticket, nor `renew` (never retried).
         query.extend_pairs(
             form_urlencoded::parse(first.as_bytes()).filter(|(name, _)| {
@@ -268,14 +403,104 @@ fn relogin(front: &FrontChannel, service: &str) -> Response<ProxyBody> {
             }),
         );
     }
-    super::redirect(
-        StatusCode::FOUND,
-        &format!("{}?{}", front.login_path, query.finish()),
+    format!("{login_path}?{}", query.finish())
+}
+
+/// Sends the browser back to the ENT's `/login` (browser-driven re-login).
+fn relogin(front: &FrontChannel, service: &str) -> Response<ProxyBody> {
+    super::redirect(StatusCode::FOUND, &relogin_target(front, service))
+}
+
+/// Ends a long chain of redirects with a page that starts a new navigation to the
+/// ENT's `/login` by itself (no script needed), so no browser stops on "too many
+/// redirects".
+fn searching_page(front: &FrontChannel, service: &str) -> Response<ProxyBody> {
+    error::html(
+        StatusCode::OK,
+        pages::searching(&relogin_target(front, service)),
     )
 }
 
-/// The retry strategy ran out: tell the parent, and let them go on or choose.
-fn gave_up_page(location: &str, control_prefix: &str, service: &str) -> Response<ProxyBody> {
-    let choose = pages::chooser_href(control_prefix, service);
-    error::html(StatusCode::OK, pages::gave_up(location, &choose))
+impl CasExchange {
+    /// The first name of the child this session means for `service`: the pin, else the
+    /// only child known in the service's establishment. From the directory when it
+    /// names the child, else from what the ENT asserted in this session.
+    fn intended_first_name(&self, state: &SessionState, service: &str) -> Option<String> {
+        let expected = self.inspector.establishment.expected(service)?;
+        let known: Vec<PupilKey> = self
+            .known_children(state)
+            .into_iter()
+            .filter(|key| key.uai == expected)
+            .collect();
+        let intended = match &state.pin {
+            Some(pin) if pin.uai == expected => pin,
+            _ if known.len() == 1 => &known[0],
+            _ => return None,
+        };
+        let label = self
+            .inspector
+            .index
+            .as_ref()
+            .and_then(|i| i.label(intended));
+        label.map(|l| l.first_name.clone()).or_else(|| {
+            state
+                .known
+                .iter()
+                .find(|(key, _)| key == intended)
+                .and_then(|(_, name)| name.clone())
+        })
+    }
+
+    /// The retry strategy ran out: tell the parent which child it looked for, and let
+    /// them go on unpinned once, try again, or choose.
+    fn gave_up_page(
+        &self,
+        state: &SessionState,
+        session: &SessionCookie,
+        front: &FrontChannel,
+        service: &str,
+    ) -> Response<ProxyBody> {
+        let child = self.intended_first_name(state, service);
+        let choice = |choice: &str| {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("choice", choice)
+                .append_pair("service", service)
+                .append_pair("login", &front.login_path)
+                .append_pair("csrf", &session.csrf_token())
+                .finish();
+            format!("{}/give-up?{query}", self.config.control_prefix)
+        };
+        let choose = pages::chooser_href(&self.config.control_prefix, service);
+        error::html(
+            StatusCode::OK,
+            pages::gave_up(
+                child.as_deref(),
+                &choice("continue"),
+                &choice("retry"),
+                &choose,
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (phpCAS interop): a retried gateway login lost `gateway=true`, so if
+    /// the ENT's single sign-on ended meanwhile, it showed a login form to a request that
+    /// must never get one. The re-login repeats the first login's query, the ENT's own
+    /// parameters included, but not what names another target or ticket, nor `renew`.
+    #[test]
+    fn retry_relogin_keeps_gateway_and_the_ents_own_parameters() {
+        let again = login_again(
+            "/cas/login",
+            Some("service=https%3A%2F%2Fold%2F&gateway=true&renew=false&TARGET=https%3A%2F%2Felsewhere%2F&ticket=ST-1&SAMLart=x&locale=fr"),
+            "https://0330202b.index-education.net/pronote/parent.html",
+        );
+        assert_eq!(
+            again,
+            "/cas/login?service=https%3A%2F%2F0330202b.index-education.net%2Fpronote%2Fparent.html&gateway=true&locale=fr"
+        );
+    }
 }

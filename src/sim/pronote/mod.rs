@@ -6,6 +6,12 @@
 //! pupil in a session and renders the "Espace Parents" of that child, or "utilisateur
 //! inconnu" when the designated child is not a pupil of this establishment. Every
 //! landing is recorded for tests and the demo. Single-logout POSTs drop the session.
+//!
+//! Which child landed is read the way a real Pronote would (`answer.rs`), never with
+//! bonenfant's own parser or pupil rules: it is a witness of the proxy, not a copy.
+
+mod answer;
+mod pages;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,10 +27,10 @@ use rand::Rng;
 use tokio::net::TcpListener;
 use url::Url;
 
-use super::directory::{Directory, Establishment};
+use self::answer::Answer;
 use super::http::{self as web, Body, HttpClient, Server};
-use crate::cas::{self, Outcome, ParseOptions, ResponseFormat};
-use crate::pupil::{designations, DirectoryIndex, ExtractionRules, PupilKey};
+use crate::pupil::directory::{Directory, Establishment};
+use crate::pupil::{PupilKey, Uai};
 
 /// Pronote's session cookie, scoped to one instance's path.
 pub const SESSION_COOKIE: &str = "PRONOTE_SID";
@@ -102,8 +108,9 @@ pub struct PronoteHandle {
 
 struct PronoteState {
     directory: Arc<Directory>,
-    /// Jointure index, for dialects that name the child only through a jointure.
-    index: DirectoryIndex,
+    /// Parent-record jointure → the record's first child's jointure, for dialects that
+    /// name the child only through the record (Laclasse).
+    records: HashMap<String, String>,
     options: PronoteOptions,
     /// Where the back channel validates when it differs from `options.cas_base`: only
     /// the back channel goes through the proxy (deployment mode 2).
@@ -175,9 +182,15 @@ impl TestPronote {
         options: PronoteOptions,
         back_channel: Option<Url>,
     ) -> Self {
+        let records = directory
+            .parents()
+            .iter()
+            .flat_map(|parent| &parent.records)
+            .filter_map(|r| Some((r.jointure.clone(), r.children.first()?.clone())))
+            .collect();
         Self {
             state: Arc::new(PronoteState {
-                index: directory.index(),
+                records,
                 directory,
                 options,
                 back_channel,
@@ -294,10 +307,7 @@ impl PronoteState {
             return web::html(StatusCode::OK, self.index_page(&host));
         }
         let Some(instance) = self.locate(&host, &path) else {
-            return web::html(
-                StatusCode::NOT_FOUND,
-                page("PRONOTE", "<p>Établissement ou page inconnu.</p>"),
-            );
+            return web::html(StatusCode::NOT_FOUND, pages::not_found());
         };
         match parts.method {
             Method::GET => {
@@ -397,21 +407,24 @@ impl PronoteState {
         };
         match self.validate(service, &landing.ticket).await {
             Err(code) => landing.failure = Some(code.to_owned()),
-            Ok(Outcome::Failure(failure)) => landing.failure = Some(failure.code),
-            Ok(Outcome::Success(assertion)) => {
-                let found =
-                    designations(&assertion, &ExtractionRules::default(), Some(&self.index));
-                landing.designated = found.designated().map(|d| d.key.clone());
-                landing.principal = Some(assertion.principal);
-                let known = landing
-                    .designated
+            Ok(Answer::Failure(code)) => landing.failure = Some(code),
+            Ok(Answer::Success(success)) => {
+                let child = answer::landed_child(&success, &self.directory, &self.records);
+                let known = child
                     .as_ref()
-                    .filter(|key| key.uai.as_str() == uai)
-                    .and_then(|key| self.directory.pupil(key.uai.as_str(), &key.eleve_id));
+                    .filter(|child| child.uai == uai)
+                    .and_then(|child| self.directory.pupil(&child.uai, &child.eleve_id));
                 landing.outcome = match known {
                     Some(_) => LandingOutcome::Landed,
                     None => LandingOutcome::UnknownUser,
                 };
+                landing.designated = child.and_then(|child| {
+                    Some(PupilKey {
+                        uai: Uai::parse(&child.uai)?,
+                        eleve_id: child.eleve_id,
+                    })
+                });
+                landing.principal = Some(success.principal);
             }
         }
         let mut response = self.show(instance, service, &landing);
@@ -429,42 +442,36 @@ impl PronoteState {
         response
     }
 
-    /// Asks the CAS server about `ticket` in the configured mode.
-    async fn validate(&self, service: &str, ticket: &str) -> Result<Outcome, &'static str> {
+    /// Asks the CAS server about `ticket` in the configured mode; `Err` holds the
+    /// simulator's own failure code.
+    async fn validate(&self, service: &str, ticket: &str) -> Result<Answer, &'static str> {
         let base = self.back_channel.as_ref().unwrap_or(&self.options.cas_base);
         let endpoint = |name: &str| {
             let mut url = base.clone();
             url.set_path(&format!("{}/{name}", base.path().trim_end_matches('/')));
             url
         };
-        let (request, format) = match self.options.validation {
+        let request = match self.options.validation {
             ValidationMode::SamlValidate => {
                 let mut url = endpoint("samlValidate");
                 url.query_pairs_mut().append_pair("TARGET", service);
-                let request = Request::post(url.as_str())
+                Request::post(url.as_str())
                     .header(CONTENT_TYPE, "text/xml; charset=utf-8")
-                    .body(Body::from(saml_request(ticket)));
-                (request, ResponseFormat::Saml11)
+                    .body(Body::from(saml_request(ticket)))
             }
             mode => {
-                let (name, format) = match mode {
-                    ValidationMode::P3ServiceValidate => {
-                        ("p3/serviceValidate", ResponseFormat::Xml)
-                    }
-                    ValidationMode::Json => ("serviceValidate", ResponseFormat::Json),
-                    _ => ("serviceValidate", ResponseFormat::Xml),
+                let name = match mode {
+                    ValidationMode::P3ServiceValidate => "p3/serviceValidate",
+                    _ => "serviceValidate",
                 };
                 let mut url = endpoint(name);
                 url.query_pairs_mut()
                     .append_pair("service", service)
                     .append_pair("ticket", ticket);
-                if format == ResponseFormat::Json {
+                if mode == ValidationMode::Json {
                     url.query_pairs_mut().append_pair("format", "JSON");
                 }
-                (
-                    Request::get(url.as_str()).body(Body::new(Bytes::new())),
-                    format,
-                )
+                Request::get(url.as_str()).body(Body::new(Bytes::new()))
             }
         };
         let request = request.map_err(|_| "sim.pronote.back_channel")?;
@@ -478,17 +485,13 @@ impl PronoteState {
         let body = web::read_body(response.into_body())
             .await
             .ok_or("sim.pronote.back_channel")?;
-        let options = ParseOptions {
-            now_unix: Some(web::now_unix()),
-            service: Some(service),
-            ..ParseOptions::default()
-        };
-        cas::parse_response(format, &body, &options).map_err(|_| "sim.pronote.unreadable")
+        let now = time::OffsetDateTime::now_utc();
+        answer::read(&body, service, now).map_err(|_| "sim.pronote.unreadable")
     }
 
     /// A CAS single-logout request: drop the session it names.
     fn single_logout(&self, content_type: Option<&str>, body: &[u8]) -> Response<Body> {
-        let Some(ticket) = cas::logout_session_index(content_type, body) else {
+        let Some(ticket) = answer::logout_session_index(content_type, body) else {
             return web::respond(
                 StatusCode::BAD_REQUEST,
                 "text/plain; charset=utf-8",
@@ -497,9 +500,7 @@ impl PronoteState {
         };
         let mut inner = self.lock();
         let before = inner.sessions.len();
-        inner
-            .sessions
-            .retain(|_, landing| landing.ticket != ticket.expose());
+        inner.sessions.retain(|_, landing| landing.ticket != ticket);
         if inner.sessions.len() < before {
             inner.logouts += 1;
         }
@@ -510,40 +511,27 @@ impl PronoteState {
     /// `again` is the link that goes back through the ENT for a new ticket: what a parent
     /// does when they click Pronote in the ENT portal once more.
     fn render(&self, establishment: &Establishment, landing: &Landing, again: &Url) -> String {
-        let uai = web::escape(&establishment.uai);
-        let name = web::escape(&establishment.name);
-        let content = match landing.outcome {
-            LandingOutcome::Landed => {
-                let pupil = landing
-                    .designated
-                    .as_ref()
-                    .and_then(|key| self.directory.pupil(key.uai.as_str(), &key.eleve_id));
-                match pupil {
-                    Some(pupil) => format!(
-                        "<main data-outcome=\"landed\" data-uai=\"{uai}\" data-pupil=\"{}\">\n\
-                         <h1>Espace Parents</h1>\n<p>Élève : <strong class=\"pupil\">{} {}</strong>, classe <span class=\"class\">{}</span></p>\n</main>",
-                        web::escape(&pupil.eleve_id),
-                        web::escape(&pupil.first_name),
-                        web::escape(&pupil.last_name),
-                        web::escape(&pupil.class),
-                    ),
-                    None => unknown_user(&uai),
-                }
-            }
-            LandingOutcome::UnknownUser => unknown_user(&uai),
-            LandingOutcome::Failure => format!(
-                "<main data-outcome=\"failure\" data-uai=\"{uai}\" data-code=\"{}\">\n\
-                 <h1>Échec de l’authentification</h1>\n<p>Le serveur d’authentification a refusé la connexion.</p>\n</main>",
-                web::escape(landing.failure.as_deref().unwrap_or("")),
-            ),
+        let pupil = landing
+            .designated
+            .as_ref()
+            .and_then(|key| self.directory.pupil(key.uai.as_str(), &key.eleve_id));
+        let shown = match (landing.outcome, pupil) {
+            (LandingOutcome::Landed, Some(pupil)) => pages::Shown::Landed {
+                eleve_id: &pupil.eleve_id,
+                first_name: &pupil.first_name,
+                last_name: &pupil.last_name,
+                class: &pupil.class,
+            },
+            (LandingOutcome::Failure, _) => pages::Shown::Failure {
+                code: landing.failure.as_deref().unwrap_or(""),
+            },
+            _ => pages::Shown::UnknownUser,
         };
-        let again = format!(
-            "<p><a class=\"again\" href=\"{}\">Revenir par l’ENT</a></p>",
-            web::escape(again.as_str())
-        );
-        page(
-            &format!("PRONOTE — Espace Parents — {name}"),
-            &format!("{content}\n{again}"),
+        pages::landing(
+            &establishment.uai,
+            &establishment.name,
+            shown,
+            again.as_str(),
         )
     }
 
@@ -551,55 +539,30 @@ impl PronoteState {
     /// parent with their credentials and one link per child.
     fn index_page(&self, host: &str) -> String {
         let Ok(base) = Url::parse(&format!("http://{host}/")) else {
-            return page("PRONOTE", "<p>Adresse invalide.</p>");
+            return pages::bad_address();
         };
-        let mut rows = String::new();
-        for parent in self.directory.parents() {
-            let links: Vec<String> = self
-                .directory
-                .children_of(parent)
-                .filter_map(|child| {
-                    let url = super::directory::pronote_url(&base, &child.uai)?;
-                    let school = self.directory.establishment(&child.uai)?;
-                    Some(format!(
-                        "<a href=\"{}\">{} ({}, {})</a>",
-                        web::escape(url.as_str()),
-                        web::escape(&child.first_name),
-                        web::escape(&child.class),
-                        web::escape(&school.name),
-                    ))
-                })
-                .collect();
-            rows.push_str(&format!(
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>\n",
-                web::escape(&parent.login),
-                web::escape(&parent.password),
-                links.join("<br>")
-            ));
-        }
-        page(
-            "PRONOTE — comptes de test",
-            &format!(
-                "<p>Choisissez l’enfant que vous voulez voir ; connectez-vous à l’ENT avec le compte du parent.</p>\n\
-                 <table><thead><tr><th>Identifiant</th><th>Mot de passe</th><th>Enfants</th></tr></thead>\n\
-                 <tbody>\n{rows}</tbody></table>"
-            ),
-        )
+        let accounts: Vec<pages::Account<'_>> = self
+            .directory
+            .parents()
+            .iter()
+            .map(|parent| pages::Account {
+                login: &parent.login,
+                password: &parent.password,
+                links: self
+                    .directory
+                    .children_of(parent)
+                    .filter_map(|child| {
+                        let url = super::directory::pronote_url(&base, &child.uai)?;
+                        let school = self.directory.establishment(&child.uai)?;
+                        let label =
+                            format!("{} ({}, {})", child.first_name, child.class, school.name);
+                        Some((url.to_string(), label))
+                    })
+                    .collect(),
+            })
+            .collect();
+        pages::accounts(&accounts)
     }
-}
-
-fn unknown_user(uai: &str) -> String {
-    format!(
-        "<main data-outcome=\"unknown_user\" data-uai=\"{uai}\">\n<h1>Utilisateur inconnu</h1>\n\
-         <p>Aucun élève de cet établissement ne correspond à votre compte.</p>\n</main>"
-    )
-}
-
-fn page(title: &str, content: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
-         <body><header><strong>{title}</strong> (simulateur bonenfant)</header>\n{content}\n</body></html>\n"
-    )
 }
 
 /// A SAML 1.1 validation request (java-cas-client's shape) for `ticket`.
@@ -613,7 +576,7 @@ fn saml_request(ticket: &str) -> String {
          <samlp:AssertionArtifact>{}</samlp:AssertionArtifact></samlp:Request>\
          </SOAP-ENV:Body></SOAP-ENV:Envelope>",
         random_id(),
-        web::escape(ticket)
+        quick_xml::escape::escape(ticket)
     )
 }
 

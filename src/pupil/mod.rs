@@ -1,7 +1,10 @@
 //! Pupil keys, the expected establishment and the intent: who an assertion designates,
-//! where the parent was going, and whom the parent meant. Pure.
+//! where the parent was going, and whom the parent meant. Pure, but for
+//! [`directory`], which reads the directory file `--directory` names.
 
 use crate::cas::Assertion;
+
+pub mod directory;
 
 /// An establishment's UAI (`0330012A`): seven digits and a letter, upper case.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
