@@ -70,11 +70,8 @@ enum Command {
         /// standard input. Each file's runs start at its `startup` events.
         #[arg(required = true)]
         traces: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: bonenfant::report::Format,
-        /// Write here instead of standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
         /// Only events from this day (`2026-03-09`, midnight on the `--tz` clock) or
         /// instant (RFC 3339).
         #[arg(long)]
@@ -104,11 +101,8 @@ enum Command {
         /// Trace logs of every instance and day to search (read twice: files only).
         #[arg(required = true)]
         traces: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: bonenfant::report::Format,
-        /// Write here instead of standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
         /// The clock of the times shown.
         #[arg(long, default_value = "Europe/Paris")]
         tz: bonenfant::report::Zone,
@@ -128,6 +122,29 @@ enum Command {
         #[command(subcommand)]
         simulator: SimCommand,
     },
+}
+
+/// Where and how `report` and `lookup` write.
+#[derive(clap::Args)]
+struct Output {
+    #[arg(long, value_enum, default_value = "text")]
+    format: bonenfant::report::Format,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl Output {
+    /// The file `--out` names, created, or standard output.
+    fn open(&self) -> anyhow::Result<Box<dyn std::io::Write>> {
+        Ok(match &self.out {
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            )),
+            None => Box::new(std::io::stdout().lock()),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -279,8 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report {
             traces,
-            format,
-            out,
+            output,
             since,
             until,
             tz,
@@ -312,14 +328,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             let report = summary.finish();
-            match out {
-                Some(path) => {
-                    let file = std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    bonenfant::report::write(&report, format, std::io::BufWriter::new(file))?;
-                }
-                None => bonenfant::report::write(&report, format, std::io::stdout().lock())?,
-            }
+            bonenfant::report::write(&report, output.format, output.open()?)?;
             if report.bad_lines.count > 0 {
                 eprintln!(
                     "bonenfant report: {} line(s) ignored (see the report's last section)",
@@ -332,8 +341,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pseudonym_key_file,
             login,
             traces,
-            format,
-            out,
+            output,
             tz,
             directory,
         } => {
@@ -363,15 +371,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for trace in &traces {
                 search.collect(&trace.display().to_string(), open(trace)?)?;
             }
-            let timeline = search.finish();
-            match out {
-                Some(path) => {
-                    let file = std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    lookup::write(&timeline, format, std::io::BufWriter::new(file))?;
-                }
-                None => lookup::write(&timeline, format, std::io::stdout().lock())?,
-            }
+            lookup::write(&search.finish(), output.format, output.open()?)?;
             Ok(())
         }
         Command::Keygen { out } => {

@@ -23,6 +23,36 @@ fn check_config(args: &[&std::ffi::OsStr]) -> String {
     stdout
 }
 
+/// Runs `bonenfant check-config` on a file holding `text`, whatever the outcome.
+fn check_config_text(text: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bonenfant.toml");
+    std::fs::write(&config, text).unwrap();
+    bonenfant()
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap()
+}
+
+/// Writes a small directory export with `bonenfant sim directory`.
+fn sim_directory(path: &std::path::Path) {
+    let generated = bonenfant()
+        .args([
+            "sim",
+            "directory",
+            "--families",
+            "3",
+            "--establishments",
+            "1",
+        ])
+        .arg("--out")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+}
+
 /// Canaries: contents of key files that must never be printed.
 const PSEUDONYM_CANARY: &str = "canary-pseudonym-key-0123456789abcdef";
 const TLS_KEY_CANARY: &str = "canary-tls-private-key";
@@ -45,20 +75,7 @@ fn every_setting(dir: &std::path::Path) -> std::path::PathBuf {
         path.display().to_string()
     };
     let directory = dir.join("directory.toml");
-    let generated = bonenfant()
-        .args([
-            "sim",
-            "directory",
-            "--families",
-            "3",
-            "--establishments",
-            "1",
-            "--out",
-        ])
-        .arg(&directory)
-        .output()
-        .unwrap();
-    assert!(generated.status.success());
+    sim_directory(&directory);
     let config = format!(
         r#"listen = "127.0.0.1:8443"
 upstream = "https://127.0.0.1:9"
@@ -192,18 +209,9 @@ fn check_config_fills_in_defaults_and_names_random_keys() {
 
 #[test]
 fn check_config_error_names_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bad.toml");
-    std::fs::write(
-        &config,
+    let out = check_config_text(
         "listen = \"127.0.0.1:8443\"\nupstream = \"http://127.0.0.1:9\"\nretry-budget = \"soon\"\n",
-    )
-    .unwrap();
-    let out = bonenfant()
-        .arg("check-config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("retry-budget"), "{stderr}");
@@ -211,18 +219,7 @@ fn check_config_error_names_the_key() {
 
 #[test]
 fn unknown_config_key_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("typo.toml");
-    std::fs::write(
-        &config,
-        "listen = \"127.0.0.1:8443\"\nupstreem = \"http://x\"\n",
-    )
-    .unwrap();
-    let out = bonenfant()
-        .arg("check-config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = check_config_text("listen = \"127.0.0.1:8443\"\nupstreem = \"http://x\"\n");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("upstreem"));
 }
@@ -379,17 +376,8 @@ fn serve_logs_one_startup_line_and_warns_about_an_upstream_path() {
         "{log}"
     );
     // check-config says it too, without failing.
-    let config = dir.path().join("bonenfant.toml");
-    std::fs::write(
-        &config,
-        "listen = \"127.0.0.1:8443\"\nupstream = \"https://ent.example/cas\"\n",
-    )
-    .unwrap();
-    let out = bonenfant()
-        .arg("check-config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out =
+        check_config_text("listen = \"127.0.0.1:8443\"\nupstream = \"https://ent.example/cas\"\n");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("has a path"));
 }
@@ -523,20 +511,7 @@ fn report_reads_several_traces_with_names_and_a_window() {
         "/tests/fixtures/trace/runs.jsonl"
     );
     let directory = dir.path().join("directory.toml");
-    let generated = bonenfant()
-        .args([
-            "sim",
-            "directory",
-            "--families",
-            "3",
-            "--establishments",
-            "1",
-            "--out",
-        ])
-        .arg(&directory)
-        .output()
-        .unwrap();
-    assert!(generated.status.success());
+    sim_directory(&directory);
     let out = bonenfant()
         .args([
             "report",

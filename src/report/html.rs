@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use crate::pages::{self, html, Css, Head, Markup, Printable};
 
-use super::{Figures, Report, Row, Run, StrategyGroup};
+use super::{verdict_label, Figures, Report, Row, Run, StrategyGroup};
 
 const STYLE: Css = Css("
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:0;color:#1d2733;background:#f5f6f8;line-height:1.4}
@@ -557,18 +557,6 @@ fn table(first: &str, named: bool, rows: &[Row]) -> Markup {
 /// `width:42.0%`: a computed number, never text from the log.
 fn percent_style(property: &'static str, value: f64) -> String {
     format!("{property}:{:.1}%", value.clamp(0.0, 100.0))
-}
-
-fn verdict_label(verdict: &str) -> &'static str {
-    match verdict {
-        "ok" => "correct",
-        "wrong_establishment" => "mauvais établissement",
-        "wrong_child" => "mauvais enfant",
-        "flip" => "changement d'enfant",
-        "ambiguous" => "ambigu",
-        "unresolved" => "non résolu",
-        _ => "autre",
-    }
 }
 
 fn pin_label(pin: &str) -> &'static str {

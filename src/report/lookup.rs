@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{read_lines, Format, ReportError, Zone};
+use super::{read_lines, verdict_label, Format, ReportError, Zone};
 use crate::pages::{self, html, Css, Head, Markup, Printable};
 
 /// A login's events further apart than this are two logins (a parent who left the
@@ -538,18 +538,6 @@ impl Describe<'_> {
             }
             _ => "une page d'erreur de bonenfant".to_owned(),
         }
-    }
-}
-
-fn verdict_label(verdict: &str) -> &'static str {
-    match verdict {
-        "ok" => "correct",
-        "wrong_establishment" => "mauvais établissement",
-        "wrong_child" => "mauvais enfant",
-        "flip" => "changement d'enfant",
-        "ambiguous" => "ambigu",
-        "unresolved" => "non résolu",
-        _ => "autre",
     }
 }
 
