@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::pages::{Brand, Color, Logo};
 use crate::pupil::{DirectoryIndex, EstablishmentPattern};
 use crate::session::StoreKeys;
 
@@ -212,6 +213,20 @@ pub struct RawConfig {
     /// Grace period for in-flight requests on shutdown.
     #[arg(long, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+    /// The ENT's name, at the top of every page a parent sees (default `ENT`).
+    #[arg(long, value_name = "NAME")]
+    pub ent_name: Option<String>,
+    /// Where "Retour à l'ENT" leads: the ENT's portal, a path on this host or an
+    /// http(s) URL (default `/`, the ENT behind bonenfant).
+    #[arg(long, value_name = "URL")]
+    pub ent_url: Option<String>,
+    /// The pages' header colour, `#rrggbb` (default #1f4e8c); text is black or white,
+    /// whichever reads better.
+    #[arg(long, value_name = "#RRGGBB")]
+    pub brand_color: Option<String>,
+    /// The ENT's logo (PNG, JPEG, GIF, WebP or SVG, ≤ 64 KiB), inlined in every page.
+    #[arg(long, value_name = "PATH")]
+    pub brand_logo: Option<PathBuf>,
 }
 
 /// Bounds and timeouts (invariant I5).
@@ -297,6 +312,8 @@ pub struct Config {
     pub pin: PinSettings,
     pub limits: Limits,
     pub secrets: Secrets,
+    /// How the pages a parent sees show the ENT.
+    pub brand: Brand,
     /// The settings as given (flags over file), for `check-config`.
     pub raw: RawConfig,
 }
@@ -360,6 +377,10 @@ impl RawConfig {
             max_validation_body,
             max_request_body,
             shutdown_grace,
+            ent_name,
+            ent_url,
+            brand_color,
+            brand_logo,
         )
     }
 
@@ -510,6 +531,7 @@ impl RawConfig {
             ),
             None => None,
         };
+        let brand = self.brand()?;
         let mut secrets = load_secrets(
             self.pseudonym_key_file.as_deref(),
             self.cookie_key_file.as_deref(),
@@ -540,8 +562,48 @@ impl RawConfig {
             pin,
             limits,
             secrets,
+            brand,
             raw: self,
         })
+    }
+
+    /// The ENT's name, way back, colour and logo, defaults filled in.
+    fn brand(&self) -> Result<Brand, ConfigError> {
+        let mut brand = Brand::default();
+        if let Some(name) = &self.ent_name {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 60 || name.contains(char::is_control) {
+                return Err(ConfigError::invalid(
+                    "ent-name",
+                    "must be 1 to 60 printable characters",
+                ));
+            }
+            name.clone_into(&mut brand.ent_name);
+        }
+        if let Some(url) = &self.ent_url {
+            if crate::pages::local_href(url).is_none() {
+                return Err(ConfigError::invalid(
+                    "ent-url",
+                    format!("{url:?} must be a path on this host (/…) or an http(s) URL"),
+                ));
+            }
+            url.clone_into(&mut brand.ent_url);
+        }
+        if let Some(color) = &self.brand_color {
+            brand.color = Color::parse(color).ok_or_else(|| {
+                ConfigError::invalid("brand-color", format!("{color:?} is not #rrggbb"))
+            })?;
+        }
+        if let Some(path) = &self.brand_logo {
+            let bytes = std::fs::read(path).map_err(|e| {
+                ConfigError::invalid("brand-logo", format!("{}: {e}", path.display()))
+            })?;
+            let logo = Logo::from_bytes(&bytes).map_err(|e| {
+                ConfigError::invalid("brand-logo", format!("{}: {e}", path.display()))
+            })?;
+            brand.logo = Some(logo);
+        }
+        Ok(brand)
     }
 }
 
@@ -606,6 +668,10 @@ impl Config {
             max_validation_body: Some(limits.max_validation_body),
             max_request_body: Some(limits.max_request_body),
             shutdown_grace: text(limits.shutdown_grace),
+            ent_name: Some(self.brand.ent_name.clone()),
+            ent_url: Some(self.brand.ent_url.clone()),
+            brand_color: Some(self.brand.color.to_string()),
+            brand_logo: self.raw.brand_logo.clone(),
         }
     }
 
@@ -936,6 +1002,73 @@ mod tests {
             reparsed.store.as_deref(),
             Some("redis://user:masked@127.0.0.1:6379/0")
         );
+    }
+
+    #[test]
+    fn brand_settings_are_checked_and_named() {
+        let brand = |raw: RawConfig| raw.validate().map(|c| c.brand);
+        let defaults = brand(minimal()).unwrap();
+        assert_eq!(defaults, Brand::default());
+        let set = brand(RawConfig {
+            ent_name: Some(" ENT Nouvelle-Aquitaine ".into()),
+            ent_url: Some("https://ent.example/portail".into()),
+            brand_color: Some("#C0FFEE".into()),
+            ..minimal()
+        })
+        .unwrap();
+        assert_eq!(set.ent_name, "ENT Nouvelle-Aquitaine");
+        assert_eq!(set.color.to_string(), "#c0ffee");
+        for (raw, key) in [
+            (
+                RawConfig {
+                    ent_name: Some(" ".into()),
+                    ..minimal()
+                },
+                "ent-name:",
+            ),
+            (
+                RawConfig {
+                    ent_url: Some("javascript:alert(1)".into()),
+                    ..minimal()
+                },
+                "ent-url:",
+            ),
+            (
+                RawConfig {
+                    ent_url: Some("//evil.example/".into()),
+                    ..minimal()
+                },
+                "ent-url:",
+            ),
+            (
+                RawConfig {
+                    brand_color: Some("red".into()),
+                    ..minimal()
+                },
+                "brand-color:",
+            ),
+            (
+                RawConfig {
+                    brand_logo: Some("/nonexistent/logo.png".into()),
+                    ..minimal()
+                },
+                "brand-logo:",
+            ),
+        ] {
+            let err = raw.validate().unwrap_err().to_string();
+            assert!(err.starts_with(key), "{err}");
+        }
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, b"not an image").unwrap();
+        let raw = RawConfig {
+            brand_logo: Some(file.path().to_owned()),
+            ..minimal()
+        };
+        assert!(raw
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not a PNG"));
     }
 
     #[test]

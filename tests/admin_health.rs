@@ -219,12 +219,15 @@ async fn one_failed_exchange_marks_the_ent_down_at_once() {
 async fn redis_going_away_fails_readiness_only_under_strict_correlation() {
     let mut redis = RedisServer::start();
     let ent = Ent::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = crate::session_support::store_key_file(keys.path());
     let start = |strict: bool| {
-        let (url, store) = (ent.url(), redis.url());
+        let (url, store, key_file) = (ent.url(), redis.url(), key_file.clone());
         async move {
             bonenfant(&url, None, move |raw| {
                 raw.admin = Some("127.0.0.1:0".parse().unwrap());
                 raw.store = Some(store);
+                raw.store_key_file = Some(key_file);
                 raw.strict_correlation = Some(strict);
             })
             .await

@@ -112,6 +112,10 @@ upstream-timeout = "7s"
 max-validation-body = 32768
 max-request-body = 16384
 shutdown-grace = "3s"
+ent-name = "ENT de test"
+ent-url = "https://ent.example/"
+brand-color = '#004080'
+brand-logo = {logo:?}
 "#,
         cert = file("cert.pem", "-----BEGIN CERTIFICATE-----\n"),
         key = file("key.pem", TLS_KEY_CANARY),
@@ -122,6 +126,7 @@ shutdown-grace = "3s"
         pseudonym = file("pseudonym.key", PSEUDONYM_CANARY),
         cookie = file("cookie.keys", &format!("# current\n{}\n", cookie_canary())),
         directory = directory.display().to_string(),
+        logo = file("logo.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"/>"),
     );
     let path = dir.join("bonenfant.toml");
     std::fs::write(&path, config).unwrap();

@@ -1,12 +1,14 @@
 //! Every integration test, in one binary (as ripgrep does): one link instead of thirty
 //! keeps `cargo test` fast and its target directory small on a 2-core CI machine.
 //! Each module is one area, named after what it tests; the `*_support` modules hold the
-//! shared set-up (simulators, scripted upstreams, a test PKI, a throwaway redis-server).
+//! shared set-up (simulators, scripted upstreams, a test PKI, a throwaway redis-server,
+//! a headless Chromium).
 //!
 //! Filter by area as usual: `cargo test --test integration proxy_tls::`.
 // In tests a panic is the assertion: `unwrap` in helpers and set-up is fine here.
 #![allow(clippy::unwrap_used)]
 
+mod browser_support;
 mod pin_support;
 mod session_support;
 mod sim_support;
@@ -14,6 +16,7 @@ mod support;
 
 mod admin_health;
 mod admin_server;
+mod browser_pages;
 mod cas_adversarial;
 mod cas_formats;
 mod cas_requests;

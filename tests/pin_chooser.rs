@@ -76,12 +76,12 @@ fn codes(captured: &Captured) -> Vec<String> {
         .collect()
 }
 
-/// What the session's chooser page says is pinned (no pin: nothing checked).
+/// What the session's chooser page says is pinned (no pin: no child marked).
 async fn pinned(stack: &Stack, jar: &mut Jar) -> bool {
     let page = jar
         .get(&stack.chooser_url(&stack.pronote_page(COLLEGE)))
         .await;
-    page.body.contains(" checked")
+    page.body.contains("aria-current=\"true\"")
 }
 
 fn assert_refused(answer: &Answer, status: StatusCode) {
@@ -250,7 +250,7 @@ async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
         ]
     );
 
-    // The same form, posted as the page posts it, pins.
+    // The same form, posted as the page posts it, pins and sends the parent on.
     let answer = jar
         .post(
             &action,
@@ -259,7 +259,8 @@ async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
             None,
         )
         .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.sends_on(), "{}", answer.body);
     assert!(pinned(&stack, &mut jar).await);
     assert_eq!(captured.named("pin_set").len(), 1);
     // A same-origin Referer stands in for a missing Origin (older browsers).
@@ -271,7 +272,7 @@ async fn pin_post_without_this_sessions_token_or_origin_is_refused() {
             Some(&format!("{same_origin}/bonenfant/choose")),
         )
         .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert!(answer.sends_on());
     stack.stop().await;
 }
 
@@ -371,7 +372,7 @@ async fn session_rotates_at_each_ticket_redirect_so_a_planted_cookie_sees_nothin
     let chosen = victim
         .post(&action, &all, Some(&origin(&action)), None)
         .await;
-    assert_eq!(chosen.status, StatusCode::SEE_OTHER);
+    assert!(chosen.sends_on());
     let landed = victim.get(&chosen.location.expect("to Pronote")).await;
     assert_eq!(
         pin_support::shown(&landed).and_then(|p| p.key()),
@@ -390,7 +391,11 @@ async fn session_rotates_at_each_ticket_redirect_so_a_planted_cookie_sees_nothin
     current
         .cookies
         .insert(pin_support::SESSION_COOKIE.to_owned(), after_landing);
-    assert!(current.get(&chooser).await.body.contains(" checked"));
+    assert!(current
+        .get(&chooser)
+        .await
+        .body
+        .contains("aria-current=\"true\""));
     stack.stop().await;
 }
 
@@ -406,9 +411,25 @@ async fn chooser_lists_only_this_parents_children_by_first_name_and_class() {
         .get(&stack.chooser_url(&stack.pronote_page(COLLEGE)))
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("Chloé — classe de 3C"), "{}", page.body);
-    assert!(page.body.contains("Lucas — classe de 5A"));
-    assert_eq!(page.body.matches("type=\"radio\"").count(), 2);
+    for child in ["Chloé", "Lucas"] {
+        assert!(
+            page.body
+                .contains(&format!("<span class=\"name\">{child}</span>")),
+            "{}",
+            page.body
+        );
+    }
+    for detail in [
+        "Classe de 3C · Collège Jean Moulin (Pessac)",
+        "Classe de 5A · Collège Jean Moulin (Pessac)",
+    ] {
+        assert!(page.body.contains(detail), "{}", page.body);
+    }
+    assert!(
+        page.body.find("Chloé") < page.body.find("Lucas"),
+        "children by first name"
+    );
+    assert_eq!(page.body.matches("name=\"child\"").count(), 2);
     for secret in [
         "837003",
         "837004",
@@ -420,7 +441,8 @@ async fn chooser_lists_only_this_parents_children_by_first_name_and_class() {
         assert!(!page.body.contains(secret), "{secret} on the page");
     }
     assert!(page.body.contains("<html lang=\"fr\">"));
-    assert!(page.body.contains("<label for="));
+    assert!(page.body.contains("<meta name=\"viewport\""));
+    assert!(page.body.contains("Retour à l'ENT"));
     assert_eq!(action.path(), "/bonenfant/choose");
     assert!(hidden(&fields, "service").is_some_and(|s| s.contains("/0330101a/pronote/")));
     stack.stop().await;
@@ -449,15 +471,15 @@ async fn chooser_shows_hostile_first_names_and_classes_as_text() {
         .await;
     assert_eq!(page.status, StatusCode::OK);
     for shown in [
-        "&lt;script&gt;alert(1)&lt;/script&gt; — classe de &quot;&gt;&lt;img src=x onerror=alert(1)&gt;",
-        "O'Brien &amp; &lt;b&gt;Fils&lt;/b&gt; — classe de 5A",
+        "&lt;script&gt;alert(1)&lt;/script&gt;</span><span class=\"detail\">Classe de &quot;&gt;&lt;img src=x onerror=alert(1)&gt;",
+        "O'Brien &amp; &lt;b&gt;Fils&lt;/b&gt;</span><span class=\"detail\">Classe de 5A",
     ] {
         assert!(page.body.contains(shown), "{shown}: {}", page.body);
     }
     for injected in ["<script", "<img", "<b>"] {
         assert!(!page.body.contains(injected), "{injected}: {}", page.body);
     }
-    assert_eq!(page.body.matches("<label for=").count(), 2);
+    assert_eq!(page.body.matches("name=\"child\"").count(), 2);
     let (_, fields) = form(&page, "csrf").expect("the chooser form");
     let mut names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
@@ -532,6 +554,62 @@ async fn cookie_behind_a_tls_terminator_keeps_host_prefix_and_secure() {
     let refused = jar.post(&action, &good, Some(&http_origin), None).await;
     assert_refused(&refused, StatusCode::FORBIDDEN);
     let accepted = jar.post(&action, &good, Some(&https_origin), None).await;
-    assert!(accepted.status.is_redirection(), "{}", accepted.body);
+    assert!(accepted.sends_on(), "{}", accepted.body);
+    stack.stop().await;
+}
+
+/// Julien's chooser, bonenfant without a directory: it knows only what the ENT asserted,
+/// and this ENT names both children in each assertion (in random order).
+async fn julien_without_a_directory(child_names_in_vectors: bool) -> (Stack, Answer) {
+    let stack = Stack::start_without_index(
+        pin_support::fixture_directory(),
+        EntOptions {
+            pick: Pick::Shuffled,
+            child_names_in_vectors,
+            ..EntOptions::ose_random(3)
+        },
+        PinMode::Retry,
+        |raw| raw.retry_max = Some(32),
+    )
+    .await;
+    let mut jar = Jar::new();
+    jar.login(&stack.pronote_page(COLLEGE), JULIEN.0, JULIEN.1)
+        .await;
+    let page = jar
+        .get(&stack.chooser_url(&stack.pronote_page(COLLEGE)))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    (stack, page)
+}
+
+/// Issue 10, failure 2: without `--directory` the chooser read "Enfant n°1", "Enfant
+/// n°2", the first names in session state always `null`. An ENT that writes each
+/// child's first name in a parent's FrEduVecteur values (`2|DURAND|Chloé|…`) has them
+/// shown, in a stable order, whatever order the ENT sent them in.
+#[tokio::test(flavor = "current_thread")]
+async fn chooser_names_children_without_a_directory() {
+    let (_captured, _guard) = capture::capture();
+    let (stack, page) = julien_without_a_directory(true).await;
+    let names: Vec<&str> = page
+        .body
+        .split("<span class=\"name\">")
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next())
+        .collect();
+    assert_eq!(names, ["Chloé", "Lucas"], "{}", page.body);
+    assert!(!page.body.contains("Enfant n°"));
+    stack.stop().await;
+}
+
+/// The national chain and entcore write the *parent's* names in each FrEduVecteur
+/// value (`2|DURAND|Julien|837003|…`, `2|DURAND|Julien|837004|…`): the chooser must not
+/// call every child "Julien". Without a directory, it numbers them.
+#[tokio::test(flavor = "current_thread")]
+async fn chooser_never_names_a_child_after_the_parent() {
+    let (_captured, _guard) = capture::capture();
+    let (stack, page) = julien_without_a_directory(false).await;
+    assert!(!page.body.contains("Julien"), "{}", page.body);
+    assert!(page.body.contains("<span class=\"name\">Enfant n°1</span>"));
+    assert!(page.body.contains("<span class=\"name\">Enfant n°2</span>"));
     stack.stop().await;
 }

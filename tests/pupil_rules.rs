@@ -50,14 +50,75 @@ fn rule1_freduvecteur_values_in_assertion_order() {
         d.0.iter()
             .map(|d| (d.key.clone(), d.first_name.as_deref()))
             .collect();
+    // Two first names in one parent's values: they are the children's, not the holder's.
     assert_eq!(
         got,
         [
-            (key("0330012A", "701294"), None),
-            (key("0330099Z", "701300"), None)
+            (key("0330012A", "701294"), Some("Zoé")),
+            (key("0330099Z", "701300"), Some("Léa"))
         ]
     );
     assert_eq!(d.designated().unwrap().rule, PupilRule::FrEduVecteur);
+}
+
+fn first_names(a: &Assertion) -> Vec<Option<String>> {
+    designations(a, &ExtractionRules::default(), None)
+        .0
+        .into_iter()
+        .map(|d| d.first_name)
+        .collect()
+}
+
+/// The national chain and entcore put the parent's own names in each of a parent's
+/// FrEduVecteur values (`2|MARTIN|Claire|…`, one per child): a chooser listing
+/// "Claire" for every child would mislead. A vector's first name is a child's only
+/// when the assertion shows it is not the holder's.
+#[test]
+fn rule1_first_names_are_the_childrens_only_when_not_the_holders() {
+    // The holder's name in every value, as entcore and the sims write it.
+    let holders = assertion(
+        "claire",
+        &[
+            ("prenom", "Claire"),
+            ("FrEduVecteur", "2|MARTIN|Claire|837001|0330101A"),
+            ("FrEduVecteur", "2|MARTIN|Claire|837002|0330202B"),
+        ],
+    );
+    assert_eq!(first_names(&holders), [None, None]);
+    // OSE's bug: one value per ticket; the holder's `prenom` tells whose name it is.
+    let one = assertion(
+        "claire",
+        &[
+            ("prenom", "Claire"),
+            ("FrEduVecteur", "2|MARTIN|Claire|837001|0330101A"),
+        ],
+    );
+    assert_eq!(first_names(&one), [None]);
+    // One value, no holder name to compare with: unknown, so none.
+    let bare = assertion("x", &[("FrEduVecteur", "2|LEROY|Nina|700301|0330001A")]);
+    assert_eq!(first_names(&bare), [None]);
+    // A child's name, told apart from the holder's (`givenName`, any case).
+    let child = assertion(
+        "x",
+        &[
+            ("GIVENNAME", "Claire"),
+            ("FrEduVecteur", "2|LEROY| Nina |700301|0330001A"),
+        ],
+    );
+    assert_eq!(first_names(&child), [Some("Nina".to_owned())]);
+    // Pupils' own values carry no name worth showing; blanks are none.
+    let blank = assertion(
+        "x",
+        &[
+            ("prenom", "Claire"),
+            ("FrEduVecteur", "2|LEROY||700301|0330001A"),
+        ],
+    );
+    assert_eq!(first_names(&blank), [None]);
+    // A name is bounded (sessions hold ≤ 1 KiB).
+    let long = format!("2|X|{}|1|0330001A", "é".repeat(300));
+    let huge = assertion("x", &[("prenom", "Claire"), ("FrEduVecteur", &long)]);
+    assert_eq!(first_names(&huge), [Some("é".repeat(40))]);
 }
 
 #[test]
@@ -173,8 +234,8 @@ fn ose_like_fixture_designates_its_one_child() {
     let d = designations(&a, &ExtractionRules::default(), None);
     assert_eq!(d.0.len(), 1);
     assert_eq!(d.designated().unwrap().key, key("0330012A", "701294"));
-    // The names in a FrEduVecteur value are its holder's (the parent's), not the child's.
-    assert_eq!(d.designated().unwrap().first_name, None);
+    // The value's first name is not the holder's (`prenom` Marie): it is the child's.
+    assert_eq!(d.designated().unwrap().first_name.as_deref(), Some("Lucas"));
     assert_eq!(
         principal_kind(
             &a,

@@ -4,19 +4,24 @@
 //! HTML report and the simulators build on.
 //!
 //! The only unescaped text a template may insert is a [`Css`] stylesheet, which takes a
-//! `&'static str`: nothing read from a request, the ENT or a log can reach it. Link
+//! `&'static str`, and a [`Color`], rendered from three parsed bytes: nothing read from
+//! a request, the ENT or a log can reach a stylesheet. Every page a parent sees is framed
+//! by [`parent_page`] (phone viewport, French heading, next steps, code in small print,
+//! the ENT's [`Brand`]). Link
 //! targets that come from outside go through [`web_href`] or [`local_href`] first, so a
 //! `javascript:` URL never becomes a link.
 
 mod chooser;
 mod control;
 mod error;
+mod shell;
 pub mod status;
 
 pub use chooser::{chooser, Choice};
-pub use control::{chooser_href, gave_up, pin_noted, searching};
+pub use control::{chooser_href, gave_up, give_up, opening, pin_noted, searching, GiveUp};
 pub use error::error;
 pub use maud::{html, Markup, Render};
+pub use shell::{parent_page, Brand, Color, Logo, LogoError, ParentPage, MAX_LOGO_BYTES};
 pub use status::status;
 
 /// What a page's `<head>` holds besides `<meta charset="utf-8">`.

@@ -1,14 +1,14 @@
 //! The chooser page: where a parent says which child they mean.
 //!
 //! Served by the proxy under the control prefix (`/bonenfant/choose`). Plain HTML that
-//! works without JavaScript, French by default; its markup is in `pages`. The form posts
-//! an opaque per-session token for each child, never the pupil's identifier, and a CSRF
-//! token.
+//! works without JavaScript, French by default; its markup is in `pages`. Each child is
+//! a submit button posting an opaque per-session token, never the pupil's identifier,
+//! with a CSRF token.
 
 use crate::code::Code;
 use sha2::{Digest, Sha256};
 
-use crate::pages::{self, Choice};
+use crate::pages::{self, Brand, Choice};
 use crate::pupil::PupilKey;
 
 /// One child the page offers.
@@ -17,6 +17,7 @@ pub struct ChooserChild<'a> {
     pub key: &'a PupilKey,
     pub first_name: Option<&'a str>,
     pub class: Option<&'a str>,
+    pub establishment: Option<&'a str>,
     /// Whether this child is the current pin.
     pub pinned: bool,
 }
@@ -89,18 +90,26 @@ pub fn child_token(csrf: &str, key: &PupilKey) -> String {
     hex::encode(&hash.finalize()[..12])
 }
 
-/// Renders the chooser page. `action` is the form's target path.
-pub fn render(children: &[ChooserChild<'_>], service: &str, csrf: &str, action: &str) -> String {
+/// Renders the chooser page, children in the order given. `action` is the form's
+/// target path.
+pub fn render(
+    brand: &Brand,
+    children: &[ChooserChild<'_>],
+    service: &str,
+    csrf: &str,
+    action: &str,
+) -> String {
     let choices: Vec<Choice<'_>> = children
         .iter()
         .map(|child| Choice {
             token: child_token(csrf, child.key),
             first_name: child.first_name,
             class: child.class,
+            establishment: child.establishment,
             checked: child.pinned,
         })
         .collect();
-    pages::chooser(&choices, service, csrf, action)
+    pages::chooser(brand, &choices, service, csrf, action)
 }
 
 /// Parses an `application/x-www-form-urlencoded` pin POST. Each field exactly once.
@@ -168,9 +177,16 @@ mod tests {
             key: &k,
             first_name: Some("<Zoé>"),
             class: Some("4e B"),
+            establishment: None,
             pinned: false,
         }];
-        let html = render(&children, "https://x/?a=1&b=2", "tok", "/bonenfant/choose");
+        let html = render(
+            &Brand::default(),
+            &children,
+            "https://x/?a=1&b=2",
+            "tok",
+            "/bonenfant/choose",
+        );
         assert!(!html.contains("4242001"));
         assert!(html.contains("&lt;Zoé&gt;"));
         assert!(html.contains("a=1&amp;b=2"));

@@ -18,6 +18,7 @@ use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_T
 use http::{Response, StatusCode};
 
 use super::body::ProxyBody;
+use crate::pages::Brand;
 
 /// The header every answer the proxy builds for an error carries, with its stable code,
 /// so an integrator can tell a bonenfant error from an ENT error at a glance.
@@ -129,18 +130,32 @@ pub fn overloaded() -> Response<ProxyBody> {
     response
 }
 
-/// A small HTML page naming the error and its code, with the code also in
-/// [`ERROR_HEADER`]. Never cached; carries nothing from the request (no reflected input).
+/// [`branded_page`] in the default brand, for answers made before a request reaches
+/// the exchange (a panicking handler, a connection over the cap).
 pub fn page(status: StatusCode, code: Code) -> Response<ProxyBody> {
-    let mut response = html(status, crate::pages::error(status, code.as_str()));
+    branded_page(&Brand::default(), status, code)
+}
+
+/// A small HTML page in the ENT's colours saying what went wrong and what to do next,
+/// with the code in small print and in [`ERROR_HEADER`]. Never cached; carries nothing
+/// from the request (no reflected input).
+pub fn branded_page(brand: &Brand, status: StatusCode, code: Code) -> Response<ProxyBody> {
+    let mut response = html(status, crate::pages::error(brand, status, code.as_str()));
     response
         .headers_mut()
         .insert(ERROR_HEADER, HeaderValue::from_static(code.as_str()));
     response
 }
 
+/// The policy of every page bonenfant writes: nothing loads but inline style and
+/// `data:` images (the inlined logo), no script, never framed, and forms post only to
+/// this origin. The chooser's POST is answered by a page that refreshes to Pronote
+/// (`pages::opening`), so `form-action` needs no other origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+    img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// A page bonenfant writes itself (error pages, the chooser): never cached, never
-/// framed, no script, forms post only to this origin.
+/// framed, no script, forms post only to this origin ([`CONTENT_SECURITY_POLICY`]).
 pub fn html(status: StatusCode, html: String) -> Response<ProxyBody> {
     let mut response = Response::new(ProxyBody::full(html));
     *response.status_mut() = status;
@@ -153,9 +168,7 @@ pub fn html(status: StatusCode, html: String) -> Response<ProxyBody> {
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert(
         "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-        ),
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
     response
 }

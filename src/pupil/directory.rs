@@ -329,6 +329,11 @@ impl Directory {
     /// pupil's first name and class (the chooser page).
     pub fn index(&self) -> DirectoryIndex {
         let mut index = DirectoryIndex::default();
+        for establishment in &self.data.establishments {
+            if let Some(uai) = Uai::parse(&establishment.uai) {
+                index.establishments.insert(uai, establishment.name.clone());
+            }
+        }
         for pupil in &self.data.pupils {
             if let Some(key) = key_of(pupil) {
                 index.jointures.insert(pupil.jointure.clone(), key.clone());

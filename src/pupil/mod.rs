@@ -129,6 +129,8 @@ pub struct DirectoryIndex {
     /// Principal (`cas:user`, byte-exact) → the children of that parent account.
     pub children: std::collections::HashMap<String, Vec<PupilKey>>,
     pub labels: std::collections::HashMap<PupilKey, PupilLabel>,
+    /// Each establishment's name as parents know it (`Collège Jean Moulin`).
+    pub establishments: std::collections::HashMap<Uai, String>,
 }
 
 /// What the chooser page shows of a pupil: first name and class, nothing more.
@@ -146,6 +148,10 @@ impl DirectoryIndex {
 
     pub fn label(&self, pupil: &PupilKey) -> Option<&PupilLabel> {
         self.labels.get(pupil)
+    }
+
+    pub fn establishment_name(&self, uai: &Uai) -> Option<&str> {
+        self.establishments.get(uai).map(String::as_str)
     }
 }
 
@@ -282,25 +288,68 @@ impl<'a> FrEduVecteur<'a> {
 /// Rule 1: every FrEduVecteur-shaped value of any attribute.
 fn by_freduvecteur(assertion: &Assertion, found: &mut Designations) {
     // Most values hold no `|`: one byte scan, no splitting.
-    let candidates = assertion.attributes.iter().filter(|(_, v)| v.contains('|'));
-    for (_, value) in candidates {
-        for part in value.split(VALUE_SEPARATOR) {
-            let Some(v) = FrEduVecteur::parse(part.trim()) else {
-                continue;
-            };
-            let Some(uai) = Uai::parse(v.uai) else {
-                continue;
-            };
-            let key = PupilKey {
-                uai,
-                eleve_id: v.eleve_id.to_owned(),
-            };
-            // The names of a FrEduVecteur value are its holder's: a parent's own, never
-            // the child's (and blank for pupils since 2018). A child's first name comes
-            // only from the directory index.
-            found.add(key, PupilRule::FrEduVecteur, None);
-        }
+    let vectors: Vec<FrEduVecteur<'_>> = assertion
+        .attributes
+        .iter()
+        .filter(|(_, v)| v.contains('|'))
+        .flat_map(|(_, value)| value.split(VALUE_SEPARATOR))
+        .filter_map(|part| FrEduVecteur::parse(part.trim()))
+        .collect();
+    let names_are_the_childrens = children_named_in_vectors(assertion, &vectors);
+    for v in vectors {
+        let Some(uai) = Uai::parse(v.uai) else {
+            continue;
+        };
+        let key = PupilKey {
+            uai,
+            eleve_id: v.eleve_id.to_owned(),
+        };
+        let first_name = (names_are_the_childrens && v.is_parent())
+            .then(|| shown_first_name(v.first_name))
+            .flatten();
+        found.add(key, PupilRule::FrEduVecteur, first_name);
     }
+}
+
+/// Attributes naming the person who logged in (`prenom` in OSE and entcore, LDAP's
+/// `givenName`).
+const HOLDER_FIRST_NAMES: [&str; 3] = ["prenom", "givenName", "firstName"];
+
+/// Longest first name kept for the chooser (a session holds ≤ 1 KiB).
+const MAX_FIRST_NAME: usize = 40;
+
+/// Whether the name fields of a parent's FrEduVecteur values are the children's. The
+/// national chain and entcore write the *holder's* names there (`2|MARTIN|Claire|…` for
+/// each of Claire's children), and naming every child "Claire" on the chooser would be
+/// worse than naming none; some ENTs write each child's. The names are taken as the
+/// children's only when the assertion shows it: two values with different first names
+/// (one person has one first name), or first names that all differ from the holder's
+/// own (`prenom`, `givenName`).
+fn children_named_in_vectors(assertion: &Assertion, vectors: &[FrEduVecteur<'_>]) -> bool {
+    let names: Vec<String> = vectors
+        .iter()
+        .filter(|v| v.is_parent())
+        .map(|v| v.first_name.trim().to_lowercase())
+        .collect();
+    if names.is_empty() || names.iter().any(String::is_empty) {
+        return false;
+    }
+    if names.iter().any(|n| n != &names[0]) {
+        return true;
+    }
+    let holder: Vec<String> = HOLDER_FIRST_NAMES
+        .iter()
+        .flat_map(|attribute| values_named(assertion, attribute))
+        .map(str::to_lowercase)
+        .collect();
+    !holder.is_empty() && names.iter().all(|n| !holder.contains(n))
+}
+
+/// A first name as the chooser may show it: trimmed, at most [`MAX_FIRST_NAME`]
+/// characters, none when blank.
+fn shown_first_name(raw: &str) -> Option<String> {
+    let name: String = raw.trim().chars().take(MAX_FIRST_NAME).collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Rule 2: `ENTEleveStructRattachId` values, with the first UAI attribute that holds a UAI.

@@ -1,5 +1,5 @@
-//! A scripted browser for the demo and the tests: a cookie jar, redirects followed (and
-//! counted), forms posted. Enough of a browser for the CAS dance, nothing more.
+//! A scripted browser for the demo and the tests: a cookie jar, redirects and
+//! `<meta http-equiv="refresh">` followed (and counted), forms posted. Enough of a browser for the CAS dance, nothing more.
 //!
 //! Cookies are host-only (no `Domain` sharing) and honour `Path`, `Max-Age`, `Expires`
 //! and `Secure` (sent over HTTPS, and to loopback hosts as browsers do for localhost).
@@ -203,10 +203,23 @@ impl Browser {
             let body = web::read_body(response.into_body())
                 .await
                 .ok_or(BrowserError::Body)?;
+            let body = String::from_utf8_lossy(&body).into_owned();
+            if let (true, true, Some(next)) =
+                (follow, status.is_success(), refresh_target(&url, &body))
+            {
+                hops += 1;
+                if hops > self.max_hops {
+                    return Err(BrowserError::TooManyRedirects { max: self.max_hops });
+                }
+                method = Method::GET;
+                form = None;
+                url = next;
+                continue;
+            }
             return Ok(Page {
                 url,
                 status,
-                body: String::from_utf8_lossy(&body).into_owned(),
+                body,
                 hops,
                 location,
             });
@@ -352,6 +365,10 @@ static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?is)([a-z-]+)\s*=\s*"([^"]*)""#)
         .unwrap_or_else(|e| unreachable!("ATTRIBUTE: {e}"))
 });
+static BUTTON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)<button\b([^>]*)>(.*?)</button>")
+        .unwrap_or_else(|e| unreachable!("BUTTON: {e}"))
+});
 static LABEL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?is)<label\b([^>]*)>(.*?)</label>").unwrap_or_else(|e| unreachable!("LABEL: {e}"))
 });
@@ -367,6 +384,28 @@ static TAG: LazyLock<Regex> =
 static MAIN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?is)<main\b([^>]*)>").unwrap_or_else(|e| unreachable!("MAIN: {e}"))
 });
+static META: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)<meta\b([^>]*)>").unwrap_or_else(|e| unreachable!("META: {e}"))
+});
+
+/// Where a page's `<meta http-equiv="refresh" content="0;url=…">` leads, resolved
+/// against `url`, as browsers follow it (bonenfant answers a pin this way).
+pub fn refresh_target(url: &Url, body: &str) -> Option<Url> {
+    META.captures_iter(body).find_map(|meta| {
+        let attributes = attributes_vec(meta.get(1)?.as_str());
+        let field = |key: &str| attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        if !field("http-equiv")?.eq_ignore_ascii_case("refresh") {
+            return None;
+        }
+        let (_, target) = field("content")?.split_once(';')?;
+        let target = target.trim_start();
+        let target = target
+            .get(..4)
+            .filter(|prefix| prefix.eq_ignore_ascii_case("url="))
+            .map_or(target, |_| &target[4..]);
+        url.join(target.trim().trim_matches(['\'', '"'])).ok()
+    })
+}
 
 /// A form of a page: where it posts, and its hidden fields.
 #[derive(Clone, Debug)]
@@ -528,6 +567,16 @@ pub fn choices(page: &Page, field: &str) -> Option<(Form, Vec<Choice>)> {
                 let value = named(&option_attributes, "value").unwrap_or_else(|| label.clone());
                 found.push(Choice { value, label });
             }
+        }
+        // One submit button per choice: its own name and value, its text the label.
+        for button in BUTTON.captures_iter(inner) {
+            let button_attributes = attributes_vec(button.get(1)?.as_str());
+            if named(&button_attributes, "name").as_deref() != Some(field) {
+                continue;
+            }
+            let label = visible_text(button.get(2)?.as_str());
+            let value = named(&button_attributes, "value").unwrap_or_default();
+            found.push(Choice { value, label });
         }
         if found.is_empty() {
             return None;

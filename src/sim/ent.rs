@@ -94,6 +94,10 @@ pub struct EntOptions {
     pub seed: u64,
     /// How long a ticket stays valid (real servers: 10 s to a few minutes).
     pub ticket_ttl: Duration,
+    /// Writes each child's own names in a parent's FrEduVecteur values, instead of the
+    /// parent's as the national chain does: some ENTs may, and bonenfant then shows
+    /// those first names on its chooser.
+    pub child_names_in_vectors: bool,
 }
 
 /// What the ENT did, for tests and the demo.
@@ -224,6 +228,7 @@ impl Default for EntOptions {
             dialect: Dialect::Ose,
             seed: 0,
             ticket_ttl: Duration::from_secs(60),
+            child_names_in_vectors: false,
         }
     }
 }
@@ -668,12 +673,11 @@ impl EntState {
             .filter_map(|j| self.directory.pupil_by_jointure(j))
             .collect();
         self.lock().counters.validations_ok += 1;
-        Outcome::Success(assertion(
-            &self.directory,
-            self.options.dialect,
-            parent,
-            &picked,
-        ))
+        let mut assertion = assertion(&self.directory, self.options.dialect, parent, &picked);
+        if self.options.child_names_in_vectors {
+            name_children_in_vectors(&mut assertion, &picked);
+        }
+        Outcome::Success(assertion)
     }
 
     /// Writes `outcome` in `format`: the dialect's own XML, else the canonical forms.
@@ -833,6 +837,28 @@ fn assertion(
         proxies: Vec::new(),
         auth,
     }
+}
+
+/// Rewrites each FrEduVecteur value's names to its child's (`2|LEROY|Nina|…`).
+fn name_children_in_vectors(assertion: &mut Assertion, picked: &[&Pupil]) {
+    let renamed: Vec<(String, String)> = assertion
+        .attributes
+        .iter()
+        .map(|(name, value)| {
+            let child = picked.iter().find(|p| {
+                name == "FrEduVecteur" && value.ends_with(&format!("|{}|{}", p.eleve_id, p.uai))
+            });
+            let value = match (child, value.split_once('|')) {
+                (Some(child), Some((profil, _))) => format!(
+                    "{profil}|{}|{}|{}|{}",
+                    child.last_name, child.first_name, child.eleve_id, child.uai
+                ),
+                _ => value.to_owned(),
+            };
+            (name.to_owned(), value)
+        })
+        .collect();
+    assertion.attributes = renamed.into_iter().collect();
 }
 
 const CAS_NS: &str = "http://www.yale.edu/tp/cas";

@@ -37,12 +37,33 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts the three servers. `tweak` adjusts bonenfant's settings.
+    /// Starts the three servers, bonenfant with the directory's index. `tweak` adjusts
+    /// bonenfant's settings.
     pub async fn start(
         directory: Arc<Directory>,
         ent: EntOptions,
         mode: PinMode,
         tweak: impl FnOnce(&mut RawConfig),
+    ) -> Self {
+        Self::launch(directory, ent, mode, tweak, true).await
+    }
+
+    /// [`Stack::start`], bonenfant knowing only what the ENT asserts (no `--directory`).
+    pub async fn start_without_index(
+        directory: Arc<Directory>,
+        ent: EntOptions,
+        mode: PinMode,
+        tweak: impl FnOnce(&mut RawConfig),
+    ) -> Self {
+        Self::launch(directory, ent, mode, tweak, false).await
+    }
+
+    async fn launch(
+        directory: Arc<Directory>,
+        ent: EntOptions,
+        mode: PinMode,
+        tweak: impl FnOnce(&mut RawConfig),
+        index: bool,
     ) -> Self {
         let ent = TestEnt::spawn_local(Arc::clone(&directory), ent)
             .await
@@ -56,7 +77,7 @@ impl Stack {
         };
         tweak(&mut raw);
         let mut config = raw.validate().expect("test configuration is valid");
-        config.directory_index = Some(directory.index());
+        config.directory_index = index.then(|| directory.index());
         let trace = TraceLog::new(
             Pseudonymizer::new(PSEUDONYM_KEY).expect("key long enough"),
             LossCounter::default(),
@@ -218,9 +239,18 @@ pub struct Jar {
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
+    /// Where the answer sends the browser: its `Location`, or the target of a page
+    /// that refreshes at once (`<meta http-equiv="refresh">`).
     pub location: Option<Url>,
     pub body: String,
     pub url: Url,
+}
+
+impl Answer {
+    /// A redirect, or a page that goes on by itself.
+    pub fn sends_on(&self) -> bool {
+        self.location.is_some() && (self.status.is_redirection() || self.status.is_success())
+    }
 }
 
 impl Default for Jar {
@@ -294,20 +324,28 @@ impl Jar {
         let body = web::read_body(response.into_body())
             .await
             .expect("body readable");
+        let body = String::from_utf8_lossy(&body).into_owned();
+        // A page that refreshes to another at once sends the browser on, as a redirect.
+        let location = location.or_else(|| {
+            status
+                .is_success()
+                .then(|| bonenfant::sim::browser::refresh_target(url, &body))
+                .flatten()
+        });
         Answer {
             status,
             location,
-            body: String::from_utf8_lossy(&body).into_owned(),
+            body,
             url: url.clone(),
         }
     }
 
-    /// GETs `url` and follows redirects (at most 100).
+    /// GETs `url` and follows redirects and refreshes (at most 100).
     pub async fn get(&mut self, url: &Url) -> Answer {
         let mut url = url.clone();
         for _ in 0..100 {
             let answer = self.send(Method::GET, &url, None, &[]).await;
-            match (&answer.location, answer.status.is_redirection()) {
+            match (&answer.location, answer.sends_on()) {
                 (Some(next), true) => url = next.clone(),
                 _ => return answer,
             }
@@ -353,7 +391,7 @@ impl Jar {
 
     pub async fn login(&mut self, pronote: &Url, login: &str, password: &str) -> Answer {
         let answer = self.sign_in(pronote, login, password).await;
-        match (&answer.location, answer.status.is_redirection()) {
+        match (&answer.location, answer.sends_on()) {
             (Some(next), true) => {
                 let next = next.clone();
                 self.get(&next).await

@@ -6,17 +6,25 @@ use crate::code::Code;
 use std::time::Instant;
 
 use http::header::HOST;
-use http::{Method, Request, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::{login_service, CasExchange, Handled};
 use crate::events::{self, Pseudonym, TraceEvent};
 use crate::pages;
 use crate::pin::chooser::{self, ChooserError};
+use crate::proxy::body::ProxyBody;
 use crate::proxy::error;
-use crate::pupil::{PupilKey, PupilLabel, Uai};
+use crate::pupil::{PupilKey, Uai};
 use crate::session::cookie::SessionCookie;
 use crate::session::{SessionChange, SessionState, SessionStore, SessionUpdate};
+
+/// What the chooser page shows of one child.
+struct Label<'a> {
+    first_name: Option<&'a str>,
+    class: Option<&'a str>,
+    establishment: Option<&'a str>,
+}
 
 /// A refused pin request: why, and whose (as far as known).
 struct PinRefusal {
@@ -32,7 +40,7 @@ impl CasExchange {
             return self.give_up_choice(req, started).await;
         }
         if path != "/choose" {
-            let page = error::page(StatusCode::NOT_FOUND, Code::ProxyNotFound);
+            let page = self.error_page(StatusCode::NOT_FOUND, Code::ProxyNotFound);
             return Handled::rejected(page, Code::ProxyNotFound, None, started);
         }
         let result = match *req.method() {
@@ -46,7 +54,7 @@ impl CasExchange {
         };
         result.unwrap_or_else(|refused| {
             Handled::new(
-                error::page(refused.error.status(), refused.error.code()),
+                self.error_page(refused.error.status(), refused.error.code()),
                 TraceEvent::PinRefused(events::PinRefused {
                     code: refused.error.code(),
                     principal: refused.principal,
@@ -88,8 +96,34 @@ impl CasExchange {
         }
     }
 
+    /// The error page for a browser, in the ENT's colours.
+    pub(super) fn error_page(&self, status: StatusCode, code: Code) -> Response<ProxyBody> {
+        error::branded_page(&self.config.brand, status, code)
+    }
+
+    /// What the chooser shows of a child: first name and class from the directory,
+    /// else the first name the ENT asserted in this session; the establishment's name
+    /// from the directory.
+    fn label<'s>(&'s self, state: Option<&'s SessionState>, key: &PupilKey) -> Label<'s> {
+        let index = self.inspector.index.as_ref();
+        let listed = index.and_then(|i| i.label(key));
+        let asserted = || {
+            state
+                .into_iter()
+                .flat_map(|s| &s.known)
+                .find(|(k, _)| k == key)
+                .and_then(|(_, name)| name.as_deref())
+        };
+        Label {
+            first_name: listed.map(|l| l.first_name.as_str()).or_else(asserted),
+            class: listed.and_then(|l| l.class.as_deref()),
+            establishment: index.and_then(|i| i.establishment_name(&key.uai)),
+        }
+    }
+
     /// The chooser page for a session, listing the known children of the service's
     /// establishment (all of them when the service names none), and how many it lists.
+    /// Children come in a stable order: by first name, then unnamed ones by key.
     pub(super) fn chooser_html(
         &self,
         state: Option<&SessionState>,
@@ -104,24 +138,31 @@ impl CasExchange {
             .filter(|k| expected.map_or(true, |e| &k.uai == e))
             .collect();
         let pinned = state.and_then(|s| s.pin.as_ref());
-        let labels: Vec<Option<&PupilLabel>> = known
+        let mut children: Vec<chooser::ChooserChild<'_>> = known
             .iter()
-            .map(|k| self.inspector.index.as_ref().and_then(|i| i.label(k)))
-            .collect();
-        let children: Vec<chooser::ChooserChild<'_>> = known
-            .iter()
-            .zip(&labels)
-            .map(|(key, label)| chooser::ChooserChild {
-                key,
-                first_name: label.map(|l| l.first_name.as_str()),
-                class: label.and_then(|l| l.class.as_deref()),
-                pinned: pinned == Some(key),
+            .map(|key| {
+                let label = self.label(state, key);
+                chooser::ChooserChild {
+                    key,
+                    first_name: label.first_name,
+                    class: label.class,
+                    establishment: label.establishment,
+                    pinned: pinned == Some(key),
+                }
             })
             .collect();
+        children.sort_by_cached_key(|c| {
+            (
+                c.first_name.is_none(),
+                c.first_name.map(str::to_lowercase),
+                c.key.clone(),
+            )
+        });
         let csrf = cookie.map(SessionCookie::csrf_token).unwrap_or_default();
         let action = format!("{}/choose", self.config.control_prefix);
         let count = u32::try_from(children.len()).unwrap_or(u32::MAX);
-        (chooser::render(&children, service, &csrf, &action), count)
+        let html = chooser::render(&self.config.brand, &children, service, &csrf, &action);
+        (html, count)
     }
 
     async fn pin_post(&self, req: Request<Incoming>) -> Result<Handled, PinRefusal> {
@@ -190,10 +231,15 @@ impl CasExchange {
         if !matches!(pinned, Ok(SessionUpdate { output: true, .. })) {
             return Err(refuse(ChooserError::NoSession, principal));
         }
-        let response = match target {
-            Some(service) => super::redirect(StatusCode::SEE_OTHER, &service),
-            None => error::html(StatusCode::OK, pages::pin_noted()),
+        let brand = &self.config.brand;
+        let page = match target {
+            Some(service) => {
+                let child = self.label(Some(&state), &chosen).first_name;
+                pages::opening(brand, child, &service)
+            }
+            None => pages::pin_noted(brand),
         };
+        let response = error::html(StatusCode::OK, page);
         Ok(Handled::new(
             response,
             TraceEvent::PinSet(events::PinSet {

@@ -90,7 +90,7 @@ impl CasExchange {
             .map_err(|refused| Refusal {
                 code: refused.code(),
                 upstream: false,
-                response: refused.to_response(),
+                response: self.error_page(refused.status(), refused.code()),
             })?;
         self.passthrough
             .upstream()
@@ -100,7 +100,7 @@ impl CasExchange {
                 code: failed.code(),
                 // A client whose own body broke must not count as the ENT failing.
                 upstream: failed.code().side() == Side::Ent,
-                response: failed.to_response(),
+                response: self.error_page(failed.status(), failed.code()),
             })
     }
 

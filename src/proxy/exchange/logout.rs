@@ -12,7 +12,6 @@ use super::{CasExchange, Handled};
 use crate::cas::{self, Endpoint, ServiceTicket};
 use crate::events::{self, LogoutKind, TraceEvent};
 use crate::proxy::body::ProxyBody;
-use crate::proxy::error;
 use crate::proxy::ConnInfo;
 use crate::session::{SessionId, SessionStore};
 
@@ -60,7 +59,7 @@ impl CasExchange {
         let body = match self.read_request_body(body).await {
             Ok(body) => body,
             Err(code) => {
-                let page = error::page(StatusCode::BAD_REQUEST, code);
+                let page = self.error_page(StatusCode::BAD_REQUEST, code);
                 return Handled::rejected(page, code, endpoint, started);
             }
         };

@@ -293,7 +293,10 @@ impl CasExchange {
     async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let started = Instant::now();
         let handled = match hygiene::check_front_door(&req) {
-            Err(refused) => Handled::rejected(refused.to_response(), refused.code(), None, started),
+            Err(refused) => {
+                let page = self.error_page(refused.status(), refused.code());
+                Handled::rejected(page, refused.code(), None, started)
+            }
             Ok(()) => {
                 let route = self.route(&req);
                 guarded(route, started, self.dispatch(route, req, conn, started)).await

@@ -140,7 +140,7 @@ impl CasExchange {
                 (FrontResponse::Relogin, _) => {
                     let retries = plan.retries + 1;
                     let page = if retries % MAX_REDIRECTS_PER_NAVIGATION == 0 {
-                        searching_page(front, &redirect.service)
+                        searching_page(&self.config.brand, front, &redirect.service)
                     } else {
                         relogin(front, &redirect.service)
                     };
@@ -414,10 +414,14 @@ fn relogin(front: &FrontChannel, service: &str) -> Response<ProxyBody> {
 /// Ends a long chain of redirects with a page that starts a new navigation to the
 /// ENT's `/login` by itself (no script needed), so no browser stops on "too many
 /// redirects".
-fn searching_page(front: &FrontChannel, service: &str) -> Response<ProxyBody> {
+fn searching_page(
+    brand: &pages::Brand,
+    front: &FrontChannel,
+    service: &str,
+) -> Response<ProxyBody> {
     error::html(
         StatusCode::OK,
-        pages::searching(&relogin_target(front, service)),
+        pages::searching(brand, &relogin_target(front, service)),
     )
 }
 
@@ -471,13 +475,17 @@ impl CasExchange {
             format!("{}/give-up?{query}", self.config.control_prefix)
         };
         let choose = pages::chooser_href(&self.config.control_prefix, service);
+        let (again, go_on) = (choice("retry"), choice("continue"));
         error::html(
             StatusCode::OK,
-            pages::gave_up(
-                child.as_deref(),
-                &choice("continue"),
-                &choice("retry"),
-                &choose,
+            pages::give_up(
+                &self.config.brand,
+                &pages::GiveUp {
+                    child: child.as_deref(),
+                    retry_href: Some(&again),
+                    continue_href: Some(&go_on),
+                    choose_href: Some(&choose),
+                },
             ),
         )
     }
