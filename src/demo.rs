@@ -85,10 +85,10 @@ pub struct RunFigures {
     pub wrong: u64,
     /// Ended elsewhere (validation failure, retry gave up).
     pub not_landed: u64,
-    /// Validations bonenfant flagged (verdict other than `ok`), or front-channel
-    /// tickets it refused (retry).
+    /// Validations bonenfant judged other than `ok` (wrong child or establishment,
+    /// ambiguous, another child than last time): the report's "flagged".
     pub flagged: u64,
-    /// Logins bonenfant corrected (retries or rewrite).
+    /// Validations bonenfant corrected (pin `retry`, `rewrite` or `reorder`).
     pub pinned: u64,
     /// Times a parent answered the "which child?" page.
     pub chosen: u64,
@@ -116,14 +116,43 @@ pub struct DemoReport {
     pub unverified_landings: u64,
 }
 
-/// A run's moving parts, started and stopped together.
+/// A run's moving parts, started and stopped together (`demo --serve`).
 struct Stack {
     ent: EntHandle,
-    observe: RunningProxy,
-    pinning: RunningProxy,
     pronote_direct: PronoteHandle,
-    pronote_observe: PronoteHandle,
-    pronote_pinning: PronoteHandle,
+    observe: Proxied,
+    pinning: Proxied,
+}
+
+/// One bonenfant in front of the test ENT, and the test Pronote behind it.
+struct Proxied {
+    proxy: RunningProxy,
+    pronote: PronoteHandle,
+}
+
+impl Proxied {
+    /// `index` is the directory bonenfant gets, when it gets one.
+    async fn start(
+        ent: &EntHandle,
+        mode: PinMode,
+        directory: &Arc<Directory>,
+        index: Option<&Directory>,
+        trace: TraceLog,
+    ) -> Result<Self, DemoError> {
+        let proxy = proxy(ent, mode, index, trace).await?;
+        let pronote = TestPronote::spawn_local(
+            Arc::clone(directory),
+            PronoteOptions::new(cas_base(proxy.addr)),
+        )
+        .await?;
+        Ok(Self { proxy, pronote })
+    }
+
+    /// Stops both; bonenfant's `shutdown` event ends its run in the trace.
+    async fn stop(self) {
+        let _ = self.pronote.stop().await;
+        let _ = self.proxy.stop().await;
+    }
 }
 
 /// Runs the demo and writes its table to `out`. `trace` is where bonenfant's events go
@@ -139,8 +168,12 @@ pub async fn run(
         ..DirectoryParams::default()
     };
     let directory = Arc::new(Directory::generate(&params, options.seed));
-    let stack = start(&directory, options, trace).await?;
-    let visits = pick_visits(&directory, stack.pronote_direct.base_url(), options);
+    let ent =
+        TestEnt::spawn_local(Arc::clone(&directory), EntOptions::ose_random(options.seed)).await?;
+    let pronote_direct =
+        TestPronote::spawn_local(Arc::clone(&directory), PronoteOptions::new(ent.cas_base()))
+            .await?;
+    let visits = pick_visits(&directory, pronote_direct.base_url(), options);
     let _ = writeln!(
         out,
         "bonenfant demo: {} families over {} establishments, a test ENT that picks a parent's child at random,\n{} parent logins per run.\n",
@@ -151,40 +184,48 @@ pub async fn run(
     let direct = run_logins(
         "straight to the ENT",
         &visits,
-        stack.pronote_direct.base_url(),
+        pronote_direct.base_url(),
         None,
         options,
         out,
     )
     .await?;
+    // Each bonenfant starts just before its run and stops after it: the trace then holds
+    // one run after the other, each between its `startup` and its `shutdown`, as two
+    // successive deployments would write it, and `bonenfant report` splits it by run.
+    let index = options.proxy_directory.then_some(&*directory);
+    let observe = Proxied::start(&ent, PinMode::Observe, &directory, index, trace.clone()).await?;
     let mut observing = run_logins(
         "through bonenfant, observing",
         &visits,
-        stack.pronote_observe.base_url(),
+        observe.pronote.base_url(),
         None,
         options,
         out,
     )
     .await?;
+    observing.flagged = not_ok(&observe.proxy.metrics.snapshot());
+    observe.stop().await;
+    let pin = Proxied::start(&ent, PinMode::Retry, &directory, index, trace).await?;
     let mut pinning = run_logins(
         "through bonenfant, pinning (retry)",
         &visits,
-        stack.pronote_pinning.base_url(),
-        Some(&chooser_url(stack.pinning.addr)),
+        pin.pronote.base_url(),
+        Some(&chooser_url(pin.proxy.addr)),
         options,
         out,
     )
     .await?;
-    let observed = stack.observe.metrics.snapshot();
-    observing.flagged = not_ok(&observed);
-    let pinned = stack.pinning.metrics.snapshot();
+    let pinned = pin.proxy.metrics.snapshot();
     pinning.pinned = [PinOutcome::Retry, PinOutcome::Rewrite, PinOutcome::Reorder]
         .iter()
         .map(|p| pinned.pins.get(p.as_str()).copied().unwrap_or(0))
         .sum();
-    pinning.flagged = not_ok(&pinned) + pinning.pinned;
-    let unverified_landings = unverified_landings(&stack);
-    stop(stack).await;
+    pinning.flagged = not_ok(&pinned);
+    let unverified_landings = unverified_landings(&ent, &pin.pronote);
+    pin.stop().await;
+    let _ = pronote_direct.stop().await;
+    let _ = ent.stop().await;
     let establishments = directory
         .establishments()
         .iter()
@@ -228,10 +269,10 @@ pub async fn serve(
          The test ENT: {}   bonenfant's chooser (pinning): {}\n\
          Trace log: {}",
         stack.pronote_direct.base_url(),
-        stack.pronote_observe.base_url(),
-        stack.pronote_pinning.base_url(),
+        stack.observe.pronote.base_url(),
+        stack.pinning.pronote.base_url(),
         stack.ent.cas_base(),
-        chooser_url(stack.pinning.addr),
+        chooser_url(stack.pinning.proxy.addr),
         options.out_dir.join("trace.jsonl").display(),
     );
     let _ = out.flush();
@@ -248,29 +289,23 @@ async fn start(
     let ent =
         TestEnt::spawn_local(Arc::clone(directory), EntOptions::ose_random(options.seed)).await?;
     let index = options.proxy_directory.then_some(&**directory);
-    let observe = proxy(&ent, PinMode::Observe, index, trace.clone()).await?;
-    let pinning = proxy(&ent, PinMode::Retry, index, trace).await?;
-    let pronote =
-        |cas: Url| TestPronote::spawn_local(Arc::clone(directory), PronoteOptions::new(cas));
-    let pronote_direct = pronote(ent.cas_base()).await?;
-    let pronote_observe = pronote(cas_base(observe.addr)).await?;
-    let pronote_pinning = pronote(cas_base(pinning.addr)).await?;
+    let observe = Proxied::start(&ent, PinMode::Observe, directory, index, trace.clone()).await?;
+    let pinning = Proxied::start(&ent, PinMode::Retry, directory, index, trace).await?;
+    let pronote_direct =
+        TestPronote::spawn_local(Arc::clone(directory), PronoteOptions::new(ent.cas_base()))
+            .await?;
     Ok(Stack {
         ent,
+        pronote_direct,
         observe,
         pinning,
-        pronote_direct,
-        pronote_observe,
-        pronote_pinning,
     })
 }
 
 async fn stop(stack: Stack) {
     let _ = stack.pronote_direct.stop().await;
-    let _ = stack.pronote_observe.stop().await;
-    let _ = stack.pronote_pinning.stop().await;
-    let _ = stack.observe.stop().await;
-    let _ = stack.pinning.stop().await;
+    stack.observe.stop().await;
+    stack.pinning.stop().await;
     let _ = stack.ent.stop().await;
 }
 
@@ -548,10 +583,10 @@ fn retarget(url: &Url, base: &Url) -> Url {
 
 /// Checks every success Pronote accepted through the pinning proxy against the ENT's
 /// own record of that ticket: same principal, and a pupil the ENT asserted for it.
-fn unverified_landings(stack: &Stack) -> u64 {
-    let landings = stack.pronote_pinning.landings();
+fn unverified_landings(ent: &EntHandle, pronote: &PronoteHandle) -> u64 {
+    let landings = pronote.landings();
     let verified = |landing: &Landing| {
-        let Some(issued) = stack.ent.ent.ticket(&landing.ticket) else {
+        let Some(issued) = ent.ent.ticket(&landing.ticket) else {
             return false;
         };
         let pupil_asserted = landing
@@ -575,6 +610,33 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
+/// What each column of the table means, one line each: the table is read by people
+/// who never saw the code.
+const COLUMNS: [(&str, &str); 7] = [
+    ("logins", "parent visits to Pronote (the same visits in each run)"),
+    (
+        "right/wrong child",
+        "the child Pronote opened, as the parent saw it (\"utilisateur inconnu\" counts as wrong)",
+    ),
+    (
+        "flagged",
+        "Pronote logins bonenfant judged other than ok: wrong child or collège, ambiguous, another child than last time",
+    ),
+    (
+        "pinned",
+        "logins bonenfant corrected by logging the browser in again until the ENT named the child meant",
+    ),
+    (
+        "chosen",
+        "times a parent answered bonenfant's \"which child?\" page (asked when two children of one collège could be meant)",
+    ),
+    (
+        "requests/login",
+        "HTTP requests a parent's browser sent per visit (re-logins and the chooser cost some)",
+    ),
+    ("–", "not applicable: straight to the ENT, bonenfant sees nothing"),
+];
+
 fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
     let runs = [
         ("straight to the ENT", &report.direct, false),
@@ -584,7 +646,7 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>11}",
+        "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>14}",
         "run",
         "logins",
         "right child",
@@ -604,7 +666,7 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
         };
         let _ = writeln!(
             out,
-            "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>11.1}",
+            "{:<30} {:>7} {:>13} {:>13} {:>9} {:>8} {:>8} {:>14.1}",
             name,
             f.logins,
             f.right,
@@ -614,6 +676,11 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
             dash(f.chosen),
             f.requests as f64 / f.logins.max(1) as f64,
         );
+    }
+    let _ = writeln!(out);
+    let width = COLUMNS.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    for (column, meaning) in COLUMNS {
+        let _ = writeln!(out, "  {column:<width$}  {meaning}");
     }
     let _ = writeln!(
         out,
@@ -639,10 +706,16 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
         "Every success Pronote accepted through the pinning proxy was what the ENT asserted for that ticket: {}",
         if report.unverified_landings == 0 { "yes".to_owned() } else { format!("NO ({} landings)", report.unverified_landings) }
     );
-    let _ = writeln!(out, "\nWrong-child landings per establishment:");
     let _ = writeln!(
         out,
-        "{:<10} {:<34} {:>7} {:>8} {:>10} {:>8}",
+        "\nWrong-child landings per establishment, as the parents saw them:"
+    );
+    // As wide as the longest name: a collège is never cut.
+    let names = report.establishments.values().map(|n| n.chars().count());
+    let name_width = names.max().unwrap_or(0).max("name".len());
+    let _ = writeln!(
+        out,
+        "{:<10} {:<name_width$} {:>7} {:>8} {:>10} {:>8}",
         "UAI", "name", "logins", "direct", "observing", "pinning"
     );
     for (uai, (logins, wrong)) in &report.observing.per_establishment {
@@ -655,15 +728,15 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
         let pinned = report.pinning.per_establishment.get(uai).map_or(0, |e| e.1);
         let _ = writeln!(
             out,
-            "{:<10} {:<34} {:>7} {:>8} {:>10} {:>8}",
-            uai,
-            name.chars().take(34).collect::<String>(),
-            logins,
-            direct,
-            wrong,
-            pinned
+            "{:<10} {:<name_width$} {:>7} {:>8} {:>10} {:>8}",
+            uai, name, logins, direct, wrong, pinned
         );
     }
+    let _ = writeln!(
+        out,
+        "(bonenfant's own report counts what the trace can tell: while observing, a parent with two children \
+         in one collège who never chose is \"ambiguous\", not wrong.)"
+    );
     let _ = writeln!(
         out,
         "\nTrace log (JSON lines, pseudonymised): {}\nSummarise it: bonenfant report {} --format html --out report.html",

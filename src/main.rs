@@ -64,21 +64,87 @@ enum Command {
         #[arg(long)]
         serve: bool,
     },
-    /// Summarise a trace log: figures per establishment and per day.
+    /// Summarise trace logs: figures per run, establishment, day and hour of day.
     Report {
-        /// The trace log (JSON lines); `-` for standard input.
-        trace: PathBuf,
-        #[arg(long, value_enum, default_value = "text")]
-        format: bonenfant::report::Format,
-        /// Write here instead of standard output.
+        /// Trace logs (JSON lines), e.g. one per instance or per rotated file; `-` for
+        /// standard input. Each file's runs start at its `startup` events.
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+        /// Only events from this day (`2026-03-09`, midnight on the `--tz` clock) or
+        /// instant (RFC 3339).
         #[arg(long)]
-        out: Option<PathBuf>,
+        since: Option<String>,
+        /// Only events before this day or instant.
+        #[arg(long)]
+        until: Option<String>,
+        /// The clock of days and hours of day: `Europe/Paris`, `UTC` or an offset
+        /// (`+04:00`).
+        #[arg(long, default_value = "Europe/Paris")]
+        tz: bonenfant::report::Zone,
+        /// Directory export (as for `serve --directory`): names establishments besides
+        /// their UAIs.
+        #[arg(long, value_name = "FILE")]
+        directory: Option<PathBuf>,
+    },
+    /// One family's timeline for the helpdesk: each login, its tickets counted, the
+    /// verdicts, the re-logins, the chooser and what the parent saw, across days and
+    /// instances. Run it on the DSI's machine only (docs/helpdesk.md).
+    Lookup {
+        /// The key the instances pseudonymise with (their --pseudonym-key-file).
+        #[arg(long, value_name = "FILE")]
+        pseudonym_key_file: PathBuf,
+        /// The parent's ENT login, as the ENT asserts it (`cas:user`).
+        #[arg(long)]
+        login: String,
+        /// Trace logs of every instance and day to search (read twice: files only).
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+        /// The clock of the times shown.
+        #[arg(long, default_value = "Europe/Paris")]
+        tz: bonenfant::report::Zone,
+        /// Directory export: names the family's children and establishments.
+        #[arg(long, value_name = "FILE")]
+        directory: Option<PathBuf>,
+    },
+    /// Make the key files of a deployment, mode 0600, in DIR (created 0700 if absent):
+    /// cookie.key (--cookie-key-file), pseudonym.key (--pseudonym-key-file) and
+    /// store.key (--store-key-file). Refuses to overwrite any of them.
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Run the simulators.
     Sim {
         #[command(subcommand)]
         simulator: SimCommand,
     },
+}
+
+/// Where and how `report` and `lookup` write.
+#[derive(clap::Args)]
+struct Output {
+    #[arg(long, value_enum, default_value = "text")]
+    format: bonenfant::report::Format,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl Output {
+    /// The file `--out` names, created, or standard output.
+    fn open(&self) -> anyhow::Result<Box<dyn std::io::Write>> {
+        Ok(match &self.out {
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            )),
+            None => Box::new(std::io::stdout().lock()),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -143,15 +209,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .effective_toml()
                 .context("printing the resolved configuration")?;
             print!("{toml}");
+            for warning in bonenfant::proxy::announce::startup_warnings(&config) {
+                eprintln!("bonenfant: warning: {warning}");
+            }
             Ok(())
         }
         Command::Serve { config, flags } => {
             let config = Config::load(flags, config.as_deref())?;
-            let (trace, _guard) =
-                install_tracing(config.trace_log.as_deref(), &config.secrets.pseudonym_key)?;
+            let (trace, _guard) = install_tracing(
+                config.trace_log.as_deref(),
+                &config.secrets.pseudonym_key,
+                true,
+            )?;
             if !config.secrets.from_files {
                 tracing::warn!(
-                    "no key files configured: pseudonyms and session cookies use random keys for this run only"
+                    "no key files configured: pseudonyms and session cookies use random keys for this run only \
+                     (make them once with `bonenfant keygen --out DIR`, then give --pseudonym-key-file and --cookie-key-file)"
                 );
                 if config.store != "memory" {
                     tracing::warn!(
@@ -187,7 +260,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", options.out_dir.display()))?;
             let trace_path = options.out_dir.join("trace.jsonl");
             let _ = std::fs::remove_file(&trace_path);
-            let (trace, guard) = install_tracing(Some(&trace_path), &rand::random::<[u8; 32]>())?;
+            let (trace, guard) =
+                install_tracing(Some(&trace_path), &rand::random::<[u8; 32]>(), false)?;
             let mut stdout = std::io::stdout();
             if serve {
                 runtime()?.block_on(bonenfant::demo::serve(
@@ -202,8 +276,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             drop(guard);
             let html = options.out_dir.join("report.html");
             let input = std::io::BufReader::new(std::fs::File::open(&trace_path)?);
-            let output = std::fs::File::create(&html)?;
-            bonenfant::report::run(input, bonenfant::report::Format::Html, output)?;
+            let names = bonenfant::report::Options {
+                names: report.establishments.clone(),
+                ..Default::default()
+            };
+            let mut summary = bonenfant::report::Summary::new(&names);
+            summary.read(&trace_path.display().to_string(), input)?;
+            let output = std::io::BufWriter::new(std::fs::File::create(&html)?);
+            bonenfant::report::write(&summary.finish(), bonenfant::report::Format::Html, output)?;
             println!("HTML report: {}", html.display());
             if report.pinning.wrong > 0 || report.unverified_landings > 0 {
                 anyhow::bail!(
@@ -214,24 +294,94 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Report { trace, format, out } => {
-            let input: Box<dyn std::io::BufRead> = if trace.as_os_str() == "-" {
-                Box::new(std::io::BufReader::new(std::io::stdin()))
-            } else {
-                Box::new(std::io::BufReader::new(
-                    std::fs::File::open(&trace)
-                        .with_context(|| format!("opening {}", trace.display()))?,
-                ))
+        Command::Report {
+            traces,
+            output,
+            since,
+            until,
+            tz,
+            directory,
+        } => {
+            let bound = |text: Option<String>, flag: &str| {
+                text.map(|text| tz.parse_bound(&text))
+                    .transpose()
+                    .with_context(|| format!("--{flag}"))
             };
-            let report = match out {
-                Some(path) => {
-                    let file = std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    bonenfant::report::run(input, format, std::io::BufWriter::new(file))?
+            let options = bonenfant::report::Options {
+                since: bound(since, "since")?,
+                until: bound(until, "until")?,
+                zone: tz,
+                names: match &directory {
+                    Some(path) => establishment_names(path)?,
+                    None => Default::default(),
+                },
+            };
+            let mut summary = bonenfant::report::Summary::new(&options);
+            for trace in &traces {
+                let name = trace.display().to_string();
+                if trace.as_os_str() == "-" {
+                    summary.read(&name, std::io::stdin().lock())?;
+                } else {
+                    let file = std::fs::File::open(trace)
+                        .with_context(|| format!("opening {}", trace.display()))?;
+                    summary.read(&name, std::io::BufReader::new(file))?;
                 }
-                None => bonenfant::report::run(input, format, std::io::stdout().lock())?,
+            }
+            let report = summary.finish();
+            bonenfant::report::write(&report, output.format, output.open()?)?;
+            if report.bad_lines.count > 0 {
+                eprintln!(
+                    "bonenfant report: {} line(s) ignored (see the report's last section)",
+                    report.bad_lines.count
+                );
+            }
+            Ok(())
+        }
+        Command::Lookup {
+            pseudonym_key_file,
+            login,
+            traces,
+            output,
+            tz,
+            directory,
+        } => {
+            use bonenfant::report::lookup;
+            let key = std::fs::read(&pseudonym_key_file)
+                .with_context(|| format!("reading {}", pseudonym_key_file.display()))?;
+            let pseudonyms =
+                events::Pseudonymizer::new(key.trim_ascii()).context("pseudonym-key-file")?;
+            let mut family = lookup::Family {
+                principal: pseudonyms.principal(&login).as_str().to_owned(),
+                login,
+                ..Default::default()
             };
-            let _ = report;
+            if let Some(path) = &directory {
+                family.names = establishment_names(path)?;
+                family.children = children_labels(path, &family.login, &pseudonyms)?;
+            }
+            let open = |trace: &PathBuf| {
+                std::fs::File::open(trace)
+                    .map(std::io::BufReader::new)
+                    .with_context(|| format!("opening {}", trace.display()))
+            };
+            let mut search = lookup::Lookup::new(&family, tz);
+            for trace in &traces {
+                search.scan(open(trace)?)?;
+            }
+            for trace in &traces {
+                search.collect(&trace.display().to_string(), open(trace)?)?;
+            }
+            lookup::write(&search.finish(), output.format, output.open()?)?;
+            Ok(())
+        }
+        Command::Keygen { out } => {
+            for (path, flag) in keygen(&out)? {
+                println!("wrote {} (for {flag})", path.display());
+            }
+            println!(
+                "Give every instance the same files; keep a copy apart from the trace logs: \
+                 with the pseudonym key, a trace names families again (docs/helpdesk.md)."
+            );
             Ok(())
         }
         Command::Sim { simulator } => runtime()?.block_on(run_sim(simulator)),
@@ -239,11 +389,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// One subscriber for the process: the trace log (JSON lines for the DSI) when asked,
-/// and the operational log on standard error (`RUST_LOG`, default `info`), which never
-/// carries trace events.
+/// the operational log on standard error (`RUST_LOG`, default `info`), which never
+/// carries trace events, and for `serve` the watch that warns when the establishment
+/// pattern recognises no service.
 fn install_tracing(
     trace_log: Option<&std::path::Path>,
     pseudonym_key: &[u8],
+    watch_establishments: bool,
 ) -> anyhow::Result<(TraceLog, Option<bonenfant::events::TraceGuard>)> {
     use tracing_subscriber::filter::{filter_fn, EnvFilter};
     use tracing_subscriber::prelude::*;
@@ -261,12 +413,126 @@ fn install_tracing(
         }
         None => (None, events::LossCounter::default(), None),
     };
+    let watch = watch_establishments.then(|| {
+        std::sync::Arc::new(bonenfant::proxy::announce::EstablishmentWatch::default()).layer()
+    });
     tracing_subscriber::registry()
         .with(trace_layer)
+        .with(watch)
         .with(stderr)
         .try_init()
         .context("installing the log subscriber")?;
     Ok((TraceLog::new(pseudonyms, losses), guard))
+}
+
+/// A directory export, for `report` and `lookup` (`serve` reads it through `Config`).
+fn read_directory(path: &std::path::Path) -> anyhow::Result<Directory> {
+    Directory::load(path).with_context(|| format!("reading the directory {}", path.display()))
+}
+
+/// UAI → establishment name, from a directory export.
+fn establishment_names(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    Ok(read_directory(path)?
+        .establishments()
+        .iter()
+        .map(|e| (e.uai.to_ascii_uppercase(), e.name.clone()))
+        .collect())
+}
+
+/// Writes fresh random keys to `dir`: each file created new (never overwritten) with
+/// mode 0600, in the format its flag reads. Checks every name first, so a refusal
+/// leaves nothing half-written.
+fn keygen(dir: &std::path::Path) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
+    use std::io::Write as _;
+    // 64 random bytes in hex: what the cookie key file requires, and at least the 32
+    // bytes the store key needs.
+    let hex_key =
+        || hex::encode(rand::random::<[u8; 32]>()) + &hex::encode(rand::random::<[u8; 32]>());
+    let files = [
+        (
+            "cookie.key",
+            "--cookie-key-file",
+            format!(
+                "# bonenfant session-cookie keys: the first line seals, the lines below it still open.\n{}\n",
+                hex_key()
+            ),
+        ),
+        // The whole file is the key (trimmed): no comment line.
+        (
+            "pseudonym.key",
+            "--pseudonym-key-file",
+            format!("{}\n", hex::encode(rand::random::<[u8; 32]>())),
+        ),
+        (
+            "store.key",
+            "--store-key-file",
+            format!(
+                "# bonenfant store keys (Redis): the first line seals, the lines below it still open.\n{}\n",
+                hex_key()
+            ),
+        ),
+    ];
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    for (name, _, _) in &files {
+        let path = dir.join(name);
+        if path.exists() {
+            anyhow::bail!(
+                "{} exists: keygen never overwrites a key (running instances and old traces need it); \
+                 choose another --out or move it away first",
+                path.display()
+            );
+        }
+    }
+    let mut written = Vec::new();
+    for (name, flag, text) in files {
+        let path = dir.join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push((path, flag));
+    }
+    Ok(written)
+}
+
+/// Pupil pseudonym → "first name (class, UAI)" for `login`'s children in a directory
+/// export: the helpdesk talks of Léa, not of a pseudonym.
+fn children_labels(
+    path: &std::path::Path,
+    login: &str,
+    pseudonyms: &events::Pseudonymizer,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let directory = read_directory(path)?;
+    let Some(parent) = directory.parent(login) else {
+        return Ok(Default::default());
+    };
+    Ok(directory
+        .children_of(parent)
+        .filter_map(|pupil| {
+            let key = bonenfant::pupil::PupilKey {
+                uai: bonenfant::pupil::Uai::parse(&pupil.uai)?,
+                eleve_id: pupil.eleve_id.clone(),
+            };
+            let label = format!("{} ({}, {})", pupil.first_name, pupil.class, pupil.uai);
+            Some((pseudonyms.pupil(&key).as_str().to_owned(), label))
+        })
+        .collect())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

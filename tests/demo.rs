@@ -1,18 +1,32 @@
 //! The demo's figures, asserted with honest tolerances (README.md): observing leaves the
 //! wrong-child share near what the family mix predicts; pinning leaves none, and every
-//! success Pronote accepted through it is what the ENT asserted for that ticket.
+//! success Pronote accepted through it is what the ENT asserted for that ticket. And
+//! `bonenfant report`, reading the demo's own trace, tells the demo's table again, run
+//! by run and collège by collège.
 
-use bonenfant::demo::{self, DemoOptions};
+use bonenfant::demo::{self, DemoOptions, DemoReport};
 use bonenfant::events::{capture, TraceLog};
+use bonenfant::report::{Options, Summary};
 use bonenfant::sim::Synthetic;
+
+fn trace() -> TraceLog {
+    TraceLog::new(
+        bonenfant::events::Pseudonymizer::new(&[7u8; 32]).unwrap(),
+        bonenfant::events::LossCounter::default(),
+    )
+}
+
+/// Runs the demo; its report, its printed table, and the trace it wrote.
+async fn run_demo(options: &DemoOptions) -> (DemoReport, String, capture::Captured) {
+    let (captured, guard) = capture::capture();
+    let mut out = Vec::new();
+    let report = demo::run(options, trace(), &mut out).await.unwrap();
+    drop(guard);
+    (report, String::from_utf8(out).unwrap(), captured)
+}
 
 #[tokio::test(flavor = "current_thread")]
 async fn demo_pins_every_login_and_observing_matches_the_family_mix() {
-    let (captured, _guard) = capture::capture();
-    let trace = TraceLog::new(
-        bonenfant::events::Pseudonymizer::new(&[7u8; 32]).unwrap(),
-        bonenfant::events::LossCounter::default(),
-    );
     let options = DemoOptions {
         families: 60,
         logins: 120,
@@ -20,9 +34,7 @@ async fn demo_pins_every_login_and_observing_matches_the_family_mix() {
         seed: 7,
         ..DemoOptions::default()
     };
-    let mut out = Vec::new();
-    let report = demo::run(&options, trace, &mut out).await.unwrap();
-    let table = String::from_utf8(out).unwrap();
+    let (report, table, captured) = run_demo(&options).await;
 
     for run in [&report.direct, &report.observing, &report.pinning] {
         assert_eq!(run.logins, 120, "{table}");
@@ -73,6 +85,104 @@ async fn demo_pins_every_login_and_observing_matches_the_family_mix() {
         .map(|p| p.login.as_str())
         .collect();
     captured.assert_no_leaks(&logins);
+    // Every collège is named in full, and the columns are explained, one line each.
+    for name in report.establishments.values() {
+        assert!(table.contains(name.as_str()), "{name} cut:\n{table}");
+    }
+    for column in ["flagged ", "pinned ", "chosen ", "requests/login "] {
+        let explained = table
+            .lines()
+            .filter(|line| line.trim_start().starts_with(column))
+            .count();
+        assert_eq!(explained, 1, "{column}:\n{table}");
+    }
+}
+
+/// The demo knows what each scripted parent meant and saw; bonenfant's trace knows
+/// what bonenfant judged and did. Where both can tell, they agree exactly: Pronote
+/// logins, flagged, pinned and chosen per run; logins and wrong children per collège
+/// while pinning, logins per collège while observing. While observing, the trace cannot
+/// know which of two children of one collège a parent meant, so its "mauvais enfant" is
+/// what bonenfant could tell, not the table's "wrong child".
+#[tokio::test(flavor = "current_thread")]
+async fn the_report_of_the_demo_trace_reconciles_with_its_table() {
+    let options = DemoOptions {
+        families: 60,
+        logins: 120,
+        concurrency: 8,
+        seed: 11,
+        ..DemoOptions::default()
+    };
+    let (demo, table, captured) = run_demo(&options).await;
+    let report_options = Options {
+        names: demo.establishments.clone(),
+        ..Options::default()
+    };
+    let mut summary = Summary::new(&report_options);
+    summary
+        .read("demo.jsonl", captured.text().as_bytes())
+        .unwrap();
+    let report = summary.finish();
+    assert_eq!(report.bad_lines.count, 0, "{:?}", report.bad_lines);
+
+    // One run per bonenfant, in the demo's order, each with its strategy.
+    let strategies: Vec<_> = report
+        .runs
+        .iter()
+        .map(|run| run.pin_strategy.as_deref())
+        .collect();
+    assert_eq!(strategies, [Some("observe"), Some("retry")], "{table}");
+    let (observing, pinning) = (&report.runs[0], &report.runs[1]);
+
+    for (figures, run) in [(&demo.observing, observing), (&demo.pinning, pinning)] {
+        let f = &run.figures;
+        let context = format!("run {}\n{table}", run.number);
+        // Each login that reached Pronote is one validation, counted in its run only.
+        assert_eq!(f.validations, figures.right + figures.wrong, "{context}");
+        assert_eq!(f.flagged, figures.flagged, "{context}");
+        assert_eq!(f.corrected.total, figures.pinned, "{context}");
+        assert_eq!(f.choices, figures.chosen, "{context}");
+        // The scripted parents answer every chooser page they meet.
+        assert_eq!(f.chooser_pages, figures.chosen, "{context}");
+        // A login that did not land ended on the give-up page (others went past one).
+        assert!(f.give_ups >= figures.not_landed, "{context}");
+        for (uai, name) in &demo.establishments {
+            let row = run.by_establishment.iter().find(|row| &row.key == uai);
+            let row = row.unwrap_or_else(|| panic!("{uai} missing from run {}", run.number));
+            assert_eq!(row.name.as_ref(), Some(name), "{context}");
+        }
+    }
+
+    // Observing: every login landed, so each collège's logins are its validations.
+    for (uai, (logins, _wrong)) in &demo.observing.per_establishment {
+        let row = observing.by_establishment.iter().find(|r| &r.key == uai);
+        assert_eq!(row.map(|r| r.validations), Some(*logins), "{uai}\n{table}");
+    }
+    assert!(observing.figures.wrong_landings > 0, "{table}");
+    assert_eq!(observing.figures.corrected.total, 0);
+
+    // Pinning: no wrong child in the table, no harm in the report, collège by collège;
+    // the logins a collège lost are the give-ups that ended a visit.
+    assert_eq!(
+        pinning.figures.wrong_landings, demo.pinning.wrong,
+        "{table}"
+    );
+    assert_eq!(pinning.figures.families_affected, 0);
+    let mut not_landed = 0;
+    for (uai, (logins, wrong)) in &demo.pinning.per_establishment {
+        let row = pinning.by_establishment.iter().find(|r| &r.key == uai);
+        let row = row.unwrap_or_else(|| panic!("{uai}\n{table}"));
+        assert_eq!(row.wrong_landings, *wrong, "{uai}\n{table}");
+        assert!(row.validations <= *logins, "{uai}\n{table}");
+        not_landed += logins - row.validations;
+    }
+    assert_eq!(not_landed, demo.pinning.not_landed, "{table}");
+
+    // Every run together: each family harmed is one the observing run harmed.
+    assert_eq!(
+        report.totals.families_affected,
+        observing.figures.families_affected
+    );
 }
 
 /// The scripted parents answer bonenfant's chooser by the first name it shows, never by

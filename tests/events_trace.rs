@@ -279,7 +279,7 @@ fn file_trace_reads_back_in_the_report_without_loss() {
     let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
     let report = bonenfant::report::summarize(file).unwrap();
     assert_eq!(report.bad_lines.count, 0);
-    assert_eq!(report.validations, 10_000);
-    assert_eq!(report.verdicts["wrong_child"], 2_500);
-    assert_eq!(report.families_seen, 1);
+    assert_eq!(report.totals.validations, 10_000);
+    assert_eq!(report.totals.verdicts["wrong_child"], 2_500);
+    assert_eq!(report.totals.families_seen, 1);
 }

@@ -32,6 +32,7 @@
 //!   `X-Bonenfant-Error` header.
 //! * Any answer's `Content-Length` is made to agree with its body before it is written.
 
+pub mod announce;
 pub mod body;
 pub mod error;
 pub mod exchange;

@@ -182,6 +182,9 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let listener = bind_proxy(config.listen)?;
     let admin = bind_admin(&config).await?;
+    // Where it really listens (`--listen …:0` picks a port), for the start-up line.
+    let bound_proxy = listener.local_addr().unwrap_or(config.listen);
+    let bound_admin = admin.as_ref().and_then(|a| a.local_addr().ok());
     let tls = match &config.tls {
         Some((cert, key)) => Some(super::tls::server_config(cert, key)?),
         None => None,
@@ -190,6 +193,7 @@ pub async fn serve(
     let exchange = exchange(&config, &trace, &metrics).await?;
     let run = Run::start(&config, &exchange, &metrics, &trace, admin)?;
     startup_event(&config, &trace);
+    super::announce::log(&config, bound_proxy, bound_admin);
     let readiness = run.readiness.clone();
     let (_bound, drained) = super::server::serve_workers_on(
         listener,

@@ -1,47 +1,57 @@
-//! The report as one self-contained HTML page, in French: inline CSS, SVG bar charts,
-//! no script and no external asset, so it opens offline, prints, and goes in a slide.
-//! Written with the `pages` templates, which escape every value; text from the log goes
-//! through [`Printable`], which also drops control characters.
+//! The report as one self-contained HTML page, in French: inline CSS, no script and no
+//! external asset, so it opens offline, prints, and goes in a slide. Charts are HTML
+//! boxes sized in percent, so their labels keep the page's font size on a phone (an
+//! SVG scaled down to a phone's width shrank them to a few pixels); wide tables scroll
+//! sideways inside their section instead of widening the page.
+//!
+//! Written with the `pages` templates, which escape every value; text from the log or
+//! the directory goes through [`Printable`], which also drops control characters.
 
 use std::io::{self, Write};
 
 use crate::pages::{self, html, Css, Head, Markup, Printable};
 
-use super::{Report, Row};
-
-/// Chart geometry, in SVG user units (the SVG scales to the page width).
-const CHART_WIDTH: f64 = 720.0;
-const LABEL_WIDTH: f64 = 150.0;
-const VALUE_WIDTH: f64 = 150.0;
-const ROW_HEIGHT: f64 = 24.0;
-const COLUMN_CHART_HEIGHT: f64 = 200.0;
-
-const BLUE: &str = "#2f5d9b";
-const RED: &str = "#c0392b";
-const GREY: &str = "#7f8c8d";
+use super::{verdict_label, Figures, Report, Row, Run, StrategyGroup};
 
 const STYLE: Css = Css("
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:0;color:#1d2733;background:#f5f6f8}
-main{max-width:980px;margin:0 auto;padding:24px}
-h1{font-size:1.6rem;margin:0 0 4px}
-h2{font-size:1.15rem;margin:8px 0 8px;border-bottom:2px solid #d9dee5;padding-bottom:4px}
-p.sub{color:#55606e;margin:0 0 16px}
-.cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{background:#fff;border:1px solid #d9dee5;border-radius:6px;padding:12px 16px;min-width:140px;flex:1}
-.card .n{font-size:1.6rem;font-weight:600}
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:0;color:#1d2733;background:#f5f6f8;line-height:1.4}
+main{max-width:980px;margin:0 auto;padding:16px}
+h1{font-size:1.5rem;margin:0 0 4px}
+h2{font-size:1.15rem;margin:8px 0;border-bottom:2px solid #d9dee5;padding-bottom:4px}
+h3{font-size:1rem;margin:12px 0 4px}
+p.sub{color:#55606e;margin:0 0 12px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:8px}
+.card{background:#fff;border:1px solid #d9dee5;border-radius:6px;padding:8px 12px}
+.card .n{font-size:1.4rem;font-weight:600}
 .card .l{color:#55606e;font-size:.85rem}
 .card.alert .n{color:#c0392b}
-section{background:#fff;border:1px solid #d9dee5;border-radius:6px;padding:8px 16px 16px;margin-top:16px}
-svg{width:100%;height:auto;display:block}
-svg text{font-size:12px;fill:#1d2733}
+.card.good .n{color:#1e7b4a}
+section{background:#fff;border:1px solid #d9dee5;border-radius:6px;padding:8px 12px 12px;margin-top:12px}
+details{border-top:1px solid #e6e9ee;padding:6px 0}
+summary{cursor:pointer;font-weight:600}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
 table{border-collapse:collapse;width:100%;font-size:.85rem;margin-top:8px}
-th,td{padding:4px 8px;text-align:right;border-bottom:1px solid #e6e9ee}
-th:first-child,td:first-child{text-align:left}
+th,td{padding:4px 8px;text-align:right;border-bottom:1px solid #e6e9ee;white-space:nowrap}
+th:first-child,td:first-child,td.name{text-align:left}
+td.name{white-space:normal;min-width:10em}
 th{background:#eef1f5}
-td{white-space:nowrap}
-td.bad{color:#c0392b;font-weight:600}
-footer{color:#55606e;font-size:.8rem;margin-top:32px}
-@media print{body{background:#fff}section{break-inside:avoid}}
+td.bad,.bad{color:#c0392b;font-weight:600}
+.bars{margin:8px 0}
+.bar{display:grid;grid-template-columns:minmax(5em,32%) 1fr auto;gap:8px;align-items:center;margin:3px 0;font-size:.85rem}
+.bar .bl{overflow-wrap:anywhere}
+.bar .bt{background:#eef1f5;height:14px;border-radius:2px}
+.bar .bf{display:block;height:100%;border-radius:2px}
+.bar .bv{white-space:nowrap}
+.blue{background:#2f5d9b}.red{background:#c0392b}.grey{background:#7f8c8d}.green{background:#1e7b4a}
+.cols{display:flex;gap:2px;height:180px;margin:8px 0 0}
+.col{flex:1;display:flex;flex-direction:column;min-width:0}
+.col .cb{flex:1;display:flex;flex-direction:column;justify-content:flex-end}
+.col .ct{display:flex;flex-direction:column;justify-content:flex-end;min-height:1px}
+.col .cl{font-size:.7rem;text-align:center;height:1.3em;overflow:hidden;color:#55606e}
+.legend{font-size:.8rem;color:#55606e}
+.legend i{display:inline-block;width:10px;height:10px;margin:0 4px 0 8px}
+footer{color:#55606e;font-size:.8rem;margin-top:24px}
+@media print{body{background:#fff}section{break-inside:avoid}details{display:block}}
 ");
 
 pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -49,56 +59,122 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn render(report: &Report) -> String {
+    let totals = &report.totals;
     let body = html! {
         main {
             h1 { "Connexions ENT → Pronote : le bon enfant ?" }
-            @match &report.period {
-                Some(period) => {
-                    p.sub {
+            p.sub {
+                @match &report.period {
+                    Some(period) => {
                         "Journal bonenfant du " (Printable(&short_ts(&period.from)))
-                        " au " (Printable(&short_ts(&period.to))) " (heure UTC)."
+                        " au " (Printable(&short_ts(&period.to))) " (UTC)"
                     }
+                    None => { "Journal bonenfant vide" }
                 }
-                None => { p.sub { "Journal bonenfant vide." } }
+                @if report.window.since.is_some() || report.window.until.is_some() {
+                    " ; fenêtre "
+                    (Printable(report.window.since.as_deref().unwrap_or("début"))) " → "
+                    (Printable(report.window.until.as_deref().unwrap_or("fin")))
+                    " (" (count(report.window.outside)) " événement(s) hors fenêtre)"
+                }
+                ". Jours et heures : " (report.time_zone) "."
             }
-            (cards(report))
-            (section("Verdicts", "Une validation Pronote = un verdict.", html! {
-                (hbars("Validations par verdict", &verdict_bars(report)))
-            }))
+            @if report.by_strategy.is_empty() {
+                (cards(totals))
+            }
+            @for group in &report.by_strategy {
+                h3 { (group_title(group)) }
+                (cards(&group.figures))
+            }
+            @if report.events_lost > 0 {
+                p.sub.bad { (count(report.events_lost)) " événement(s) perdu(s) par l'écrivain du journal." }
+            }
+            (section(
+                "Exécutions",
+                "Chaque démarrage de bonenfant, avec sa stratégie d'épinglage : observer \
+                 (observe) ne change rien, épingler (retry, rewrite) corrige.",
+                runs(&report.runs),
+            ))
             (section(
                 "Par établissement",
                 "Part des validations de parents où Pronote a reçu un autre enfant que celui \
-                 voulu (mauvais enfant ou mauvais établissement), par UAI attendu.",
+                 voulu, sans correction, pour chaque stratégie.",
                 html! {
-                    (hbars("Taux de mauvais enfant par établissement", &establishment_bars(report)))
-                    (table("UAI", &report.by_establishment))
+                    @for group in &report.by_strategy {
+                        h3 { (group_title(group)) }
+                        (hbars("Taux de mauvais enfant par établissement", &establishment_bars(&group.by_establishment)))
+                        (table("Établissement", true, &group.by_establishment))
+                    }
+                    @if report.by_strategy.is_empty() {
+                        p { "Aucune donnée." }
+                    }
                 },
             ))
-            (section("Par jour", "Jours en UTC.", html! {
-                (columns("Taux de mauvais enfant par jour", &report.by_day))
-                (table("Jour", &report.by_day))
+            (section(
+                "Par heure de la journée",
+                "Validations (bleu) et mauvais enfant reçu (rouge), par heure : le pic du soir.",
+                html! {
+                    (columns("Validations par heure de la journée", &report.by_hour, 3))
+                    (legend())
+                    (table("Heure", false, &active(&report.by_hour)))
+                },
+            ))
+            (section("Par jour", "", html! {
+                (columns("Validations par jour", &report.by_day, report.by_day.len().div_ceil(10)))
+                (legend())
+                (table("Jour", false, &report.by_day))
             }))
             (section(
                 "Épinglage",
-                "Ce que la stratégie d'épinglage a fait pour chaque validation.",
+                "Ce que bonenfant a fait pour chaque validation, et combien de nouvelles \
+                 connexions il a demandées avant d'obtenir le bon enfant (ou d'abandonner).",
                 html! {
-                    (hbars("Validations par issue d'épinglage", &pin_bars(report)))
-                    (hbars("Répartition des nouvelles connexions (retry)", &retry_bars(report)))
+                    (hbars("Validations par issue d'épinglage", &pin_bars(totals)))
+                    h3 { "Nouvelles connexions par connexion vérifiée" }
+                    p {
+                        (count(totals.relogins.logins)) " connexion(s) vérifiée(s), "
+                        (count(totals.relogins.total)) " nouvelle(s) connexion(s) ; médiane "
+                        (totals.relogins.p50) ", 90e centile " (totals.relogins.p90)
+                        ", 99e centile " (totals.relogins.p99) ", maximum "
+                        (totals.relogins.max) "."
+                    }
+                    (hbars("Répartition des nouvelles connexions", &relogin_bars(totals)))
+                    @if totals.give_ups > 0 {
+                        p {
+                            "Abandons : " (count(totals.give_ups))
+                            @for (reason, n) in &totals.give_ups_by_reason {
+                                " ; " (give_up_label(reason)) " " (count(*n))
+                            }
+                            ". Clics « continuer quand même » : " (count(totals.continued_anyway))
+                            ", « réessayer » : " (count(totals.tried_again)) "."
+                        }
+                    }
                 },
             ))
+            (section("Verdicts", "Une validation Pronote = un verdict.", html! {
+                (hbars("Validations par verdict", &verdict_bars(totals)))
+            }))
             @if !report.errors.is_empty() || report.bad_lines.count > 0 || report.events_lost > 0 {
                 (section("Erreurs et qualité du journal", "", log_quality(report)))
             }
             footer {
                 p {
                     strong { "Lecture." } " " em { "Mauvais enfant" } " : Pronote a reçu un \
-                    autre enfant que celui voulu par le parent (enfant épinglé, seul enfant \
-                    connu dans l'établissement, ou enfant de la session). "
-                    em { "Mauvais établissement" } " : l'enfant reçu n'est pas scolarisé dans \
-                    l'établissement dont le Pronote a demandé la connexion. Le taux porte sur \
-                    les validations de parents réussies (personnels et élèves exclus). "
-                    em { "Familles concernées" } " : comptes parents distincts ayant eu au \
-                    moins un verdict autre que « correct »."
+                    autre enfant que celui voulu par le parent (enfant choisi, seul enfant \
+                    connu dans l'établissement, ou enfant de la session) ou un enfant d'un \
+                    autre établissement, sans que bonenfant le corrige ; chaque connexion \
+                    compte une fois. "
+                    em { "Corrigées" } " : l'ENT proposait un autre enfant et bonenfant a \
+                    obtenu le bon (nouvelle connexion, réécriture ou réordonnancement). "
+                    em { "Choix" } " : un parent a indiqué son enfant sur la page « quel \
+                    enfant ? ». "
+                    em { "Abandons" } " : bonenfant a cessé de redemander et a affiché sa page \
+                    « continuer quand même ». "
+                    em { "Signalées" } " : validations au verdict autre que « correct » \
+                    (mauvais enfant, ambigu, changement d'enfant, non résolu). Le taux porte \
+                    sur les validations de parents réussies (personnels et élèves exclus). "
+                    em { "Familles concernées" } " : comptes parents distincts ayant reçu au \
+                    moins une fois un mauvais enfant."
                 }
                 p {
                     "Les identifiants (comptes, élèves, sessions) ne figurent dans le journal \
@@ -118,44 +194,46 @@ fn render(report: &Report) -> String {
     )
 }
 
-fn cards(report: &Report) -> Markup {
-    let retried = report.pin.get("retry").copied().unwrap_or(0);
-    let wrong = format!(
-        "{} fois mauvais enfant ou établissement",
-        count(report.wrong_landings)
-    );
-    let families = format!(
-        "{} / {}",
-        count(report.families_affected),
-        count(report.families_seen)
-    );
+fn cards(f: &Figures) -> Markup {
     let cards = [
+        (count(f.validations), "validations Pronote".to_owned(), ""),
         (
-            count(report.validations),
-            "validations Pronote".to_owned(),
-            false,
+            rate(f.wrong_landing_rate),
+            format!("mauvais enfant reçu ({} fois)", count(f.wrong_landings)),
+            if f.wrong_landings > 0 { "alert" } else { "" },
         ),
         (
-            rate(report.wrong_landing_rate),
-            wrong,
-            report.wrong_landings > 0,
+            count(f.corrected.total),
+            "corrigées par l'épinglage".to_owned(),
+            if f.corrected.total > 0 { "good" } else { "" },
         ),
         (
-            families,
+            count(f.choices),
+            format!(
+                "choix d'un enfant ({} page(s) affichée(s))",
+                count(f.chooser_pages)
+            ),
+            "",
+        ),
+        (
+            count(f.give_ups),
+            "abandons (page « continuer quand même »)".to_owned(),
+            if f.give_ups > 0 { "alert" } else { "" },
+        ),
+        (
+            format!(
+                "{} / {}",
+                count(f.families_affected),
+                count(f.families_seen)
+            ),
             "familles concernées".to_owned(),
-            report.families_affected > 0,
-        ),
-        (count(retried), "corrigées par retry".to_owned(), false),
-        (
-            count(report.events_lost),
-            "événements perdus".to_owned(),
-            report.events_lost > 0,
+            if f.families_affected > 0 { "alert" } else { "" },
         ),
     ];
     html! {
         div.cards {
-            @for (value, label, alert) in &cards {
-                div.card.alert[*alert] {
+            @for (value, label, class) in &cards {
+                div class={ "card " (class) } {
                     div.n { (value) }
                     div.l { (label) }
                 }
@@ -177,13 +255,117 @@ fn section(title: &str, lead: &str, content: Markup) -> Markup {
     }
 }
 
+fn runs(runs: &[Run]) -> Markup {
+    html! {
+        @if runs.is_empty() {
+            p { "Aucune donnée." }
+        } @else {
+            div.scroll {
+                table {
+                    tr {
+                        th { "N°" } th { "Début" } th { "Stratégie" } th { "Validations" }
+                        th { "Mauvais enfant" } th { "Corrigées" } th { "Choix" }
+                        th { "Abandons" } th { "Familles concernées" }
+                    }
+                    @for run in runs {
+                        @let f = &run.figures;
+                        tr {
+                            td { (run.number) }
+                            td { (Printable(&short_ts(run_start(run)))) }
+                            td { (strategy(run)) }
+                            td { (count(f.validations)) }
+                            td.bad[f.wrong_landings > 0] {
+                                (count(f.wrong_landings)) " (" (rate(f.wrong_landing_rate)) ")"
+                            }
+                            td { (count(f.corrected.total)) }
+                            td { (count(f.choices)) }
+                            td { (count(f.give_ups)) }
+                            td { (count(f.families_affected)) }
+                        }
+                    }
+                }
+            }
+            @for run in runs {
+                details {
+                    summary {
+                        "Exécution " (run.number) " : " (strategy(run)) ", "
+                        (Printable(&short_ts(run_start(run))))
+                        @if let Some(stopped) = &run.stopped {
+                            " → " (Printable(&short_ts(stopped)))
+                        }
+                        " (" (Printable(&run.source)) ")"
+                    }
+                    (cards(&run.figures))
+                    (table("Établissement", true, &run.by_establishment))
+                }
+            }
+        }
+    }
+}
+
+fn strategy(run: &Run) -> Markup {
+    strategy_name(run.pin_strategy.as_deref())
+}
+
+/// A strategy as the DSI reads it, its name in the trace beside.
+fn strategy_name(name: Option<&str>) -> Markup {
+    let meaning = match name {
+        Some("observe") => "observer",
+        Some("retry") => "épingler par nouvelle connexion",
+        Some("rewrite") => "épingler par réécriture",
+        Some("off") => "inspection désactivée",
+        Some(_) => "stratégie",
+        None => "stratégie inconnue (avant le premier démarrage du fichier)",
+    };
+    html! {
+        (meaning)
+        @if let Some(name) = name {
+            " (" code { (Printable(name)) } ")"
+        }
+    }
+}
+
+fn group_title(group: &StrategyGroup) -> Markup {
+    html! {
+        (strategy_name(group.pin_strategy.as_deref())) " — "
+        @if group.runs.len() == 1 { "exécution " } @else { "exécutions " }
+        @for (i, number) in group.runs.iter().enumerate() {
+            @if i > 0 { ", " }
+            (number)
+        }
+    }
+}
+
+/// The rows where something happened (hours of day without a login say nothing).
+fn active(rows: &[Row]) -> Vec<Row> {
+    rows.iter()
+        .filter(|row| row.validations + row.give_ups + row.choices > 0)
+        .cloned()
+        .collect()
+}
+
+fn run_start(run: &Run) -> &str {
+    run.started
+        .as_deref()
+        .or(run.period.as_ref().map(|p| p.from.as_str()))
+        .unwrap_or("?")
+}
+
+fn legend() -> Markup {
+    html! {
+        p.legend { i.blue {} "validations" i.red {} "mauvais enfant reçu" }
+    }
+}
+
 fn log_quality(report: &Report) -> Markup {
     html! {
         @if !report.errors.is_empty() {
-            table {
-                tr { th { "Code d'erreur" } th { "Nombre" } }
-                @for (code, n) in &report.errors {
-                    tr { td { code { (Printable(code)) } } td { (count(*n)) } }
+            div.scroll {
+                table {
+                    tr { th { "Code d'erreur" } th { "Nombre" } }
+                    @for (code, n) in &report.errors {
+                        tr { td { code { (Printable(code)) } } td { (count(*n)) } }
+                    }
                 }
             }
         }
@@ -216,21 +398,39 @@ struct Bar {
     color: &'static str,
 }
 
-fn verdict_bars(report: &Report) -> Vec<Bar> {
-    count_bars(report.verdicts_in_order(), verdict_label, |verdict| {
+fn verdict_bars(f: &Figures) -> Vec<Bar> {
+    count_bars(f.verdicts_in_order(), verdict_label, |verdict| {
         matches!(verdict, "wrong_child" | "wrong_establishment")
     })
 }
 
-/// Establishments, highest wrong-landing rate first.
-fn establishment_bars(report: &Report) -> Vec<Bar> {
-    let mut by_rate: Vec<&Row> = report.by_establishment.iter().collect();
+/// Establishments, highest wrong-landing rate first, by name when the directory gave
+/// one.
+fn establishment_bars(rows: &[Row]) -> Vec<Bar> {
+    let mut by_rate: Vec<&Row> = rows.iter().collect();
     by_rate.sort_by(|a, b| b.wrong_landing_rate.total_cmp(&a.wrong_landing_rate));
-    by_rate.into_iter().map(rate_bar).collect()
+    by_rate
+        .into_iter()
+        .map(|row| Bar {
+            label: row.name.clone().unwrap_or_else(|| row.key.clone()),
+            value: row.wrong_landing_rate,
+            text: format!(
+                "{} ({}/{})",
+                rate(row.wrong_landing_rate),
+                count(row.wrong_landings),
+                count(row.parent_validations)
+            ),
+            color: if row.wrong_landings > 0 {
+                "red"
+            } else {
+                "blue"
+            },
+        })
+        .collect()
 }
 
-fn pin_bars(report: &Report) -> Vec<Bar> {
-    count_bars(report.pins_in_order(), pin_label, |pin| pin == "gave_up")
+fn pin_bars(f: &Figures) -> Vec<Bar> {
+    count_bars(f.pins_in_order(), pin_label, |pin| pin == "gave_up")
 }
 
 /// One bar per counted name, red where `alarming` says the name is bad news.
@@ -244,156 +444,119 @@ fn count_bars(
             label: label(name).to_owned(),
             value: n as f64,
             text: count(n),
-            color: if alarming(name) { RED } else { BLUE },
+            color: if alarming(name) { "red" } else { "blue" },
         })
         .collect()
 }
 
-fn retry_bars(report: &Report) -> Vec<Bar> {
-    report
-        .retries
+fn relogin_bars(f: &Figures) -> Vec<Bar> {
+    f.relogins
+        .distribution
         .iter()
-        .map(|(retries, n)| Bar {
-            label: retries.to_string(),
+        .map(|(relogins, n)| Bar {
+            label: format!("{relogins} nouvelle(s) connexion(s)"),
             value: *n as f64,
             text: count(*n),
-            color: GREY,
+            color: "grey",
         })
         .collect()
 }
 
-fn rate_bar(row: &Row) -> Bar {
-    let wrong = row.wrong_child + row.wrong_establishment;
-    Bar {
-        label: row.key.clone(),
-        value: row.wrong_landing_rate,
-        text: format!(
-            "{} ({}/{})",
-            rate(row.wrong_landing_rate),
-            count(wrong),
-            count(row.parent_validations)
-        ),
-        color: if wrong > 0 { RED } else { BLUE },
-    }
-}
-
-/// The `<svg>` of a chart `height` units high, titled for screen readers.
-fn chart(title: &str, height: f64, content: Markup) -> Markup {
-    html! {
-        svg viewBox={ "0 0 " (CHART_WIDTH) " " (height) } role="img" aria-label=(title) {
-            title { (title) }
-            (content)
-        }
-    }
-}
-
-/// A horizontal bar chart: one labelled row per bar.
+/// A horizontal bar chart: one labelled row per bar, lengths in percent of the largest.
 fn hbars(title: &str, bars: &[Bar]) -> Markup {
-    let height = ROW_HEIGHT * bars.len().max(1) as f64 + 8.0;
     let max = bars.iter().map(|b| b.value).fold(0.0, f64::max);
-    let span = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH;
-    chart(
-        title,
-        height,
-        html! {
-            @if bars.is_empty() {
-                text x="0" y="16" { "Aucune donnée." }
-            }
-            @for (i, bar) in bars.iter().enumerate() {
-                @let y = ROW_HEIGHT * i as f64 + 4.0;
-                @let width = if max > 0.0 { span * bar.value / max } else { 0.0 };
-                text x=(LABEL_WIDTH - 8.0) y=(y + 13.0) text-anchor="end" { (Printable(&bar.label)) }
-                rect x=(LABEL_WIDTH) y=(y) width=(tenths(width)) height=(ROW_HEIGHT - 8.0)
-                    fill=(bar.color) {}
-                text x=(tenths(LABEL_WIDTH + width + 6.0)) y=(y + 13.0) { (bar.text) }
-            }
-        },
-    )
-}
-
-/// A column chart of the wrong-landing rate, one column per row (days).
-fn columns(title: &str, rows: &[Row]) -> Markup {
-    let top = 16.0;
-    let bottom = 28.0;
-    let left = 44.0;
-    let base = top + COLUMN_CHART_HEIGHT;
-    let plot = CHART_WIDTH - left;
-    let max = rows
-        .iter()
-        .map(|r| r.wrong_landing_rate)
-        .fold(0.0, f64::max)
-        .max(0.01);
-    let slot = plot / rows.len().max(1) as f64;
-    // At most about ten date labels, whatever the period.
-    let label_every = rows.len().div_ceil(10).max(1);
-    chart(
-        title,
-        COLUMN_CHART_HEIGHT + top + bottom,
-        html! {
-            line x1=(left) y1=(base) x2=(CHART_WIDTH) y2=(base) stroke="#9aa5b1" {}
-            text x=(left - 4.0) y=(top + 4.0) text-anchor="end" { (rate(max)) }
-            text x=(left - 4.0) y=(base) text-anchor="end" { "0" }
-            @if rows.is_empty() {
-                text x=(left) y=(top + 20.0) { "Aucune donnée." }
-            }
-            @for (i, row) in rows.iter().enumerate() {
-                @let h = COLUMN_CHART_HEIGHT * row.wrong_landing_rate / max;
-                @let x = tenths(left + slot * i as f64);
-                rect x=(x) y=(tenths(base - h)) width=(tenths((slot * 0.8).max(1.0)))
-                    height=(tenths(h)) fill=(RED) {
-                    title { (Printable(&row.key)) " : " (rate(row.wrong_landing_rate)) }
-                }
-                @if i % label_every == 0 {
-                    text x=(x) y=(base + 16.0) { (Printable(&row.key)) }
-                }
-            }
-        },
-    )
-}
-
-fn table(first: &str, rows: &[Row]) -> Markup {
     html! {
-        table {
-            tr {
-                th { (first) } th { "Validations" } th { "Parents" } th { "Mauvais enfant" }
-                th { "Mauvais étab." } th { "Changement" } th { "Ambigu" } th { "Non résolu" }
-                th { "Taux" } th { "Familles" }
+        div.bars role="img" aria-label=(title) {
+            @if bars.is_empty() {
+                p { "Aucune donnée." }
             }
-            @for row in rows {
-                tr {
-                    td { (Printable(&row.key)) }
-                    td { (count(row.validations)) }
-                    td { (count(row.parent_validations)) }
-                    td { (count(row.wrong_child)) }
-                    td { (count(row.wrong_establishment)) }
-                    td { (count(row.flip)) }
-                    td { (count(row.ambiguous)) }
-                    td { (count(row.unresolved)) }
-                    td.bad[row.wrong_child + row.wrong_establishment > 0] {
-                        (rate(row.wrong_landing_rate))
-                    }
-                    td { (count(row.families_affected)) }
+            @for bar in bars {
+                @let width = if max > 0.0 { 100.0 * bar.value / max } else { 0.0 };
+                div.bar {
+                    span.bl { (Printable(&bar.label)) }
+                    span.bt { span class={ "bf " (bar.color) } style=(percent_style("width", width)) {} }
+                    span.bv { (bar.text) }
                 }
             }
         }
     }
 }
 
-/// An SVG coordinate to a tenth of a unit: enough for a chart, and short.
-fn tenths(value: f64) -> String {
-    format!("{value:.1}")
+/// A column chart of validations per row (hours, days), the wrong landings in red at
+/// the foot of each column; a label under every `label_every`th column.
+fn columns(title: &str, rows: &[Row], label_every: usize) -> Markup {
+    let max = rows.iter().map(|r| r.validations).max().unwrap_or(0);
+    let label_every = label_every.max(1);
+    html! {
+        @if rows.is_empty() {
+            p { "Aucune donnée." }
+        } @else {
+            div.cols role="img" aria-label=(title) {
+                @for (i, row) in rows.iter().enumerate() {
+                    @let height = if max > 0 { 100.0 * row.validations as f64 / max as f64 } else { 0.0 };
+                    @let wrong = if row.validations > 0 {
+                        100.0 * row.wrong_landings as f64 / row.validations as f64
+                    } else {
+                        0.0
+                    };
+                    div.col title={
+                        (Printable(&row.key)) " : " (count(row.validations)) " validation(s), "
+                        (count(row.wrong_landings)) " mauvais enfant"
+                    } {
+                        span.cb {
+                            span.ct.blue style=(percent_style("height", height)) {
+                                span.red style=(percent_style("height", wrong)) {}
+                            }
+                        }
+                        span.cl {
+                            @if i % label_every == 0 { (Printable(&row.key)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
-fn verdict_label(verdict: &str) -> &'static str {
-    match verdict {
-        "ok" => "correct",
-        "wrong_establishment" => "mauvais établissement",
-        "wrong_child" => "mauvais enfant",
-        "flip" => "changement d'enfant",
-        "ambiguous" => "ambigu",
-        "unresolved" => "non résolu",
-        _ => "autre",
+/// A table of rows; `named` adds the establishment's name beside its UAI, when the
+/// directory named any.
+fn table(first: &str, named: bool, rows: &[Row]) -> Markup {
+    let named = named && rows.iter().any(|row| row.name.is_some());
+    html! {
+        div.scroll {
+            table {
+                tr {
+                    th { (first) }
+                    @if named { th { "Nom" } }
+                    th { "Validations" } th { "Parents" } th { "Mauvais enfant" } th { "Taux" }
+                    th { "Corrigées" } th { "Choix" } th { "Abandons" } th { "Signalées" }
+                    th { "Familles" }
+                }
+                @for row in rows {
+                    tr {
+                        td { (Printable(&row.key)) }
+                        @if named {
+                            td.name { (Printable(row.name.as_deref().unwrap_or(""))) }
+                        }
+                        td { (count(row.validations)) }
+                        td { (count(row.parent_validations)) }
+                        td { (count(row.wrong_landings)) }
+                        td.bad[row.wrong_landings > 0] { (rate(row.wrong_landing_rate)) }
+                        td { (count(row.corrected)) }
+                        td { (count(row.choices)) }
+                        td { (count(row.give_ups)) }
+                        td { (count(row.flagged)) }
+                        td { (count(row.families_affected)) }
+                    }
+                }
+            }
+        }
     }
+}
+
+/// `width:42.0%`: a computed number, never text from the log.
+fn percent_style(property: &'static str, value: f64) -> String {
+    format!("{property}:{:.1}%", value.clamp(0.0, 100.0))
 }
 
 fn pin_label(pin: &str) -> &'static str {
@@ -402,8 +565,16 @@ fn pin_label(pin: &str) -> &'static str {
         "retry" => "nouvelle connexion",
         "rewrite" => "réécriture",
         "reorder" => "réordonnancement",
-        "gave_up" => "abandon",
+        "gave_up" => "abandon, puis « continuer »",
         _ => "autre",
+    }
+}
+
+fn give_up_label(reason: &str) -> &'static str {
+    match reason {
+        "attempts" => "essais épuisés",
+        "time_budget" => "délai épuisé",
+        _ => "autre motif",
     }
 }
 
@@ -435,29 +606,50 @@ fn count(n: u64) -> String {
 mod tests {
     use super::*;
     use crate::pages::testing::{escaped, skeleton, HOSTILE};
-    use crate::report::{Period, Report, Row};
+    use crate::report::{Period, Report, Row, Run, StrategyGroup};
 
-    /// A report whose every string from the log is `value`, with one row of each kind.
+    /// A report whose every string from the log or the directory is `value`, with one
+    /// row of each kind and one run.
     fn report_with(value: &str) -> Report {
         let row = |key: &str| Row {
             key: key.to_owned(),
+            name: Some(value.to_owned()),
             validations: 3,
             parent_validations: 2,
             wrong_child: 1,
+            wrong_landings: 1,
             wrong_landing_rate: 0.5,
             ..Row::default()
         };
+        let period = Some(Period {
+            from: value.to_owned(),
+            to: value.to_owned(),
+        });
         let mut report = Report {
             lines: 10,
-            validations: 3,
-            period: Some(Period {
-                from: value.to_owned(),
-                to: value.to_owned(),
-            }),
+            period: period.clone(),
             by_establishment: vec![row(value)],
             by_day: vec![row(value)],
+            by_hour: vec![row(value)],
+            by_strategy: vec![StrategyGroup {
+                pin_strategy: Some(value.to_owned()),
+                runs: vec![1],
+                by_establishment: vec![row(value)],
+                ..StrategyGroup::default()
+            }],
+            runs: vec![Run {
+                number: 1,
+                source: value.to_owned(),
+                pin_strategy: Some(value.to_owned()),
+                started: Some(value.to_owned()),
+                stopped: Some(value.to_owned()),
+                period,
+                by_establishment: vec![row(value)],
+                ..Run::default()
+            }],
             ..Report::default()
         };
+        report.totals.validations = 3;
         report.errors.insert(value.to_owned(), 1);
         report.bad_lines.count = 1;
         report.bad_lines.first.push(7);
@@ -466,7 +658,7 @@ mod tests {
     }
 
     #[test]
-    fn hostile_uais_days_and_error_codes_are_text() {
+    fn hostile_uais_days_names_and_error_codes_are_text() {
         let reference = skeleton(&render(&report_with("0330012A")));
         for hostile in HOSTILE {
             let page = render(&report_with(hostile));
@@ -474,6 +666,7 @@ mod tests {
             // Timestamps are cut to 16 characters; the rest appears whole.
             assert!(page.contains(&format!("<code>{}</code>", escaped(hostile))));
             assert!(page.contains(&format!("<td>{}</td>", escaped(hostile))));
+            assert!(page.contains(&format!("<td class=\"name\">{}</td>", escaped(hostile))));
             assert!(
                 !page.contains("<script") && !page.contains("<img"),
                 "{page}"
@@ -489,25 +682,41 @@ mod tests {
     }
 
     #[test]
-    fn page_is_self_contained() {
+    fn page_is_self_contained_and_reads_on_a_phone() {
         let page = render(&report_with("0330012A"));
-        assert!(
-            page.starts_with("<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">")
-        );
+        assert!(page.starts_with(
+            "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\""
+        ));
         assert!(page.contains("<style>\nbody{font-family:system-ui"));
-        for forbidden in ["<script", "src=", "href=", "@import", "url("] {
+        for forbidden in ["<script", "src=", "href=", "@import", "url(", "<svg"] {
             assert!(!page.contains(forbidden), "{forbidden}");
         }
-        // SVG shapes are closed explicitly: an HTML parser nests whatever follows an
-        // unclosed `<rect>` inside it, and the chart's text would not show.
+        // Every table scrolls inside its own box rather than widening the page.
         assert_eq!(
-            page.matches("<rect").count(),
-            page.matches("</rect>").count()
+            page.matches("<table>").count(),
+            page.matches("<div class=\"scroll\"><table>").count()
         );
-        assert_eq!(
-            page.matches("<line").count(),
-            page.matches("</line>").count()
-        );
+    }
+
+    #[test]
+    fn bar_lengths_are_percentages_of_the_largest() {
+        let bars = [
+            Bar {
+                label: "a".to_owned(),
+                value: 2.0,
+                text: "2".to_owned(),
+                color: "blue",
+            },
+            Bar {
+                label: "b".to_owned(),
+                value: 1.0,
+                text: "1".to_owned(),
+                color: "red",
+            },
+        ];
+        let chart = hbars("t", &bars).into_string();
+        assert!(chart.contains("style=\"width:100.0%\""), "{chart}");
+        assert!(chart.contains("style=\"width:50.0%\""), "{chart}");
     }
 
     #[test]

@@ -139,12 +139,22 @@ fn spawn(port: u16, tls: Option<&(PathBuf, PathBuf, PathBuf)>) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start redis-server ({e}): the Redis store tests need it; \
-                     install it with `apt-get update && apt-get install -y redis-server`"
-            )
-        })
+        .unwrap_or_else(|e| missing_redis_server(&e))
+}
+
+/// Without `redis-server` every Redis test would fail with its own panic and
+/// backtrace: a wall of output that hides the one cause. The first test to find it
+/// missing says so in one line and ends the test run.
+fn missing_redis_server(error: &std::io::Error) -> ! {
+    use std::io::Write as _;
+    // Straight to the process's stderr: the test harness captures `eprintln!`, and
+    // would drop it with the process.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\nbonenfant tests: cannot start redis-server ({error}); the Redis store tests need it: \
+         `apt-get install redis-server`, or run `bash .ci/run`, which installs what every test needs."
+    );
+    std::process::exit(1)
 }
 
 // === concurrent session updates ===
