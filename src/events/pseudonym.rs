@@ -6,10 +6,10 @@
 //! by enumeration. Domain-separated, so the same string as a principal and as a pupil
 //! gives unrelated pseudonyms and one cannot be joined with the other.
 
-use crate::code::Code;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::code::Code;
 use crate::pupil::PupilKey;
 use crate::session::SessionId;
 

@@ -5,9 +5,9 @@
 //! a submit button posting an opaque per-session token, never the pupil's identifier,
 //! with a CSRF token.
 
-use crate::code::Code;
 use sha2::{Digest, Sha256};
 
+use crate::code::Code;
 use crate::pages::{self, Brand, Choice};
 use crate::pupil::PupilKey;
 

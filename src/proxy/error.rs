@@ -9,7 +9,6 @@
 //! Validation callers (Pronote) get a CAS `authenticationFailure` instead of a page;
 //! that answer is built by the CAS exchange from [`UpstreamError::code`].
 
-use crate::code::Code;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +17,7 @@ use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_T
 use http::{Response, StatusCode};
 
 use super::body::ProxyBody;
+use crate::code::Code;
 use crate::pages::Brand;
 
 /// The header every answer the proxy builds for an error carries, with its stable code,

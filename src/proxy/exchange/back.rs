@@ -3,7 +3,6 @@
 //! it, and always ends in one `validate` summary. Failures are well-formed CAS failures,
 //! never a success (I1c).
 
-use crate::code::Code;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -16,6 +15,7 @@ use crate::cas::{
     self, AnswerContext, Assertion, Endpoint, Failure, Outcome, ParseLimits, ParseOptions,
     ResponseFormat, ValidationRequest,
 };
+use crate::code::Code;
 use crate::config::AnswerMode;
 use crate::events::{self, LatencyMs, PinOutcome, Pseudonym, TraceEvent};
 use crate::pin::front::{self as plan, StashRefusal};

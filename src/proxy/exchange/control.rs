@@ -2,7 +2,6 @@
 //! parent says which child they mean, and the pin it posts (`POST …/choose`). Only a
 //! child already known for the session's principal can be pinned (`pin::chooser`).
 
-use crate::code::Code;
 use std::time::Instant;
 
 use http::header::HOST;
@@ -10,6 +9,8 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::{login_service, CasExchange, Handled};
+use crate::cas::Endpoint;
+use crate::code::Code;
 use crate::events::{self, Pseudonym, TraceEvent};
 use crate::pages;
 use crate::pin::chooser::{self, ChooserError};
@@ -40,8 +41,7 @@ impl CasExchange {
             return self.give_up_choice(req, started).await;
         }
         if path != "/choose" {
-            let page = self.error_page(StatusCode::NOT_FOUND, Code::ProxyNotFound);
-            return Handled::rejected(page, Code::ProxyNotFound, None, started);
+            return self.refuse(StatusCode::NOT_FOUND, Code::ProxyNotFound, None, started);
         }
         let result = match *req.method() {
             Method::GET | Method::HEAD => Ok(self.chooser_page(&req).await),
@@ -99,6 +99,17 @@ impl CasExchange {
     /// The error page for a browser, in the ENT's colours.
     pub(super) fn error_page(&self, status: StatusCode, code: Code) -> Response<ProxyBody> {
         error::branded_page(&self.config.brand, status, code)
+    }
+
+    /// Refuses a request with the error page for `code` and its `rejected` summary.
+    pub(super) fn refuse(
+        &self,
+        status: StatusCode,
+        code: Code,
+        endpoint: Option<Endpoint>,
+        started: Instant,
+    ) -> Handled {
+        Handled::rejected(self.error_page(status, code), code, endpoint, started)
     }
 
     /// What the chooser shows of a child: first name and class from the directory,

@@ -1,7 +1,6 @@
 //! Forwarding: any request passed to the ENT unchanged (but for hygiene) and streamed
 //! back, and the ENT asked about a ticket with its answer read whole (bounded).
 
-use crate::code::Code;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -11,6 +10,7 @@ use hyper::body::Incoming;
 
 use super::{CasExchange, Handled};
 use crate::cas::{Endpoint, Failure};
+use crate::code::Code;
 use crate::code::Side;
 use crate::events::{self, LatencyMs, TraceEvent};
 use crate::proxy::body::ProxyBody;
@@ -28,23 +28,15 @@ pub(super) struct Refusal {
 impl Refusal {
     /// The answer and its summary: `upstream_error` when the ENT failed, else `rejected`.
     pub fn handled(self, endpoint: Option<Endpoint>, started: Instant) -> Handled {
-        let status = self.response.status().as_u16();
-        let latency_ms = LatencyMs(started.elapsed());
-        let summary = if self.upstream {
-            TraceEvent::UpstreamError(events::UpstreamError {
-                code: self.code,
-                endpoint,
-                status,
-                latency_ms,
-            })
-        } else {
-            TraceEvent::Rejected(events::Rejected {
-                code: self.code,
-                endpoint,
-                status,
-                latency_ms,
-            })
-        };
+        if !self.upstream {
+            return Handled::rejected(self.response, self.code, endpoint, started);
+        }
+        let summary = TraceEvent::UpstreamError(events::UpstreamError {
+            code: self.code,
+            endpoint,
+            status: self.response.status().as_u16(),
+            latency_ms: LatencyMs(started.elapsed()),
+        });
         Handled::new(self.response, summary)
     }
 }

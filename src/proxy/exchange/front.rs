@@ -15,7 +15,7 @@ use crate::config::PinMode;
 use crate::events::{self, FrontAction, LatencyMs, Pseudonym, TraceEvent};
 use crate::pin::front as plan;
 use crate::proxy::body::ProxyBody;
-use crate::proxy::{error, ConnInfo};
+use crate::proxy::ConnInfo;
 use crate::session::cookie::SessionCookie;
 use crate::session::{SessionChange, SessionState, SessionStore, TicketBinding};
 
@@ -85,12 +85,7 @@ impl CasExchange {
             && canonical_login_path(&front.login_path, self.config.cas_prefix.as_deref()).is_none()
         {
             let code = Code::ProxyLoginPath;
-            return Handled::rejected(
-                error::page(code.status(), code),
-                code,
-                Some(Endpoint::Login),
-                started,
-            );
+            return self.refuse(code.status(), code, Some(Endpoint::Login), started);
         }
         let renew_service = renew.then(|| login_service(query)).flatten();
         let upstream = match self

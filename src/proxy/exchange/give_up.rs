@@ -11,7 +11,6 @@ use hyper::body::Incoming;
 use super::{front, CasExchange, Handled};
 use crate::code::Code;
 use crate::events::{self, TraceEvent};
-use crate::proxy::error;
 use crate::session::{SessionChange, SessionStore};
 
 impl CasExchange {
@@ -29,23 +28,45 @@ impl CasExchange {
         let choice = match param("choice") {
             Some("continue") => "continue",
             Some("retry") => "retry",
-            _ => return refused(Code::PinFormMissingField, started),
+            _ => {
+                return self.refuse(
+                    Code::PinFormMissingField.status(),
+                    Code::PinFormMissingField,
+                    None,
+                    started,
+                )
+            }
         };
         let (Some(service), Some(login)) = (param("service"), param("login")) else {
-            return refused(Code::PinFormMissingField, started);
+            return self.refuse(
+                Code::PinFormMissingField.status(),
+                Code::PinFormMissingField,
+                None,
+                started,
+            );
         };
         // Only back to the ENT's own login path: never a redirect built from input.
         let Some(login) = front::canonical_login_path(login, self.config.cas_prefix.as_deref())
         else {
-            return refused(Code::ProxyLoginPath, started);
+            return self.refuse(
+                Code::ProxyLoginPath.status(),
+                Code::ProxyLoginPath,
+                None,
+                started,
+            );
         };
         let now = self.now_ms();
         let Some(cookie) = self.cookies.open(req.headers(), now) else {
-            return refused(Code::PinNoSession, started);
+            return self.refuse(
+                Code::PinNoSession.status(),
+                Code::PinNoSession,
+                None,
+                started,
+            );
         };
         // A link is a GET: the session's token makes it this parent's own click.
         if !param("csrf").is_some_and(|csrf| cookie.verify_csrf(csrf)) {
-            return refused(Code::PinCsrf, started);
+            return self.refuse(Code::PinCsrf.status(), Code::PinCsrf, None, started);
         }
         let updated = self
             .store
@@ -76,8 +97,4 @@ impl CasExchange {
             }),
         )
     }
-}
-
-fn refused(code: Code, started: Instant) -> Handled {
-    Handled::rejected(error::page(code.status(), code), code, None, started)
 }

@@ -58,10 +58,7 @@ impl CasExchange {
         let (parts, body) = req.into_parts();
         let body = match self.read_request_body(body).await {
             Ok(body) => body,
-            Err(code) => {
-                let page = self.error_page(StatusCode::BAD_REQUEST, code);
-                return Handled::rejected(page, code, endpoint, started);
-            }
+            Err(code) => return self.refuse(StatusCode::BAD_REQUEST, code, endpoint, started),
         };
         let content_type = parts
             .headers

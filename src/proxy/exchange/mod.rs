@@ -28,7 +28,6 @@ mod logout;
 mod reroll;
 mod retry;
 
-use crate::code::Code;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -44,6 +43,7 @@ use super::passthrough::Passthrough;
 use super::{hygiene, ConnInfo, Handler};
 use crate::admin::Metrics;
 use crate::cas::{self, Endpoint, Failure, ResponseFormat};
+use crate::code::Code;
 use crate::config::{Config, PublicScheme};
 use crate::events::{self, LatencyMs, Pseudonym, TraceEvent, TraceLog};
 use crate::pin::Inspector;
@@ -293,10 +293,7 @@ impl CasExchange {
     async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let started = Instant::now();
         let handled = match hygiene::check_front_door(&req) {
-            Err(refused) => {
-                let page = self.error_page(refused.status(), refused.code());
-                Handled::rejected(page, refused.code(), None, started)
-            }
+            Err(refused) => self.refuse(refused.status(), refused.code(), None, started),
             Ok(()) => {
                 let route = self.route(&req);
                 guarded(route, started, self.dispatch(route, req, conn, started)).await
