@@ -117,26 +117,7 @@ async fn retry_writes_one_summary_per_request() {
 #[tokio::test(flavor = "current_thread")]
 async fn retry_give_up_writes_one_summary_per_request() {
     let (captured, _guard) = capture::capture();
-    let directory = generated(40, 3, 11);
-    let stack = Stack::start(
-        directory.clone(),
-        EntOptions {
-            pick: Pick::First,
-            ..EntOptions::ose_random(11)
-        },
-        PinMode::Retry,
-        |raw| raw.retry_max = Some(3),
-    )
-    .await;
-    let visit = directory
-        .visits(stack.pronote.base_url())
-        .into_iter()
-        .find(|v| {
-            let parent = directory.parent(&v.login).expect("parent");
-            let first = directory.children_of(parent).next().expect("a child");
-            v.children == 2 && v.establishments == 2 && first.uai != v.intended.uai
-        })
-        .expect("a parent whose second child is in another school");
+    let (stack, visit) = pin_support::gave_up_stack().await;
     let mut browser = Browser::new().max_hops(100);
     sim::parent_login(
         &mut browser,

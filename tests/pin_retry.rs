@@ -193,18 +193,7 @@ async fn replayed_ticket_is_refused_without_asking_the_ent_again() {
 #[tokio::test(flavor = "current_thread")]
 async fn retry_budget_spent_gives_the_gave_up_page_and_event_without_loop() {
     let (captured, _guard) = capture::capture();
-    let directory = generated(40, 3, 11);
-    let stack = Stack::start(
-        directory.clone(),
-        EntOptions {
-            pick: Pick::First,
-            ..EntOptions::ose_random(11)
-        },
-        PinMode::Retry,
-        |raw| raw.retry_max = Some(3),
-    )
-    .await;
-    let visit = gave_up_visit(&directory, &stack);
+    let (stack, visit) = pin_support::gave_up_stack().await;
     let mut browser = Browser::new().max_hops(100);
     let result = sim::parent_login(
         &mut browser,
@@ -276,18 +265,7 @@ async fn retry_budget_spent_gives_the_gave_up_page_and_event_without_loop() {
 #[tokio::test(flavor = "current_thread")]
 async fn gave_up_page_continue_and_try_again_work_whenever_clicked() {
     let (captured, _guard) = capture::capture();
-    let directory = generated(40, 3, 11);
-    let stack = Stack::start(
-        directory.clone(),
-        EntOptions {
-            pick: Pick::First,
-            ..EntOptions::ose_random(11)
-        },
-        PinMode::Retry,
-        |raw| raw.retry_max = Some(3),
-    )
-    .await;
-    let visit = gave_up_visit(&directory, &stack);
+    let (stack, visit) = pin_support::gave_up_stack().await;
     let mut browser = Browser::new().max_hops(100);
     let result = sim::parent_login(
         &mut browser,
@@ -349,20 +327,6 @@ async fn gave_up_page_continue_and_try_again_work_whenever_clicked() {
         next.body
     );
     stack.stop().await;
-}
-
-/// A parent whose second child is in another school than the first, which the
-/// `Pick::First` ENT always names.
-fn gave_up_visit(directory: &sim::Directory, stack: &Stack) -> sim::ParentVisit {
-    directory
-        .visits(stack.pronote.base_url())
-        .into_iter()
-        .find(|v| {
-            let parent = directory.parent(&v.login).expect("parent");
-            let first = directory.children_of(parent).next().expect("a child");
-            v.children == 2 && v.establishments == 2 && first.uai != v.intended.uai
-        })
-        .expect("a parent whose second child is in another school")
 }
 
 /// A shared computer: Claire's login spends its retries, Marc sits down and logs in to

@@ -154,6 +154,33 @@ impl Stack {
     }
 }
 
+/// The give-up set-up: an ENT that always names a parent's first child, `--pin retry`
+/// with 3 re-logins, and a parent whose second child (the one meant) is in another
+/// school than the first, so every login spends its budget.
+pub async fn gave_up_stack() -> (Stack, bonenfant::sim::ParentVisit) {
+    let directory = generated(40, 3, 11);
+    let stack = Stack::start(
+        directory.clone(),
+        EntOptions {
+            pick: bonenfant::sim::Pick::First,
+            ..EntOptions::ose_random(11)
+        },
+        PinMode::Retry,
+        |raw| raw.retry_max = Some(3),
+    )
+    .await;
+    let visit = directory
+        .visits(stack.pronote.base_url())
+        .into_iter()
+        .find(|v| {
+            let parent = directory.parent(&v.login).expect("parent");
+            let first = directory.children_of(parent).next().expect("a child");
+            v.children == 2 && v.establishments == 2 && first.uai != v.intended.uai
+        })
+        .expect("a parent whose second child is in another school");
+    (stack, visit)
+}
+
 /// Claire's co-parent in [`fixture_directory`]: the same two children.
 pub const MARC: (&str, &str) = ("marc.martin", "demo-marc");
 
