@@ -101,9 +101,10 @@ impl CasExchange {
             .filter(|k| expected.map_or(true, |e| &k.uai == e))
             .collect();
         let pinned = state.and_then(|s| s.pin.as_ref());
+        let index = self.inspector.index.load();
         let labels: Vec<Option<&PupilLabel>> = known
             .iter()
-            .map(|k| self.inspector.index.as_ref().and_then(|i| i.label(k)))
+            .map(|k| index.as_deref().and_then(|i| i.label(k)))
             .collect();
         let children: Vec<chooser::ChooserChild<'_>> = known
             .iter()
