@@ -508,6 +508,10 @@ impl AafReader {
             let before = reader.buffer_position();
             let event = match reader.read_event_into(&mut buf) {
                 Ok(event) => event,
+                // A DTD or another text with a `<` first: not an export, not a problem.
+                Err(_) if !seen_root => {
+                    return Some("not an AAF export (not well-formed XML before any element)")
+                }
                 Err(_) => {
                     errors += 1;
                     if !resync {
