@@ -391,8 +391,8 @@ struct RawPupil {
     eleve_id: String,
     struct_jointure: String,
     first_name: Option<String>,
-    /// `(structure jointure, class)` values.
-    classes: Vec<(String, String)>,
+    /// The class in the pupil's own establishment.
+    class: Option<String>,
     relatives: Vec<String>,
     last_name: String,
     birth_date: String,
@@ -704,17 +704,22 @@ impl AafReader {
         let struct_jointure = entry
             .first(Field::StructRattach)
             .ok_or(Problem::MissingAttribute("ENTPersonStructRattach"))?;
-        let classes = entry
+        // `<structure>$<classe>`, a bare code taken as the class. A class of another
+        // structure is a group elsewhere: the pupil's own comes first, else the first.
+        let split = |value: &'_ str| match value.split_once('$') {
+            Some((structure, rest)) => (
+                structure.to_owned(),
+                rest.split('$').next().unwrap_or(rest).to_owned(),
+            ),
+            None => (String::new(), value.to_owned()),
+        };
+        let class = entry
             .all(Field::Classes)
-            .map(|value| match value.split_once('$') {
-                // `<structure>$<classe>`; a bare code is taken as the class.
-                Some((structure, rest)) => {
-                    let class = rest.split('$').next().unwrap_or(rest);
-                    (structure.to_owned(), class.to_owned())
-                }
-                None => (String::new(), value.to_owned()),
-            })
-            .collect();
+            .map(split)
+            .find(|(structure, _)| structure == struct_jointure)
+            .or_else(|| entry.first(Field::Classes).map(split))
+            .map(|(_, class)| class)
+            .filter(|class| !class.is_empty());
         let relatives = entry
             .all(Field::Relatives)
             .filter_map(|value| {
@@ -728,7 +733,7 @@ impl AafReader {
             eleve_id: eleve_id.to_owned(),
             struct_jointure: struct_jointure.to_owned(),
             first_name: entry.first(Field::GivenName).map(str::to_owned),
-            classes,
+            class,
             relatives,
             last_name: text(Field::LastName),
             birth_date: text(Field::BirthDate),
@@ -756,62 +761,66 @@ impl AafReader {
     }
 
     /// Links what the files held: drops duplicates and dangling links, counting them.
-    fn link(mut self) -> Linked {
-        let mut report = std::mem::take(&mut self.report);
-        let mut establishments = Vec::new();
-        let mut by_struct: HashMap<String, usize> = HashMap::new();
+    /// Borrows every name from the entries read, so linking a département costs a few
+    /// tables of positions, not a second copy of its strings.
+    fn link(&self) -> Linked<'_> {
+        let mut report = self.report.clone();
+        let mut establishments: Vec<&RawEstablishment> = Vec::new();
+        let mut by_struct: HashMap<&str, usize> = HashMap::new();
         let mut uais: HashSet<Uai> = HashSet::new();
-        for e in self.establishments {
-            if by_struct.contains_key(&e.struct_jointure) || !uais.insert(e.uai) {
-                report.add(Problem::DuplicateEstablishment, e.at);
+        for e in &self.establishments {
+            if by_struct.contains_key(e.struct_jointure.as_str()) || !uais.insert(e.uai) {
+                report.add(Problem::DuplicateEstablishment, e.at.clone());
                 continue;
             }
-            by_struct.insert(e.struct_jointure.clone(), establishments.len());
+            by_struct.insert(&e.struct_jointure, establishments.len());
             establishments.push(e);
         }
-        let mut pupils: Vec<(RawPupil, usize)> = Vec::new();
-        let mut pupil_by_jointure: HashMap<String, usize> = HashMap::new();
-        let mut keys: HashSet<(Uai, String)> = HashSet::new();
-        for p in self.pupils {
-            if pupil_by_jointure.contains_key(&p.jointure) {
-                report.add(Problem::DuplicateJointure, p.at);
+        let mut pupils: Vec<(&RawPupil, usize)> = Vec::new();
+        let mut pupil_by_jointure: HashMap<&str, usize> = HashMap::new();
+        let mut keys: HashSet<(Uai, &str)> = HashSet::new();
+        for p in &self.pupils {
+            if pupil_by_jointure.contains_key(p.jointure.as_str()) {
+                report.add(Problem::DuplicateJointure, p.at.clone());
                 continue;
             }
-            let Some(&school) = by_struct.get(&p.struct_jointure) else {
-                report.add(Problem::UnknownEstablishment, p.at);
+            let Some(&school) = by_struct.get(p.struct_jointure.as_str()) else {
+                report.add(Problem::UnknownEstablishment, p.at.clone());
                 continue;
             };
-            if !keys.insert((establishments[school].uai, p.eleve_id.clone())) {
-                report.add(Problem::DuplicatePupil, p.at);
+            if !keys.insert((establishments[school].uai, &p.eleve_id)) {
+                report.add(Problem::DuplicatePupil, p.at.clone());
                 continue;
             }
-            pupil_by_jointure.insert(p.jointure.clone(), pupils.len());
+            pupil_by_jointure.insert(&p.jointure, pupils.len());
             pupils.push((p, school));
         }
-        let mut records: Vec<(RawRecord, Vec<usize>)> = Vec::new();
-        let mut record_by_jointure: HashMap<String, usize> = HashMap::new();
-        for r in self.records {
-            if record_by_jointure.contains_key(&r.jointure)
-                || pupil_by_jointure.contains_key(&r.jointure)
+        drop(keys);
+        let mut records: Vec<(&RawRecord, Vec<usize>)> = Vec::new();
+        let mut record_by_jointure: HashMap<&str, usize> = HashMap::new();
+        for r in &self.records {
+            let jointure = r.jointure.as_str();
+            if record_by_jointure.contains_key(jointure) || pupil_by_jointure.contains_key(jointure)
             {
-                report.add(Problem::DuplicateJointure, r.at);
+                report.add(Problem::DuplicateJointure, r.at.clone());
                 continue;
             }
             let mut children = Vec::new();
             for child in &r.children {
-                match pupil_by_jointure.get(child) {
+                match pupil_by_jointure.get(child.as_str()) {
                     Some(&p) if !children.contains(&p) => children.push(p),
                     Some(_) => {}
                     None => report.add(Problem::UnknownChild, r.at.clone()),
                 }
             }
-            record_by_jointure.insert(r.jointure.clone(), records.len());
+            record_by_jointure.insert(jointure, records.len());
             records.push((r, children));
         }
+        drop(pupil_by_jointure);
         // The pupil side of the links: ENTElevePersRelEleve.
         for (p, (pupil, _)) in pupils.iter().enumerate() {
             for relative in &pupil.relatives {
-                match record_by_jointure.get(relative) {
+                match record_by_jointure.get(relative.as_str()) {
                     Some(&r) => {
                         let children = &mut records[r].1;
                         if !children.contains(&p) {
@@ -822,16 +831,17 @@ impl AafReader {
                 }
             }
         }
+        drop(record_by_jointure);
         // Parents: the records of one login, in the order they were read.
-        let mut parents: Vec<(Option<String>, Vec<usize>)> = Vec::new();
-        let mut by_login: HashMap<String, usize> = HashMap::new();
+        let mut parents: Vec<(Option<&str>, Vec<usize>)> = Vec::new();
+        let mut by_login: HashMap<&str, usize> = HashMap::new();
         for (r, (record, _)) in records.iter().enumerate() {
-            match &record.login {
+            match record.login.as_deref() {
                 Some(login) => match by_login.get(login) {
                     Some(&at) => parents[at].1.push(r),
                     None => {
-                        by_login.insert(login.clone(), parents.len());
-                        parents.push((Some(login.clone()), vec![r]));
+                        by_login.insert(login, parents.len());
+                        parents.push((Some(login), vec![r]));
                     }
                 },
                 None => parents.push((None, vec![r])),
@@ -870,34 +880,33 @@ impl AafReader {
         for e in &linked.establishments {
             index.add_establishment(e.uai, e.name.as_deref().unwrap_or(e.uai.as_str()));
         }
-        let keys: Vec<PupilKey> = linked
-            .pupils
-            .iter()
-            .map(|(p, school)| PupilKey {
+        // Each linked pupil's position in the index.
+        let mut positions: Vec<u32> = Vec::with_capacity(linked.pupils.len());
+        for (pupil, school) in &linked.pupils {
+            let key = PupilKey {
                 uai: linked.establishments[*school].uai,
-                eleve_id: p.eleve_id.clone(),
-            })
-            .collect();
-        for ((pupil, school), key) in linked.pupils.iter().zip(&keys) {
+                eleve_id: pupil.eleve_id.clone(),
+            };
             let label = pupil.first_name.as_ref().map(|first_name| PupilLabel {
                 first_name: first_name.clone(),
-                class: class_in(pupil, &linked.establishments[*school].struct_jointure),
+                class: pupil.class.clone(),
             });
-            index.add_pupil(key.clone(), label);
-            index.add_jointure(&pupil.jointure, key.clone());
+            let at = index.add_pupil(key, label);
+            index.add_jointure_at(&pupil.jointure, at);
+            positions.push(at);
         }
         for (record, children) in &linked.records {
             // A record's jointure stands for its first child (rule 3 of the pupil keys).
             if let Some(&first) = children.first() {
-                index.add_jointure(&record.jointure, keys[first].clone());
+                index.add_jointure_at(&record.jointure, positions[first]);
             }
         }
         for (login, rs) in &linked.parents {
-            let mut children: Vec<usize> = Vec::new();
+            let mut children: Vec<u32> = Vec::new();
             for &r in rs {
                 for &p in &linked.records[r].1 {
-                    if !children.contains(&p) {
-                        children.push(p);
+                    if !children.contains(&positions[p]) {
+                        children.push(positions[p]);
                     }
                 }
             }
@@ -906,13 +915,9 @@ impl AafReader {
             }
             let names = login
                 .iter()
-                .map(String::as_str)
+                .copied()
                 .chain(rs.iter().map(|&r| linked.records[r].0.jointure.as_str()));
-            index.add_principal(
-                names,
-                children.iter().map(|&p| keys[p].clone()),
-                login.is_some(),
-            );
+            index.add_principal_at(names, children.into_boxed_slice(), login.is_some());
         }
         index.shrink_to_fit();
         (index, linked.report)
@@ -942,13 +947,13 @@ impl AafReader {
                 first_name: pupil.first_name.clone().unwrap_or_default(),
                 birth_date: pupil.birth_date.clone(),
                 uai: establishment.uai.as_str().to_owned(),
-                class: class_in(pupil, &establishment.struct_jointure).unwrap_or_default(),
+                class: pupil.class.clone().unwrap_or_default(),
             });
         }
         for (login, rs) in &linked.parents {
             let Some(&first) = rs.first() else { continue };
             let head = &linked.records[first].0;
-            let login = login.clone().unwrap_or_else(|| head.jointure.clone());
+            let login = login.map_or_else(|| head.jointure.clone(), str::to_owned);
             let mut parent = Parent {
                 password: login.clone(),
                 login,
@@ -987,27 +992,15 @@ impl AafReader {
 }
 
 /// The linked contents of the files.
-struct Linked {
+struct Linked<'a> {
     report: LoadReport,
-    establishments: Vec<RawEstablishment>,
+    establishments: Vec<&'a RawEstablishment>,
     /// Each pupil with its establishment's position.
-    pupils: Vec<(RawPupil, usize)>,
+    pupils: Vec<(&'a RawPupil, usize)>,
     /// Each record with its children's positions.
-    records: Vec<(RawRecord, Vec<usize>)>,
+    records: Vec<(&'a RawRecord, Vec<usize>)>,
     /// Each parent: its login, if any, and its records' positions.
-    parents: Vec<(Option<String>, Vec<usize>)>,
-}
-
-/// The pupil's class in its own establishment (another structure's class is a
-/// group elsewhere); else the first one given.
-fn class_in(pupil: &RawPupil, struct_jointure: &str) -> Option<String> {
-    pupil
-        .classes
-        .iter()
-        .find(|(structure, _)| structure == struct_jointure)
-        .or_else(|| pupil.classes.first())
-        .map(|(_, class)| class.clone())
-        .filter(|class| !class.is_empty())
+    parents: Vec<(Option<&'a str>, Vec<usize>)>,
 }
 
 enum Kind {

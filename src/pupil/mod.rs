@@ -151,10 +151,71 @@ impl EstablishmentPattern {
 pub struct DirectoryIndex {
     pupils: Vec<IndexedPupil>,
     by_key: HashMap<PupilKey, u32>,
-    jointures: HashMap<Box<str>, u32>,
-    principals: HashMap<Box<str>, u32>,
+    jointures: NameMap,
+    principals: NameMap,
     children: Vec<ChildList>,
     establishments: HashMap<Uai, Box<str>>,
+}
+
+/// Name (a jointure, a login) → position. AAF jointures are digits: kept as numbers,
+/// they cost no string of their own (a département has some 300,000 of them).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct NameMap {
+    numbers: HashMap<u64, u32>,
+    texts: HashMap<Box<str>, u32>,
+}
+
+impl NameMap {
+    /// The number a name is, when writing it back gives the same text (no sign, no
+    /// leading zero, no overflow).
+    fn number(name: &str) -> Option<u64> {
+        let canonical = !name.is_empty()
+            && name.len() <= 19
+            && !name.starts_with('0')
+            && name.bytes().all(|b| b.is_ascii_digit());
+        canonical.then(|| name.parse().ok()).flatten()
+    }
+
+    fn get(&self, name: &str) -> Option<u32> {
+        match Self::number(name) {
+            Some(n) => self.numbers.get(&n).copied(),
+            None => self.texts.get(name).copied(),
+        }
+    }
+
+    /// Keeps an earlier position for `name`.
+    fn insert_first(&mut self, name: &str, at: u32) {
+        match Self::number(name) {
+            Some(n) => {
+                self.numbers.entry(n).or_insert(at);
+            }
+            None => {
+                if !self.texts.contains_key(name) {
+                    self.texts.insert(name.into(), at);
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, name: &str, at: u32) {
+        match Self::number(name) {
+            Some(n) => {
+                self.numbers.insert(n, at);
+            }
+            None => {
+                self.texts.insert(name.into(), at);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.numbers.len() + self.texts.len()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.numbers.shrink_to_fit();
+        self.texts.shrink_to_fit();
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -213,12 +274,13 @@ impl DirectoryIndex {
 
     /// `jointure` (bare, no academy prefix) names `pupil`. The first wins.
     pub fn add_jointure(&mut self, jointure: &str, pupil: PupilKey) {
-        if let Some(&at) = self.by_key.get(&pupil) {
-            self.jointures.entry(jointure.into()).or_insert(at);
-        } else {
-            let at = self.add_pupil(pupil, None);
-            self.jointures.entry(jointure.into()).or_insert(at);
-        }
+        let at = self.add_pupil(pupil, None);
+        self.jointures.insert_first(jointure, at);
+    }
+
+    /// As [`Self::add_jointure`], for a pupil already added at `at`.
+    pub(crate) fn add_jointure_at(&mut self, jointure: &str, at: u32) {
+        self.jointures.insert_first(jointure, at);
     }
 
     /// Gives each of `principals` (a login, a bare record jointure) the list
@@ -233,10 +295,20 @@ impl DirectoryIndex {
             .into_iter()
             .map(|key| self.add_pupil(key, None))
             .collect();
+        self.add_principal_at(principals, pupils, complete);
+    }
+
+    /// As [`Self::add_principal`], for pupils already added at `pupils`.
+    pub(crate) fn add_principal_at<'a>(
+        &mut self,
+        principals: impl IntoIterator<Item = &'a str>,
+        pupils: Box<[u32]>,
+        complete: bool,
+    ) {
         let at = u32::try_from(self.children.len()).unwrap_or(u32::MAX);
         self.children.push(ChildList { pupils, complete });
         for principal in principals {
-            self.principals.insert(principal.into(), at);
+            self.principals.insert(principal, at);
         }
     }
 
@@ -257,7 +329,7 @@ impl DirectoryIndex {
     pub fn jointure(&self, jointure: &str) -> Option<&PupilKey> {
         self.jointures
             .get(jointure)
-            .and_then(|&at| self.pupils.get(at as usize))
+            .and_then(|at| self.pupils.get(at as usize))
             .map(|p| &p.key)
     }
 
@@ -319,7 +391,8 @@ impl DirectoryIndex {
         }
         // hashbrown: one control byte per bucket besides the entry.
         fn table<K, V>(map: &HashMap<K, V>) -> usize {
-            alloc(map.capacity() * (std::mem::size_of::<(K, V)>() + 1))
+            // `capacity` is 7/8 of the buckets.
+            alloc(map.capacity() * 8 / 7 * (std::mem::size_of::<(K, V)>() + 1))
         }
         let key_heap = |key: &PupilKey| alloc(key.eleve_id.capacity());
         let label_heap = |label: &PupilLabel| {
@@ -333,8 +406,10 @@ impl DirectoryIndex {
                 .map(|p| key_heap(&p.key) + p.label.as_ref().map_or(0, label_heap))
                 .sum::<usize>();
         let by_key = table(&self.by_key) + self.by_key.keys().map(key_heap).sum::<usize>();
-        let strings = |map: &HashMap<Box<str>, u32>| {
-            table(map) + map.keys().map(|k| alloc(k.len())).sum::<usize>()
+        let strings = |map: &NameMap| {
+            table(&map.numbers)
+                + table(&map.texts)
+                + map.texts.keys().map(|k| alloc(k.len())).sum::<usize>()
         };
         let children = alloc(self.children.capacity() * std::mem::size_of::<ChildList>())
             + self
@@ -373,7 +448,7 @@ impl DirectoryIndex {
                 .principals
                 .get(strip_jointure(principal, &ExtractionRules::default()))?,
         };
-        self.children.get(*at as usize)
+        self.children.get(at as usize)
     }
 
     fn keys<'a>(&'a self, list: &'a ChildList) -> impl Iterator<Item = &'a PupilKey> + 'a {
