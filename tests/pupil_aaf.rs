@@ -301,7 +301,7 @@ fn nothing_usable_is_an_error_that_carries_the_report() {
 #[test]
 fn the_simulator_format_still_loads_alone() {
     let toml = fixture("sim/directory.toml");
-    let (index, report) = directory::load_index(&[toml.clone()]).unwrap();
+    let (index, report) = directory::load_index(std::slice::from_ref(&toml)).unwrap();
     assert_eq!(report.pupils, 5);
     assert_eq!(index.children_of("claire.martin").count(), 2);
     let mixed = directory::load_index(&[toml, fixture("aaf/export")]);

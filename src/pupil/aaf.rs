@@ -588,31 +588,24 @@ impl AafReader {
                     }
                     text.clear();
                 }
-                Event::Text(content) => {
-                    if reads_text(stack.last()) {
-                        match content.decode() {
-                            Ok(decoded) => push_bounded(&mut text, &decoded, &mut entry),
-                            Err(_) => entry.broken = Some(Problem::MalformedEntry),
-                        }
+                // Text is read only inside the values this reader keeps.
+                Event::Text(content) if reads_text(stack.last()) => match content.decode() {
+                    Ok(decoded) => push_bounded(&mut text, &decoded, &mut entry),
+                    Err(_) => entry.broken = Some(Problem::MalformedEntry),
+                },
+                Event::CData(content) if reads_text(stack.last()) => {
+                    match std::str::from_utf8(&content) {
+                        Ok(decoded) => push_bounded(&mut text, decoded, &mut entry),
+                        Err(_) => entry.broken = Some(Problem::MalformedEntry),
                     }
                 }
-                Event::CData(content) => {
-                    if reads_text(stack.last()) {
-                        match std::str::from_utf8(&content) {
-                            Ok(decoded) => push_bounded(&mut text, decoded, &mut entry),
-                            Err(_) => entry.broken = Some(Problem::MalformedEntry),
+                Event::GeneralRef(reference) if reads_text(stack.last()) => {
+                    match resolve_reference(&reference) {
+                        Some(c) => {
+                            let mut utf8 = [0; 4];
+                            push_bounded(&mut text, c.encode_utf8(&mut utf8), &mut entry);
                         }
-                    }
-                }
-                Event::GeneralRef(reference) => {
-                    if reads_text(stack.last()) {
-                        match resolve_reference(&reference) {
-                            Some(c) => {
-                                let mut utf8 = [0; 4];
-                                push_bounded(&mut text, c.encode_utf8(&mut utf8), &mut entry);
-                            }
-                            None => entry.broken = Some(Problem::MalformedEntry),
-                        }
+                        None => entry.broken = Some(Problem::MalformedEntry),
                     }
                 }
                 Event::Eof => break,
@@ -769,7 +762,7 @@ impl AafReader {
         let mut by_struct: HashMap<&str, usize> = HashMap::new();
         let mut uais: HashSet<Uai> = HashSet::new();
         for e in &self.establishments {
-            if by_struct.contains_key(e.struct_jointure.as_str()) || !uais.insert(e.uai) {
+            if by_struct.contains_key(e.struct_jointure.as_str()) || !uais.insert(e.uai.clone()) {
                 report.add(Problem::DuplicateEstablishment, e.at.clone());
                 continue;
             }
@@ -788,7 +781,7 @@ impl AafReader {
                 report.add(Problem::UnknownEstablishment, p.at.clone());
                 continue;
             };
-            if !keys.insert((establishments[school].uai, &p.eleve_id)) {
+            if !keys.insert((establishments[school].uai.clone(), &p.eleve_id)) {
                 report.add(Problem::DuplicatePupil, p.at.clone());
                 continue;
             }
@@ -878,13 +871,13 @@ impl AafReader {
         let linked = self.link();
         let mut index = DirectoryIndex::default();
         for e in &linked.establishments {
-            index.add_establishment(e.uai, e.name.as_deref().unwrap_or(e.uai.as_str()));
+            index.add_establishment(e.uai.clone(), e.name.as_deref().unwrap_or(e.uai.as_str()));
         }
         // Each linked pupil's position in the index.
         let mut positions: Vec<u32> = Vec::with_capacity(linked.pupils.len());
         for (pupil, school) in &linked.pupils {
             let key = PupilKey {
-                uai: linked.establishments[*school].uai,
+                uai: linked.establishments[*school].uai.clone(),
                 eleve_id: pupil.eleve_id.clone(),
             };
             let label = pupil.first_name.as_ref().map(|first_name| PupilLabel {
@@ -967,7 +960,7 @@ impl AafReader {
                 let Some(&eldest) = children.first() else {
                     continue;
                 };
-                let uai = linked.establishments[linked.pupils[eldest].1].uai;
+                let uai = &linked.establishments[linked.pupils[eldest].1].uai;
                 let jointures: Vec<String> = children
                     .iter()
                     .map(|&p| linked.pupils[p].0.jointure.clone())

@@ -14,7 +14,8 @@ pub mod directory;
 /// An establishment's UAI (`0330012A`): seven digits and a letter, upper case.
 ///
 /// Eight bytes inline rather than a `String`: a département's index holds one per pupil.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Not `Copy`, so that call sites written for the `String` it was keep their `clone()`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Uai([u8; 8]);
 
 impl Uai {
