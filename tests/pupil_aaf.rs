@@ -495,6 +495,48 @@ async fn the_chooser_lists_every_child_from_the_index_on_a_first_visit() {
     let _ = ent.stop().await;
 }
 
+/// `demo --directory DIR`: the simulators read the AAF files whole, bonenfant through
+/// its own loader; pinning still leaves no wrong child and every chooser shows names.
+#[tokio::test(flavor = "current_thread")]
+async fn the_demo_runs_from_aaf_files() {
+    let params = DirectoryParams {
+        families: 30,
+        establishments: 3,
+        ..DirectoryParams::default()
+    };
+    let dir = written(&Directory::generate(&params, 11), &AafOptions::default());
+    let out_dir = tempfile::tempdir().unwrap();
+    let options = bonenfant::demo::DemoOptions {
+        logins: 40,
+        concurrency: 4,
+        seed: 11,
+        out_dir: out_dir.path().to_owned(),
+        directory: Some(vec![dir.path().to_owned()]),
+        ..bonenfant::demo::DemoOptions::default()
+    };
+    let trace = bonenfant::events::TraceLog::new(
+        bonenfant::events::Pseudonymizer::new(&[7; 32]).unwrap(),
+        bonenfant::events::LossCounter::default(),
+    );
+    let mut out = Vec::new();
+    let report = bonenfant::demo::run(&options, trace, &mut out)
+        .await
+        .unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert!(
+        table.contains("30 families over 3 establishments"),
+        "{table}"
+    );
+    assert_eq!(report.pinning.logins, 40, "{table}");
+    assert_eq!(report.pinning.wrong, 0, "{table}");
+    assert_eq!(report.pinning.failed_choices, 0, "{table}");
+    assert_eq!(report.unverified_landings, 0, "{table}");
+    assert!(
+        report.observing.flagged >= report.observing.wrong,
+        "{table}"
+    );
+}
+
 /// `bonenfant directory check` on the committed exports and a generated set.
 #[test]
 fn directory_check_prints_the_figures_and_exits_by_usability() {
