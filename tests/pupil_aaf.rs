@@ -18,6 +18,9 @@ use bonenfant::pupil::aaf::Problem;
 use bonenfant::pupil::directory::{self, Directory, DirectoryData, DirectoryError};
 use bonenfant::pupil::{EstablishmentPattern, ExtractionRules, PupilKey, SharedIndex, Uai};
 use bonenfant::session::SessionState;
+
+#[cfg(target_os = "linux")]
+use crate::cli::Serving;
 use bonenfant::sim::browser::{self, Browser};
 use bonenfant::sim::{
     write_aaf, AafOptions, DirectoryParams, EntOptions, Pick, PronoteOptions, Synthetic as _,
@@ -437,6 +440,17 @@ fn a_child_the_directory_does_not_give_the_parent_is_flagged_and_never_rewritten
     );
 }
 
+/// A test ENT that always asserts a parent's first child.
+async fn first_child_ent(directory: &Arc<Directory>) -> bonenfant::sim::EntHandle {
+    let options = EntOptions {
+        pick: Pick::First,
+        ..EntOptions::ose_random(1)
+    };
+    TestEnt::spawn_local(Arc::clone(directory), options)
+        .await
+        .unwrap()
+}
+
 /// bonenfant in front of a test ENT (always asserting the first child) and a test
 /// Pronote, with the directory index loaded from AAF files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,15 +458,7 @@ async fn the_chooser_lists_every_child_from_the_index_on_a_first_visit() {
     let truth =
         Arc::new(Directory::load(&fixture("sim/directory.toml")).expect("committed directory"));
     let dir = written(&truth, &AafOptions::default());
-    let ent = TestEnt::spawn_local(
-        Arc::clone(&truth),
-        EntOptions {
-            pick: Pick::First,
-            ..EntOptions::ose_random(1)
-        },
-    )
-    .await
-    .unwrap();
+    let ent = first_child_ent(&truth).await;
     let raw = RawConfig {
         listen: Some(([127, 0, 0, 1], 0).into()),
         upstream: Some(ent.base_url().clone()),
@@ -612,15 +618,7 @@ async fn sighup_reloads_the_directory_and_a_broken_one_keeps_the_previous() {
     let folder = tempfile::tempdir().unwrap();
     write_aaf(&before, folder.path(), &AafOptions::default()).unwrap();
 
-    let ent = TestEnt::spawn_local(
-        Arc::clone(&truth),
-        EntOptions {
-            pick: Pick::First,
-            ..EntOptions::ose_random(1)
-        },
-    )
-    .await
-    .unwrap();
+    let ent = first_child_ent(&truth).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -688,7 +686,7 @@ async fn sighup_reloads_the_directory_and_a_broken_one_keeps_the_previous() {
     assert!(log().contains("directory.nothing_usable"), "{}", log());
     let labels = julien_visits(&page).await.expect("still the chooser");
     assert!(labels.iter().any(|l| l.contains("Lucas")), "{labels:?}");
-    assert!(serving.alive(), "{}", log());
+    assert!(alive(&serving), "{}", log());
 
     let _ = pronote.stop().await;
     let _ = ent.stop().await;
@@ -706,23 +704,9 @@ async fn julien_visits(page: &url::Url) -> Option<Vec<String>> {
         .map(|(_, choices)| choices.into_iter().map(|c| c.label).collect())
 }
 
-/// A `bonenfant serve` process, killed when the test ends, passed or not.
 #[cfg(target_os = "linux")]
-struct Serving(std::process::Child);
-
-#[cfg(target_os = "linux")]
-impl Serving {
-    fn alive(&self) -> bool {
-        Path::new(&format!("/proc/{}", self.0.id())).exists()
-    }
-}
-
-#[cfg(target_os = "linux")]
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn alive(serving: &Serving) -> bool {
+    Path::new(&format!("/proc/{}", serving.0.id())).exists()
 }
 
 #[cfg(target_os = "linux")]

@@ -1119,14 +1119,12 @@ fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Option<char
 
 /// Every file under `path`, sorted; ignored entries noted in `report`.
 fn collect_files(path: &Path, depth: usize, files: &mut Vec<PathBuf>, report: &mut LoadReport) {
+    let unreadable = |report: &mut LoadReport| {
+        let file = path.display().to_string().into();
+        report.add(Problem::UnreadableFile, Location { file, entry: 0 });
+    };
     let Ok(meta) = std::fs::metadata(path) else {
-        report.add(
-            Problem::UnreadableFile,
-            Location {
-                file: path.display().to_string().into(),
-                entry: 0,
-            },
-        );
+        unreadable(report);
         return;
     };
     if meta.is_file() {
@@ -1138,13 +1136,7 @@ fn collect_files(path: &Path, depth: usize, files: &mut Vec<PathBuf>, report: &m
         return;
     }
     let Ok(entries) = std::fs::read_dir(path) else {
-        report.add(
-            Problem::UnreadableFile,
-            Location {
-                file: path.display().to_string().into(),
-                entry: 0,
-            },
-        );
+        unreadable(report);
         return;
     };
     let mut children: Vec<PathBuf> = entries

@@ -422,15 +422,23 @@ pub fn load_index(paths: &[PathBuf]) -> Result<(DirectoryIndex, LoadReport), Dir
         let directory = Directory::load(file)?;
         return Ok((directory.index(), directory.report()));
     }
-    let mut reader = AafReader::new(Keep::Index);
+    usable(read_aaf(paths, Keep::Index).into_index())
+}
+
+fn read_aaf(paths: &[PathBuf], keep: Keep) -> AafReader {
+    let mut reader = AafReader::new(keep);
     for path in paths {
         reader.read_path(path);
     }
-    let (index, report) = reader.into_index();
+    reader
+}
+
+/// Only "no pupil at all" fails a load.
+fn usable<T>((loaded, report): (T, LoadReport)) -> Result<(T, LoadReport), DirectoryError> {
     if report.pupils == 0 {
         return Err(DirectoryError::NothingUsable(Box::new(report)));
     }
-    Ok((index, report))
+    Ok((loaded, report))
 }
 
 /// A whole directory (names, logins, test passwords) for the simulators and the demo,
@@ -441,14 +449,7 @@ pub fn load_directory(paths: &[PathBuf]) -> Result<(Directory, LoadReport), Dire
         let report = directory.report();
         return Ok((directory, report));
     }
-    let mut reader = AafReader::new(Keep::Everything);
-    for path in paths {
-        reader.read_path(path);
-    }
-    let (data, report) = reader.into_data();
-    if report.pupils == 0 {
-        return Err(DirectoryError::NothingUsable(Box::new(report)));
-    }
+    let (data, report) = usable(read_aaf(paths, Keep::Everything).into_data())?;
     Ok((Directory::from_data(data)?, report))
 }
 
