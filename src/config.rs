@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::pages::{Brand, Color, Logo};
-use crate::pupil::{DirectoryIndex, EstablishmentPattern};
+use crate::pupil::aaf::LoadReport;
+use crate::pupil::{EstablishmentPattern, SharedIndex};
 use crate::session::StoreKeys;
 
 /// Why a configuration was refused. Each names the key at fault.
@@ -151,11 +152,14 @@ pub struct RawConfig {
     /// --tls-cert, else http].
     #[arg(long, value_name = "http|https")]
     pub public_scheme: Option<PublicScheme>,
-    /// Directory export (TOML or JSON, the format of `bonenfant sim directory`): each
-    /// parent's children, jointures, first names and classes, for intents and the
-    /// chooser page.
+    /// The académie's AAF exports (`ficAlimMENESR` XML: folders or files, recognised by
+    /// content), or one TOML/JSON file in the format of `bonenfant sim directory`: each
+    /// parent's children, jointures, first names, classes and collège names, for
+    /// intents, the chooser page and the `not_a_child_of_principal` verdict. Reloaded on
+    /// SIGHUP. Repeat the flag (or give a list in the file) for several paths.
     #[arg(long, value_name = "PATH")]
-    pub directory: Option<PathBuf>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub directory: Option<Vec<PathBuf>>,
     /// Only paths under this prefix are CAS endpoints (default: any base path).
     #[arg(long, value_name = "PATH")]
     pub cas_prefix: Option<String>,
@@ -303,8 +307,11 @@ pub struct Config {
     pub store_ca: Option<PathBuf>,
     pub trusted_proxies: Vec<IpNet>,
     pub public_scheme: PublicScheme,
-    /// The directory index, when a directory export was given.
-    pub directory_index: Option<DirectoryIndex>,
+    /// The directory index (empty when no `--directory`), shared with the running proxy
+    /// and swapped by a reload.
+    pub directory_index: SharedIndex,
+    /// What loading the directory found, for the caller to log once.
+    pub directory_report: Option<LoadReport>,
     pub cas_prefix: Option<String>,
     pub control_prefix: String,
     pub answer: AnswerMode,
@@ -521,15 +528,13 @@ impl RawConfig {
             session_ttl: duration("session-ttl", &self.session_ttl, "8h")?,
             shutdown_grace: duration("shutdown-grace", &self.shutdown_grace, "10s")?,
         };
-        let directory_index = match &self.directory {
-            Some(path) => Some(
-                crate::pupil::directory::Directory::load(path)
-                    .map_err(|e| {
-                        ConfigError::invalid("directory", format!("{}: {e}", path.display()))
-                    })?
-                    .index(),
-            ),
-            None => None,
+        let (directory_index, directory_report) = match &self.directory {
+            Some(paths) => {
+                let (index, report) = crate::pupil::directory::load_index(paths)
+                    .map_err(|e| ConfigError::invalid("directory", e))?;
+                (SharedIndex::from(index), Some(report))
+            }
+            None => (SharedIndex::default(), None),
         };
         let brand = self.brand()?;
         let mut secrets = load_secrets(
@@ -555,6 +560,7 @@ impl RawConfig {
             trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
             public_scheme,
             directory_index,
+            directory_report,
             cas_prefix: self.cas_prefix.clone(),
             control_prefix,
             answer: self.answer.unwrap_or_default(),
@@ -692,6 +698,24 @@ impl Config {
         out.push_str(&toml::to_string(&self.resolved())?);
         Ok(out)
     }
+}
+
+/// `directory = "path"` or `directory = ["a", "b"]`: one path is the common case.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<PathBuf>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(
+        Option::<OneOrMany>::deserialize(deserializer)?.map(|paths| match paths {
+            OneOrMany::One(path) => vec![path],
+            OneOrMany::Many(paths) => paths,
+        }),
+    )
 }
 
 fn readable(key: &'static str, path: &Path) -> Result<(), ConfigError> {

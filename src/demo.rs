@@ -21,7 +21,8 @@ use crate::admin::Snapshot;
 use crate::config::{PinMode, RawConfig};
 use crate::events::{PinOutcome, TraceLog};
 use crate::proxy::exchange::{self, RunningProxy};
-use crate::pupil::directory::Directory;
+use crate::pupil::directory::{self, Directory, DirectoryError};
+use crate::pupil::DirectoryIndex;
 use crate::sim::browser::{self, Browser, LoginResult};
 use crate::sim::{
     expected_wrong_share_under_random_pick, DirectoryParams, EntHandle, EntOptions, Landing,
@@ -46,6 +47,10 @@ pub struct DemoOptions {
     /// Without it the chooser can only say "Enfant n°1", and the scripted parents, who
     /// look for their child's first name, cannot answer it.
     pub proxy_directory: bool,
+    /// Run on these directory files (AAF exports, or the simulator's TOML/JSON) instead
+    /// of a generated directory: the simulators read them whole, bonenfant through
+    /// `--directory`'s own loader.
+    pub directory: Option<Vec<PathBuf>>,
 }
 
 impl Default for DemoOptions {
@@ -58,6 +63,7 @@ impl Default for DemoOptions {
             seed: 2026,
             out_dir: std::env::temp_dir().join("bonenfant-demo"),
             proxy_directory: true,
+            directory: None,
         }
     }
 }
@@ -73,6 +79,8 @@ pub enum DemoError {
     Config(#[from] crate::config::ConfigError),
     #[error("a scripted parent's browser failed: {0}")]
     Browser(#[from] browser::BrowserError),
+    #[error("loading the directory: {0}")]
+    Directory(#[from] DirectoryError),
 }
 
 /// One run's figures.
@@ -136,7 +144,7 @@ impl Proxied {
         ent: &EntHandle,
         mode: PinMode,
         directory: &Arc<Directory>,
-        index: Option<&Directory>,
+        index: Option<DirectoryIndex>,
         trace: TraceLog,
     ) -> Result<Self, DemoError> {
         let proxy = proxy(ent, mode, index, trace).await?;
@@ -162,12 +170,8 @@ pub async fn run(
     trace: TraceLog,
     out: &mut (dyn Write + Send),
 ) -> Result<DemoReport, DemoError> {
-    let params = DirectoryParams {
-        families: options.families,
-        establishments: options.establishments,
-        ..DirectoryParams::default()
-    };
-    let directory = Arc::new(Directory::generate(&params, options.seed));
+    let directory = Arc::new(demo_directory(options)?);
+    let index = proxy_index(&directory, options)?;
     let ent =
         TestEnt::spawn_local(Arc::clone(&directory), EntOptions::ose_random(options.seed)).await?;
     let pronote_direct =
@@ -193,8 +197,14 @@ pub async fn run(
     // Each bonenfant starts just before its run and stops after it: the trace then holds
     // one run after the other, each between its `startup` and its `shutdown`, as two
     // successive deployments would write it, and `bonenfant report` splits it by run.
-    let index = options.proxy_directory.then_some(&*directory);
-    let observe = Proxied::start(&ent, PinMode::Observe, &directory, index, trace.clone()).await?;
+    let observe = Proxied::start(
+        &ent,
+        PinMode::Observe,
+        &directory,
+        index.clone(),
+        trace.clone(),
+    )
+    .await?;
     let mut observing = run_logins(
         "through bonenfant, observing",
         &visits,
@@ -252,12 +262,7 @@ pub async fn serve(
     out: &mut (dyn Write + Send),
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DemoError> {
-    let params = DirectoryParams {
-        families: options.families,
-        establishments: options.establishments,
-        ..DirectoryParams::default()
-    };
-    let directory = Arc::new(Directory::generate(&params, options.seed));
+    let directory = Arc::new(demo_directory(options)?);
     let stack = start(&directory, options, trace).await?;
     let _ = writeln!(
         out,
@@ -281,6 +286,34 @@ pub async fn serve(
     Ok(())
 }
 
+/// The directory the demo runs on: the files given, else a generated one.
+fn demo_directory(options: &DemoOptions) -> Result<Directory, DemoError> {
+    Ok(match &options.directory {
+        Some(paths) => directory::load_directory(paths)?.0,
+        None => {
+            let params = DirectoryParams {
+                families: options.families,
+                establishments: options.establishments,
+                ..DirectoryParams::default()
+            };
+            Directory::generate(&params, options.seed)
+        }
+    })
+}
+
+/// The index bonenfant gets, when it gets one: it reads the files as `serve
+/// --directory` would, not the simulators' copy.
+fn proxy_index(
+    directory: &Directory,
+    options: &DemoOptions,
+) -> Result<Option<DirectoryIndex>, DemoError> {
+    Ok(match (&options.directory, options.proxy_directory) {
+        (_, false) => None,
+        (Some(paths), true) => Some(directory::load_index(paths)?.0),
+        (None, true) => Some(directory.index()),
+    })
+}
+
 async fn start(
     directory: &Arc<Directory>,
     options: &DemoOptions,
@@ -288,8 +321,15 @@ async fn start(
 ) -> Result<Stack, DemoError> {
     let ent =
         TestEnt::spawn_local(Arc::clone(directory), EntOptions::ose_random(options.seed)).await?;
-    let index = options.proxy_directory.then_some(&**directory);
-    let observe = Proxied::start(&ent, PinMode::Observe, directory, index, trace.clone()).await?;
+    let index = proxy_index(directory, options)?;
+    let observe = Proxied::start(
+        &ent,
+        PinMode::Observe,
+        directory,
+        index.clone(),
+        trace.clone(),
+    )
+    .await?;
     let pinning = Proxied::start(&ent, PinMode::Retry, directory, index, trace).await?;
     let pronote_direct =
         TestPronote::spawn_local(Arc::clone(directory), PronoteOptions::new(ent.cas_base()))
@@ -326,7 +366,7 @@ fn cas_base(addr: SocketAddr) -> Url {
 async fn proxy(
     ent: &EntHandle,
     mode: PinMode,
-    directory: Option<&Directory>,
+    index: Option<DirectoryIndex>,
     trace: TraceLog,
 ) -> Result<RunningProxy, DemoError> {
     let raw = RawConfig {
@@ -337,7 +377,7 @@ async fn proxy(
         ..RawConfig::default()
     };
     let mut config = raw.validate()?;
-    config.directory_index = directory.map(Directory::index);
+    config.directory_index = index.into();
     Ok(exchange::spawn(Arc::new(config), trace).await?)
 }
 

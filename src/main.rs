@@ -13,7 +13,8 @@ use clap::{Parser, Subcommand};
 
 use bonenfant::config::{Config, RawConfig};
 use bonenfant::events::{self, TraceLog};
-use bonenfant::pupil::directory::Directory;
+use bonenfant::pupil::aaf::LoadReport;
+use bonenfant::pupil::directory::{self, Directory, DirectoryError};
 use bonenfant::sim::{self, Synthetic as _};
 
 #[derive(Parser)]
@@ -63,6 +64,10 @@ enum Command {
         /// Keep everything running and print the URLs to open in a browser.
         #[arg(long)]
         serve: bool,
+        /// Run on these directory files (AAF exports: folders or files; or one TOML/JSON
+        /// directory) instead of a generated directory.
+        #[arg(long, value_name = "PATH")]
+        directory: Vec<PathBuf>,
     },
     /// Summarise trace logs: figures per run, establishment, day and hour of day.
     Report {
@@ -122,6 +127,24 @@ enum Command {
         #[command(subcommand)]
         simulator: SimCommand,
     },
+    /// The académie's directory exports.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Load AAF exports (folders or files) or a TOML/JSON directory as `serve --directory`
+    /// would, and print the establishments, pupils and parent records found, how many
+    /// parents have children in several establishments, and every problem by kind.
+    /// Exits 0 when the set loaded, even with skipped entries; non-zero when nothing
+    /// usable was found.
+    Check {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// Where and how `report` and `lookup` write.
@@ -153,9 +176,9 @@ enum SimCommand {
     Ent {
         #[arg(long)]
         listen: std::net::SocketAddr,
-        /// Directory file (TOML or JSON); a generated one if absent.
+        /// Directory (AAF exports, or one TOML/JSON file); a generated one if absent.
         #[arg(long)]
-        directory: Option<PathBuf>,
+        directory: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "random")]
         pick: sim::Pick,
         #[arg(long, value_enum, default_value = "ose")]
@@ -171,20 +194,29 @@ enum SimCommand {
         #[arg(long)]
         cas: url::Url,
         #[arg(long)]
-        directory: Option<PathBuf>,
+        directory: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "serviceValidate")]
         validation: sim::ValidationMode,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Generate a directory and write it (TOML or JSON by extension).
+    /// Generate a directory and write it: TOML or JSON by the file's extension, else
+    /// a folder of AAF XML exports (one set per establishment, ISO-8859-15).
     Directory {
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 200)]
-        families: usize,
-        #[arg(long, default_value_t = 6)]
-        establishments: usize,
+        /// Families (default 200; 54,000 with --departement).
+        #[arg(long)]
+        families: Option<usize>,
+        /// Establishments (default 6; 113 with --departement).
+        #[arg(long)]
+        establishments: Option<usize>,
+        /// A Gironde-sized département: ≈ 65,000 pupils, ≈ 120,000 parent records.
+        #[arg(long)]
+        departement: bool,
+        /// AAF records without ENTPersonLogin (each record stands alone).
+        #[arg(long)]
+        no_logins: bool,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -232,14 +264,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
+            if let Some(report) = &config.directory_report {
+                log_directory("directory loaded", report);
+            }
             raise_open_file_limit(config.limits.max_connections);
             runtime()?.block_on(async move {
                 let workers =
                     std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
-                bonenfant::proxy::exchange::serve(Arc::new(config), trace, workers, ctrl_c()).await
+                if let Some(paths) = config.raw.directory.clone() {
+                    reload_on_hangup(config.directory_index.clone(), paths)?;
+                }
+                bonenfant::proxy::exchange::serve(Arc::new(config), trace, workers, ctrl_c())
+                    .await
+                    .map_err(anyhow::Error::from)
             })?;
             Ok(())
         }
+        Command::Directory {
+            command: DirectoryCommand::Check { paths },
+        } => directory_check(&paths),
         Command::Demo {
             logins,
             families,
@@ -247,12 +290,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             out_dir,
             serve,
+            directory,
         } => {
             let options = bonenfant::demo::DemoOptions {
                 logins,
                 families,
                 concurrency: usize::from(concurrency),
                 seed,
+                directory: (!directory.is_empty()).then_some(directory),
                 out_dir: out_dir.unwrap_or_else(|| bonenfant::demo::DemoOptions::default().out_dir),
                 ..bonenfant::demo::DemoOptions::default()
             };
@@ -542,11 +587,111 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn directory(path: Option<&std::path::Path>, seed: u64) -> anyhow::Result<Arc<Directory>> {
-    Ok(Arc::new(match path {
-        Some(path) => Directory::load(path)?,
-        None => Directory::generate(&sim::DirectoryParams::default(), seed),
+fn directory(paths: &[PathBuf], seed: u64) -> anyhow::Result<Arc<Directory>> {
+    Ok(Arc::new(if paths.is_empty() {
+        Directory::generate(&sim::DirectoryParams::default(), seed)
+    } else {
+        let (directory, report) = directory::load_directory(paths)?;
+        eprintln!("directory: {}", report.summary());
+        directory
     }))
+}
+
+/// The load's figures in the operational log, and each kind of problem once.
+fn log_directory(what: &str, report: &LoadReport) {
+    tracing::info!(
+        establishments = report.establishments,
+        pupils = report.pupils,
+        parent_records = report.parent_records,
+        problems = report.problem_count(),
+        "{what}: {}",
+        report.summary()
+    );
+    for (problem, found) in &report.problems {
+        let first: Vec<String> = found.examples.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            kind = problem.as_str(),
+            count = found.count,
+            first = first.join("; "),
+            "directory: {}",
+            problem.describe()
+        );
+    }
+}
+
+/// The nightly exports arrive, the operator (or a timer) sends SIGHUP: the directory is
+/// loaded again off the workers' threads and swapped in whole; requests in flight keep
+/// the index they started with. A failed reload keeps the previous index and says why.
+fn reload_on_hangup(
+    index: bonenfant::pupil::SharedIndex,
+    paths: Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                let (index, paths) = (index.clone(), paths.clone());
+                let started = std::time::Instant::now();
+                let outcome =
+                    tokio::task::spawn_blocking(move || directory::reload(&index, &paths)).await;
+                match outcome {
+                    Ok(Ok(report)) => log_directory(
+                        &format!(
+                            "directory reloaded in {:.1} s",
+                            started.elapsed().as_secs_f64()
+                        ),
+                        &report,
+                    ),
+                    Ok(Err(error)) => {
+                        tracing::error!(
+                            code = error.code(),
+                            "directory reload failed, the previous index stays: {error}"
+                        );
+                        if let DirectoryError::NothingUsable(report) = &error {
+                            log_directory("directory reload found", report);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "directory reload failed, the previous index stays")
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (index, paths);
+    Ok(())
+}
+
+/// `bonenfant directory check`: 0 when the set loaded (even with problems), non-zero
+/// when nothing usable was found.
+fn directory_check(paths: &[PathBuf]) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    match directory::load_index(paths) {
+        Ok((index, report)) => {
+            print!("{report}");
+            println!(
+                "index: {} pupils, {} principals, about {:.1} MiB; loaded in {:.1} s",
+                index.pupil_count(),
+                index.principal_count(),
+                index.heap_bytes() as f64 / (1024.0 * 1024.0),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(DirectoryError::NothingUsable(report)) => {
+            print!("{report}");
+            anyhow::bail!("nothing usable in {}", display_paths(paths))
+        }
+        Err(error) => Err(error).with_context(|| format!("loading {}", display_paths(paths))),
+    }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
 }
 
 async fn run_sim(command: SimCommand) -> anyhow::Result<()> {
@@ -571,13 +716,7 @@ async fn run_sim(command: SimCommand) -> anyhow::Result<()> {
                 "sim ENT: http://{}/cas/login (pick {pick:?}, dialect {dialect:?})",
                 listener.local_addr()?
             );
-            sim::serve_ent(
-                listener,
-                directory(file.as_deref(), seed)?,
-                options,
-                ctrl_c(),
-            )
-            .await?;
+            sim::serve_ent(listener, directory(&file, seed)?, options, ctrl_c()).await?;
             Ok(())
         }
         SimCommand::Pronote {
@@ -598,28 +737,47 @@ async fn run_sim(command: SimCommand) -> anyhow::Result<()> {
                 "sim Pronote: http://{}/<uai>/pronote/parent.html",
                 listener.local_addr()?
             );
-            sim::serve_pronote(
-                listener,
-                directory(file.as_deref(), seed)?,
-                options,
-                ctrl_c(),
-            )
-            .await?;
+            sim::serve_pronote(listener, directory(&file, seed)?, options, ctrl_c()).await?;
             Ok(())
         }
         SimCommand::Directory {
             out,
             families,
             establishments,
+            departement,
+            no_logins,
             seed,
         } => {
-            let params = sim::DirectoryParams {
-                families,
-                establishments,
-                ..sim::DirectoryParams::default()
+            let base = if departement {
+                sim::DirectoryParams::departement()
+            } else {
+                sim::DirectoryParams::default()
             };
-            Directory::generate(&params, seed).save(&out)?;
-            eprintln!("wrote {}", out.display());
+            let params = sim::DirectoryParams {
+                families: families.unwrap_or(base.families),
+                establishments: establishments.unwrap_or(base.establishments),
+                ..base
+            };
+            let generated = Directory::generate(&params, seed);
+            match out.extension().and_then(|e| e.to_str()) {
+                Some("toml" | "json") => generated.save(&out)?,
+                _ => {
+                    let options = sim::AafOptions {
+                        logins: !no_logins,
+                        ..sim::AafOptions::default()
+                    };
+                    let files = sim::write_aaf(&generated, &out, &options)
+                        .with_context(|| format!("writing {}", out.display()))?;
+                    eprintln!("{} AAF files", files.len());
+                }
+            }
+            eprintln!(
+                "wrote {}: {} establishments, {} pupils, {} parents",
+                out.display(),
+                generated.establishments().len(),
+                generated.pupils().len(),
+                generated.parents().len()
+            );
             Ok(())
         }
     }

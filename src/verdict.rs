@@ -1,12 +1,14 @@
 //! One verdict per validation: did the assertion hand Pronote the child the parent meant?
 //!
 //! Pure: [`judge`] looks only at its [`VerdictInput`] (who the principal is, where the
-//! service is, whom the assertion designates, whom the parent meant and whom this
-//! principal landed on last time). The rules are tried in the order `docs/events.md`
+//! service is, whom the assertion designates, whom the parent meant, what the directory
+//! says of the principal's children and whom this principal landed on last time). The rules are tried in the order `docs/events.md`
 //! lists them ("Verdicts") and the first that applies wins; [`Judgement::rule`] names
 //! it so the DSI can see *why*.
 
-use crate::pupil::{Designations, Intent, IntentSource, PrincipalKind, PupilKey, Uai};
+use crate::pupil::{
+    Designations, Intent, IntentSource, PrincipalChildren, PrincipalKind, PupilKey, Uai,
+};
 
 /// What a validation handed Pronote, compared with what the parent meant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +75,9 @@ pub mod rule {
     pub const NOT_A_PARENT: &str = "not_a_parent";
     /// The designated pupil's UAI differs from the service's.
     pub const UAI_MISMATCH: &str = "uai_mismatch";
+    /// The directory index knows the principal's children and the designated pupil is
+    /// not one of them. Reported, never "fixed" by rewrite ([`super::Judgement::may_rewrite`]).
+    pub const NOT_A_CHILD_OF_PRINCIPAL: &str = "not_a_child_of_principal";
     /// Intent from an explicit pin on the chooser page.
     pub const INTENT_PIN: &str = "intent.pin";
     /// Intent from the only known child in the expected establishment.
@@ -118,6 +123,9 @@ pub struct VerdictInput<'a> {
     /// The pupil this principal landed on last time for the same service, within the
     /// flip window.
     pub previous: Option<&'a PupilKey>,
+    /// What the directory index says of this principal's children, when it knows the
+    /// principal (`DirectoryIndex::principal`).
+    pub directory: Option<&'a PrincipalChildren>,
 }
 
 /// A verdict and the rule that produced it.
@@ -138,6 +146,13 @@ impl Judgement {
     fn new(verdict: Verdict, rule: &'static str) -> Self {
         Self { verdict, rule }
     }
+
+    /// Whether a rewrite (or reorder) may stand in for the ENT's assertion. Not when the
+    /// ENT handed over a child the directory says is not the parent's: that is the
+    /// ENT's incident to answer for, and a rewritten answer would hide it from the trace.
+    pub fn may_rewrite(&self) -> bool {
+        self.rule != rule::NOT_A_CHILD_OF_PRINCIPAL
+    }
 }
 
 /// Judges one validation. The first rule that applies wins, in this order:
@@ -145,15 +160,19 @@ impl Judgement {
 /// 1. staff → `ok` (`not_a_parent`);
 /// 2. `wrong_establishment` (`uai_mismatch`): the designated pupil's UAI is not the
 ///    expected one;
-/// 3. `wrong_child` (`intent.*`): a parent's intent for the expected establishment
+/// 3. `wrong_child` (`not_a_child_of_principal`): a parent whose children the
+///    directory knows, and the designated pupil is not one of them
+///    ([`PrincipalChildren::rules_out`]); before the intent, because a stranger's child
+///    is a worse incident than a sibling mix-up and must not hide behind one;
+/// 4. `wrong_child` (`intent.*`): a parent's intent for the expected establishment
 ///    names another pupil;
-/// 4. `ambiguous` (`intent.unknown_several_children`): a parent with no usable intent
+/// 5. `ambiguous` (`intent.unknown_several_children`): a parent with no usable intent
 ///    and at least two distinct children known in the expected establishment (this
 ///    assertion's designations and `known` together);
-/// 5. `unresolved`: no pupil key (`no_pupil_key`), or no expected establishment
+/// 6. `unresolved`: no pupil key (`no_pupil_key`), or no expected establishment
 ///    (`no_expected_establishment`);
-/// 6. `flip` (`previous_pupil`): another pupil than `previous`;
-/// 7. `ok`: the intent's rule when there is one, `pupil_self` for a pupil, else
+/// 7. `flip` (`previous_pupil`): another pupil than `previous`;
+/// 8. `ok`: the intent's rule when there is one, `pupil_self` for a pupil, else
 ///    `no_intent`.
 ///
 /// An intent whose pupil is in another establishment than the expected one is not
@@ -169,6 +188,11 @@ pub fn judge(input: &VerdictInput<'_>) -> Judgement {
         }
     }
     let is_pupil = input.kind == PrincipalKind::Pupil;
+    if let (Some(pupil), Some(directory), false) = (designated, input.directory, is_pupil) {
+        if directory.rules_out(pupil) {
+            return Judgement::new(Verdict::WrongChild, rule::NOT_A_CHILD_OF_PRINCIPAL);
+        }
+    }
     let intent = input
         .intent
         .filter(|_| !is_pupil)
@@ -274,6 +298,7 @@ mod tests {
         intent: Option<Intent>,
         known: Vec<PupilKey>,
         previous: Option<PupilKey>,
+        directory: Option<PrincipalChildren>,
     }
 
     impl Case {
@@ -285,6 +310,7 @@ mod tests {
                 intent: None,
                 known: Vec::new(),
                 previous: None,
+                directory: None,
             }
         }
 
@@ -296,6 +322,7 @@ mod tests {
                 intent: self.intent.as_ref(),
                 known: &self.known,
                 previous: self.previous.as_ref(),
+                directory: self.directory.as_ref(),
             })
         }
     }
@@ -524,6 +551,70 @@ mod tests {
         expect(&case, Verdict::Flip, "previous_pupil");
     }
 
+    fn directory(children: &[PupilKey], complete: bool) -> Option<PrincipalChildren> {
+        Some(PrincipalChildren {
+            children: children.to_vec(),
+            complete,
+        })
+    }
+
+    #[test]
+    fn a_child_the_directory_does_not_give_the_parent_is_not_theirs() {
+        let mut case = Case::parent(&[b()]);
+        case.directory = directory(&[a()], true);
+        expect(&case, Verdict::WrongChild, "not_a_child_of_principal");
+        // Partial knowledge (a record of this establishment) is enough here: it names
+        // the parent's children in the pupil's establishment.
+        case.directory = directory(&[a()], false);
+        expect(&case, Verdict::WrongChild, "not_a_child_of_principal");
+        assert!(!case.judge().may_rewrite(), "never fixed by rewrite");
+    }
+
+    #[test]
+    fn a_record_of_another_establishment_says_nothing_about_this_one() {
+        // The principal is a bare record jointure of another school: the parent's record
+        // here may exist, unlinked.
+        let mut case = Case::parent(&[a()]);
+        case.directory = directory(&[elsewhere()], false);
+        expect(&case, Verdict::Ok, "no_intent");
+        // A complete list (an ENT login, every record grouped) does.
+        case.directory = directory(&[elsewhere()], true);
+        expect(&case, Verdict::WrongChild, "not_a_child_of_principal");
+    }
+
+    #[test]
+    fn the_parents_own_child_passes_the_directory_rule() {
+        let mut case = Case::parent(&[a()]);
+        case.directory = directory(&[a(), b()], true);
+        case.intent = Some(intent(&a(), IntentSource::Pin));
+        expect(&case, Verdict::Ok, "intent.pin");
+        assert!(case.judge().may_rewrite());
+    }
+
+    #[test]
+    fn not_a_child_of_principal_comes_after_uai_mismatch_and_before_the_intent() {
+        let mut case = Case::parent(&[elsewhere()]);
+        case.directory = directory(&[a()], true);
+        expect(&case, Verdict::WrongEstablishment, "uai_mismatch");
+        let mut case = Case::parent(&[b()]);
+        case.directory = directory(&[a()], true);
+        case.intent = Some(intent(&a(), IntentSource::Pin));
+        case.previous = Some(a());
+        expect(&case, Verdict::WrongChild, "not_a_child_of_principal");
+    }
+
+    #[test]
+    fn staff_and_pupils_are_not_judged_by_the_directory_rule() {
+        let mut case = Case::parent(&[b()]);
+        case.directory = directory(&[a()], true);
+        case.kind = PrincipalKind::Staff;
+        expect(&case, Verdict::Ok, "not_a_parent");
+        case.kind = PrincipalKind::Pupil;
+        expect(&case, Verdict::Ok, "pupil_self");
+        case.kind = PrincipalKind::Unknown;
+        expect(&case, Verdict::WrongChild, "not_a_child_of_principal");
+    }
+
     #[test]
     fn failed_validation_is_unresolved() {
         let judgement = Judgement::no_assertion();
@@ -578,6 +669,7 @@ mod tests {
                 intent in prop::option::of((pupil_strategy(), source_strategy())),
                 known in prop::collection::vec(pupil_strategy(), 0..4),
                 previous in prop::option::of(pupil_strategy()),
+                directory in prop::option::of((prop::collection::vec(pupil_strategy(), 0..3), any::<bool>())),
             ) -> Case {
                 Case {
                     kind,
@@ -586,6 +678,7 @@ mod tests {
                     intent: intent.map(|(p, s)| Intent { pupil: p, source: s }),
                     known,
                     previous,
+                    directory: directory.map(|(children, complete)| PrincipalChildren { children, complete }),
                 }
             }
         }
@@ -621,10 +714,25 @@ mod tests {
             }
 
             #[test]
+            fn a_listed_child_is_never_ruled_out_and_a_ruled_out_one_never_ok(case in case_strategy()) {
+                let judgement = case.judge();
+                let designated = case.designations.designated().map(|d| &d.key);
+                if let (Some(pupil), Some(directory)) = (designated, &case.directory) {
+                    if directory.children.contains(pupil) {
+                        prop_assert_ne!(judgement.rule, rule::NOT_A_CHILD_OF_PRINCIPAL);
+                    }
+                    if directory.rules_out(pupil) && case.kind != PrincipalKind::Pupil {
+                        prop_assert!(judgement.verdict != Verdict::Ok || judgement.rule == rule::NOT_A_PARENT);
+                    }
+                }
+            }
+
+            #[test]
             fn the_rule_belongs_to_its_verdict(case in case_strategy()) {
                 let judgement = case.judge();
                 let expected_verdicts: &[Verdict] = match judgement.rule {
                     rule::UAI_MISMATCH => &[Verdict::WrongEstablishment],
+                    rule::NOT_A_CHILD_OF_PRINCIPAL => &[Verdict::WrongChild],
                     rule::INTENT_PIN | rule::INTENT_ONLY_IN_ESTABLISHMENT | rule::INTENT_STICKY => {
                         &[Verdict::WrongChild, Verdict::Ok]
                     }

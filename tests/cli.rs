@@ -272,7 +272,7 @@ fn serve_under(limits: &str, max_connections: &str) -> (Serving, tempfile::Named
 
 /// A `bonenfant serve` process, killed when the test ends, passed or not.
 #[cfg(target_os = "linux")]
-struct Serving(std::process::Child);
+pub(crate) struct Serving(pub(crate) std::process::Child);
 
 #[cfg(target_os = "linux")]
 impl Drop for Serving {

@@ -40,6 +40,7 @@ mod proxy_smuggling;
 mod proxy_tls;
 mod proxy_transparency;
 mod proxy_workers;
+mod pupil_aaf;
 mod pupil_rules;
 mod redis_two_instances;
 mod report_fixture;

@@ -199,20 +199,17 @@ impl World {
     fn new(mode: PinMode, max_age_ms: u64, with_index: bool) -> Self {
         let mut index = DirectoryIndex::default();
         for (pupil, (_, id, _)) in PUPILS.iter().enumerate() {
-            index.jointures.insert(format!("J{id}"), key(pupil));
+            index.add_jointure(&format!("J{id}"), key(pupil));
         }
         for (principal, login) in PRINCIPALS.iter().enumerate() {
-            index.children.insert(
-                (*login).to_owned(),
-                children(principal).iter().map(|&c| key(c)).collect(),
-            );
+            index.add_principal([*login], children(principal).iter().map(|&c| key(c)), true);
         }
         Self {
             store: MemoryStore::new(&StoreConfig::default()),
             inspector: Inspector {
                 establishment: EstablishmentPattern::default(),
                 rules: ExtractionRules::default(),
-                index: with_index.then_some(index),
+                index: with_index.then_some(index).into(),
             },
             settings: PinSettings {
                 mode,
@@ -362,7 +359,7 @@ impl World {
         let named = pupil::designations(
             &ticket,
             &self.inspector.rules,
-            self.inspector.index.as_ref(),
+            self.inspector.index.load().as_deref(),
         );
         asserted
             .pupils
@@ -497,7 +494,7 @@ impl World {
         let designated = pupil::designations(
             delivered,
             &self.inspector.rules,
-            self.inspector.index.as_ref(),
+            self.inspector.index.load().as_deref(),
         );
         for d in &designated.0 {
             prop_assert!(

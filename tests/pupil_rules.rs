@@ -197,12 +197,8 @@ fn rule1_wins_over_rule2() {
 #[test]
 fn rule3_jointure_with_prefixes_stripped_through_the_index() {
     let mut index = DirectoryIndex::default();
-    index
-        .jointures
-        .insert("1986923".into(), key("0330012A", "701294"));
-    index
-        .jointures
-        .insert("2212345".into(), key("0330099Z", "9"));
+    index.add_jointure("1986923", key("0330012A", "701294"));
+    index.add_jointure("2212345", key("0330099Z", "9"));
     for principal in ["AC-BORDEAUX$1986923", "BORDEAUX-1986923", "1986923"] {
         assert_eq!(
             keys(&assertion(principal, &[]), Some(&index)),

@@ -117,17 +117,16 @@ fn generated_files_load_as_the_proxy_directory() {
         let raw = bonenfant::config::RawConfig {
             listen: Some(([127, 0, 0, 1], 0).into()),
             upstream: Some(url::Url::parse("https://ent.example/").unwrap()),
-            directory: Some(path.clone()),
+            directory: Some(vec![path.clone()]),
             ..Default::default()
         };
         let index = raw
             .validate()
             .expect("configuration with the generated directory")
             .directory_index
+            .load()
             .expect("an index");
-        assert_eq!(index.jointures, expected.jointures, "{name}");
-        assert_eq!(index.children, expected.children, "{name}");
-        assert_eq!(index.labels, expected.labels, "{name}");
+        assert_eq!(*index, expected, "{name}");
     }
 }
 

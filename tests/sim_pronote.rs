@@ -426,7 +426,7 @@ async fn pronote_and_bonenfant_find_the_child_the_ent_designated() {
         };
         let mut config = raw.validate().expect("valid configuration");
         // Laclasse names the child by jointure only: both sides need the directory.
-        config.directory_index = Some(directory.index());
+        config.directory_index = directory.index().into();
         let proxy = exchange::spawn(Arc::new(config), trace.clone())
             .await
             .expect("bonenfant starts");

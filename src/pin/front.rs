@@ -363,7 +363,7 @@ mod tests {
         Inspector {
             establishment: EstablishmentPattern::new(EstablishmentPattern::DEFAULT).unwrap(),
             rules: ExtractionRules::default(),
-            index: None,
+            index: Default::default(),
         }
     }
 

@@ -14,8 +14,8 @@ use crate::cas::{self, AnswerContext, Assertion, ResponseFormat};
 use crate::config::{PinMode, PinSettings};
 use crate::events::PinOutcome;
 use crate::pupil::{
-    self, Designations, DirectoryIndex, EstablishmentPattern, ExtractionRules, Intent,
-    PrincipalKind, PupilKey, Uai,
+    self, Designations, EstablishmentPattern, ExtractionRules, Intent, PrincipalKind, PupilKey,
+    SharedIndex, Uai,
 };
 use crate::session::clock::duration_ms;
 use crate::session::{ObservedAssertion, SessionState};
@@ -56,7 +56,8 @@ impl Inspection {
 pub struct Inspector {
     pub establishment: EstablishmentPattern,
     pub rules: ExtractionRules,
-    pub index: Option<DirectoryIndex>,
+    /// Swapped whole by a directory reload: load it once per decision.
+    pub index: SharedIndex,
 }
 
 impl Inspector {
@@ -70,7 +71,8 @@ impl Inspector {
         previous: Option<&PupilKey>,
     ) -> Inspection {
         let expected = self.establishment.expected(service);
-        let designations = pupil::designations(assertion, &self.rules, self.index.as_ref());
+        let index = self.index.load();
+        let designations = pupil::designations(assertion, &self.rules, index.as_deref());
         let kind = pupil::principal_kind(assertion, service);
         // A session's memory counts only for the principal it belongs to (T05: a cookie
         // carried to another person's login says nothing about their children).
@@ -92,6 +94,7 @@ impl Inspector {
                 .find(|k| expected.as_ref().is_some_and(|e| &k.uai == e))
         });
         let intent = pupil::intent(pin, &known, expected.as_ref(), sticky);
+        let directory = index.and_then(|i| i.principal(&assertion.principal));
         let judgement = verdict::judge(&VerdictInput {
             kind,
             expected: expected.as_ref(),
@@ -99,6 +102,7 @@ impl Inspector {
             intent: intent.as_ref(),
             known: &known,
             previous,
+            directory: directory.as_ref(),
         });
         Inspection {
             expected,
@@ -129,7 +133,8 @@ impl Inspector {
         for (key, _) in session.iter().flat_map(|s| &s.known) {
             add(key);
         }
-        for key in self.index.iter().flat_map(|i| i.children_of(principal)) {
+        let index = self.index.load();
+        for key in index.iter().flat_map(|i| i.children_of(principal)) {
             add(key);
         }
         known
@@ -200,7 +205,7 @@ pub fn decide_front(
         };
     }
     let mut refused = None;
-    if settings.mode == PinMode::Rewrite {
+    if settings.mode == PinMode::Rewrite && inspection.judgement.may_rewrite() {
         if let Some(intent) = &inspection.intent {
             if let Some(reordered) =
                 rewrite::reorder(assertion, &intent.pupil, &settings.rewrite_allow)

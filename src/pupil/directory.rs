@@ -1,17 +1,19 @@
 //! The directory file: establishments, pupils and parents with one `PersRelEleve` record
 //! per establishment where they have a child, in the TOML or JSON shape
 //! `bonenfant sim directory` writes, and the [`DirectoryIndex`] `--directory` builds
-//! from it.
+//! from it or from the académie's AAF exports ([`super::aaf`]): [`load_index`],
+//! [`reload`].
 //!
-//! The simulators run on the same type (they generate one from a seed), but nothing here
-//! depends on them.
+//! The simulators run on the same type (they generate one from a seed, or read AAF
+//! files with [`load_directory`]), but nothing here depends on them.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DirectoryIndex, PupilKey, PupilLabel, Uai};
+use super::aaf::{AafReader, Keep, LoadReport};
+use super::{DirectoryIndex, PupilKey, PupilLabel, SharedIndex, Uai};
 
 /// Why a directory could not be loaded, saved or used.
 ///
@@ -33,6 +35,19 @@ pub enum DirectoryError {
     /// by its position, never by a person's name.
     #[error("inconsistent directory: {0}")]
     Inconsistent(String),
+    #[error("no directory path given")]
+    NoPath,
+    #[error(
+        "a TOML or JSON directory file must be the only path given (AAF exports may be several)"
+    )]
+    MixedFormats,
+    /// Nothing under the paths gave a pupil: the report says what was found instead.
+    #[error("no pupil could be loaded from the directory: {}", .0.summary())]
+    NothingUsable(Box<LoadReport>),
+    /// A reload that would lose more than half the pupils: most likely an export still
+    /// being copied. The previous index stays.
+    #[error("the new directory has {after} pupils against {before} now: refused as truncated (an export still being copied?)")]
+    Shrunk { before: usize, after: usize },
 }
 
 impl DirectoryError {
@@ -45,6 +60,10 @@ impl DirectoryError {
             DirectoryError::Write(_) => "directory.write",
             DirectoryError::UnknownFormat => "directory.format",
             DirectoryError::Inconsistent(_) => "directory.inconsistent",
+            DirectoryError::NoPath => "directory.no_path",
+            DirectoryError::MixedFormats => "directory.mixed_formats",
+            DirectoryError::NothingUsable(_) => "directory.nothing_usable",
+            DirectoryError::Shrunk { .. } => "directory.shrunk",
         }
     }
 }
@@ -325,25 +344,24 @@ impl Directory {
     }
 
     /// The directory index the proxy can load: each pupil's jointure, each parent
-    /// record's jointure → its first child, each parent login → its children, and each
-    /// pupil's first name and class (the chooser page).
+    /// record's jointure → its first child, each parent login (and record jointure) →
+    /// its children, each pupil's first name and class (the chooser page), each
+    /// establishment's name.
     pub fn index(&self) -> DirectoryIndex {
         let mut index = DirectoryIndex::default();
         for establishment in &self.data.establishments {
             if let Some(uai) = Uai::parse(&establishment.uai) {
-                index.establishments.insert(uai, establishment.name.clone());
+                index.add_establishment(uai, &establishment.name);
             }
         }
         for pupil in &self.data.pupils {
             if let Some(key) = key_of(pupil) {
-                index.jointures.insert(pupil.jointure.clone(), key.clone());
-                index.labels.insert(
-                    key,
-                    PupilLabel {
-                        first_name: pupil.first_name.clone(),
-                        class: Some(pupil.class.clone()),
-                    },
-                );
+                let label = PupilLabel {
+                    first_name: pupil.first_name.clone(),
+                    class: Some(pupil.class.clone()),
+                };
+                index.add_pupil(key.clone(), Some(label));
+                index.add_jointure(&pupil.jointure, key);
             }
         }
         for parent in &self.data.parents {
@@ -353,14 +371,101 @@ impl Directory {
                     .first()
                     .and_then(|j| self.pupil_by_jointure(j));
                 if let Some(key) = first.and_then(key_of) {
-                    index.jointures.insert(record.jointure.clone(), key);
+                    index.add_jointure(&record.jointure, key);
                 }
             }
-            let children = self.children_of(parent).filter_map(key_of).collect();
-            index.children.insert(parent.login.clone(), children);
+            // A parent's records are grouped here: the list is complete.
+            let names = std::iter::once(parent.login.as_str())
+                .chain(parent.records.iter().map(|r| r.jointure.as_str()));
+            let children: Vec<PupilKey> = self.children_of(parent).filter_map(key_of).collect();
+            index.add_principal(names, children, true);
         }
+        index.shrink_to_fit();
         index
     }
+
+    /// The figures `directory check` prints, for a file in this format.
+    pub fn report(&self) -> LoadReport {
+        LoadReport {
+            files: 1,
+            establishments: self.data.establishments.len(),
+            pupils: self.data.pupils.len(),
+            parent_records: self.data.parents.iter().map(|p| p.records.len()).sum(),
+            logins: self.data.parents.len(),
+            parents_in_several_establishments: self
+                .data
+                .parents
+                .iter()
+                .filter(|p| p.records.len() > 1)
+                .count(),
+            ..LoadReport::default()
+        }
+    }
+}
+
+/// The one TOML/JSON file among `paths`, if they name the simulator's format.
+fn simulator_file(paths: &[PathBuf]) -> Result<Option<&Path>, DirectoryError> {
+    let is_sim = |p: &PathBuf| matches!(extension(p), Some("toml" | "json"));
+    match paths {
+        [] => Err(DirectoryError::NoPath),
+        [one] if is_sim(one) => Ok(Some(one)),
+        many if many.iter().any(is_sim) => Err(DirectoryError::MixedFormats),
+        _ => Ok(None),
+    }
+}
+
+/// Loads what `--directory` names: one TOML or JSON file in the simulator's format, or
+/// AAF exports (folders and files, [`super::aaf`]). Problems in AAF files are counted in
+/// the report, which the caller logs once; only "nothing usable" is an error.
+pub fn load_index(paths: &[PathBuf]) -> Result<(DirectoryIndex, LoadReport), DirectoryError> {
+    if let Some(file) = simulator_file(paths)? {
+        let directory = Directory::load(file)?;
+        return Ok((directory.index(), directory.report()));
+    }
+    usable(read_aaf(paths, Keep::Index).into_index())
+}
+
+fn read_aaf(paths: &[PathBuf], keep: Keep) -> AafReader {
+    let mut reader = AafReader::new(keep);
+    for path in paths {
+        reader.read_path(path);
+    }
+    reader
+}
+
+/// Only "no pupil at all" fails a load.
+fn usable<T>((loaded, report): (T, LoadReport)) -> Result<(T, LoadReport), DirectoryError> {
+    if report.pupils == 0 {
+        return Err(DirectoryError::NothingUsable(Box::new(report)));
+    }
+    Ok((loaded, report))
+}
+
+/// A whole directory (names, logins, test passwords) for the simulators and the demo,
+/// from either format.
+pub fn load_directory(paths: &[PathBuf]) -> Result<(Directory, LoadReport), DirectoryError> {
+    if let Some(file) = simulator_file(paths)? {
+        let directory = Directory::load(file)?;
+        let report = directory.report();
+        return Ok((directory, report));
+    }
+    let (data, report) = usable(read_aaf(paths, Keep::Everything).into_data())?;
+    Ok((Directory::from_data(data)?, report))
+}
+
+/// Loads `paths` again (the nightly exports arrived, SIGHUP) and swaps the new index in.
+/// On any failure the previous index stays and the error says why; a load that would
+/// lose more than half the pupils is refused as truncated.
+pub fn reload(shared: &SharedIndex, paths: &[PathBuf]) -> Result<LoadReport, DirectoryError> {
+    let (index, report) = load_index(paths)?;
+    if let Some(current) = shared.load() {
+        let (before, after) = (current.pupil_count(), index.pupil_count());
+        if after.saturating_mul(2) < before {
+            return Err(DirectoryError::Shrunk { before, after });
+        }
+    }
+    shared.store(index);
+    Ok(report)
 }
 
 /// The crate's pupil key of `pupil` (always there for a validated directory: its UAI
@@ -445,14 +550,24 @@ mod tests {
         let index = directory.index();
         let lea = key("0330101A", "837001");
         let hugo = key("0330202B", "837002");
-        assert_eq!(index.jointures.get("2605001"), Some(&lea));
-        assert_eq!(index.children_of("claire.martin"), [lea.clone(), hugo]);
+        assert_eq!(index.jointure("2605001"), Some(&lea));
+        let children: Vec<&PupilKey> = index.children_of("claire.martin").collect();
+        assert_eq!(children, [&lea, &hugo]);
         let claire = directory.parent("claire.martin").expect("Claire");
         let record = directory.record_for(claire, "0330101A").expect("record");
         assert_eq!(
-            index.jointures.get(&record.jointure),
+            index.jointure(&record.jointure),
             Some(&lea),
             "a record's jointure names its first child"
+        );
+        assert_eq!(
+            index.principal(&record.jointure).map(|p| p.children.len()),
+            Some(2),
+            "a record's jointure as the principal: the parent's children"
+        );
+        assert_eq!(
+            index.establishment_name(&lea.uai),
+            Some("Collège Jean Moulin (Pessac)")
         );
         assert_eq!(
             index.label(&lea),

@@ -1,27 +1,43 @@
 //! Pupil keys, the expected establishment and the intent: who an assertion designates,
 //! where the parent was going, and whom the parent meant. Pure, but for
-//! [`directory`], which reads the directory file `--directory` names.
+//! [`directory`] and [`aaf`], which read the files `--directory` names, and the
+//! [`SharedIndex`] a reload swaps.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::cas::Assertion;
 
+pub mod aaf;
 pub mod directory;
 
 /// An establishment's UAI (`0330012A`): seven digits and a letter, upper case.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Uai(String);
+///
+/// Eight bytes inline rather than a `String`: a département's index holds one per pupil.
+/// Not `Copy`, so that call sites written for the `String` it was keep their `clone()`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uai([u8; 8]);
 
 impl Uai {
     /// Accepts `0330012a` or `0330012A`; stores upper case.
     pub fn parse(value: &str) -> Option<Self> {
-        let bytes = value.as_bytes();
-        let well_formed = bytes.len() == 8
-            && bytes[..7].iter().all(u8::is_ascii_digit)
-            && bytes[7].is_ascii_alphabetic();
-        well_formed.then(|| Self(value.to_ascii_uppercase()))
+        let bytes: [u8; 8] = value.as_bytes().try_into().ok()?;
+        let well_formed =
+            bytes[..7].iter().all(u8::is_ascii_digit) && bytes[7].is_ascii_alphabetic();
+        let mut upper = bytes;
+        upper[7] = upper[7].to_ascii_uppercase();
+        well_formed.then_some(Self(upper))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII digits and a letter ever get in (`parse`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Uai {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Uai({:?})", self.as_str())
     }
 }
 
@@ -119,18 +135,101 @@ impl EstablishmentPattern {
     }
 }
 
-/// Optional directory index, exported from the académie's directory (AAF): jointure →
-/// pupil for ENTs that assert only a jointure, each parent's children (so a parent's
-/// siblings are known before the ENT happens to assert them), and what the chooser
-/// page may show of a pupil.
-#[derive(Clone, Debug, Default)]
+/// The directory index (`--directory`): what the rules need of the académie's directory
+/// and nothing more (no INE, no last name, no birth date).
+///
+/// * jointure → pupil, for ENTs that assert only a jointure (a pupil's own, or a parent
+///   record's, which names that record's first child);
+/// * principal → children, so a parent's siblings are known before the ENT happens to
+///   assert them, and an asserted child that is not theirs shows
+///   ([`PrincipalChildren::rules_out`]);
+/// * what the chooser page may show of a pupil (first name, class) and an
+///   establishment's name.
+///
+/// Pupils are stored once and referred to by position, which keeps a département
+/// (65,000 pupils, 120,000 parent records) in a few tens of MiB (`docs/performance.md`).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DirectoryIndex {
-    pub jointures: std::collections::HashMap<String, PupilKey>,
-    /// Principal (`cas:user`, byte-exact) → the children of that parent account.
-    pub children: std::collections::HashMap<String, Vec<PupilKey>>,
-    pub labels: std::collections::HashMap<PupilKey, PupilLabel>,
-    /// Each establishment's name as parents know it (`Collège Jean Moulin`).
-    pub establishments: std::collections::HashMap<Uai, String>,
+    pupils: Vec<IndexedPupil>,
+    by_key: HashMap<PupilKey, u32>,
+    jointures: NameMap,
+    principals: NameMap,
+    children: Vec<ChildList>,
+    establishments: HashMap<Uai, Box<str>>,
+}
+
+/// Name (a jointure, a login) → position. AAF jointures are digits: kept as numbers,
+/// they cost no string of their own (a département has some 300,000 of them).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct NameMap {
+    numbers: HashMap<u64, u32>,
+    texts: HashMap<Box<str>, u32>,
+}
+
+impl NameMap {
+    /// The number a name is, when writing it back gives the same text (no sign, no
+    /// leading zero, no overflow).
+    fn number(name: &str) -> Option<u64> {
+        let canonical = !name.is_empty()
+            && name.len() <= 19
+            && !name.starts_with('0')
+            && name.bytes().all(|b| b.is_ascii_digit());
+        canonical.then(|| name.parse().ok()).flatten()
+    }
+
+    fn get(&self, name: &str) -> Option<u32> {
+        match Self::number(name) {
+            Some(n) => self.numbers.get(&n).copied(),
+            None => self.texts.get(name).copied(),
+        }
+    }
+
+    /// Keeps an earlier position for `name`.
+    fn insert_first(&mut self, name: &str, at: u32) {
+        match Self::number(name) {
+            Some(n) => {
+                self.numbers.entry(n).or_insert(at);
+            }
+            None => {
+                if !self.texts.contains_key(name) {
+                    self.texts.insert(name.into(), at);
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, name: &str, at: u32) {
+        match Self::number(name) {
+            Some(n) => {
+                self.numbers.insert(n, at);
+            }
+            None => {
+                self.texts.insert(name.into(), at);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.numbers.len() + self.texts.len()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.numbers.shrink_to_fit();
+        self.texts.shrink_to_fit();
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct IndexedPupil {
+    key: PupilKey,
+    label: Option<PupilLabel>,
+}
+
+/// One principal's children, as positions in `pupils`.
+#[derive(Clone, Debug, PartialEq)]
+struct ChildList {
+    pupils: Box<[u32]>,
+    complete: bool,
 }
 
 /// What the chooser page shows of a pupil: first name and class, nothing more.
@@ -140,18 +239,272 @@ pub struct PupilLabel {
     pub class: Option<String>,
 }
 
+/// What the directory says of one principal's children.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrincipalChildren {
+    pub children: Vec<PupilKey>,
+    /// Whether the list covers every establishment: true when the principal is a parent
+    /// account whose records were all grouped (an ENT login). A bare parent-record
+    /// jointure speaks only for that record's establishment, since AAF records of one
+    /// person are not linked across establishments.
+    pub complete: bool,
+}
+
+impl PrincipalChildren {
+    /// Whether the directory says `pupil` is not this principal's child: it is not
+    /// listed, and the list speaks for the pupil's establishment (complete, or naming
+    /// another child there). Never on partial knowledge: an unlinked record elsewhere
+    /// must not make a sibling look like a stranger.
+    pub fn rules_out(&self, pupil: &PupilKey) -> bool {
+        !self.children.contains(pupil)
+            && (self.complete || self.children.iter().any(|c| c.uai == pupil.uai))
+    }
+}
+
 impl DirectoryIndex {
-    /// The children the directory gives `principal`; empty when it names none.
-    pub fn children_of(&self, principal: &str) -> &[PupilKey] {
-        self.children.get(principal).map_or(&[], Vec::as_slice)
+    /// Adds (or finds) a pupil; its position.
+    pub fn add_pupil(&mut self, key: PupilKey, label: Option<PupilLabel>) -> u32 {
+        if let Some(&at) = self.by_key.get(&key) {
+            return at;
+        }
+        let at = u32::try_from(self.pupils.len()).unwrap_or(u32::MAX);
+        self.by_key.insert(key.clone(), at);
+        self.pupils.push(IndexedPupil { key, label });
+        at
+    }
+
+    /// `jointure` (bare, no academy prefix) names `pupil`. The first wins.
+    pub fn add_jointure(&mut self, jointure: &str, pupil: PupilKey) {
+        let at = self.add_pupil(pupil, None);
+        self.jointures.insert_first(jointure, at);
+    }
+
+    /// As [`Self::add_jointure`], for a pupil already added at `at`.
+    pub(crate) fn add_jointure_at(&mut self, jointure: &str, at: u32) {
+        self.jointures.insert_first(jointure, at);
+    }
+
+    /// Gives each of `principals` (a login, a bare record jointure) the list
+    /// `children`; `complete` as in [`PrincipalChildren::complete`].
+    pub fn add_principal<'a>(
+        &mut self,
+        principals: impl IntoIterator<Item = &'a str>,
+        children: impl IntoIterator<Item = PupilKey>,
+        complete: bool,
+    ) {
+        let pupils: Box<[u32]> = children
+            .into_iter()
+            .map(|key| self.add_pupil(key, None))
+            .collect();
+        self.add_principal_at(principals, pupils, complete);
+    }
+
+    /// As [`Self::add_principal`], for pupils already added at `pupils`.
+    pub(crate) fn add_principal_at<'a>(
+        &mut self,
+        principals: impl IntoIterator<Item = &'a str>,
+        pupils: Box<[u32]>,
+        complete: bool,
+    ) {
+        let at = u32::try_from(self.children.len()).unwrap_or(u32::MAX);
+        self.children.push(ChildList { pupils, complete });
+        for principal in principals {
+            self.principals.insert(principal, at);
+        }
+    }
+
+    /// Names the establishment `uai`.
+    pub fn add_establishment(&mut self, uai: Uai, name: &str) {
+        self.establishments.insert(uai, name.into());
+    }
+
+    /// Sets a pupil's label (the pupil is added if new).
+    pub fn set_label(&mut self, pupil: PupilKey, label: PupilLabel) {
+        let at = self.add_pupil(pupil, None) as usize;
+        if let Some(entry) = self.pupils.get_mut(at) {
+            entry.label = Some(label);
+        }
+    }
+
+    /// The pupil a bare jointure names.
+    pub fn jointure(&self, jointure: &str) -> Option<&PupilKey> {
+        self.jointures
+            .get(jointure)
+            .and_then(|at| self.pupils.get(at as usize))
+            .map(|p| &p.key)
+    }
+
+    /// What the directory says of `principal`'s children: the `cas:user` byte-exact
+    /// (an ENT login), else with the jointure prefixes stripped (an ENT that asserts a
+    /// parent record's jointure as the user). `None` when it does not know them.
+    pub fn principal(&self, principal: &str) -> Option<PrincipalChildren> {
+        let list = self.list_of(principal)?;
+        Some(PrincipalChildren {
+            children: self.keys(list).cloned().collect(),
+            complete: list.complete,
+        })
+    }
+
+    /// The children the directory gives `principal`; none when it does not know them.
+    pub fn children_of<'a>(&'a self, principal: &str) -> impl Iterator<Item = &'a PupilKey> + 'a {
+        self.list_of(principal)
+            .into_iter()
+            .flat_map(move |list| self.keys(list))
     }
 
     pub fn label(&self, pupil: &PupilKey) -> Option<&PupilLabel> {
-        self.labels.get(pupil)
+        self.by_key
+            .get(pupil)
+            .and_then(|&at| self.pupils.get(at as usize))
+            .and_then(|p| p.label.as_ref())
     }
 
+    /// The establishment's name (`ENTStructureNomCourant`), for the chooser, the report
+    /// and the demo.
     pub fn establishment_name(&self, uai: &Uai) -> Option<&str> {
-        self.establishments.get(uai).map(String::as_str)
+        self.establishments.get(uai).map(|name| &**name)
+    }
+
+    /// Pupils known (with or without a label).
+    pub fn pupil_count(&self) -> usize {
+        self.pupils.len()
+    }
+
+    /// Principals known (logins and record jointures).
+    pub fn principal_count(&self) -> usize {
+        self.principals.len()
+    }
+
+    pub fn establishment_count(&self) -> usize {
+        self.establishments.len()
+    }
+
+    /// An estimate of the heap the index holds, in bytes: capacities times entry sizes,
+    /// plus every string, plus the allocator's usual 16 bytes per allocation. A figure
+    /// for `directory check` and `docs/performance.md`, not an exact count.
+    pub fn heap_bytes(&self) -> usize {
+        fn alloc(bytes: usize) -> usize {
+            if bytes == 0 {
+                0
+            } else {
+                bytes.div_ceil(16) * 16 + 16
+            }
+        }
+        // hashbrown: one control byte per bucket besides the entry.
+        fn table<K, V>(map: &HashMap<K, V>) -> usize {
+            // `capacity` is 7/8 of the buckets.
+            alloc(map.capacity() * 8 / 7 * (std::mem::size_of::<(K, V)>() + 1))
+        }
+        let key_heap = |key: &PupilKey| alloc(key.eleve_id.capacity());
+        let label_heap = |label: &PupilLabel| {
+            alloc(label.first_name.capacity())
+                + label.class.as_ref().map_or(0, |c| alloc(c.capacity()))
+        };
+        let pupils = alloc(self.pupils.capacity() * std::mem::size_of::<IndexedPupil>())
+            + self
+                .pupils
+                .iter()
+                .map(|p| key_heap(&p.key) + p.label.as_ref().map_or(0, label_heap))
+                .sum::<usize>();
+        let by_key = table(&self.by_key) + self.by_key.keys().map(key_heap).sum::<usize>();
+        let strings = |map: &NameMap| {
+            table(&map.numbers)
+                + table(&map.texts)
+                + map.texts.keys().map(|k| alloc(k.len())).sum::<usize>()
+        };
+        let children = alloc(self.children.capacity() * std::mem::size_of::<ChildList>())
+            + self
+                .children
+                .iter()
+                .map(|c| alloc(c.pupils.len() * 4))
+                .sum::<usize>();
+        let establishments = table(&self.establishments)
+            + self
+                .establishments
+                .values()
+                .map(|n| alloc(n.len()))
+                .sum::<usize>();
+        pupils
+            + by_key
+            + strings(&self.jointures)
+            + strings(&self.principals)
+            + children
+            + establishments
+    }
+
+    /// Drops spare capacity once loading is done.
+    pub fn shrink_to_fit(&mut self) {
+        self.pupils.shrink_to_fit();
+        self.by_key.shrink_to_fit();
+        self.jointures.shrink_to_fit();
+        self.principals.shrink_to_fit();
+        self.children.shrink_to_fit();
+        self.establishments.shrink_to_fit();
+    }
+
+    fn list_of(&self, principal: &str) -> Option<&ChildList> {
+        let at = match self.principals.get(principal) {
+            Some(at) => at,
+            None => self
+                .principals
+                .get(strip_jointure(principal, &ExtractionRules::default()))?,
+        };
+        self.children.get(at as usize)
+    }
+
+    fn keys<'a>(&'a self, list: &'a ChildList) -> impl Iterator<Item = &'a PupilKey> + 'a {
+        list.pupils
+            .iter()
+            .filter_map(|&at| self.pupils.get(at as usize))
+            .map(|p| &p.key)
+    }
+}
+
+/// The directory index the proxy reads, shared by every worker and swapped whole by a
+/// reload (SIGHUP) without a lock: a request keeps the index it started with, the next
+/// one gets the new one, and none waits or is dropped.
+#[derive(Clone, Default)]
+pub struct SharedIndex(Arc<arc_swap::ArcSwapOption<DirectoryIndex>>);
+
+impl SharedIndex {
+    pub fn new(index: Option<DirectoryIndex>) -> Self {
+        Self(Arc::new(arc_swap::ArcSwapOption::new(index.map(Arc::new))))
+    }
+
+    /// The current index, kept alive for as long as the caller holds it.
+    pub fn load(&self) -> Option<Arc<DirectoryIndex>> {
+        self.0.load_full()
+    }
+
+    /// Replaces the index for every holder of this handle.
+    pub fn store(&self, index: DirectoryIndex) {
+        self.0.store(Some(Arc::new(index)));
+    }
+}
+
+impl From<DirectoryIndex> for SharedIndex {
+    fn from(index: DirectoryIndex) -> Self {
+        Self::new(Some(index))
+    }
+}
+
+impl From<Option<DirectoryIndex>> for SharedIndex {
+    fn from(index: Option<DirectoryIndex>) -> Self {
+        Self::new(index)
+    }
+}
+
+impl std::fmt::Debug for SharedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.load() {
+            Some(index) => write!(
+                f,
+                "SharedIndex({} pupils, {} principals)",
+                index.pupil_count(),
+                index.principal_count()
+            ),
+            None => f.write_str("SharedIndex(none)"),
+        }
     }
 }
 
@@ -383,7 +736,7 @@ fn by_jointure(
     let candidates =
         values_named(assertion, JOINTURE).chain(std::iter::once(assertion.principal.as_str()));
     for raw in candidates {
-        if let Some(key) = index.jointures.get(strip_jointure(raw, rules)) {
+        if let Some(key) = index.jointure(strip_jointure(raw, rules)) {
             found.add(key.clone(), PupilRule::Jointure, None);
         }
     }

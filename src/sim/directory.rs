@@ -31,6 +31,10 @@ pub struct DirectoryParams {
     pub children_weights: Vec<f64>,
     /// Share of multi-child families whose children attend two establishments.
     pub two_establishments: f64,
+    /// Share of families with a second legal representative: a parent account of their
+    /// own, with their own records (SIECLE allows two). 0 by default, so the demo's
+    /// families stay one login each.
+    pub second_parent: f64,
 }
 
 impl Default for DirectoryParams {
@@ -40,6 +44,23 @@ impl Default for DirectoryParams {
             families: 200,
             children_weights: vec![42.0, 38.0, 14.0, 6.0],
             two_establishments: 0.40,
+            second_parent: 0.0,
+        }
+    }
+}
+
+impl DirectoryParams {
+    /// A whole département's collèges, Gironde-sized: 113 collèges, about 65,000
+    /// pupils and 120,000 parent records. Most collégiens have no sibling in collège
+    /// (a brother or sister in primary school or lycée is in other exports), nearly every
+    /// family has two legal representatives, and siblings often attend two collèges.
+    pub fn departement() -> Self {
+        Self {
+            establishments: 113,
+            families: 54_000,
+            children_weights: vec![82.0, 16.0, 2.0],
+            two_establishments: 0.6,
+            second_parent: 0.95,
         }
     }
 }
@@ -383,7 +404,33 @@ impl Generator {
             }
             data.pupils.push(pupil);
         }
-        data.parents.push(parent);
+        // Drawn only when asked for, so the default directories stay what they were.
+        let second =
+            params.second_parent > 0.0 && self.rng.gen_bool(params.second_parent.clamp(0.0, 1.0));
+        if second {
+            let first_name = self.pick(PARENT_FIRST_NAMES).to_owned();
+            let records = parent
+                .records
+                .iter()
+                .map(|r| RelationRecord {
+                    jointure: self.jointure(),
+                    uai: r.uai.clone(),
+                    children: r.children.clone(),
+                })
+                .collect();
+            let other = Parent {
+                login: self.login(&first_name, &last_name),
+                password: self.alphanumeric(10),
+                last_name: last_name.clone(),
+                first_name,
+                children: parent.children.clone(),
+                records,
+            };
+            data.parents.push(parent);
+            data.parents.push(other);
+        } else {
+            data.parents.push(parent);
+        }
     }
 
     fn pupil(&mut self, last_name: &str, year: u32, uai: String) -> Pupil {

@@ -19,11 +19,13 @@
 //! * [`http`]: the accept loop, body limits, response and cookie helpers, the client.
 //! * [`directory`]: seeded families over the core's [`crate::pupil::directory`], and the
 //!   logins to run.
+//! * [`aaf`]: that directory written as the académie's AAF XML exports.
 //! * [`ent`]: `/cas/login`, validation endpoints, `/cas/logout` with single logout.
 //! * [`pronote`]: the CAS client side and the "Espace Parents" page.
 //! * [`browser`]: cookie jar, redirects, forms; [`browser::parent_login`].
 //! * [`scenario`]: concurrent visits and the wrong-child share a random ENT should give.
 
+pub mod aaf;
 pub mod browser;
 pub mod directory;
 pub mod ent;
@@ -31,6 +33,7 @@ pub mod http;
 pub mod pronote;
 pub mod scenario;
 
+pub use aaf::{write_aaf, AafOptions};
 pub use browser::{parent_login, Browser, BrowserError, LoginResult, Page};
 // The directory the simulators run on is the core's; re-exported so a test sets up
 // every simulator from one place.

@@ -77,7 +77,7 @@ impl Stack {
         };
         tweak(&mut raw);
         let mut config = raw.validate().expect("test configuration is valid");
-        config.directory_index = index.then(|| directory.index());
+        config.directory_index = index.then(|| directory.index()).into();
         let trace = TraceLog::new(
             Pseudonymizer::new(PSEUDONYM_KEY).expect("key long enough"),
             LossCounter::default(),

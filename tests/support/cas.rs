@@ -66,7 +66,7 @@ pub async fn bonenfant(
     };
     tweak(&mut raw);
     let mut config = raw.validate().expect("test configuration is valid");
-    config.directory_index = directory.map(Directory::index);
+    config.directory_index = directory.map(Directory::index).into();
     exchange::spawn(Arc::new(config), trace_log())
         .await
         .expect("bonenfant starts")

@@ -10,7 +10,7 @@ use bonenfant::cas::{Assertion, Attributes, Outcome};
 use bonenfant::config::{AnswerMode, PinMode, PinSettings};
 use bonenfant::pin::front::{plan_front, EarlyValidation, FrontResponse, FrontTicket};
 use bonenfant::pin::Inspector;
-use bonenfant::pupil::{EstablishmentPattern, ExtractionRules, PupilKey, Uai};
+use bonenfant::pupil::{EstablishmentPattern, ExtractionRules, PupilKey, SharedIndex, Uai};
 use bonenfant::session::{SessionId, SessionState};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -86,7 +86,7 @@ pub fn simulate(shape: Shape, retry_max: u32, logins: usize, seed: u64) -> Figur
         establishment: EstablishmentPattern::new(EstablishmentPattern::DEFAULT)
             .expect("default pattern"),
         rules: ExtractionRules::default(),
-        index: None,
+        index: SharedIndex::default(),
     };
     let children: Vec<(PupilKey, String)> = (0..shape.children).map(|i| child(shape, i)).collect();
     let fresh = SessionState {

@@ -16,15 +16,39 @@ use crate::pages;
 use crate::pin::chooser::{self, ChooserError};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::error;
-use crate::pupil::{PupilKey, Uai};
+use crate::pupil::{DirectoryIndex, PupilKey, Uai};
 use crate::session::cookie::SessionCookie;
 use crate::session::{SessionChange, SessionState, SessionStore, SessionUpdate};
 
-/// What the chooser page shows of one child.
-struct Label<'a> {
-    first_name: Option<&'a str>,
+/// What the pages show of one child.
+pub(super) struct Label<'a> {
+    pub(super) first_name: Option<&'a str>,
     class: Option<&'a str>,
     establishment: Option<&'a str>,
+}
+
+impl<'a> Label<'a> {
+    /// First name and class from the directory, else the first name the ENT asserted in
+    /// this session; the establishment's name from the directory.
+    pub(super) fn of(
+        index: Option<&'a DirectoryIndex>,
+        state: Option<&'a SessionState>,
+        key: &PupilKey,
+    ) -> Self {
+        let listed = index.and_then(|i| i.label(key));
+        let asserted = || {
+            state
+                .into_iter()
+                .flat_map(|s| &s.known)
+                .find(|(k, _)| k == key)
+                .and_then(|(_, name)| name.as_deref())
+        };
+        Label {
+            first_name: listed.map(|l| l.first_name.as_str()).or_else(asserted),
+            class: listed.and_then(|l| l.class.as_deref()),
+            establishment: index.and_then(|i| i.establishment_name(&key.uai)),
+        }
+    }
 }
 
 /// A refused pin request: why, and whose (as far as known).
@@ -112,26 +136,6 @@ impl CasExchange {
         Handled::rejected(self.error_page(status, code), code, endpoint, started)
     }
 
-    /// What the chooser shows of a child: first name and class from the directory,
-    /// else the first name the ENT asserted in this session; the establishment's name
-    /// from the directory.
-    fn label<'s>(&'s self, state: Option<&'s SessionState>, key: &PupilKey) -> Label<'s> {
-        let index = self.inspector.index.as_ref();
-        let listed = index.and_then(|i| i.label(key));
-        let asserted = || {
-            state
-                .into_iter()
-                .flat_map(|s| &s.known)
-                .find(|(k, _)| k == key)
-                .and_then(|(_, name)| name.as_deref())
-        };
-        Label {
-            first_name: listed.map(|l| l.first_name.as_str()).or_else(asserted),
-            class: listed.and_then(|l| l.class.as_deref()),
-            establishment: index.and_then(|i| i.establishment_name(&key.uai)),
-        }
-    }
-
     /// The chooser page for a session, listing the known children of the service's
     /// establishment (all of them when the service names none), and how many it lists.
     /// Children come in a stable order: by first name, then unnamed ones by key.
@@ -149,10 +153,11 @@ impl CasExchange {
             .filter(|k| expected.map_or(true, |e| &k.uai == e))
             .collect();
         let pinned = state.and_then(|s| s.pin.as_ref());
+        let index = self.inspector.index.load();
         let mut children: Vec<chooser::ChooserChild<'_>> = known
             .iter()
             .map(|key| {
-                let label = self.label(state, key);
+                let label = Label::of(index.as_deref(), state, key);
                 chooser::ChooserChild {
                     key,
                     first_name: label.first_name,
@@ -245,7 +250,8 @@ impl CasExchange {
         let brand = &self.config.brand;
         let page = match target {
             Some(service) => {
-                let child = self.label(Some(&state), &chosen).first_name;
+                let index = self.inspector.index.load();
+                let child = Label::of(index.as_deref(), Some(&state), &chosen).first_name;
                 pages::opening(brand, child, &service)
             }
             None => pages::pin_noted(brand),

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 
 use crate::code::Code;
 
+use super::control::Label;
 use super::forward::EntRefusal;
 use super::front::{Checked, FrontChannel};
 use super::reroll;
@@ -441,18 +442,10 @@ impl CasExchange {
             _ if known.len() == 1 => &known[0],
             _ => return None,
         };
-        let label = self
-            .inspector
-            .index
-            .as_ref()
-            .and_then(|i| i.label(intended));
-        label.map(|l| l.first_name.clone()).or_else(|| {
-            state
-                .known
-                .iter()
-                .find(|(key, _)| key == intended)
-                .and_then(|(_, name)| name.clone())
-        })
+        let index = self.inspector.index.load();
+        Label::of(index.as_deref(), Some(state), intended)
+            .first_name
+            .map(str::to_owned)
     }
 
     /// The retry strategy ran out: tell the parent which child it looked for, and let
