@@ -88,9 +88,9 @@ enum Command {
         /// (`+04:00`).
         #[arg(long, default_value = "Europe/Paris")]
         tz: bonenfant::report::Zone,
-        /// Directory export (as for `serve --directory`): names establishments besides
-        /// their UAIs.
-        #[arg(long, value_name = "FILE")]
+        /// The directory, as `serve --directory` reads it (AAF exports: a folder or a
+        /// file; or a TOML/JSON directory): names establishments besides their UAIs.
+        #[arg(long, value_name = "PATH")]
         directory: Option<PathBuf>,
     },
     /// One family's timeline for the helpdesk: each login, its tickets counted, the
@@ -111,8 +111,9 @@ enum Command {
         /// The clock of the times shown.
         #[arg(long, default_value = "Europe/Paris")]
         tz: bonenfant::report::Zone,
-        /// Directory export: names the family's children and establishments.
-        #[arg(long, value_name = "FILE")]
+        /// The directory, as `serve --directory` reads it: names the family's children
+        /// and establishments.
+        #[arg(long, value_name = "PATH")]
         directory: Option<PathBuf>,
     },
     /// Make the key files of a deployment, mode 0600, in DIR (created 0700 if absent):
@@ -470,9 +471,13 @@ fn install_tracing(
     Ok((TraceLog::new(pseudonyms, losses), guard))
 }
 
-/// A directory export, for `report` and `lookup` (`serve` reads it through `Config`).
+/// The directory for `report` and `lookup`, read as `serve --directory` reads it (AAF
+/// exports, a folder of them, or a TOML/JSON directory); `serve` reads it through
+/// `Config`.
 fn read_directory(path: &std::path::Path) -> anyhow::Result<Directory> {
-    Directory::load(path).with_context(|| format!("reading the directory {}", path.display()))
+    let (directory, _) = directory::load_directory(&[path.to_path_buf()])
+        .with_context(|| format!("reading the directory {}", path.display()))?;
+    Ok(directory)
 }
 
 /// UAI → establishment name, from a directory export.

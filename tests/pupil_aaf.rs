@@ -501,6 +501,70 @@ async fn the_chooser_lists_every_child_from_the_index_on_a_first_visit() {
     let _ = ent.stop().await;
 }
 
+/// An ENT that asserts another family's child (Léa) for Julien: bonenfant's index,
+/// loaded from the académie's files, says she is not his. The verdict names it, and the
+/// chooser offers only his own children: a parent is never pinned to a stranger's child.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stranger_the_ent_asserts_is_never_offered_on_the_chooser() {
+    let truth =
+        Arc::new(Directory::load(&fixture("sim/directory.toml")).expect("committed directory"));
+    let dir = written(&truth, &AafOptions::default());
+    // The ENT's own (broken) view: Léa first among Julien's children.
+    let mut broken = truth.data().clone();
+    let julien = broken
+        .parents
+        .iter_mut()
+        .find(|p| p.login == "julien.durand")
+        .unwrap();
+    julien.children.insert(0, "2605001".to_owned());
+    julien.records[0].children.insert(0, "2605001".to_owned());
+    let ent = first_child_ent(&Arc::new(Directory::from_data(broken).unwrap())).await;
+    let (captured, _guard) = bonenfant::events::capture::capture();
+    let raw = RawConfig {
+        listen: Some(([127, 0, 0, 1], 0).into()),
+        upstream: Some(ent.base_url().clone()),
+        pin: Some(PinMode::Retry),
+        retry_max: Some(2),
+        establishment_pattern: Some(SIM_SERVICE_PATTERN.to_owned()),
+        directory: Some(vec![dir.path().to_owned()]),
+        ..RawConfig::default()
+    };
+    let config = raw.validate().unwrap();
+    let trace = bonenfant::events::TraceLog::new(
+        bonenfant::events::Pseudonymizer::new(&[7; 32]).unwrap(),
+        bonenfant::events::LossCounter::default(),
+    );
+    let proxy = bonenfant::proxy::exchange::spawn(Arc::new(config), trace)
+        .await
+        .unwrap();
+    let cas = url::Url::parse(&format!("http://{}/cas", proxy.addr)).unwrap();
+    let pronote = TestPronote::spawn_local(Arc::clone(&truth), PronoteOptions::new(cas))
+        .await
+        .unwrap();
+    let page = pronote.parent_page("0330101A").unwrap();
+    let mut browser = Browser::new();
+    let _ = browser::parent_login(&mut browser, &page, "julien.durand", "demo-julien").await;
+    let chooser = url::Url::parse(&format!(
+        "http://{}/bonenfant/choose?service={}",
+        proxy.addr,
+        url::form_urlencoded::byte_serialize(page.as_str().as_bytes()).collect::<String>()
+    ))
+    .unwrap();
+    let shown = browser.get(&chooser).await.unwrap();
+    let (_, choices) = browser::choices(&shown, "child").expect("the chooser");
+    let labels: Vec<&str> = choices.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert!(labels.iter().all(|l| !l.contains("Léa")), "{labels:?}");
+    assert!(
+        captured.text().contains("not_a_child_of_principal"),
+        "{}",
+        captured.text()
+    );
+    let _ = pronote.stop().await;
+    let _ = proxy.stop().await;
+    let _ = ent.stop().await;
+}
+
 /// `demo --directory DIR`: the simulators read the AAF files whole, bonenfant through
 /// its own loader; pinning still leaves no wrong child and every chooser shows names.
 #[tokio::test(flavor = "current_thread")]

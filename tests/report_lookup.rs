@@ -10,7 +10,9 @@ use std::sync::Arc;
 use bonenfant::config::PinMode;
 use bonenfant::events::{capture, Pseudonymizer};
 use bonenfant::sim::browser::{self, Browser};
-use bonenfant::sim::{Directory, DirectoryParams, EntOptions, Synthetic as _};
+use bonenfant::sim::{
+    write_aaf, AafOptions, Directory, DirectoryParams, EntOptions, Synthetic as _,
+};
 
 use crate::pin_support::{Stack, PSEUDONYM_KEY};
 
@@ -80,8 +82,9 @@ async fn lookup_finds_one_family_in_two_instances_traces_and_nobody_else() {
     let (trace_a, trace_b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
     std::fs::write(&trace_a, &a).unwrap();
     std::fs::write(&trace_b, &b).unwrap();
-    let directory_file = dir.path().join("directory.toml");
-    directory.save(&directory_file).unwrap();
+    // The directory as the DSI holds it: the académie's nightly AAF exports.
+    let directory_file = dir.path().join("aaf");
+    write_aaf(&directory, &directory_file, &AafOptions::default()).unwrap();
 
     let out = Command::new(env!("CARGO_BIN_EXE_bonenfant"))
         .args(["lookup", "--format", "json", "--login", &family.login])

@@ -123,9 +123,14 @@ impl Inspector {
         first: impl IntoIterator<Item = &'a PupilKey>,
         session: Option<&SessionState>,
     ) -> Vec<PupilKey> {
+        let index = self.index.load();
+        let listed = index.as_ref().and_then(|i| i.principal(principal));
         let mut known: Vec<PupilKey> = Vec::new();
         let mut add = |key: &PupilKey| {
-            if !known.contains(key) {
+            // A child the directory says is another family's is never offered, nor
+            // aimed at: the ENT asserting it does not make it this parent's.
+            let stranger = listed.as_ref().is_some_and(|l| l.rules_out(key));
+            if !stranger && !known.contains(key) {
                 known.push(key.clone());
             }
         };
@@ -133,8 +138,7 @@ impl Inspector {
         for (key, _) in session.iter().flat_map(|s| &s.known) {
             add(key);
         }
-        let index = self.index.load();
-        for key in index.iter().flat_map(|i| i.children_of(principal)) {
+        for key in listed.iter().flat_map(|l| &l.children) {
             add(key);
         }
         known
