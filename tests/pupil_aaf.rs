@@ -791,3 +791,52 @@ async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Issue 12: the chooser, in Chromium, lists both of Julien's children with the class
+/// and the collège name the académie's AAF files give, on his very first visit (the ENT
+/// asserts first names only), and a tap on one lands on that child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chooser_names_every_child_from_aaf_files_in_chromium() {
+    let Some(mut browser) = crate::browser_support::open(
+        "the_chooser_names_every_child_from_aaf_files_in_chromium",
+        crate::browser_support::Options::PHONE,
+    )
+    .await
+    else {
+        return;
+    };
+    let truth =
+        Arc::new(Directory::load(&fixture("sim/directory.toml")).expect("committed directory"));
+    let dir = written(&truth, &AafOptions::default());
+    let stack = crate::pin_support::Stack::start_without_index(
+        Arc::clone(&truth),
+        EntOptions::ose_random(11),
+        PinMode::Retry,
+        |raw| raw.directory = Some(vec![dir.path().to_owned()]),
+    )
+    .await;
+    browser.goto(&stack.pronote_page("0330101A")).await;
+    browser.sign_in("julien.durand", "demo-julien").await;
+    browser.wait_for("form button[name=child]").await;
+    browser.screenshot("chooser-from-aaf").await;
+    let buttons = browser.find_all("form button[name=child]").await;
+    assert_eq!(buttons.len(), 2, "one button per child");
+    for (name, class) in [("Chloé", "3C"), ("Lucas", "5A")] {
+        let button = browser
+            .find_by_text("form button[name=child]", name)
+            .await
+            .unwrap_or_else(|| panic!("{name} is offered by name"));
+        let text = browser.text(&button).await;
+        assert!(text.contains(class), "{text}");
+        assert!(text.contains("Collège Jean Moulin"), "{text}");
+    }
+    let lucas = browser
+        .find_by_text("form button[name=child]", "Lucas")
+        .await
+        .unwrap();
+    browser.click(&lucas).await;
+    let landed = browser.landed().await;
+    assert_eq!(landed.eleve_id, "837004", "landed on {landed:?}");
+    browser.quit().await;
+    stack.stop().await;
+}

@@ -48,7 +48,8 @@ impl Stack {
         Self::launch(directory, ent, mode, tweak, true).await
     }
 
-    /// [`Stack::start`], bonenfant knowing only what the ENT asserts (no `--directory`).
+    /// [`Stack::start`], bonenfant knowing only what the ENT asserts, or what `tweak`'s
+    /// `--directory` gives it.
     pub async fn start_without_index(
         directory: Arc<Directory>,
         ent: EntOptions,
@@ -77,7 +78,10 @@ impl Stack {
         };
         tweak(&mut raw);
         let mut config = raw.validate().expect("test configuration is valid");
-        config.directory_index = index.then(|| directory.index()).into();
+        // Without the simulators' index, bonenfant has what `--directory` loaded, if any.
+        if index {
+            config.directory_index = directory.index().into();
+        }
         let trace = TraceLog::new(
             Pseudonymizer::new(PSEUDONYM_KEY).expect("key long enough"),
             LossCounter::default(),
