@@ -17,6 +17,7 @@ mod support;
 mod admin_health;
 mod admin_server;
 mod browser_pages;
+mod browser_status;
 mod cas_adversarial;
 mod cas_formats;
 mod cas_requests;
