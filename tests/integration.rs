@@ -24,6 +24,7 @@ mod cas_requests;
 mod cas_roundtrip;
 mod cli;
 mod demo;
+mod deploy_smoke;
 mod events_trace;
 mod exchange_cas;
 mod exchange_summary;
