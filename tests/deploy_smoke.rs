@@ -12,7 +12,10 @@ fn smoke(markdown: &str) -> Output {
     std::fs::write(&doc, markdown).unwrap();
     let bin = Path::new(env!("CARGO_BIN_EXE_bonenfant")).parent().unwrap();
     Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/deploy-smoke.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/deploy-smoke.sh"
+        ))
         .arg(&doc)
         .env("BONENFANT_BIN", bin)
         .output()
@@ -40,7 +43,11 @@ fn deploy_smoke_fails_when_a_marked_block_fails() {
 fn deploy_smoke_fails_without_a_marked_block() {
     let out = smoke("```sh\ntrue\n```\n");
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no ```sh loopback block"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no ```sh loopback block"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A server a block starts and leaves running is stopped at the end, by its PID; the
