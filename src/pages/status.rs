@@ -29,7 +29,9 @@ p.sub{color:#55606e;margin:0 0 12px;font-size:.9rem}
 section{background:#fff;border:1px solid #d9dee5;border-radius:6px;padding:8px 12px 12px;margin-top:12px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.85rem}
-th,td{padding:4px 8px;text-align:right;border-bottom:1px solid #e6e9ee;white-space:nowrap}
+th,td{padding:4px 8px;text-align:right;border-bottom:1px solid #e6e9ee}
+td{white-space:nowrap}
+td:first-child,td.t{white-space:normal}
 th:first-child,td:first-child,td.t,th.t{text-align:left}
 th{background:#eef1f5}
 td.bad{color:#c0392b;font-weight:600}
