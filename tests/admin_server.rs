@@ -13,7 +13,7 @@ use bonenfant::events::{
     FrontAction, LatencyMs, LoginRedirect, LossCounter, Passthrough, PinOutcome, Rejected,
     TraceEvent, UpstreamError, Validate,
 };
-use bonenfant::pupil::Uai;
+use bonenfant::pupil::{DirectoryIndex, Uai};
 use bonenfant::session::StoreStats;
 use bonenfant::verdict::Verdict;
 use openmetrics_parser::{
@@ -37,6 +37,7 @@ impl Admin {
     }
 
     /// With collège names, and the store required for readiness or not.
+    /// `names` is what the directory calls each collège (UAI → name).
     async fn start_with(names: HashMap<String, String>, store_required: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -51,7 +52,7 @@ impl Admin {
                 ..StoreStats::default()
             },
         )
-        .with_establishment_names(names);
+        .with_directory(directory_naming(names).into());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(admin::serve(listener, state, async {
             let _ = stopped.await;
@@ -540,4 +541,13 @@ async fn status_page_shows_the_run_per_collège_and_escapes_names() {
         assert!(!text.contains(field), "{field}: {text}");
     }
     admin.stop().await;
+}
+
+/// A directory index that names these collèges and holds nothing else.
+fn directory_naming(names: HashMap<String, String>) -> DirectoryIndex {
+    let mut index = DirectoryIndex::default();
+    for (uai, name) in names {
+        index.add_establishment(Uai::parse(&uai).unwrap(), &name);
+    }
+    index
 }

@@ -11,7 +11,7 @@ pub mod activity;
 pub mod health;
 mod metrics;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +38,7 @@ use health::{Change, DependencyView};
 use crate::code::Code;
 use crate::events::LossCounter;
 use crate::pages;
+use crate::pupil::{SharedIndex, Uai};
 use crate::session::StoreStats;
 use crate::verdict::Verdict;
 
@@ -162,9 +163,9 @@ pub struct AdminState {
     pub trace_losses: LossCounter,
     /// The session store's figures (the store trait is not object-safe: a closure is).
     pub store_stats: Arc<dyn Fn() -> StoreStats + Send + Sync>,
-    /// Collège names by UAI, for the status page (from the directory, when it has
-    /// them).
-    pub establishment_names: Arc<HashMap<String, String>>,
+    /// The directory `serve` runs with, for the status page's collège names; read at
+    /// each request, so a reload (SIGHUP) renames too. Empty without `--directory`.
+    pub directory: SharedIndex,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -187,18 +188,21 @@ impl AdminState {
             readiness,
             trace_losses,
             store_stats: Arc::new(store_stats),
-            establishment_names: Arc::default(),
+            directory: SharedIndex::default(),
         }
     }
 
-    /// The same, naming collèges on the status page (UAI → name).
-    pub fn with_establishment_names(mut self, names: HashMap<String, String>) -> Self {
-        self.establishment_names = Arc::new(names);
+    /// The same, naming collèges on the status page from `directory`.
+    pub fn with_directory(mut self, directory: SharedIndex) -> Self {
+        self.directory = directory;
         self
     }
 
-    fn name(&self, uai: &str) -> Option<&str> {
-        self.establishment_names.get(uai).map(String::as_str)
+    fn name(&self, uai: &str) -> Option<String> {
+        let index = self.directory.load()?;
+        index
+            .establishment_name(&Uai::parse(uai)?)
+            .map(str::to_owned)
     }
 
     fn status(&self) -> Status {
@@ -389,7 +393,7 @@ struct LastHourFigures {
 
 impl LastHourFigures {
     fn new(state: &AdminState, hour: &LastHour, changes: &[Change]) -> Self {
-        let name = |uai: &UaiKey| state.name(uai.as_str()).map(str::to_owned);
+        let name = |uai: &UaiKey| state.name(uai.as_str());
         let mut incidents: Vec<IncidentFigures> = hour
             .incidents
             .iter()

@@ -316,7 +316,7 @@ impl Run {
                 trace.losses().clone(),
                 move || store.stats(),
             )
-            .with_establishment_names(establishment_names(config));
+            .with_directory(config.directory_index.clone());
             let mut admin_stopped = stopped.clone();
             tokio::spawn(crate::admin::serve(listener, state, async move {
                 let _ = admin_stopped.wait_for(|stop| *stop).await;
@@ -341,17 +341,6 @@ impl Run {
             events_lost: trace.losses().lost(),
         }));
     }
-}
-
-/// UAI → collège name, from `--directory`: the status page names collèges as the DSI
-/// knows them (empty without a directory).
-fn establishment_names(config: &Config) -> std::collections::HashMap<String, String> {
-    config
-        .directory_index
-        .iter()
-        .flat_map(|index| &index.establishments)
-        .map(|(uai, name)| (uai.as_str().to_owned(), name.clone()))
-        .collect()
 }
 
 /// How often the probes run. Light: a `HEAD` of the upstream base only when no
