@@ -15,9 +15,7 @@ use crate::pin_support::{self, child_field, form, hidden, Jar, Stack};
 
 use bonenfant::config::PinMode;
 use bonenfant::events::capture::{self, Captured};
-use bonenfant::sim::{
-    Directory, EntOptions, Parent, Pick, Pupil, PupilRef, RelationRecord, Synthetic as _,
-};
+use bonenfant::sim::{Directory, EntOptions, Parent, Pick, Pupil, PupilRef, RelationRecord};
 
 const JULIEN: (&str, &str) = ("julien.durand", "demo-julien");
 /// Julien's two children are both at this collège: he is asked which one he means.
