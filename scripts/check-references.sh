@@ -9,10 +9,10 @@ if git grep -nIE '\bDESIGN\b|[Rr]esearch|\.\./shared|security-reliability|pronot
     echo "references outside the repository (above)"
     status=1
 fi
-for id in $(git grep -ohE '\bT[0-9]{2}\b' -- src tests docs | sort -u); do
+for id in $(git grep -IohE '\bT[0-9]{2}\b' -- src tests docs | sort -u); do
     grep -q "^#### $id:" docs/security.md || { echo "$id is not defined in docs/security.md"; status=1; }
 done
-for id in $(git grep -ohE '\bI[0-9][a-z]?\b' -- src tests docs | sort -u); do
+for id in $(git grep -IohE '\bI[0-9][a-z]?\b' -- src tests docs | sort -u); do
     grep -qE "\*\*$id — " docs/ARCHITECTURE.md || { echo "$id is not defined in docs/ARCHITECTURE.md"; status=1; }
 done
 exit $status

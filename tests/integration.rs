@@ -32,6 +32,7 @@ mod fuzz_seeds;
 mod pin_budget;
 mod pin_chooser;
 mod pin_correlation;
+mod pin_http2;
 mod pin_props;
 mod pin_retry;
 mod pin_rewrite;

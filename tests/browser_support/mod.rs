@@ -7,7 +7,8 @@
 //! ([`Browser::press`]), read the child Pronote shows ([`Browser::landed`]), save
 //! [`Browser::screenshot`]s under `target/browser-screenshots/`, and fail on any
 //! Content-Security-Policy violation in the browser's log
-//! ([`Browser::assert_no_csp_violation`], also run by [`Browser::quit`]).
+//! ([`Browser::assert_no_csp_violation`], also run by [`Browser::quit`]). What the
+//! browser itself fetched comes from Chromium's network log ([`Browser::redirects_from`]).
 //!
 //! Without a chromedriver on `PATH` (or in `BONENFANT_CHROMEDRIVER`) the tests say so on
 //! one line and pass, except in CI (`CI=true`), where a missing browser fails the run:
@@ -148,6 +149,7 @@ pub async fn open(test: &str, options: Options) -> Option<Browser> {
         base: Url::parse(&format!("http://127.0.0.1:{port}/")).expect("loopback URL"),
         test: test.to_owned(),
         log: Vec::new(),
+        documents: Vec::new(),
         profile,
         _turn: turn,
     };
@@ -230,6 +232,14 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// A request the browser made for a page (a navigation or one of its redirects).
+#[derive(Clone, Debug)]
+pub struct DocumentRequest {
+    pub url: Url,
+    /// The page that answered with a redirect to `url`, if this request follows one.
+    pub redirected_by: Option<Url>,
+}
+
 /// A headless Chromium under test.
 pub struct Browser {
     driver: DriverProcess,
@@ -238,6 +248,8 @@ pub struct Browser {
     test: String,
     /// Every console line read so far (reading the log empties the browser's).
     log: Vec<LogLine>,
+    /// Every page request of the browser read so far from its network log.
+    documents: Vec<DocumentRequest>,
     profile: tempfile::TempDir,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -307,7 +319,9 @@ impl Browser {
                     "browserName": "chrome",
                     "pageLoadStrategy": "normal",
                     "goog:chromeOptions": chrome,
-                    "goog:loggingPrefs": { "browser": "ALL" }
+                    // `performance`: Chromium's network events, to count the redirects
+                    // the browser itself followed.
+                    "goog:loggingPrefs": { "browser": "ALL", "performance": "ALL" }
                 }
             }
         });
@@ -514,9 +528,10 @@ impl Browser {
         value.as_str().unwrap_or_default().to_owned()
     }
 
-    /// The child the test Pronote shows, once the browser is on a Pronote page (waits
-    /// for one: a pin answers with a page that refreshes to Pronote).
-    pub async fn landed(&mut self) -> PupilRef {
+    /// What the test Pronote shows once the browser is on one of its pages (waits for
+    /// one: a pin answers with a page that refreshes to Pronote): its outcome
+    /// (`landed`, `unknown_user`, `failure`) and the child, when it shows one.
+    pub async fn on_pronote(&mut self) -> (String, Option<PupilRef>) {
         let deadline = Instant::now() + PATIENCE;
         let main = loop {
             if let Some(main) = self.find("main[data-outcome]").await {
@@ -533,20 +548,30 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let outcome = self.attribute(&main, "data-outcome").await;
-        assert_eq!(
-            outcome.as_deref(),
-            Some("landed"),
-            "{}: Pronote did not open a child's space:\n{}",
-            self.test,
-            self.source().await
-        );
-        PupilRef {
-            uai: self.attribute(&main, "data-uai").await.unwrap_or_default(),
-            eleve_id: self
-                .attribute(&main, "data-pupil")
-                .await
-                .unwrap_or_default(),
+        let outcome = self
+            .attribute(&main, "data-outcome")
+            .await
+            .unwrap_or_default();
+        let pupil = match self.attribute(&main, "data-pupil").await {
+            Some(eleve_id) => Some(PupilRef {
+                uai: self.attribute(&main, "data-uai").await.unwrap_or_default(),
+                eleve_id,
+            }),
+            None => None,
+        };
+        (outcome, pupil)
+    }
+
+    /// The child the test Pronote shows: [`Browser::on_pronote`], which must be a
+    /// child's space.
+    pub async fn landed(&mut self) -> PupilRef {
+        match self.on_pronote().await {
+            (outcome, Some(pupil)) if outcome == "landed" => pupil,
+            _ => panic!(
+                "{}: Pronote did not open a child's space:\n{}",
+                self.test,
+                self.source().await
+            ),
         }
     }
 
@@ -573,6 +598,85 @@ impl Browser {
         let path = dir.join(format!("{}-{label}.png", self.test));
         std::fs::write(&path, png).expect("screenshot written");
         path
+    }
+
+    /// Forgets every cookie of every site, as a new browser would start: the next
+    /// login asks for the password again.
+    pub async fn clear_cookies(&self) {
+        let command = json!({ "cmd": "Network.clearBrowserCookies", "params": {} });
+        self.command(Method::POST, "goog/cdp/execute", Some(command))
+            .await;
+    }
+
+    /// Forgets the cookie `name` that `url`'s site set, as when a site's session ends.
+    pub async fn delete_cookie(&self, name: &str, url: &Url) {
+        let command = json!({
+            "cmd": "Network.deleteCookies",
+            "params": { "name": name, "url": url.as_str() }
+        });
+        self.command(Method::POST, "goog/cdp/execute", Some(command))
+            .await;
+    }
+
+    /// Shows `html` as a page of its own (a `data:` URL), for a page a test cannot
+    /// stop on otherwise.
+    pub async fn show_html(&self, html: &str) {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(html);
+        let url = Url::parse(&format!("data:text/html;charset=utf-8;base64,{encoded}"))
+            .expect("a data URL");
+        self.goto(&url).await;
+    }
+
+    /// The pages the browser requested so far, from Chromium's network log, in order.
+    pub async fn documents(&mut self) -> &[DocumentRequest] {
+        let fresh = self
+            .command(
+                Method::POST,
+                "se/log",
+                Some(json!({ "type": "performance" })),
+            )
+            .await;
+        for line in fresh.as_array().into_iter().flatten() {
+            let Some(event) = line["message"]
+                .as_str()
+                .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            else {
+                continue;
+            };
+            let event = &event["message"];
+            let params = &event["params"];
+            if event["method"] != "Network.requestWillBeSent" || params["type"] != "Document" {
+                continue;
+            }
+            let Some(url) = params["request"]["url"]
+                .as_str()
+                .and_then(|u| Url::parse(u).ok())
+            else {
+                continue;
+            };
+            self.documents.push(DocumentRequest {
+                url,
+                redirected_by: params["redirectResponse"]["url"]
+                    .as_str()
+                    .and_then(|u| Url::parse(u).ok()),
+            });
+        }
+        &self.documents
+    }
+
+    /// How many redirects the browser followed from pages of `origin`'s server since
+    /// it started.
+    pub async fn redirects_from(&mut self, origin: &Url) -> usize {
+        let origin = origin.origin();
+        self.documents()
+            .await
+            .iter()
+            .filter(|d| {
+                d.redirected_by
+                    .as_ref()
+                    .is_some_and(|r| r.origin() == origin)
+            })
+            .count()
     }
 
     /// The console lines logged since the browser started.

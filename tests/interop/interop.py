@@ -18,6 +18,7 @@ import concurrent.futures
 import html
 import html.parser
 import json
+import os
 import random
 import re
 import string
@@ -30,6 +31,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cas
 import requests
+
+import chromium
+import four_children
 
 # The Pronote stand-in's page; the UAI (lower case) is the first path segment, which is
 # what `--establishment-pattern` reads.
@@ -121,6 +125,16 @@ class Directory:
             if len(set(uais)) >= 2 and len(set(uais)) == len(uais):
                 found.append(parent)
         return sorted(found, key=lambda p: p["login"])
+
+    def siblings(self):
+        """(parent, UAI) pairs where a parent has exactly two children in that school, in
+        login order: the case where bonenfant asks which child is meant."""
+        return [
+            (parent, uai)
+            for parent in sorted(self.parents.values(), key=lambda p: p["login"])
+            for uai in sorted({c["uai"] for c in self.children(parent)})
+            if sum(c["uai"] == uai for c in self.children(parent)) == 2
+        ]
 
     def single_child(self):
         return sorted(
@@ -252,6 +266,11 @@ def pycas_view(response):
         data = response.json()
     except ValueError:
         return None
+    return pycas_data_view(data)
+
+
+def pycas_data_view(data):
+    """The view of what the python-cas service printed, once parsed."""
     attributes = {}
     for name, value in (data.get("attributes") or {}).items():
         attributes[name] = value if isinstance(value, list) else [value]
@@ -538,6 +557,7 @@ class Interop:
             "djpinall": self.bonenfant("dj_retry_all") + "/",
             "djbare": f"http://127.0.0.1:{self.ports['dj_bare']}/cas/",
             "djbarepin": self.bonenfant("dj_bare_retry") + "/",
+            "djbrowser": self.bonenfant("dj_browser") + "/",
         }
 
     def observe(self, parents):
@@ -1042,12 +1062,7 @@ class Interop:
         front of the `random` django-cas-server: the first landing sets the session's sticky
         intent, then each later landing on the other child is `wrong_child` and each on the
         same child `ok` (or `flip` after a miss)."""
-        parent, uai = next(
-            (p, uai)
-            for p in sorted(self.directory.parents.values(), key=lambda p: p["login"])
-            for uai in {c["uai"] for c in self.directory.children(p)}
-            if sum(c["uai"] == uai for c in self.directory.children(p)) == 2
-        )
+        parent, uai = self.directory.siblings()[0]
         trace = Trace(self.env["traces"]["django_random"])
         browser = Browser(self.ca)
         first = None
@@ -1302,6 +1317,84 @@ class Interop:
                 f"{len(events)} validate events, error {events[0].get('error') if events else None}",
             )
 
+    def django_browser(self, logins=3):
+        """A parent in headless Chromium (`chromium.py`) through bonenfant (--pin retry,
+        with the directory) in front of the `random` django-cas-server, at the python-cas
+        service (CAS 3). The mother of four (`four_children.py`) opens the school of the
+        one child there: each of at least `logins` logins lands on him, and the browser follows one
+        redirect from bonenfant per login however many re-rolls it took. A parent of two
+        children in one school taps one on the chooser and lands on that one. No
+        Content-Security-Policy violation; screenshots in target/browser-screenshots/."""
+        missing = chromium.available()
+        if missing:
+            if os.environ.get("CI") == "true":
+                self.report.check("django-browser: headless Chromium runs", False, missing)
+            else:
+                self.report.info(f"django-browser: skipped, {missing}")
+            return
+        trace = Trace(self.env["traces"]["django_browser"])
+        origin = f"https://127.0.0.1:{self.ports['dj_browser']}"
+        parent = self.directory.parents[four_children.LOGIN]
+        child = self.directory.children(parent)[-1]
+        with PyCasService(self.ports["pycas"], self.pycas_servers(), self.ca) as service, \
+                chromium.Chromium(self.env["screenshots"], "django") as browser:
+            url = service.url(child["uai"].lower(), "djbrowser", "cas3")
+            path = urllib.parse.urlsplit(url).path
+            rerolls, misses = [], []
+            # The server draws at random: go on (up to 10 logins) until one needed re-rolls.
+            while len(rerolls) < logins or (not any(rerolls) and len(rerolls) < 10):
+                browser.clear_cookies()
+                before = browser.redirects_from(origin)
+                trace.take(0, timeout=0)
+                browser.goto(url)
+                browser.sign_in(parent["login"], parent["password"])
+                view = pycas_data_view(browser.json_page(path))
+                followed = browser.redirects_from(origin) - before
+                answers = [e for e in trace.take(1, timeout=5) if e.get("event") == "login_redirect"]
+                retries = answers[0].get("retries") if len(answers) == 1 else None
+                shown = (view["attributes"].get("FrEduVecteur") or [None])[0]
+                if view["user"] != parent["login"] or shown != self.directory.vector(parent, child):
+                    misses.append(f"login {len(rerolls)}: {summarize(view, parent)}, not the intended child")
+                if len(answers) != 1 or answers[0].get("action") != "delivered" or followed != 1:
+                    misses.append(f"login {len(rerolls)}: {len(answers)} login_redirect events "
+                                  f"({[e.get('action') for e in answers]}), {followed} redirects from bonenfant")
+                rerolls.append(retries or 0)
+            browser.screenshot("landed")
+            self.report.check(
+                f"django-browser: {parent['login']} ({len(parent['children'])} children) lands in Chromium on the "
+                f"child alone at {child['uai']} at every login, one redirect from bonenfant each, re-rolls or not",
+                not misses and any(rerolls),
+                f"re-rolls per login {rerolls}" + (f"; {misses[:2]}" if misses else ""),
+            )
+
+            sibling_parent, uai = self.directory.siblings()[0]
+            meant = [c for c in self.directory.children(sibling_parent) if c["uai"] == uai][-1]
+            url = service.url(uai.lower(), "djbrowser", "cas3")
+            browser.clear_cookies()
+            trace.take(0, timeout=0)
+            browser.goto(url)
+            browser.sign_in(sibling_parent["login"], sibling_parent["password"])
+            browser.wait_for("form button[name=child]")
+            browser.screenshot("chooser")
+            browser.tap("form button[name=child]", meant["first_name"])
+            view = pycas_data_view(browser.json_page(urllib.parse.urlsplit(url).path))
+            events = trace.take(1, timeout=5)
+            shown = (view["attributes"].get("FrEduVecteur") or [None])[0]
+            pins = [e for e in events if e.get("event") == "pin_set"]
+            verdicts = [e.get("verdict") for e in events if e.get("event") == "validate"]
+            self.report.check(
+                f"django-browser: {sibling_parent['login']} (two children at {uai}) taps one on the chooser in "
+                "Chromium and lands on that child",
+                view["user"] == sibling_parent["login"] and shown == self.directory.vector(sibling_parent, meant)
+                and len(pins) == 1 and verdicts == ["ok"],
+                f"{summarize(view, sibling_parent)}, {len(pins)} pin_set, validate verdicts {verdicts}",
+            )
+            violations = browser.csp_violations()
+            self.report.check(
+                "django-browser: no Content-Security-Policy violation in Chromium's console",
+                not violations,
+                "; ".join(violations[:3]) or "none",
+            )
 
 def django_retry(interop, families, logins):
     """--pin retry in front of the `random` django-cas-server: mod_auth_cas (serviceValidate,
@@ -1368,6 +1461,7 @@ def main():
             interop.single_logout(families[3], "dj_retry_sv", "django_retry", "dj_retry"),
         )),
         ("django-replay", lambda: (interop.django_replay(families[4]), interop.django_new_login_flag(families))),
+        ("django-browser", interop.django_browser),
     ]
     wanted = set(args.phases.split(","))
     for name, phase in phases:

@@ -11,6 +11,10 @@
 #                  └──▶ django-cas-server (http, Django's dev server; `correct` and `random` users)
 #                         └──▶ single-logout POSTs straight to the services
 #
+# The django-browser phase is a parent in headless Chromium (Selenium, tests/interop/chromium.py)
+# through bonenfant in front of the `random` django-cas-server; its screenshots go to
+# target/browser-screenshots/ with the Rust suite's.
+#
 # Installs what it needs when missing (Debian apache2 + libapache2-mod-auth-cas, python-cas
 # and django-cas-server in a virtualenv under target/interop/), runs Apache with its own
 # config and ServerRoot in a temp dir, prints one PASS/FAIL line per check, kills
@@ -38,7 +42,7 @@ SECONDS=0
 # Which checks run: the main phases (interop.py's default list unless INTEROP_PHASES names
 # some), the attribute-shape loop, and the django-cas-server phases.
 DJANGO_ALL=(django-observe django-canonical django-random django-sticky django-retry django-retry-all
-    django-retry-verbatim django-cas2-bare django-slo django-replay)
+    django-retry-verbatim django-cas2-bare django-slo django-replay django-browser)
 main_phases=() django_phases=("${DJANGO_ALL[@]}") run_main=1 run_shapes=1
 if [[ -n ${INTEROP_PHASES:-} ]]; then
     django_phases=() run_shapes=0
@@ -74,8 +78,8 @@ if ((${#need[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-if ! "$VENV/bin/python" -c 'import cas, requests, cas_server, django' 2>/dev/null; then
-    say "installing python-cas and django-cas-server into $VENV"
+if ! "$VENV/bin/python" -c 'import cas, requests, cas_server, django, selenium' 2>/dev/null; then
+    say "installing python-cas, django-cas-server and selenium into $VENV"
     if [[ ! -x $VENV/bin/pip ]]; then
         rm -rf "$VENV"
         python3 -m venv "$VENV" || fail_setup "python3 -m venv $VENV failed"
@@ -83,7 +87,7 @@ if ! "$VENV/bin/python" -c 'import cas, requests, cas_server, django' 2>/dev/nul
     mkdir -p "$ROOT/target/interop"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt" \
         >"$ROOT/target/interop/pip.log" 2>&1 \
-        || fail_setup "pip could not install tests/interop/requirements.txt (python-cas, django-cas-server): $(tail -n 3 "$ROOT/target/interop/pip.log")"
+        || fail_setup "pip could not install tests/interop/requirements.txt (python-cas, django-cas-server, selenium): $(tail -n 3 "$ROOT/target/interop/pip.log")"
 fi
 say "building bonenfant (debug)"
 cargo build -q --bin bonenfant
@@ -102,7 +106,7 @@ NAMES=(ENT OBSERVE PIN REWRITE_PROXY FRONT DIRECT SV SAML RETRY RETRY_SAML RETRY
     SHAPE_ENT SHAPE_PROXY SHAPE_FRONT SHAPE_DIRECT_SV SHAPE_DIRECT_SAML SHAPE_SV SHAPE_SAML
     DJ_CORRECT DJ_RANDOM DJ_OBSERVE DJ_RANDOM_OBSERVE DJ_RETRY DJ_FRONT DJ_DIRECT_SV DJ_DIRECT_SAML
     DJ_SV DJ_SAML DJ_RANDOM_SV DJ_RETRY_SV DJ_RETRY_SAML DJ_RETRY_RENEW DJ_CANONICAL DJ_CANON_SV DJ_CANON_SAML
-    DJ_RETRY_ALL DJ_BARE DJ_BARE_RETRY)
+    DJ_RETRY_ALL DJ_BARE DJ_BARE_RETRY DJ_BROWSER)
 read -r -a free < <(free_ports "${#NAMES[@]}")
 declare -A PORT
 for i in "${!NAMES[@]}"; do PORT[${NAMES[$i]}]=${free[$i]}; done
@@ -132,13 +136,14 @@ start_django() { # name port pick [VAR=value…]
 # the upstream URL's path before the client's whole path (`/cas/login` → `<path>/cas/login`):
 # the sim ENT answers under any base path, django-cas-server only under /cas/, so its
 # upstream is the server's root.
+# RETRY_MAX (default 20) sets --retry-max.
 start_bonenfant() { # name port upstream-port-or-url pin [more flags…]
     local name=$1 port=$2 upstream=$3 pin=$4
     shift 4
     [[ $upstream == http* ]] || upstream="http://127.0.0.1:$upstream/cas"
     start "$name" "$BIN" serve --listen "127.0.0.1:$port" --upstream "$upstream" \
         --tls-cert "$WORK/server.pem" --tls-key "$WORK/server.key" \
-        --pin "$pin" --retry-max 20 --establishment-pattern "$PATTERN" \
+        --pin "$pin" --retry-max "${RETRY_MAX:-20}" --establishment-pattern "$PATTERN" \
         --trace-log "$WORK/$name.trace.jsonl" "$@"
     wait_port "$name" "$port"
 }
@@ -151,6 +156,8 @@ chmod 644 "$WORK/server.key" "$WORK/ca.pem" "$WORK/server.pem"
 # --- the sim ENT and bonenfant ------------------------------------------------------------
 say "starting the sim ENT and bonenfant (observe, retry, rewrite)"
 "$BIN" sim directory --out "$WORK/directory.toml" --families 40 --establishments 3 --seed 6 2>/dev/null
+# A family of four for the django-browser phase (none is generated).
+python3 "$HERE/four_children.py" "$WORK/directory.toml"
 start_ent ent "${PORT[ENT]}" ose random
 start_bonenfant bonenfant-observe "${PORT[OBSERVE]}" "${PORT[ENT]}" observe
 start_bonenfant bonenfant-retry "${PORT[PIN]}" "${PORT[ENT]}" retry
@@ -163,7 +170,8 @@ if ((${#django_phases[@]})); then
     # What every django-cas-server process gets (settings.py reads it).
     DJANGO_ENV=(env DJANGO_SETTINGS_MODULE=settings PYTHONPATH="$HERE/django_ent"
         DJANGO_ENT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
-        DJANGO_ENT_DIRECTORY="$WORK/directory.toml")
+        DJANGO_ENT_DIRECTORY="$WORK/directory.toml"
+        DJANGO_ENT_TRUSTED_ORIGINS="https://127.0.0.1:${PORT[DJ_BROWSER]}")
     "${DJANGO_ENV[@]}" DJANGO_ENT_DB="$WORK/django/prepared.sqlite3" \
         "$VENV/bin/python" "$HERE/django_ent/prepare.py" >"$WORK/django/prepare.log" 2>&1 \
         || fail_setup "django-cas-server's database: $(tail -n 5 "$WORK/django/prepare.log")"
@@ -178,6 +186,11 @@ if ((${#django_phases[@]})); then
         --answer canonical
     start_bonenfant bonenfant-django-retry-all "${PORT[DJ_RETRY_ALL]}" "http://127.0.0.1:${PORT[DJ_CORRECT]}" retry
     start_bonenfant bonenfant-django-bare "${PORT[DJ_BARE_RETRY]}" "http://127.0.0.1:${PORT[DJ_BARE]}" retry
+    # The parent in headless Chromium (django-browser): bonenfant knows the families, so
+    # siblings in one school get the chooser; the default budget, as a parent of four
+    # at the school of the one child there needs it (docs/performance.md).
+    RETRY_MAX=32 start_bonenfant bonenfant-django-browser "${PORT[DJ_BROWSER]}" "http://127.0.0.1:${PORT[DJ_RANDOM]}" retry \
+        --directory "$WORK/directory.toml"
 fi
 
 # --- Apache + mod_auth_cas ----------------------------------------------------------------
@@ -215,9 +228,12 @@ done
     printf '   "django_observe": "%s", "django_random": "%s", "django_retry": "%s",\n' \
         "$WORK/bonenfant-django-observe.trace.jsonl" "$WORK/bonenfant-django-random.trace.jsonl" \
         "$WORK/bonenfant-django-retry.trace.jsonl"
-    printf '   "django_canonical": "%s", "django_retry_all": "%s", "django_bare": "%s"},\n' \
+    printf '   "django_canonical": "%s", "django_retry_all": "%s", "django_bare": "%s",\n' \
         "$WORK/bonenfant-django-canonical.trace.jsonl" "$WORK/bonenfant-django-retry-all.trace.jsonl" \
         "$WORK/bonenfant-django-bare.trace.jsonl"
+    printf '   "django_browser": "%s"},\n' "$WORK/bonenfant-django-browser.trace.jsonl"
+    # Where the django-browser phase leaves its screenshots: with the Rust suite's, which CI keeps.
+    printf ' "screenshots": "%s",\n' "$ROOT/target/browser-screenshots"
     printf ' "ports": {'
     sep=""
     for name in "${NAMES[@]}"; do

@@ -69,7 +69,12 @@ impl CasExchange {
             login_query: query.map(str::to_owned),
             renew,
             primary: super::is_post(&req),
-            host: req.headers().get(HOST).cloned(),
+            // HTTP/2 names the host in `:authority`: bonenfant's own requests to the
+            // ENT need it as a `Host` (else every early validation fails locally).
+            host: req.headers().get(HOST).cloned().or_else(|| {
+                let authority = req.uri().authority()?;
+                HeaderValue::from_str(authority.as_str()).ok()
+            }),
             cookie: browser_cookies(req.headers()),
             browser_headers: [USER_AGENT, ACCEPT_LANGUAGE]
                 .into_iter()

@@ -4,7 +4,8 @@ README sets it up, with the test directory's parents as users (`directory_auth.p
 Everything variable comes from the environment `tests/interop/run.sh` sets:
 DJANGO_ENT_DB (the sqlite file, in the run's temp dir), DJANGO_ENT_SECRET,
 DJANGO_ENT_DIRECTORY (the `bonenfant sim directory` export) and DJANGO_ENT_PICK
-(`correct` or `random`, see `directory_auth.py`). Served by `serve.py`. Loopback only: no
+(`correct` or `random`, see `directory_auth.py`), and DJANGO_ENT_TRUSTED_ORIGINS. Served
+by `serve.py`. Loopback only: no
 outbound request (django-cas-server's new-version check is off).
 """
 
@@ -55,6 +56,10 @@ DATABASES = {
     }
 }
 STATIC_URL = "/static/"
+# A real browser's credentials POST carries `Origin: https://127.0.0.1:<bonenfant's port>`,
+# which is not this server's own address: Django's CSRF check refuses it unless trusted
+# (space-separated origins; a real ENT behind bonenfant has one public origin).
+CSRF_TRUSTED_ORIGINS = os.environ.get("DJANGO_ENT_TRUSTED_ORIGINS", "").split()
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 CAS_AUTH_CLASS = "directory_auth.DirectoryAuthUser"
