@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::pages::{Brand, Color, Logo};
+use crate::pin::target::{ServiceOrigin, ServiceTargets};
 use crate::pupil::aaf::LoadReport;
 use crate::pupil::{EstablishmentPattern, SharedIndex};
 use crate::session::StoreKeys;
@@ -119,6 +120,14 @@ pub struct RawConfig {
     /// Regex with a named group `uai`, applied to the service URL.
     #[arg(long, value_name = "REGEX")]
     pub establishment_pattern: Option<String>,
+    /// A Pronote origin bonenfant may send a parent on to after the chooser or the
+    /// give-up page: `https://host[:port]`, or `https://*.domain` for any one label
+    /// under it. Repeat the flag (or give a list in the file) for several. None given:
+    /// the `https` host the establishment pattern's own text pins (the default's
+    /// `<uai>.index-education.net`). `http` only when an `http` origin is given.
+    #[arg(long, value_name = "ORIGIN")]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub service_origin: Option<Vec<String>>,
     /// Trace log (JSON lines) for the DSI.
     #[arg(long, value_name = "PATH")]
     pub trace_log: Option<PathBuf>,
@@ -300,6 +309,8 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub upstream_ca: Option<PathBuf>,
     pub establishment: EstablishmentPattern,
+    /// Where a parent may be sent on to Pronote (`--service-origin`).
+    pub service_targets: ServiceTargets,
     pub trace_log: Option<PathBuf>,
     pub admin: Option<SocketAddr>,
     pub store: String,
@@ -355,6 +366,7 @@ impl RawConfig {
             upstream_ca,
             pin,
             establishment_pattern,
+            service_origin,
             trace_log,
             admin,
             store,
@@ -438,6 +450,16 @@ impl RawConfig {
                 .unwrap_or(EstablishmentPattern::DEFAULT),
         )
         .map_err(|e| ConfigError::invalid("establishment-pattern", e))?;
+        let service_targets = ServiceTargets::new(
+            self.service_origin
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .map(ServiceOrigin::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| ConfigError::invalid("service-origin", e))?,
+            establishment.clone(),
+        );
         let store = self.store.clone().unwrap_or_else(|| "memory".to_owned());
         let tls_store = store.starts_with("rediss://");
         if store != "memory" && !store.starts_with("redis://") && !tls_store {
@@ -553,6 +575,7 @@ impl RawConfig {
             tls,
             upstream_ca: self.upstream_ca.clone(),
             establishment,
+            service_targets,
             trace_log: self.trace_log.clone(),
             admin: self.admin,
             store,
@@ -645,6 +668,7 @@ impl Config {
                     .clone()
                     .unwrap_or_else(|| EstablishmentPattern::DEFAULT.to_owned()),
             ),
+            service_origin: Some(self.raw.service_origin.clone().unwrap_or_default()),
             trace_log: self.trace_log.clone(),
             admin: self.admin,
             store: Some(mask_url_password(&self.store)),
@@ -700,20 +724,20 @@ impl Config {
     }
 }
 
-/// `directory = "path"` or `directory = ["a", "b"]`: one path is the common case.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(
+/// `directory = "path"` or `directory = ["a", "b"]`: one value is the common case.
+fn one_or_many<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
-) -> Result<Option<Vec<PathBuf>>, D::Error> {
+) -> Result<Option<Vec<T>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum OneOrMany {
-        One(PathBuf),
-        Many(Vec<PathBuf>),
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
     }
     Ok(
-        Option::<OneOrMany>::deserialize(deserializer)?.map(|paths| match paths {
-            OneOrMany::One(path) => vec![path],
-            OneOrMany::Many(paths) => paths,
+        Option::<OneOrMany<T>>::deserialize(deserializer)?.map(|values| match values {
+            OneOrMany::One(value) => vec![value],
+            OneOrMany::Many(values) => values,
         }),
     )
 }

@@ -84,6 +84,7 @@ tls-key = {key:?}
 upstream-ca = {ca:?}
 pin = "rewrite"
 establishment-pattern = '/(?P<uai>[0-9]{{7}}[A-Z])/'
+service-origin = ["https://*.index-education.net", "http://127.0.0.1:8080"]
 trace-log = {trace:?}
 admin = "127.0.0.1:9901"
 store = "rediss://bonenfant:{REDIS_PASSWORD}@127.0.0.1:6379/0"

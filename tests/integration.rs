@@ -32,6 +32,7 @@ mod pin_chooser;
 mod pin_correlation;
 mod pin_props;
 mod pin_retry;
+mod pin_targets;
 mod pin_rewrite;
 mod proxy_hygiene;
 mod proxy_limits;

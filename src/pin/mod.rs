@@ -9,6 +9,7 @@
 pub mod chooser;
 pub mod front;
 pub mod rewrite;
+pub mod target;
 
 use crate::cas::{self, AnswerContext, Assertion, ResponseFormat};
 use crate::config::{PinMode, PinSettings};

@@ -224,13 +224,17 @@ impl CasExchange {
             .into_iter()
             .find(|k| chooser::child_token(&csrf, k) == form.child)
             .ok_or_else(|| refuse(ChooserError::UnknownChild, principal.clone()))?;
-        // The parent goes on to Pronote; only a service the establishment pattern
-        // recognises is a redirect target (no open redirect, T16).
-        let target = self
-            .inspector
-            .establishment
-            .expected(&form.service)
-            .map(|_| form.service.clone());
+        // The parent goes on to Pronote only at an allowed Pronote origin naming an
+        // establishment (no open redirect, T16); else the pin is only noted.
+        let admitted = self.config.service_targets.admit(&form.service);
+        let target = match &admitted {
+            Ok(()) => self
+                .inspector
+                .establishment
+                .expected(&form.service)
+                .map(|_| form.service.as_str()),
+            Err(_) => None,
+        };
         // The pin lands on the session as it is now: what a validation on another
         // instance taught it meanwhile is kept.
         let pinned = self
@@ -252,7 +256,7 @@ impl CasExchange {
             Some(service) => {
                 let index = self.inspector.index.load();
                 let child = Label::of(index.as_deref(), Some(&state), &chosen).first_name;
-                pages::opening(brand, child, &service)
+                pages::opening(brand, child, service)
             }
             None => pages::pin_noted(brand),
         };
@@ -264,6 +268,7 @@ impl CasExchange {
                 pupil: self.trace.pseudonyms().pupil(&chosen),
                 principal,
                 session: self.trace.pseudonyms().session(&cookie.id),
+                code: admitted.err().map(|refusal| refusal.code()),
             }),
         ))
     }
