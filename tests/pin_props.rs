@@ -386,7 +386,7 @@ impl World {
                 FrontTicket {
                     service,
                     session,
-                    primary: false,
+                    posted: false,
                     now_ms: now,
                 },
                 EarlyValidation {

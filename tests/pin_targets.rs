@@ -7,10 +7,10 @@
 
 use crate::pin_support;
 
+use bonenfant::config::PinMode;
 use bonenfant::events::capture::{self, Captured};
 use bonenfant::pupil::{PupilKey, Uai};
 use bonenfant::sim::{EntOptions, Pick};
-use bonenfant::config::PinMode;
 use http::{Method, StatusCode};
 use pin_support::{child_field, form, hidden, Answer, Jar, Stack};
 use url::Url;
@@ -59,7 +59,11 @@ async fn pin_with_service(stack: &Stack, service: &str) -> Answer {
 /// The pin was noted and the parent sent nowhere; the trace says why.
 fn assert_noted_not_sent_on(answer: &Answer, captured: &Captured, service: &str) {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    assert!(!answer.sends_on(), "{service} was followed: {:?}", answer.location);
+    assert!(
+        !answer.sends_on(),
+        "{service} was followed: {:?}",
+        answer.location
+    );
     assert!(answer.body.contains("C'est noté"), "{}", answer.body);
     assert!(!answer.body.contains("refresh"), "{}", answer.body);
     let set = captured.named("pin_set");
@@ -79,7 +83,10 @@ async fn chooser_pin_goes_on_to_the_allowed_pronote_origin_only() {
     let good = stack.pronote_page(COLLEGE);
     let answer = pin_with_service(&stack, good.as_str()).await;
     assert_eq!(answer.location.as_ref(), Some(&good), "{}", answer.body);
-    assert_eq!(captured.named("pin_set")[0]["code"], serde_json::Value::Null);
+    assert_eq!(
+        captured.named("pin_set")[0]["code"],
+        serde_json::Value::Null
+    );
     stack.stop().await;
 }
 
@@ -183,10 +190,17 @@ async fn give_up_with_service(service: impl Fn(&Stack) -> String) -> (Answer, Ca
 fn assert_give_up_refused(answer: &Answer, captured: &Captured) {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
     assert!(answer.location.is_none(), "{:?}", answer.location);
-    assert!(answer.body.contains("pin.service_target"), "{}", answer.body);
+    assert!(
+        answer.body.contains("pin.service_target"),
+        "{}",
+        answer.body
+    );
     assert!(captured.named("give_up_choice").is_empty());
     let rejected = captured.named("rejected");
-    assert_eq!(rejected.last().expect("rejected")["code"], "pin.service_target");
+    assert_eq!(
+        rejected.last().expect("rejected")["code"],
+        "pin.service_target"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -198,7 +212,8 @@ async fn give_up_continue_to_the_allowed_pronote_origin_goes_back_to_the_ent() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn give_up_continue_to_another_host_with_the_uai_in_its_path_is_refused() {
-    let (answer, captured) = give_up_with_service(|_| "https://evil.example/0330101a/x".into()).await;
+    let (answer, captured) =
+        give_up_with_service(|_| "https://evil.example/0330101a/x".into()).await;
     assert_give_up_refused(&answer, &captured);
 }
 
@@ -221,7 +236,10 @@ async fn give_up_continue_to_a_backslash_userinfo_url_is_refused() {
 #[tokio::test(flavor = "current_thread")]
 async fn give_up_continue_to_https_where_only_http_is_allowed_is_refused() {
     let (answer, captured) = give_up_with_service(|stack| {
-        format!("{}/0330101a/", pronote_origin(stack).replacen("http:", "https:", 1))
+        format!(
+            "{}/0330101a/",
+            pronote_origin(stack).replacen("http:", "https:", 1)
+        )
     })
     .await;
     assert_give_up_refused(&answer, &captured);

@@ -4,7 +4,7 @@
 //! which earlier pupil makes a flip. `proxy::exchange` carries the returned plans out
 //! (store writes, the answer, the trace) and decides none of this itself.
 
-use crate::cas::{Outcome, ResponseFormat};
+use crate::cas::{AuthMeta, Outcome, ResponseFormat};
 use crate::config::{AnswerMode, PinMode, PinSettings};
 use crate::events::PinOutcome;
 use crate::pupil::{PupilKey, Uai};
@@ -23,6 +23,38 @@ pub fn renewed_login(renew_asked: bool, state: Option<&mut SessionState>, servic
         .and_then(|s| s.renew_for.take())
         .is_some_and(|for_service| for_service == service);
     renew_asked || remembered
+}
+
+/// How long after the ENT's `authenticationDate` a ticket still counts as from a
+/// password typed for this very login (clock skew between the ENT and bonenfant
+/// included, either way).
+const PRIMARY_WINDOW_MS: u64 = 2 * 60 * 1000;
+
+/// Whether a front-channel ticket came from credentials typed for this login, so that a
+/// `renew=true` validation may be answered from the stash. The `/login` must have been a
+/// POST, and the ENT must say so itself: `isFromNewLogin=true` (and no
+/// `authenticationDate` outside [`PRIMARY_WINDOW_MS`]), or, when it does not say, an
+/// `authenticationDate` within that window. A POST alone proves nothing: some CAS
+/// servers answer a bare POST from the SSO session, and a renew validation answered
+/// from the stash would then skip the password the service asked for (invariant I1d).
+pub fn primary_login(posted: bool, auth: &AuthMeta, now_ms: u64) -> bool {
+    let recent = auth.authentication_date.as_deref().map(|date| {
+        authenticated_at_ms(date).is_some_and(|at| at.abs_diff(now_ms) <= PRIMARY_WINDOW_MS)
+    });
+    posted
+        && match auth.from_new_login {
+            Some(true) => recent != Some(false),
+            Some(false) => false,
+            None => recent == Some(true),
+        }
+}
+
+/// Unix milliseconds of an RFC 3339 date, Apereo's `[Zone/Id]` suffix allowed.
+fn authenticated_at_ms(date: &str) -> Option<u64> {
+    let date = date.split_once('[').map_or(date, |(date, _)| date).trim();
+    let at =
+        time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// Whether bonenfant validates a front-channel ticket itself. Only with a pinning
@@ -62,8 +94,9 @@ pub struct FrontTicket<'a> {
     pub service: &'a str,
     /// The browser session the ticket is bound to (rotated at this redirect).
     pub session: SessionId,
-    /// The browser posted its credentials (else the ticket came from single sign-on).
-    pub primary: bool,
+    /// The `/login` was a POST: a credentials form, or a bare POST that some ENTs
+    /// answer from single sign-on (see [`primary_login`]).
+    pub posted: bool,
     pub now_ms: u64,
 }
 
@@ -159,6 +192,10 @@ pub fn plan_front(
         .filter(|p| now.saturating_sub(p.started_ms) <= budget_ms.saturating_mul(2))
         .unwrap_or_else(fresh);
     let ent_answer = early.ent_answer.filter(|_| answer == AnswerMode::Verbatim);
+    let primary = match &early.outcome {
+        Outcome::Success(assertion) => primary_login(ticket.posted, &assertion.auth, now),
+        Outcome::Failure(_) => false,
+    };
     let stash = |outcome: Outcome, ent_answer: Option<String>, pin, retries| StashedValidation {
         service: ticket.service.to_owned(),
         outcome,
@@ -166,7 +203,7 @@ pub fn plan_front(
         stored_at_ms: now,
         pin,
         retries,
-        primary: ticket.primary,
+        primary,
         ent_answer,
     };
     let expected = inspector.establishment.expected(ticket.service);
@@ -402,7 +439,7 @@ mod tests {
             FrontTicket {
                 service: SERVICE,
                 session: SessionId([7; 16]),
-                primary: true,
+                posted: true,
                 now_ms,
             },
             EarlyValidation {
@@ -587,7 +624,7 @@ mod tests {
                 FrontTicket {
                     service: SERVICE,
                     session: SessionId([7; 16]),
-                    primary: false,
+                    posted: false,
                     now_ms: now,
                 },
                 EarlyValidation {
@@ -632,7 +669,7 @@ mod tests {
             FrontTicket {
                 service: SERVICE,
                 session: SessionId([7; 16]),
-                primary: false,
+                posted: false,
                 now_ms: 1,
             },
             EarlyValidation {
@@ -716,6 +753,32 @@ mod tests {
         );
         assert_eq!(flip_from(Some((lea, 1_000)), &hugo, 61_001, window), None);
         assert_eq!(flip_from(None, &hugo, 2_000, window), None);
+    }
+
+    /// Regression (issue 11, finding 10): an ENT that issues a ticket to a bare POST
+    /// from its SSO session made the login look primary, so a `renew=true` validation
+    /// was answered from the stash without the password the service asked for.
+    #[test]
+    fn a_post_is_primary_only_when_the_ent_says_so() {
+        let now = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+        let meta = |new_login, date: Option<&str>| AuthMeta {
+            from_new_login: new_login,
+            authentication_date: date.map(str::to_owned),
+            ..AuthMeta::default()
+        };
+        assert!(primary_login(true, &meta(Some(true), None), now));
+        assert!(!primary_login(false, &meta(Some(true), None), now));
+        assert!(!primary_login(true, &meta(Some(false), None), now));
+        assert!(
+            !primary_login(true, &meta(None, None), now),
+            "the ENT said nothing"
+        );
+        let fresh = Some("2026-01-01T01:00:30.123+01:00[Europe/Paris]");
+        let stale = Some("2025-12-31T23:50:00Z");
+        assert!(primary_login(true, &meta(None, fresh), now));
+        assert!(!primary_login(true, &meta(None, stale), now));
+        assert!(!primary_login(true, &meta(Some(true), stale), now));
+        assert!(!primary_login(true, &meta(None, Some("yesterday")), now));
     }
 
     #[test]

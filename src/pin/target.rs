@@ -136,7 +136,10 @@ impl ServiceTargets {
 
     /// Whether `service` may be a redirect target.
     pub fn admit(&self, service: &str) -> Result<(), TargetRefusal> {
-        if service.chars().any(|c| c == '\\' || c.is_control() || c == ' ') {
+        if service
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c == ' ')
+        {
             return Err(TargetRefusal::NotCanonical);
         }
         let url = Url::parse(service).map_err(|_| TargetRefusal::NotCanonical)?;
@@ -154,13 +157,11 @@ impl ServiceTargets {
             if self.origins.iter().any(|o| o.admits(&url)) {
                 return Ok(());
             }
-            return Err(
-                if self.origins.iter().any(|o| o.scheme == url.scheme()) {
-                    TargetRefusal::Origin
-                } else {
-                    TargetRefusal::Scheme
-                },
-            );
+            return Err(if self.origins.iter().any(|o| o.scheme == url.scheme()) {
+                TargetRefusal::Origin
+            } else {
+                TargetRefusal::Scheme
+            });
         }
         if url.scheme() != "https" {
             return Err(TargetRefusal::Scheme);
@@ -211,7 +212,10 @@ fn host_then_slash(mut rest: &str) -> bool {
             }
             continue;
         }
-        if let Some(after) = rest.strip_prefix("\\.").or_else(|| rest.strip_prefix("\\-")) {
+        if let Some(after) = rest
+            .strip_prefix("\\.")
+            .or_else(|| rest.strip_prefix("\\-"))
+        {
             rest = after;
             continue;
         }

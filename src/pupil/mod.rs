@@ -131,7 +131,10 @@ impl EstablishmentPattern {
 
     /// Where the pattern's match ends when it starts at the very beginning of `service`.
     pub fn match_from_start(&self, service: &str) -> Option<usize> {
-        self.0.find(service).filter(|m| m.start() == 0).map(|m| m.end())
+        self.0
+            .find(service)
+            .filter(|m| m.start() == 0)
+            .map(|m| m.end())
     }
 
     /// The pattern as written, for logs and `check-config`.

@@ -98,9 +98,10 @@ pub struct StashedValidation {
     pub pin: PinOutcome,
     /// New logins the retry strategy asked for before this ticket.
     pub retries: u32,
-    /// Whether the ticket came from a primary authentication (the browser posted its
-    /// credentials), not from single sign-on: a validation asking `renew=true` may be
-    /// answered with success only then, as the ENT would.
+    /// Whether the ticket came from a primary authentication (the browser posted to
+    /// `/login` and the ENT said the ticket came from a new login,
+    /// `pin::front::primary_login`), not from single sign-on: a validation asking
+    /// `renew=true` may be answered with success only then, as the ENT would.
     pub primary: bool,
     /// The ENT's own XML answer for this ticket, kept only when `outcome` is exactly
     /// what it says: `--answer verbatim` serves these bytes to a CAS 2/3 validation.

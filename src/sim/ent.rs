@@ -98,6 +98,12 @@ pub struct EntOptions {
     /// parent's as the national chain does: some ENTs may, and bonenfant then shows
     /// those first names on its chooser.
     pub child_names_in_vectors: bool,
+    /// Issues a ticket from the SSO session to a `/login` POST that carries no
+    /// credentials, as some CAS servers do: a POST is then no proof of a password.
+    pub sso_on_post: bool,
+    /// Says in each assertion whether its ticket came from credentials
+    /// (`isFromNewLogin`), as CAS 3 servers do at `p3/serviceValidate`.
+    pub tells_new_login: bool,
 }
 
 /// What the ENT did, for tests and the demo.
@@ -229,6 +235,8 @@ impl Default for EntOptions {
             seed: 0,
             ticket_ttl: Duration::from_secs(60),
             child_names_in_vectors: false,
+            sso_on_post: false,
+            tells_new_login: false,
         }
     }
 }
@@ -384,7 +392,7 @@ impl EntState {
         let sso = web::cookie(&parts.headers, SSO_COOKIE);
         match (endpoint, parts.method) {
             (Endpoint::Login, Method::GET) => self.login_page(&query, sso),
-            (Endpoint::Login, Method::POST) => self.login_submit(&query, &body),
+            (Endpoint::Login, Method::POST) => self.login_submit(&query, &body, sso),
             (Endpoint::Logout, _) => self.logout(&query, sso).await,
             (Endpoint::Proxy, _) => self.answer(
                 ResponseFormat::Xml,
@@ -429,11 +437,20 @@ impl EntState {
         web::html(StatusCode::OK, login_form(service.as_deref(), None))
     }
 
-    fn login_submit(&self, query: &str, body: &[u8]) -> Response<Body> {
+    fn login_submit(&self, query: &str, body: &[u8], sso: Option<String>) -> Response<Body> {
         let field = |name| web::param(body, name).or_else(|| web::param(query.as_bytes(), name));
         let service = field("service").filter(|s| !s.is_empty());
         let username = field("username").unwrap_or_default();
         let password = field("password").unwrap_or_default();
+        if self.options.sso_on_post && username.is_empty() && password.is_empty() {
+            if let (Some(session), Some(service)) = (sso, &service) {
+                let login = self.lock().sessions.get(&session).map(|s| s.login.clone());
+                if let Some(login) = login {
+                    self.lock().counters.silent_logins += 1;
+                    return self.issue_and_redirect(&session, &login, service, false);
+                }
+            }
+        }
         let accepted = self
             .directory
             .parent(&username)
@@ -676,6 +693,9 @@ impl EntState {
         let mut assertion = assertion(&self.directory, self.options.dialect, parent, &picked);
         if self.options.child_names_in_vectors {
             name_children_in_vectors(&mut assertion, &picked);
+        }
+        if self.options.tells_new_login {
+            assertion.auth.from_new_login = Some(live.from_credentials);
         }
         Outcome::Success(assertion)
     }

@@ -121,7 +121,7 @@ pub fn simulate(shape: Shape, retry_max: u32, logins: usize, seed: u64) -> Figur
                 FrontTicket {
                     service: SERVICE,
                     session: SessionId([1; 16]),
-                    primary: false,
+                    posted: false,
                     now_ms: 1_000,
                 },
                 EarlyValidation {
