@@ -81,6 +81,19 @@ impl PublicScheme {
     }
 }
 
+/// Whether landing on a sibling in the collège the parent opened is wrong, for pinning
+/// (`docs/domain.md`, "Siblings in one collège").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SameEstablishment {
+    /// The parent meant one child: the chooser asks which, the retry re-rolls a sibling.
+    #[default]
+    Ask,
+    /// Any of the parent's children in that collège will do: Pronote's parent space
+    /// lists all of them, so no chooser and no re-roll for a sibling there.
+    Any,
+}
+
 /// What Pronote receives when bonenfant lets a validation answer through unchanged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -193,6 +206,11 @@ pub struct RawConfig {
     /// Rewrite strategy: attributes that may be taken from an earlier assertion.
     #[arg(long, value_delimiter = ',', value_name = "NAME,…")]
     pub rewrite_allow: Option<Vec<String>>,
+    /// ask (default): a parent with several children in the collège they open says
+    /// which on the chooser, and a sibling there is re-rolled; any: any of them will do
+    /// (Pronote's parent space lists them all), no chooser, no re-roll for a sibling.
+    #[arg(long, value_name = "ask|any")]
+    pub same_establishment: Option<SameEstablishment>,
     /// Window in which another pupil for the same principal and service is a flip.
     #[arg(long, value_name = "DURATION")]
     pub flip_window: Option<String>,
@@ -270,6 +288,7 @@ pub struct PinSettings {
     pub retry_budget: Duration,
     pub rewrite_max_age: Duration,
     pub rewrite_allow: Vec<String>,
+    pub same_establishment: SameEstablishment,
     pub flip_window: Duration,
 }
 
@@ -385,6 +404,7 @@ impl RawConfig {
             retry_budget,
             rewrite_max_age,
             rewrite_allow,
+            same_establishment,
             flip_window,
             session_ttl,
             max_sessions,
@@ -517,6 +537,7 @@ impl RawConfig {
                 .map(String::from)
                 .to_vec()
             }),
+            same_establishment: self.same_establishment.unwrap_or_default(),
             flip_window: duration("flip-window", &self.flip_window, "1h")?,
         };
         if pin.rewrite_allow.iter().any(|name| {
@@ -687,6 +708,7 @@ impl Config {
             retry_budget: text(pin.retry_budget),
             rewrite_max_age: text(pin.rewrite_max_age),
             rewrite_allow: Some(pin.rewrite_allow.clone()),
+            same_establishment: Some(pin.same_establishment),
             flip_window: text(pin.flip_window),
             session_ttl: text(limits.session_ttl),
             max_sessions: Some(limits.max_sessions),

@@ -102,6 +102,7 @@ retry-max = 5
 retry-budget = "90s"
 rewrite-max-age = "5m"
 rewrite-allow = ["FrEduVecteur"]
+same-establishment = "any"
 flip-window = "2h"
 session-ttl = "4h"
 max-sessions = 1000

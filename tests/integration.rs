@@ -34,6 +34,7 @@ mod pin_props;
 mod pin_renew;
 mod pin_retry;
 mod pin_rewrite;
+mod pin_siblings;
 mod pin_targets;
 mod proxy_hygiene;
 mod proxy_limits;

@@ -5,15 +5,15 @@
 //! (store writes, the answer, the trace) and decides none of this itself.
 
 use crate::cas::{AuthMeta, Outcome, ResponseFormat};
-use crate::config::{AnswerMode, PinMode, PinSettings};
+use crate::config::{AnswerMode, PinMode, PinSettings, SameEstablishment};
 use crate::events::PinOutcome;
 use crate::pupil::{PupilKey, Uai};
 use crate::session::clock::duration_ms;
 use crate::session::{RetryProgress, SessionId, SessionState, StashedValidation};
-use crate::verdict::Judgement;
+use crate::verdict::{rule, Judgement, Verdict};
 
 use super::rewrite::RewriteRefusal;
-use super::{decide_front, delivers_the_ents_own, Attempts, FrontDecision, Inspector};
+use super::{decide_front, delivers_the_ents_own, Attempts, FrontDecision, Inspection, Inspector};
 
 /// Whether a `/login` answered with a ticket is a renewed (forced primary) login. The
 /// credentials POST after a `renew=true` form carries no `renew` of its own, so the
@@ -69,6 +69,22 @@ pub fn checks_front_channel(
     bound: bool,
 ) -> bool {
     mode != PinMode::Observe && expected.is_some() && !renewed && bound
+}
+
+/// Whether `--same-establishment any` lets a landing through as the ENT gave it: the
+/// ENT named one of the parent's children in the collège the service opens, only not
+/// the one meant (`wrong_child` from an intent) or not one the parent said
+/// (`ambiguous`). Never a child the directory says is not theirs, never another
+/// collège. The verdict is traced as it is; only pinning accepts it.
+pub fn accepts_sibling(same: SameEstablishment, inspection: &Inspection) -> bool {
+    let judgement = &inspection.judgement;
+    same == SameEstablishment::Any
+        && inspection.designated().is_some()
+        && match judgement.verdict {
+            Verdict::Ambiguous => true,
+            Verdict::WrongChild => judgement.rule != rule::NOT_A_CHILD_OF_PRINCIPAL,
+            _ => false,
+        }
 }
 
 /// Whether the parent asked, on the give-up page, to go on to `service` unpinned once:
@@ -392,6 +408,7 @@ mod tests {
             retry_budget: Duration::from_secs(10),
             rewrite_max_age: Duration::from_secs(60),
             rewrite_allow: vec!["FrEduVecteur".to_owned()],
+            same_establishment: SameEstablishment::Ask,
             flip_window: Duration::from_secs(600),
         }
     }
@@ -779,6 +796,43 @@ mod tests {
         assert!(!primary_login(true, &meta(None, stale), now));
         assert!(!primary_login(true, &meta(Some(true), stale), now));
         assert!(!primary_login(true, &meta(None, Some("yesterday")), now));
+    }
+
+    #[test]
+    fn any_accepts_a_sibling_but_never_a_child_of_someone_else() {
+        use crate::pupil::{Designation, Designations, PrincipalKind, PupilRule};
+        let inspection = |verdict, rule| Inspection {
+            expected: Uai::parse("0330012A"),
+            designations: Designations(vec![Designation {
+                key: key("1001"),
+                rule: PupilRule::FrEduVecteur,
+                first_name: None,
+            }]),
+            kind: PrincipalKind::Parent,
+            intent: None,
+            judgement: Judgement { verdict, rule },
+        };
+        let any = SameEstablishment::Any;
+        assert!(accepts_sibling(
+            any,
+            &inspection(Verdict::Ambiguous, rule::SEVERAL_CHILDREN)
+        ));
+        assert!(accepts_sibling(
+            any,
+            &inspection(Verdict::WrongChild, rule::INTENT_PIN)
+        ));
+        assert!(!accepts_sibling(
+            any,
+            &inspection(Verdict::WrongChild, rule::NOT_A_CHILD_OF_PRINCIPAL)
+        ));
+        assert!(!accepts_sibling(
+            any,
+            &inspection(Verdict::WrongEstablishment, rule::UAI_MISMATCH)
+        ));
+        assert!(!accepts_sibling(
+            SameEstablishment::Ask,
+            &inspection(Verdict::Ambiguous, rule::SEVERAL_CHILDREN)
+        ));
     }
 
     #[test]

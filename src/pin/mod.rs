@@ -195,10 +195,17 @@ pub fn decide_front(
     } else {
         PinOutcome::None
     };
-    if settings.mode != PinMode::Observe && inspection.judgement.verdict == Verdict::Ambiguous {
+    let sibling = front::accepts_sibling(settings.same_establishment, inspection);
+    if settings.mode != PinMode::Observe
+        && inspection.judgement.verdict == Verdict::Ambiguous
+        && !sibling
+    {
         return FrontDecision::Ask;
     }
-    if settings.mode == PinMode::Observe || !inspection.judgement.verdict.is_wrong_landing() {
+    if settings.mode == PinMode::Observe
+        || !inspection.judgement.verdict.is_wrong_landing()
+        || sibling
+    {
         return FrontDecision::Deliver {
             assertion: assertion.clone(),
             action: settled,

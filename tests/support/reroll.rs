@@ -80,6 +80,7 @@ pub fn simulate(shape: Shape, retry_max: u32, logins: usize, seed: u64) -> Figur
         retry_budget: Duration::from_secs(3600),
         rewrite_max_age: Duration::from_secs(600),
         rewrite_allow: Vec::new(),
+        same_establishment: bonenfant::config::SameEstablishment::Ask,
         flip_window: Duration::from_secs(600),
     };
     let inspector = Inspector {
