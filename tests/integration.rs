@@ -30,6 +30,7 @@ mod fuzz_seeds;
 mod pin_budget;
 mod pin_chooser;
 mod pin_correlation;
+mod pin_other_host;
 mod pin_props;
 mod pin_renew;
 mod pin_retry;

@@ -104,6 +104,11 @@ pub struct EntOptions {
     /// Says in each assertion whether its ticket came from credentials
     /// (`isFromNewLogin`), as CAS 3 servers do at `p3/serviceValidate`.
     pub tells_new_login: bool,
+    /// A silent `/login` answers through another host first: a redirect to
+    /// `http://localhost:PORT/cas/hop`, which sends the browser back to the public
+    /// `/login` (`X-Forwarded-Host`) with a one-time token; only that comes back with
+    /// the ticket redirect. A proxy that re-asks `/login` itself never gets a ticket.
+    pub login_via_other_host: bool,
 }
 
 /// What the ENT did, for tests and the demo.
@@ -126,6 +131,8 @@ pub struct EntCounters {
     pub slo_delivered: u64,
     /// Single-logout POSTs that failed or timed out.
     pub slo_failed: u64,
+    /// Requests at the other host's `/cas/hop` ([`EntOptions::login_via_other_host`]).
+    pub hops: u64,
 }
 
 /// What the ENT issued one ticket for.
@@ -157,12 +164,16 @@ struct EntState {
     options: EntOptions,
     client: HttpClient,
     inner: Mutex<Inner>,
+    /// Where the ENT listens, for the other host's links.
+    addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 #[derive(Default)]
 struct Inner {
     /// (login, service) → tickets drawn so far, for [`EntState::draw`].
     draws: HashMap<(String, String), u64>,
+    /// One-time tokens of the other host's way back to `/login`.
+    hop_tokens: std::collections::HashSet<String>,
     /// Live tickets; removed by the first validation attempt.
     tickets: HashMap<String, LiveTicket>,
     /// SSO cookie value → session.
@@ -237,6 +248,7 @@ impl Default for EntOptions {
             child_names_in_vectors: false,
             sso_on_post: false,
             tells_new_login: false,
+            login_via_other_host: false,
         }
     }
 }
@@ -272,6 +284,7 @@ impl TestEnt {
                 options,
                 client: web::client(),
                 inner: Mutex::new(Inner::default()),
+                addr: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -302,6 +315,7 @@ impl TestEnt {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
+        let _ = self.state.addr.set(listener.local_addr()?);
         web::serve_handler(listener, self.state, shutdown).await
     }
 
@@ -376,6 +390,9 @@ impl EntState {
         let (parts, body) = request.into_parts();
         let query = parts.uri.query().unwrap_or("").to_owned();
         let path = parts.uri.path();
+        if path == format!("{CAS_PATH}/hop") {
+            return self.hop(&query);
+        }
         let Some(endpoint) = path.strip_prefix(CAS_PATH).and_then(cas::classify) else {
             return web::html(
                 StatusCode::NOT_FOUND,
@@ -391,7 +408,12 @@ impl EntState {
         };
         let sso = web::cookie(&parts.headers, SSO_COOKIE);
         match (endpoint, parts.method) {
-            (Endpoint::Login, Method::GET) => self.login_page(&query, sso),
+            (Endpoint::Login, Method::GET) => {
+                let public = ["x-forwarded-host", "host"]
+                    .iter()
+                    .find_map(|name| parts.headers.get(*name)?.to_str().ok());
+                self.login_page(&query, sso, public)
+            }
             (Endpoint::Login, Method::POST) => self.login_submit(&query, &body, sso),
             (Endpoint::Logout, _) => self.logout(&query, sso).await,
             (Endpoint::Proxy, _) => self.answer(
@@ -408,7 +430,7 @@ impl EntState {
 
     // --- login ---
 
-    fn login_page(&self, query: &str, sso: Option<String>) -> Response<Body> {
+    fn login_page(&self, query: &str, sso: Option<String>, public: Option<&str>) -> Response<Body> {
         let service = web::param(query.as_bytes(), "service");
         let renew = web::param(query.as_bytes(), "renew").as_deref() == Some("true");
         let gateway = web::param(query.as_bytes(), "gateway").as_deref() == Some("true");
@@ -420,6 +442,13 @@ impl EntState {
                     .map(|s| (id.clone(), s.login.clone()))
             });
             if let Some((session, login)) = login {
+                if self.options.login_via_other_host && service.is_some() {
+                    let token = web::param(query.as_bytes(), "hop");
+                    let spent = token.is_some_and(|t| self.lock().hop_tokens.remove(&t));
+                    if !spent {
+                        return self.through_other_host(query, public);
+                    }
+                }
                 self.lock().counters.silent_logins += 1;
                 return match service {
                     Some(service) => self.issue_and_redirect(&session, &login, &service, false),
@@ -435,6 +464,42 @@ impl EntState {
         }
         self.lock().counters.login_forms += 1;
         web::html(StatusCode::OK, login_form(service.as_deref(), None))
+    }
+
+    /// The way round through the other host: `/cas/hop` on `localhost`, then back to the
+    /// public `/login` with a fresh one-time token.
+    fn through_other_host(&self, query: &str, public: Option<&str>) -> Response<Body> {
+        let token = self.random_token();
+        self.lock().hop_tokens.insert(token.clone());
+        let mut back = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if name != "hop" {
+                back.append_pair(&name, &value);
+            }
+        }
+        back.append_pair("hop", &token);
+        let back = format!(
+            "http://{}{CAS_PATH}/login?{}",
+            public.unwrap_or("localhost"),
+            back.finish()
+        );
+        let port = self.addr.get().map_or(0, std::net::SocketAddr::port);
+        let hop = form_urlencoded::Serializer::new(String::new())
+            .append_pair("back", &back)
+            .finish();
+        web::redirect(&format!("http://localhost:{port}{CAS_PATH}/hop?{hop}"))
+    }
+
+    /// The other host: sends the browser back where the `/login` said.
+    fn hop(&self, query: &str) -> Response<Body> {
+        self.lock().counters.hops += 1;
+        match web::param(query.as_bytes(), "back") {
+            Some(back) => web::redirect(&back),
+            None => web::html(
+                StatusCode::BAD_REQUEST,
+                message_page("Requête invalide", "Lien incomplet."),
+            ),
+        }
     }
 
     fn login_submit(&self, query: &str, body: &[u8], sso: Option<String>) -> Response<Body> {
