@@ -395,6 +395,7 @@ mod tests {
     use super::*;
     use crate::cas::{Assertion, Attributes, Failure};
     use crate::pupil::{EstablishmentPattern, ExtractionRules};
+    use crate::session::KnownChild;
 
     const LEA: &str = "2|MARTIN|Léa|1001|0330012A";
     const HUGO: &str = "2|MARTIN|Hugo|1002|0330012A";
@@ -443,7 +444,7 @@ mod tests {
         SessionState {
             principal: Some(principal.to_owned()),
             pin: Some(key("1002")),
-            known: vec![(key("1001"), None), (key("1002"), None)],
+            known: vec![KnownChild::new(key("1001")), KnownChild::new(key("1002"))],
             ..SessionState::default()
         }
     }

@@ -109,6 +109,9 @@ pub struct EntOptions {
     /// `/login` (`X-Forwarded-Host`) with a one-time token; only that comes back with
     /// the ticket redirect. A proxy that re-asks `/login` itself never gets a ticket.
     pub login_via_other_host: bool,
+    /// Asserts the designated child's class (`ENTEleveClasses`,
+    /// `<establishment>$<class>`), as some ENTs release for a parent.
+    pub asserts_class: bool,
 }
 
 /// What the ENT did, for tests and the demo.
@@ -249,6 +252,7 @@ impl Default for EntOptions {
             sso_on_post: false,
             tells_new_login: false,
             login_via_other_host: false,
+            asserts_class: false,
         }
     }
 }
@@ -758,6 +762,11 @@ impl EntState {
         let mut assertion = assertion(&self.directory, self.options.dialect, parent, &picked);
         if self.options.child_names_in_vectors {
             name_children_in_vectors(&mut assertion, &picked);
+        }
+        if let (true, Some(child)) = (self.options.asserts_class, picked.first()) {
+            assertion
+                .attributes
+                .push("ENTEleveClasses", format!("{}${}", child.uai, child.class));
         }
         if self.options.tells_new_login {
             assertion.auth.from_new_login = Some(live.from_credentials);

@@ -93,7 +93,10 @@ pub fn simulate(shape: Shape, retry_max: u32, logins: usize, seed: u64) -> Figur
     let fresh = SessionState {
         principal: Some("parent.martin".to_owned()),
         pin: Some(children[0].0.clone()),
-        known: children.iter().map(|(k, _)| (k.clone(), None)).collect(),
+        known: children
+            .iter()
+            .map(|(k, _)| bonenfant::session::KnownChild::new(k.clone()))
+            .collect(),
         ..SessionState::default()
     };
     let mut rng = StdRng::seed_from_u64(seed);

@@ -28,24 +28,25 @@ pub(super) struct Label<'a> {
 }
 
 impl<'a> Label<'a> {
-    /// First name and class from the directory, else the first name the ENT asserted in
-    /// this session; the establishment's name from the directory.
+    /// First name and class from the directory, else what the ENT asserted in this
+    /// session; the establishment's name from the directory.
     pub(super) fn of(
         index: Option<&'a DirectoryIndex>,
         state: Option<&'a SessionState>,
         key: &PupilKey,
     ) -> Self {
         let listed = index.and_then(|i| i.label(key));
-        let asserted = || {
-            state
-                .into_iter()
-                .flat_map(|s| &s.known)
-                .find(|(k, _)| k == key)
-                .and_then(|(_, name)| name.as_deref())
-        };
+        let asserted = state
+            .into_iter()
+            .flat_map(|s| &s.known)
+            .find(|k| &k.key == key);
         Label {
-            first_name: listed.map(|l| l.first_name.as_str()).or_else(asserted),
-            class: listed.and_then(|l| l.class.as_deref()),
+            first_name: listed
+                .map(|l| l.first_name.as_str())
+                .or_else(|| asserted.and_then(|k| k.first_name.as_deref())),
+            class: listed
+                .and_then(|l| l.class.as_deref())
+                .or_else(|| asserted.and_then(|k| k.class.as_deref())),
             establishment: index.and_then(|i| i.establishment_name(&key.uai)),
         }
     }
@@ -116,7 +117,7 @@ impl CasExchange {
     pub(super) fn known_children(&self, state: &SessionState) -> Vec<PupilKey> {
         match &state.principal {
             Some(principal) => self.inspector.known_children(principal, [], Some(state)),
-            None => state.known.iter().map(|(k, _)| k.clone()).collect(),
+            None => state.known.iter().map(|k| k.key.clone()).collect(),
         }
     }
 
