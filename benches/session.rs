@@ -48,8 +48,16 @@ fn realistic_state(i: usize) -> SessionState {
         pin: Some(first.clone()),
         landed: vec![first.clone()],
         known: vec![
-            (first.clone(), Some("Léa".to_owned())),
-            (second.clone(), Some("Tom".to_owned())),
+            bonenfant::session::KnownChild {
+                key: first.clone(),
+                first_name: Some("Léa".to_owned()),
+                class: Some("4B".to_owned()),
+            },
+            bonenfant::session::KnownChild {
+                key: second.clone(),
+                first_name: Some("Tom".to_owned()),
+                class: None,
+            },
         ],
         observed: vec![ObservedAssertion {
             principal: format!("AC-BORDEAUX${:08}", i),

@@ -192,6 +192,7 @@ codes! {
     PinUnknownChild = "pin.unknown_child", Client, 403, INVALID_REQUEST;
     PinFormMissingField = "pin.form_missing_field", Client, 400, INVALID_REQUEST;
     PinFormRepeatedField = "pin.form_repeated_field", Client, 400, INVALID_REQUEST;
+    PinServiceTarget = "pin.service_target", Client, 400, INVALID_REQUEST;
     // A rewrite guard refused (the answer passes unchanged).
     PinRewriteNoSession = "pin.rewrite.no_session", Bonenfant, 200, INTERNAL_ERROR;
     PinRewriteNoSource = "pin.rewrite.no_source", Bonenfant, 200, INTERNAL_ERROR;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::pages::{Brand, Color, Logo};
+use crate::pin::target::{ServiceOrigin, ServiceTargets};
 use crate::pupil::aaf::LoadReport;
 use crate::pupil::{EstablishmentPattern, SharedIndex};
 use crate::session::StoreKeys;
@@ -80,6 +81,19 @@ impl PublicScheme {
     }
 }
 
+/// Whether landing on a sibling in the collège the parent opened is wrong, for pinning
+/// (`docs/domain.md`, "Siblings in one collège").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SameEstablishment {
+    /// The parent meant one child: the chooser asks which, the retry re-rolls a sibling.
+    #[default]
+    Ask,
+    /// Any of the parent's children in that collège will do: Pronote's parent space
+    /// lists all of them, so no chooser and no re-roll for a sibling there.
+    Any,
+}
+
 /// What Pronote receives when bonenfant lets a validation answer through unchanged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -119,6 +133,14 @@ pub struct RawConfig {
     /// Regex with a named group `uai`, applied to the service URL.
     #[arg(long, value_name = "REGEX")]
     pub establishment_pattern: Option<String>,
+    /// A Pronote origin bonenfant may send a parent on to after the chooser or the
+    /// give-up page: `https://host[:port]`, or `https://*.domain` for any one label
+    /// under it. Repeat the flag (or give a list in the file) for several. None given:
+    /// the `https` host the establishment pattern's own text pins (the default's
+    /// `<uai>.index-education.net`). `http` only when an `http` origin is given.
+    #[arg(long, value_name = "ORIGIN")]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub service_origin: Option<Vec<String>>,
     /// Trace log (JSON lines) for the DSI.
     #[arg(long, value_name = "PATH")]
     pub trace_log: Option<PathBuf>,
@@ -184,6 +206,11 @@ pub struct RawConfig {
     /// Rewrite strategy: attributes that may be taken from an earlier assertion.
     #[arg(long, value_delimiter = ',', value_name = "NAME,…")]
     pub rewrite_allow: Option<Vec<String>>,
+    /// ask (default): a parent with several children in the collège they open says
+    /// which on the chooser, and a sibling there is re-rolled; any: any of them will do
+    /// (Pronote's parent space lists them all), no chooser, no re-roll for a sibling.
+    #[arg(long, value_name = "ask|any")]
+    pub same_establishment: Option<SameEstablishment>,
     /// Window in which another pupil for the same principal and service is a flip.
     #[arg(long, value_name = "DURATION")]
     pub flip_window: Option<String>,
@@ -261,6 +288,7 @@ pub struct PinSettings {
     pub retry_budget: Duration,
     pub rewrite_max_age: Duration,
     pub rewrite_allow: Vec<String>,
+    pub same_establishment: SameEstablishment,
     pub flip_window: Duration,
 }
 
@@ -300,6 +328,8 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub upstream_ca: Option<PathBuf>,
     pub establishment: EstablishmentPattern,
+    /// Where a parent may be sent on to Pronote (`--service-origin`).
+    pub service_targets: ServiceTargets,
     pub trace_log: Option<PathBuf>,
     pub admin: Option<SocketAddr>,
     pub store: String,
@@ -355,6 +385,7 @@ impl RawConfig {
             upstream_ca,
             pin,
             establishment_pattern,
+            service_origin,
             trace_log,
             admin,
             store,
@@ -373,6 +404,7 @@ impl RawConfig {
             retry_budget,
             rewrite_max_age,
             rewrite_allow,
+            same_establishment,
             flip_window,
             session_ttl,
             max_sessions,
@@ -438,6 +470,16 @@ impl RawConfig {
                 .unwrap_or(EstablishmentPattern::DEFAULT),
         )
         .map_err(|e| ConfigError::invalid("establishment-pattern", e))?;
+        let service_targets = ServiceTargets::new(
+            self.service_origin
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .map(ServiceOrigin::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| ConfigError::invalid("service-origin", e))?,
+            establishment.clone(),
+        );
         let store = self.store.clone().unwrap_or_else(|| "memory".to_owned());
         let tls_store = store.starts_with("rediss://");
         if store != "memory" && !store.starts_with("redis://") && !tls_store {
@@ -495,6 +537,7 @@ impl RawConfig {
                 .map(String::from)
                 .to_vec()
             }),
+            same_establishment: self.same_establishment.unwrap_or_default(),
             flip_window: duration("flip-window", &self.flip_window, "1h")?,
         };
         if pin.rewrite_allow.iter().any(|name| {
@@ -553,6 +596,7 @@ impl RawConfig {
             tls,
             upstream_ca: self.upstream_ca.clone(),
             establishment,
+            service_targets,
             trace_log: self.trace_log.clone(),
             admin: self.admin,
             store,
@@ -645,6 +689,7 @@ impl Config {
                     .clone()
                     .unwrap_or_else(|| EstablishmentPattern::DEFAULT.to_owned()),
             ),
+            service_origin: Some(self.raw.service_origin.clone().unwrap_or_default()),
             trace_log: self.trace_log.clone(),
             admin: self.admin,
             store: Some(mask_url_password(&self.store)),
@@ -663,6 +708,7 @@ impl Config {
             retry_budget: text(pin.retry_budget),
             rewrite_max_age: text(pin.rewrite_max_age),
             rewrite_allow: Some(pin.rewrite_allow.clone()),
+            same_establishment: Some(pin.same_establishment),
             flip_window: text(pin.flip_window),
             session_ttl: text(limits.session_ttl),
             max_sessions: Some(limits.max_sessions),
@@ -700,20 +746,20 @@ impl Config {
     }
 }
 
-/// `directory = "path"` or `directory = ["a", "b"]`: one path is the common case.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(
+/// `directory = "path"` or `directory = ["a", "b"]`: one value is the common case.
+fn one_or_many<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
-) -> Result<Option<Vec<PathBuf>>, D::Error> {
+) -> Result<Option<Vec<T>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum OneOrMany {
-        One(PathBuf),
-        Many(Vec<PathBuf>),
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
     }
     Ok(
-        Option::<OneOrMany>::deserialize(deserializer)?.map(|paths| match paths {
-            OneOrMany::One(path) => vec![path],
-            OneOrMany::Many(paths) => paths,
+        Option::<OneOrMany<T>>::deserialize(deserializer)?.map(|values| match values {
+            OneOrMany::One(value) => vec![value],
+            OneOrMany::Many(values) => values,
         }),
     )
 }

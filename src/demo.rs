@@ -147,12 +147,14 @@ impl Proxied {
         index: Option<DirectoryIndex>,
         trace: TraceLog,
     ) -> Result<Self, DemoError> {
-        let proxy = proxy(ent, mode, index, trace).await?;
-        let pronote = TestPronote::spawn_local(
+        // Pronote's port first: it is the one origin bonenfant may send a parent on to.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let proxy = proxy(ent, mode, index, listener.local_addr()?, trace).await?;
+        let pronote = TestPronote::new(
             Arc::clone(directory),
             PronoteOptions::new(cas_base(proxy.addr)),
         )
-        .await?;
+        .spawn(listener)?;
         Ok(Self { proxy, pronote })
     }
 
@@ -360,13 +362,14 @@ fn cas_base(addr: SocketAddr) -> Url {
         .unwrap_or_else(|_| unreachable!("socket addresses form URLs"))
 }
 
-/// bonenfant in front of the test ENT, on an ephemeral port, with the directory as its
-/// index when given (so it knows every parent's children and their first names, as an
+/// bonenfant in front of the test ENT, on an ephemeral port, sending parents on to the
+/// test Pronote at `pronote` only, with the directory as its index when given (so it knows every parent's children and their first names, as an
 /// AAF export would tell it).
 async fn proxy(
     ent: &EntHandle,
     mode: PinMode,
     index: Option<DirectoryIndex>,
+    pronote: SocketAddr,
     trace: TraceLog,
 ) -> Result<RunningProxy, DemoError> {
     let raw = RawConfig {
@@ -374,6 +377,7 @@ async fn proxy(
         upstream: Some(ent.base_url().clone()),
         pin: Some(mode),
         establishment_pattern: Some(SIM_SERVICE_PATTERN.to_owned()),
+        service_origin: Some(vec![format!("http://{pronote}")]),
         ..RawConfig::default()
     };
     let mut config = raw.validate()?;

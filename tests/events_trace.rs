@@ -113,6 +113,7 @@ fn every_event(log: &TraceLog) -> Vec<TraceEvent> {
             pupil,
             principal: Some(principal.clone()),
             session: session.clone(),
+            code: None,
         }),
         TraceEvent::GiveUpChoice(GiveUpChoice {
             choice: "continue",

@@ -559,13 +559,18 @@ async fn cookie_behind_a_tls_terminator_keeps_host_prefix_and_secure() {
 }
 
 /// Julien's chooser, bonenfant without a directory: it knows only what the ENT asserted,
-/// and this ENT names both children in each assertion (in random order).
-async fn julien_without_a_directory(child_names_in_vectors: bool) -> (Stack, Answer) {
+/// and this ENT names both children in each assertion (in random order), with the
+/// designated one's class when `asserts_class`.
+async fn julien_without_a_directory(
+    child_names_in_vectors: bool,
+    asserts_class: bool,
+) -> (Stack, Answer) {
     let stack = Stack::start_without_index(
         pin_support::fixture_directory(),
         EntOptions {
             pick: Pick::Shuffled,
             child_names_in_vectors,
+            asserts_class,
             ..EntOptions::ose_random(3)
         },
         PinMode::Retry,
@@ -589,7 +594,7 @@ async fn julien_without_a_directory(child_names_in_vectors: bool) -> (Stack, Ans
 #[tokio::test(flavor = "current_thread")]
 async fn chooser_names_children_without_a_directory() {
     let (_captured, _guard) = capture::capture();
-    let (stack, page) = julien_without_a_directory(true).await;
+    let (stack, page) = julien_without_a_directory(true, false).await;
     let names: Vec<&str> = page
         .body
         .split("<span class=\"name\">")
@@ -601,13 +606,35 @@ async fn chooser_names_children_without_a_directory() {
     stack.stop().await;
 }
 
+/// Issue 10, item 4: without `--directory`, the class the ENT asserted for the child
+/// it designated (`ENTEleveClasses`) shows beside that child's first name, and only
+/// beside that child's.
+#[tokio::test(flavor = "current_thread")]
+async fn chooser_shows_the_class_the_ent_asserted_without_a_directory() {
+    let (_captured, _guard) = capture::capture();
+    let (stack, page) = julien_without_a_directory(true, true).await;
+    let parent = stack.directory.parent(JULIEN.0).expect("Julien");
+    let classes: Vec<String> = stack
+        .directory
+        .children_of(parent)
+        .map(|child| child.class.clone())
+        .collect();
+    assert_eq!(classes.len(), 2);
+    let shown = classes
+        .iter()
+        .filter(|class| page.body.contains(&format!("Classe de {class}<")))
+        .count();
+    assert_eq!(shown, 1, "the designated child's class only: {}", page.body);
+    stack.stop().await;
+}
+
 /// The national chain and entcore write the *parent's* names in each FrEduVecteur
 /// value (`2|DURAND|Julien|837003|…`, `2|DURAND|Julien|837004|…`): the chooser must not
 /// call every child "Julien". Without a directory, it numbers them.
 #[tokio::test(flavor = "current_thread")]
 async fn chooser_never_names_a_child_after_the_parent() {
     let (_captured, _guard) = capture::capture();
-    let (stack, page) = julien_without_a_directory(false).await;
+    let (stack, page) = julien_without_a_directory(false, false).await;
     assert!(!page.body.contains("Julien"), "{}", page.body);
     assert!(page.body.contains("<span class=\"name\">Enfant n°1</span>"));
     assert!(page.body.contains("<span class=\"name\">Enfant n°2</span>"));

@@ -217,6 +217,7 @@ impl World {
                 retry_budget: Duration::from_secs(15),
                 rewrite_max_age: Duration::from_millis(max_age_ms),
                 rewrite_allow: ALLOW.map(String::from).to_vec(),
+                same_establishment: bonenfant::config::SameEstablishment::Ask,
                 flip_window: Duration::from_secs(3600),
             },
             cookies: [None; BROWSERS],
@@ -386,7 +387,7 @@ impl World {
                 FrontTicket {
                     service,
                     session,
-                    primary: false,
+                    posted: false,
                     now_ms: now,
                 },
                 EarlyValidation {

@@ -361,6 +361,7 @@ fn settings(mode: PinMode) -> PinSettings {
         retry_budget: std::time::Duration::from_secs(10),
         rewrite_max_age: std::time::Duration::from_secs(60),
         rewrite_allow: vec!["FrEduVecteur".to_owned()],
+        same_establishment: bonenfant::config::SameEstablishment::Ask,
         flip_window: std::time::Duration::from_secs(600),
     }
 }

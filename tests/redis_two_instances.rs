@@ -684,7 +684,10 @@ fn two_instances_updating_one_session_lost_an_update() {
         let session = SessionId::random();
         let mut read = a.session(&session).await.unwrap().unwrap_or_default();
         instance_b_learns(session, "b");
-        read.known.push((session_support::child("a", 0), None));
+        read.known
+            .push(bonenfant::session::KnownChild::new(session_support::child(
+                "a", 0,
+            )));
         a.put_session(&session, read).await.unwrap();
         let state = a.session(&session).await.unwrap().unwrap();
         assert_eq!(state.known.len(), 1, "the race was not reproduced");

@@ -24,7 +24,7 @@ use bonenfant::pupil::{PupilKey, Uai};
 use bonenfant::session::memory::MemoryStore;
 use bonenfant::session::redis::RedisStore;
 use bonenfant::session::{
-    ManualClock, MapLimits, SessionChange, SessionId, SessionState, SessionStore,
+    KnownChild, ManualClock, MapLimits, SessionChange, SessionId, SessionState, SessionStore,
     StashedValidation, StoreConfig, TicketBinding,
 };
 use proptest::prelude::*;
@@ -107,10 +107,10 @@ impl Update {
         match (self, current) {
             (Update::Learn(p), current) => {
                 let mut state = current.unwrap_or_default();
-                if state.known.iter().any(|(key, _)| *key == pupil(p)) {
+                if state.known.iter().any(|k| k.key == pupil(p)) {
                     return SessionChange::Keep;
                 }
-                state.known.push((pupil(p), None));
+                state.known.push(KnownChild::new(pupil(p)));
                 state.updated_at_ms = at;
                 SessionChange::Put(state)
             }
@@ -121,7 +121,7 @@ impl Update {
                 SessionChange::Put(state)
             }
             (Update::DropIfKnows(p), Some(state))
-                if state.known.iter().any(|(key, _)| *key == pupil(p)) =>
+                if state.known.iter().any(|k| k.key == pupil(p)) =>
             {
                 SessionChange::Drop
             }
@@ -354,7 +354,11 @@ async fn run_model<S: SessionStore>(store: &S, clock: Option<&ManualClock>, ops:
                 let state = SessionState {
                     principal: Some("AC-BORDEAUX$1234567".to_owned()),
                     landed: vec![pupil(p)],
-                    known: vec![(pupil(p), Some("Léa".to_owned()))],
+                    known: vec![KnownChild {
+                        key: pupil(p),
+                        first_name: Some("Léa".to_owned()),
+                        class: None,
+                    }],
                     updated_at_ms: at,
                     ..SessionState::default()
                 };

@@ -502,7 +502,11 @@ fn parent_state() -> SessionState {
         principal: Some("AC-BORDEAUX$parent.durand".to_owned()),
         pin: Some(pupil("701294")),
         landed: vec![pupil("701294")],
-        known: vec![(pupil("701294"), Some("Clémentine".to_owned()))],
+        known: vec![bonenfant::session::KnownChild {
+            key: pupil("701294"),
+            first_name: Some("Clémentine".to_owned()),
+            class: Some("4B".to_owned()),
+        }],
         observed: vec![ObservedAssertion {
             principal: "AC-BORDEAUX$parent.durand".to_owned(),
             service: "https://0330012a.index-education.net/pronote/parent.html".to_owned(),

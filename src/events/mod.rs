@@ -388,6 +388,9 @@ pub struct PinSet {
     /// directory).
     pub principal: Option<Pseudonym>,
     pub session: Pseudonym,
+    /// `pin.service_target` when the form's service was no allowed target (the pin is
+    /// noted, the parent is not sent on).
+    pub code: Option<Code>,
 }
 
 #[derive(Clone, Debug, Serialize)]

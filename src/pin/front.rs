@@ -4,16 +4,16 @@
 //! which earlier pupil makes a flip. `proxy::exchange` carries the returned plans out
 //! (store writes, the answer, the trace) and decides none of this itself.
 
-use crate::cas::{Outcome, ResponseFormat};
-use crate::config::{AnswerMode, PinMode, PinSettings};
+use crate::cas::{AuthMeta, Outcome, ResponseFormat};
+use crate::config::{AnswerMode, PinMode, PinSettings, SameEstablishment};
 use crate::events::PinOutcome;
 use crate::pupil::{PupilKey, Uai};
 use crate::session::clock::duration_ms;
 use crate::session::{RetryProgress, SessionId, SessionState, StashedValidation};
-use crate::verdict::Judgement;
+use crate::verdict::{rule, Judgement, Verdict};
 
 use super::rewrite::RewriteRefusal;
-use super::{decide_front, delivers_the_ents_own, Attempts, FrontDecision, Inspector};
+use super::{decide_front, delivers_the_ents_own, Attempts, FrontDecision, Inspection, Inspector};
 
 /// Whether a `/login` answered with a ticket is a renewed (forced primary) login. The
 /// credentials POST after a `renew=true` form carries no `renew` of its own, so the
@@ -23,6 +23,38 @@ pub fn renewed_login(renew_asked: bool, state: Option<&mut SessionState>, servic
         .and_then(|s| s.renew_for.take())
         .is_some_and(|for_service| for_service == service);
     renew_asked || remembered
+}
+
+/// How long after the ENT's `authenticationDate` a ticket still counts as from a
+/// password typed for this very login (clock skew between the ENT and bonenfant
+/// included, either way).
+const PRIMARY_WINDOW_MS: u64 = 2 * 60 * 1000;
+
+/// Whether a front-channel ticket came from credentials typed for this login, so that a
+/// `renew=true` validation may be answered from the stash. The `/login` must have been a
+/// POST, and the ENT must say so itself: `isFromNewLogin=true` (and no
+/// `authenticationDate` outside [`PRIMARY_WINDOW_MS`]), or, when it does not say, an
+/// `authenticationDate` within that window. A POST alone proves nothing: some CAS
+/// servers answer a bare POST from the SSO session, and a renew validation answered
+/// from the stash would then skip the password the service asked for (invariant I1d).
+pub fn primary_login(posted: bool, auth: &AuthMeta, now_ms: u64) -> bool {
+    let recent = auth.authentication_date.as_deref().map(|date| {
+        authenticated_at_ms(date).is_some_and(|at| at.abs_diff(now_ms) <= PRIMARY_WINDOW_MS)
+    });
+    posted
+        && match auth.from_new_login {
+            Some(true) => recent != Some(false),
+            Some(false) => false,
+            None => recent == Some(true),
+        }
+}
+
+/// Unix milliseconds of an RFC 3339 date, Apereo's `[Zone/Id]` suffix allowed.
+fn authenticated_at_ms(date: &str) -> Option<u64> {
+    let date = date.split_once('[').map_or(date, |(date, _)| date).trim();
+    let at =
+        time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// Whether bonenfant validates a front-channel ticket itself. Only with a pinning
@@ -37,6 +69,22 @@ pub fn checks_front_channel(
     bound: bool,
 ) -> bool {
     mode != PinMode::Observe && expected.is_some() && !renewed && bound
+}
+
+/// Whether `--same-establishment any` lets a landing through as the ENT gave it: the
+/// ENT named one of the parent's children in the collège the service opens, only not
+/// the one meant (`wrong_child` from an intent) or not one the parent said
+/// (`ambiguous`). Never a child the directory says is not theirs, never another
+/// collège. The verdict is traced as it is; only pinning accepts it.
+pub fn accepts_sibling(same: SameEstablishment, inspection: &Inspection) -> bool {
+    let judgement = &inspection.judgement;
+    same == SameEstablishment::Any
+        && inspection.designated().is_some()
+        && match judgement.verdict {
+            Verdict::Ambiguous => true,
+            Verdict::WrongChild => judgement.rule != rule::NOT_A_CHILD_OF_PRINCIPAL,
+            _ => false,
+        }
 }
 
 /// Whether the parent asked, on the give-up page, to go on to `service` unpinned once:
@@ -62,8 +110,9 @@ pub struct FrontTicket<'a> {
     pub service: &'a str,
     /// The browser session the ticket is bound to (rotated at this redirect).
     pub session: SessionId,
-    /// The browser posted its credentials (else the ticket came from single sign-on).
-    pub primary: bool,
+    /// The `/login` was a POST: a credentials form, or a bare POST that some ENTs
+    /// answer from single sign-on (see [`primary_login`]).
+    pub posted: bool,
     pub now_ms: u64,
 }
 
@@ -159,6 +208,10 @@ pub fn plan_front(
         .filter(|p| now.saturating_sub(p.started_ms) <= budget_ms.saturating_mul(2))
         .unwrap_or_else(fresh);
     let ent_answer = early.ent_answer.filter(|_| answer == AnswerMode::Verbatim);
+    let primary = match &early.outcome {
+        Outcome::Success(assertion) => primary_login(ticket.posted, &assertion.auth, now),
+        Outcome::Failure(_) => false,
+    };
     let stash = |outcome: Outcome, ent_answer: Option<String>, pin, retries| StashedValidation {
         service: ticket.service.to_owned(),
         outcome,
@@ -166,7 +219,7 @@ pub fn plan_front(
         stored_at_ms: now,
         pin,
         retries,
-        primary: ticket.primary,
+        primary,
         ent_answer,
     };
     let expected = inspector.establishment.expected(ticket.service);
@@ -342,6 +395,7 @@ mod tests {
     use super::*;
     use crate::cas::{Assertion, Attributes, Failure};
     use crate::pupil::{EstablishmentPattern, ExtractionRules};
+    use crate::session::KnownChild;
 
     const LEA: &str = "2|MARTIN|Léa|1001|0330012A";
     const HUGO: &str = "2|MARTIN|Hugo|1002|0330012A";
@@ -355,6 +409,7 @@ mod tests {
             retry_budget: Duration::from_secs(10),
             rewrite_max_age: Duration::from_secs(60),
             rewrite_allow: vec!["FrEduVecteur".to_owned()],
+            same_establishment: SameEstablishment::Ask,
             flip_window: Duration::from_secs(600),
         }
     }
@@ -389,7 +444,7 @@ mod tests {
         SessionState {
             principal: Some(principal.to_owned()),
             pin: Some(key("1002")),
-            known: vec![(key("1001"), None), (key("1002"), None)],
+            known: vec![KnownChild::new(key("1001")), KnownChild::new(key("1002"))],
             ..SessionState::default()
         }
     }
@@ -402,7 +457,7 @@ mod tests {
             FrontTicket {
                 service: SERVICE,
                 session: SessionId([7; 16]),
-                primary: true,
+                posted: true,
                 now_ms,
             },
             EarlyValidation {
@@ -587,7 +642,7 @@ mod tests {
                 FrontTicket {
                     service: SERVICE,
                     session: SessionId([7; 16]),
-                    primary: false,
+                    posted: false,
                     now_ms: now,
                 },
                 EarlyValidation {
@@ -632,7 +687,7 @@ mod tests {
             FrontTicket {
                 service: SERVICE,
                 session: SessionId([7; 16]),
-                primary: false,
+                posted: false,
                 now_ms: 1,
             },
             EarlyValidation {
@@ -716,6 +771,69 @@ mod tests {
         );
         assert_eq!(flip_from(Some((lea, 1_000)), &hugo, 61_001, window), None);
         assert_eq!(flip_from(None, &hugo, 2_000, window), None);
+    }
+
+    /// Regression (issue 11, finding 10): an ENT that issues a ticket to a bare POST
+    /// from its SSO session made the login look primary, so a `renew=true` validation
+    /// was answered from the stash without the password the service asked for.
+    #[test]
+    fn a_post_is_primary_only_when_the_ent_says_so() {
+        let now = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+        let meta = |new_login, date: Option<&str>| AuthMeta {
+            from_new_login: new_login,
+            authentication_date: date.map(str::to_owned),
+            ..AuthMeta::default()
+        };
+        assert!(primary_login(true, &meta(Some(true), None), now));
+        assert!(!primary_login(false, &meta(Some(true), None), now));
+        assert!(!primary_login(true, &meta(Some(false), None), now));
+        assert!(
+            !primary_login(true, &meta(None, None), now),
+            "the ENT said nothing"
+        );
+        let fresh = Some("2026-01-01T01:00:30.123+01:00[Europe/Paris]");
+        let stale = Some("2025-12-31T23:50:00Z");
+        assert!(primary_login(true, &meta(None, fresh), now));
+        assert!(!primary_login(true, &meta(None, stale), now));
+        assert!(!primary_login(true, &meta(Some(true), stale), now));
+        assert!(!primary_login(true, &meta(None, Some("yesterday")), now));
+    }
+
+    #[test]
+    fn any_accepts_a_sibling_but_never_a_child_of_someone_else() {
+        use crate::pupil::{Designation, Designations, PrincipalKind, PupilRule};
+        let inspection = |verdict, rule| Inspection {
+            expected: Uai::parse("0330012A"),
+            designations: Designations(vec![Designation {
+                key: key("1001"),
+                rule: PupilRule::FrEduVecteur,
+                first_name: None,
+            }]),
+            kind: PrincipalKind::Parent,
+            intent: None,
+            judgement: Judgement { verdict, rule },
+        };
+        let any = SameEstablishment::Any;
+        assert!(accepts_sibling(
+            any,
+            &inspection(Verdict::Ambiguous, rule::SEVERAL_CHILDREN)
+        ));
+        assert!(accepts_sibling(
+            any,
+            &inspection(Verdict::WrongChild, rule::INTENT_PIN)
+        ));
+        assert!(!accepts_sibling(
+            any,
+            &inspection(Verdict::WrongChild, rule::NOT_A_CHILD_OF_PRINCIPAL)
+        ));
+        assert!(!accepts_sibling(
+            any,
+            &inspection(Verdict::WrongEstablishment, rule::UAI_MISMATCH)
+        ));
+        assert!(!accepts_sibling(
+            SameEstablishment::Ask,
+            &inspection(Verdict::Ambiguous, rule::SEVERAL_CHILDREN)
+        ));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod chooser;
 pub mod front;
 pub mod rewrite;
+pub mod target;
 
 use crate::cas::{self, AnswerContext, Assertion, ResponseFormat};
 use crate::config::{PinMode, PinSettings};
@@ -18,7 +19,7 @@ use crate::pupil::{
     SharedIndex, Uai,
 };
 use crate::session::clock::duration_ms;
-use crate::session::{ObservedAssertion, SessionState};
+use crate::session::{KnownChild, ObservedAssertion, SessionState};
 use crate::verdict::{self, Judgement, Verdict, VerdictInput};
 
 use self::rewrite::{RewriteGuard, RewriteRefusal};
@@ -135,8 +136,8 @@ impl Inspector {
             }
         };
         first.into_iter().for_each(&mut add);
-        for (key, _) in session.iter().flat_map(|s| &s.known) {
-            add(key);
+        for known in session.iter().flat_map(|s| &s.known) {
+            add(&known.key);
         }
         for key in listed.iter().flat_map(|l| &l.children) {
             add(key);
@@ -198,10 +199,17 @@ pub fn decide_front(
     } else {
         PinOutcome::None
     };
-    if settings.mode != PinMode::Observe && inspection.judgement.verdict == Verdict::Ambiguous {
+    let sibling = front::accepts_sibling(settings.same_establishment, inspection);
+    if settings.mode != PinMode::Observe
+        && inspection.judgement.verdict == Verdict::Ambiguous
+        && !sibling
+    {
         return FrontDecision::Ask;
     }
-    if settings.mode == PinMode::Observe || !inspection.judgement.verdict.is_wrong_landing() {
+    if settings.mode == PinMode::Observe
+        || !inspection.judgement.verdict.is_wrong_landing()
+        || sibling
+    {
         return FrontDecision::Deliver {
             assertion: assertion.clone(),
             action: settled,
@@ -313,15 +321,25 @@ pub fn remember(
         *state = SessionState::default();
         state.principal = Some(assertion.principal.clone());
     }
-    for d in &inspection.designations.0 {
-        if let Some(entry) = state.known.iter_mut().find(|(k, _)| k == &d.key) {
-            if entry.1.is_none() {
-                entry.1.clone_from(&d.first_name);
+    // The class only for the designated pupil: that is whom the attribute describes.
+    let class = pupil::asserted_class(assertion);
+    for (i, d) in inspection.designations.0.iter().enumerate() {
+        let class = class.as_ref().filter(|_| i == 0);
+        if let Some(entry) = state.known.iter_mut().find(|k| k.key == d.key) {
+            if entry.first_name.is_none() {
+                entry.first_name.clone_from(&d.first_name);
+            }
+            if let Some(class) = class {
+                entry.class = Some(class.clone());
             }
         } else {
             push_bounded(
                 &mut state.known,
-                (d.key.clone(), d.first_name.clone()),
+                KnownChild {
+                    key: d.key.clone(),
+                    first_name: d.first_name.clone(),
+                    class: class.cloned(),
+                },
                 MAX_KNOWN,
             );
         }

@@ -69,6 +69,16 @@ pub fn startup_warnings(config: &Config) -> Vec<String> {
             root
         ));
     }
+    if !config.service_targets.any() {
+        warnings.push(format!(
+            "--establishment-pattern {} does not pin the Pronote host (it must start with \
+             ^https://, then the host's literal text and the uai group, up to a /), and no \
+             --service-origin is given: after the chooser a pin is only noted, and the \
+             give-up page cannot send a parent on. Give --service-origin https://HOST (or \
+             https://*.DOMAIN)",
+            config.establishment.as_str()
+        ));
+    }
     warnings
 }
 
@@ -252,6 +262,23 @@ mod tests {
             "{warnings:?}"
         );
         assert!(warnings[0].ends_with("--upstream https://ent.example/"));
+    }
+
+    /// A pattern that does not pin the host, without `--service-origin`, leaves the
+    /// chooser and the give-up page nowhere to send a parent: said at start-up.
+    #[test]
+    fn a_pattern_that_does_not_pin_the_host_is_warned_about() {
+        let mut raw = RawConfig {
+            listen: Some("127.0.0.1:8443".parse().unwrap()),
+            upstream: Some(url::Url::parse("https://ent.example/").unwrap()),
+            establishment_pattern: Some(r"(?P<uai>\d{7}[a-z])".to_owned()),
+            ..RawConfig::default()
+        };
+        let warnings = startup_warnings(&raw.clone().validate().unwrap());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("--service-origin"), "{warnings:?}");
+        raw.service_origin = Some(vec!["https://pronote.example".to_owned()]);
+        assert!(startup_warnings(&raw.validate().unwrap()).is_empty());
     }
 
     fn redirect(uai: Option<&str>) -> String {

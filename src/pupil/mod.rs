@@ -129,6 +129,14 @@ impl EstablishmentPattern {
         Uai::parse(captures.name("uai")?.as_str())
     }
 
+    /// Where the pattern's match ends when it starts at the very beginning of `service`.
+    pub fn match_from_start(&self, service: &str) -> Option<usize> {
+        self.0
+            .find(service)
+            .filter(|m| m.start() == 0)
+            .map(|m| m.end())
+    }
+
     /// The pattern as written, for logs and `check-config`.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
@@ -698,6 +706,25 @@ fn children_named_in_vectors(assertion: &Assertion, vectors: &[FrEduVecteur<'_>]
     !holder.is_empty() && names.iter().all(|n| !holder.contains(n))
 }
 
+/// Longest class name kept (a session stays small).
+const MAX_CLASS: usize = 20;
+
+/// The class an assertion names for the pupil it designates (`ENTEleveClasses`,
+/// `<structure jointure>$<class>`, `docs/domain.md`): the class after the last `$`,
+/// only when the assertion names exactly one, so that it cannot be another child's.
+pub fn asserted_class(assertion: &Assertion) -> Option<String> {
+    let mut classes = values_named(assertion, "ENTEleveClasses").map(|value| {
+        let class = value.rsplit('$').next().unwrap_or(value).trim();
+        class
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_CLASS)
+            .collect::<String>()
+    });
+    let class = classes.next().filter(|c| !c.is_empty())?;
+    classes.all(|other| other == class).then_some(class)
+}
+
 /// A first name as the chooser may show it: trimmed, at most [`MAX_FIRST_NAME`]
 /// characters, none when blank.
 fn shown_first_name(raw: &str) -> Option<String> {
@@ -851,6 +878,23 @@ pub fn intent(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn asserted_class_is_the_one_class_after_the_dollar() {
+        let with = |values: &[&str]| {
+            let mut a = Assertion::default();
+            for v in values {
+                a.attributes.push("ENTEleveClasses", *v);
+            }
+            asserted_class(&a)
+        };
+        assert_eq!(with(&["0330001A$4EME B"]).as_deref(), Some("4EME B"));
+        assert_eq!(with(&["4B"]).as_deref(), Some("4B"));
+        assert_eq!(with(&["52006$4B", "52006$4B"]).as_deref(), Some("4B"));
+        assert_eq!(with(&["52006$4B", "52006$3C"]), None, "whose would it be?");
+        assert_eq!(with(&["52006$"]), None);
+        assert_eq!(with(&[]), None);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -16,8 +16,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ObservedAssertion, RetryProgress, SessionId, SessionState, StashedValidation, StoreError,
-    StoreKeys, TicketBinding,
+    KnownChild, ObservedAssertion, RetryProgress, SessionId, SessionState, StashedValidation,
+    StoreError, StoreKeys, TicketBinding,
 };
 use crate::cas::{Assertion, Attributes, AuthMeta, Failure, Outcome, ServiceTicket};
 use crate::events::PinOutcome;
@@ -140,6 +140,15 @@ struct WireAssertion {
     method: Option<String>,
 }
 
+/// A known child: (pupil, first name, class); values written before classes were kept
+/// have no class.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WireKnown {
+    Labelled(WirePupil, Option<String>, Option<String>),
+    Named(WirePupil, Option<String>),
+}
+
 #[derive(Serialize, Deserialize)]
 pub(crate) struct WireState {
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
@@ -149,7 +158,7 @@ pub(crate) struct WireState {
     #[serde(rename = "l", default, skip_serializing_if = "Vec::is_empty")]
     landed: Vec<WirePupil>,
     #[serde(rename = "k", default, skip_serializing_if = "Vec::is_empty")]
-    known: Vec<(WirePupil, Option<String>)>,
+    known: Vec<WireKnown>,
     #[serde(rename = "o", default, skip_serializing_if = "Vec::is_empty")]
     observed: Vec<WireObserved>,
     /// (service, retries, started at).
@@ -327,7 +336,13 @@ impl From<&SessionState> for WireState {
             known: state
                 .known
                 .iter()
-                .map(|(key, name)| (WirePupil::from(key), name.clone()))
+                .map(|k| {
+                    WireKnown::Labelled(
+                        WirePupil::from(&k.key),
+                        k.first_name.clone(),
+                        k.class.clone(),
+                    )
+                })
                 .collect(),
             observed: state
                 .observed
@@ -365,7 +380,17 @@ impl TryFrom<WireState> for SessionState {
             known: wire
                 .known
                 .into_iter()
-                .map(|(key, name)| Ok((PupilKey::try_from(key)?, name)))
+                .map(|known| {
+                    let (key, first_name, class) = match known {
+                        WireKnown::Labelled(key, name, class) => (key, name, class),
+                        WireKnown::Named(key, name) => (key, name, None),
+                    };
+                    Ok(KnownChild {
+                        key: PupilKey::try_from(key)?,
+                        first_name,
+                        class,
+                    })
+                })
                 .collect::<Result<_, StoreError>>()?,
             observed: wire
                 .observed
@@ -456,8 +481,12 @@ mod tests {
             pin: Some(pupil("0330012A", "701294")),
             landed: vec![pupil("0330012A", "701294")],
             known: vec![
-                (pupil("0330012A", "701294"), Some("Léa".to_owned())),
-                (pupil("0330099B", "701295"), None),
+                KnownChild {
+                    key: pupil("0330012A", "701294"),
+                    first_name: Some("Léa".to_owned()),
+                    class: Some("4B".to_owned()),
+                },
+                KnownChild::new(pupil("0330099B", "701295")),
             ],
             observed: vec![ObservedAssertion {
                 principal: "AC-BORDEAUX$1234567".to_owned(),

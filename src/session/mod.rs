@@ -98,13 +98,34 @@ pub struct StashedValidation {
     pub pin: PinOutcome,
     /// New logins the retry strategy asked for before this ticket.
     pub retries: u32,
-    /// Whether the ticket came from a primary authentication (the browser posted its
-    /// credentials), not from single sign-on: a validation asking `renew=true` may be
-    /// answered with success only then, as the ENT would.
+    /// Whether the ticket came from a primary authentication (the browser posted to
+    /// `/login` and the ENT said the ticket came from a new login,
+    /// `pin::front::primary_login`), not from single sign-on: a validation asking
+    /// `renew=true` may be answered with success only then, as the ENT would.
     pub primary: bool,
     /// The ENT's own XML answer for this ticket, kept only when `outcome` is exactly
     /// what it says: `--answer verbatim` serves these bytes to a CAS 2/3 validation.
     pub ent_answer: Option<String>,
+}
+
+/// A pupil the ENT asserted in this session, with only what the chooser shows of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownChild {
+    pub key: PupilKey,
+    pub first_name: Option<String>,
+    /// The class (`4B`), when the assertion named one for this pupil.
+    pub class: Option<String>,
+}
+
+impl KnownChild {
+    /// A child known by key alone.
+    pub fn new(key: PupilKey) -> Self {
+        Self {
+            key,
+            first_name: None,
+            class: None,
+        }
+    }
 }
 
 /// Where a browser's login stands in the retry loop: kept in the session so that a
@@ -130,8 +151,8 @@ pub struct SessionState {
     /// The pupil this session last landed on, per establishment (sticky intent).
     pub landed: Vec<PupilKey>,
     /// Every pupil the ENT asserted for this principal in this session (chooser page),
-    /// with the first name when the assertion carried one.
-    pub known: Vec<(PupilKey, Option<String>)>,
+    /// with the first name and class when the assertion carried them.
+    pub known: Vec<KnownChild>,
     /// Pupil-designating attributes of the last assertion per service, for the guarded
     /// rewrite: (service, unix ms, allow-listed (name, value) pairs).
     pub observed: Vec<ObservedAssertion>,

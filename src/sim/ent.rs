@@ -98,6 +98,20 @@ pub struct EntOptions {
     /// parent's as the national chain does: some ENTs may, and bonenfant then shows
     /// those first names on its chooser.
     pub child_names_in_vectors: bool,
+    /// Issues a ticket from the SSO session to a `/login` POST that carries no
+    /// credentials, as some CAS servers do: a POST is then no proof of a password.
+    pub sso_on_post: bool,
+    /// Says in each assertion whether its ticket came from credentials
+    /// (`isFromNewLogin`), as CAS 3 servers do at `p3/serviceValidate`.
+    pub tells_new_login: bool,
+    /// A silent `/login` answers through another host first: a redirect to
+    /// `http://localhost:PORT/cas/hop`, which sends the browser back to the public
+    /// `/login` (`X-Forwarded-Host`) with a one-time token; only that comes back with
+    /// the ticket redirect. A proxy that re-asks `/login` itself never gets a ticket.
+    pub login_via_other_host: bool,
+    /// Asserts the designated child's class (`ENTEleveClasses`,
+    /// `<establishment>$<class>`), as some ENTs release for a parent.
+    pub asserts_class: bool,
 }
 
 /// What the ENT did, for tests and the demo.
@@ -120,6 +134,8 @@ pub struct EntCounters {
     pub slo_delivered: u64,
     /// Single-logout POSTs that failed or timed out.
     pub slo_failed: u64,
+    /// Requests at the other host's `/cas/hop` ([`EntOptions::login_via_other_host`]).
+    pub hops: u64,
 }
 
 /// What the ENT issued one ticket for.
@@ -151,12 +167,16 @@ struct EntState {
     options: EntOptions,
     client: HttpClient,
     inner: Mutex<Inner>,
+    /// Where the ENT listens, for the other host's links.
+    addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 #[derive(Default)]
 struct Inner {
     /// (login, service) → tickets drawn so far, for [`EntState::draw`].
     draws: HashMap<(String, String), u64>,
+    /// One-time tokens of the other host's way back to `/login`.
+    hop_tokens: std::collections::HashSet<String>,
     /// Live tickets; removed by the first validation attempt.
     tickets: HashMap<String, LiveTicket>,
     /// SSO cookie value → session.
@@ -229,6 +249,10 @@ impl Default for EntOptions {
             seed: 0,
             ticket_ttl: Duration::from_secs(60),
             child_names_in_vectors: false,
+            sso_on_post: false,
+            tells_new_login: false,
+            login_via_other_host: false,
+            asserts_class: false,
         }
     }
 }
@@ -264,6 +288,7 @@ impl TestEnt {
                 options,
                 client: web::client(),
                 inner: Mutex::new(Inner::default()),
+                addr: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -294,6 +319,7 @@ impl TestEnt {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
+        let _ = self.state.addr.set(listener.local_addr()?);
         web::serve_handler(listener, self.state, shutdown).await
     }
 
@@ -368,6 +394,9 @@ impl EntState {
         let (parts, body) = request.into_parts();
         let query = parts.uri.query().unwrap_or("").to_owned();
         let path = parts.uri.path();
+        if path == format!("{CAS_PATH}/hop") {
+            return self.hop(&query);
+        }
         let Some(endpoint) = path.strip_prefix(CAS_PATH).and_then(cas::classify) else {
             return web::html(
                 StatusCode::NOT_FOUND,
@@ -383,8 +412,13 @@ impl EntState {
         };
         let sso = web::cookie(&parts.headers, SSO_COOKIE);
         match (endpoint, parts.method) {
-            (Endpoint::Login, Method::GET) => self.login_page(&query, sso),
-            (Endpoint::Login, Method::POST) => self.login_submit(&query, &body),
+            (Endpoint::Login, Method::GET) => {
+                let public = ["x-forwarded-host", "host"]
+                    .iter()
+                    .find_map(|name| parts.headers.get(*name)?.to_str().ok());
+                self.login_page(&query, sso, public)
+            }
+            (Endpoint::Login, Method::POST) => self.login_submit(&query, &body, sso),
             (Endpoint::Logout, _) => self.logout(&query, sso).await,
             (Endpoint::Proxy, _) => self.answer(
                 ResponseFormat::Xml,
@@ -400,7 +434,7 @@ impl EntState {
 
     // --- login ---
 
-    fn login_page(&self, query: &str, sso: Option<String>) -> Response<Body> {
+    fn login_page(&self, query: &str, sso: Option<String>, public: Option<&str>) -> Response<Body> {
         let service = web::param(query.as_bytes(), "service");
         let renew = web::param(query.as_bytes(), "renew").as_deref() == Some("true");
         let gateway = web::param(query.as_bytes(), "gateway").as_deref() == Some("true");
@@ -412,6 +446,13 @@ impl EntState {
                     .map(|s| (id.clone(), s.login.clone()))
             });
             if let Some((session, login)) = login {
+                if self.options.login_via_other_host && service.is_some() {
+                    let token = web::param(query.as_bytes(), "hop");
+                    let spent = token.is_some_and(|t| self.lock().hop_tokens.remove(&t));
+                    if !spent {
+                        return self.through_other_host(query, public);
+                    }
+                }
                 self.lock().counters.silent_logins += 1;
                 return match service {
                     Some(service) => self.issue_and_redirect(&session, &login, &service, false),
@@ -429,11 +470,56 @@ impl EntState {
         web::html(StatusCode::OK, login_form(service.as_deref(), None))
     }
 
-    fn login_submit(&self, query: &str, body: &[u8]) -> Response<Body> {
+    /// The way round through the other host: `/cas/hop` on `localhost`, then back to the
+    /// public `/login` with a fresh one-time token.
+    fn through_other_host(&self, query: &str, public: Option<&str>) -> Response<Body> {
+        let token = self.random_token();
+        self.lock().hop_tokens.insert(token.clone());
+        let mut back = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if name != "hop" {
+                back.append_pair(&name, &value);
+            }
+        }
+        back.append_pair("hop", &token);
+        let back = format!(
+            "http://{}{CAS_PATH}/login?{}",
+            public.unwrap_or("localhost"),
+            back.finish()
+        );
+        let port = self.addr.get().map_or(0, std::net::SocketAddr::port);
+        let hop = form_urlencoded::Serializer::new(String::new())
+            .append_pair("back", &back)
+            .finish();
+        web::redirect(&format!("http://localhost:{port}{CAS_PATH}/hop?{hop}"))
+    }
+
+    /// The other host: sends the browser back where the `/login` said.
+    fn hop(&self, query: &str) -> Response<Body> {
+        self.lock().counters.hops += 1;
+        match web::param(query.as_bytes(), "back") {
+            Some(back) => web::redirect(&back),
+            None => web::html(
+                StatusCode::BAD_REQUEST,
+                message_page("Requête invalide", "Lien incomplet."),
+            ),
+        }
+    }
+
+    fn login_submit(&self, query: &str, body: &[u8], sso: Option<String>) -> Response<Body> {
         let field = |name| web::param(body, name).or_else(|| web::param(query.as_bytes(), name));
         let service = field("service").filter(|s| !s.is_empty());
         let username = field("username").unwrap_or_default();
         let password = field("password").unwrap_or_default();
+        if self.options.sso_on_post && username.is_empty() && password.is_empty() {
+            if let (Some(session), Some(service)) = (sso, &service) {
+                let login = self.lock().sessions.get(&session).map(|s| s.login.clone());
+                if let Some(login) = login {
+                    self.lock().counters.silent_logins += 1;
+                    return self.issue_and_redirect(&session, &login, service, false);
+                }
+            }
+        }
         let accepted = self
             .directory
             .parent(&username)
@@ -676,6 +762,14 @@ impl EntState {
         let mut assertion = assertion(&self.directory, self.options.dialect, parent, &picked);
         if self.options.child_names_in_vectors {
             name_children_in_vectors(&mut assertion, &picked);
+        }
+        if let (true, Some(child)) = (self.options.asserts_class, picked.first()) {
+            assertion
+                .attributes
+                .push("ENTEleveClasses", format!("{}${}", child.uai, child.class));
+        }
+        if self.options.tells_new_login {
+            assertion.auth.from_new_login = Some(live.from_credentials);
         }
         Outcome::Success(assertion)
     }

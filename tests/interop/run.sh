@@ -144,6 +144,7 @@ start_bonenfant() { # name port upstream-port-or-url pin [more flags…]
     start "$name" "$BIN" serve --listen "127.0.0.1:$port" --upstream "$upstream" \
         --tls-cert "$WORK/server.pem" --tls-key "$WORK/server.key" \
         --pin "$pin" --retry-max "${RETRY_MAX:-20}" --establishment-pattern "$PATTERN" \
+        --service-origin "http://127.0.0.1:${PORT[PYCAS]}" \
         --trace-log "$WORK/$name.trace.jsonl" "$@"
     wait_port "$name" "$port"
 }

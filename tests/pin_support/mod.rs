@@ -69,11 +69,17 @@ impl Stack {
         let ent = TestEnt::spawn_local(Arc::clone(&directory), ent)
             .await
             .expect("ENT starts");
+        // Pronote's port first: it is the one origin bonenfant may send a parent on to.
+        let pronote_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("Pronote binds");
+        let pronote_addr = pronote_listener.local_addr().expect("bound address");
         let mut raw = RawConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             upstream: Some(ent.base_url().clone()),
             pin: Some(mode),
             establishment_pattern: Some(SIM_SERVICE_PATTERN.to_owned()),
+            service_origin: Some(vec![format!("http://{pronote_addr}")]),
             ..RawConfig::default()
         };
         tweak(&mut raw);
@@ -90,8 +96,8 @@ impl Stack {
             .await
             .expect("bonenfant starts");
         let cas = Url::parse(&format!("http://{}/cas", proxy.addr)).expect("loopback URL");
-        let pronote = TestPronote::spawn_local(Arc::clone(&directory), PronoteOptions::new(cas))
-            .await
+        let pronote = TestPronote::new(Arc::clone(&directory), PronoteOptions::new(cas))
+            .spawn(pronote_listener)
             .expect("Pronote starts");
         Self {
             directory,

@@ -178,7 +178,9 @@ pub fn learn_and_count(
 ) -> impl FnMut(Option<SessionState>) -> (SessionChange, ()) + Send {
     move |current| {
         let mut state = current.unwrap_or_default();
-        state.known.push((child.clone(), None));
+        state
+            .known
+            .push(bonenfant::session::KnownChild::new(child.clone()));
         let counter = state.retry.get_or_insert_with(|| RetryProgress {
             service: String::new(),
             retries: 0,
@@ -193,7 +195,7 @@ pub fn learn_and_count(
 /// once, and counted them all.
 pub fn assert_holds_exactly(state: Option<&SessionState>, mut added: Vec<PupilKey>) {
     let mut known: Vec<PupilKey> = state
-        .map(|s| s.known.iter().map(|(key, _)| key.clone()).collect())
+        .map(|s| s.known.iter().map(|k| k.key.clone()).collect())
         .unwrap_or_default();
     let count = state
         .and_then(|s| s.retry.as_ref())

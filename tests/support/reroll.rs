@@ -80,6 +80,7 @@ pub fn simulate(shape: Shape, retry_max: u32, logins: usize, seed: u64) -> Figur
         retry_budget: Duration::from_secs(3600),
         rewrite_max_age: Duration::from_secs(600),
         rewrite_allow: Vec::new(),
+        same_establishment: bonenfant::config::SameEstablishment::Ask,
         flip_window: Duration::from_secs(600),
     };
     let inspector = Inspector {
@@ -92,7 +93,10 @@ pub fn simulate(shape: Shape, retry_max: u32, logins: usize, seed: u64) -> Figur
     let fresh = SessionState {
         principal: Some("parent.martin".to_owned()),
         pin: Some(children[0].0.clone()),
-        known: children.iter().map(|(k, _)| (k.clone(), None)).collect(),
+        known: children
+            .iter()
+            .map(|(k, _)| bonenfant::session::KnownChild::new(k.clone()))
+            .collect(),
         ..SessionState::default()
     };
     let mut rng = StdRng::seed_from_u64(seed);
@@ -121,7 +125,7 @@ pub fn simulate(shape: Shape, retry_max: u32, logins: usize, seed: u64) -> Figur
                 FrontTicket {
                     service: SERVICE,
                     session: SessionId([1; 16]),
-                    primary: false,
+                    posted: false,
                     now_ms: 1_000,
                 },
                 EarlyValidation {

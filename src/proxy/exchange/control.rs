@@ -28,24 +28,25 @@ pub(super) struct Label<'a> {
 }
 
 impl<'a> Label<'a> {
-    /// First name and class from the directory, else the first name the ENT asserted in
-    /// this session; the establishment's name from the directory.
+    /// First name and class from the directory, else what the ENT asserted in this
+    /// session; the establishment's name from the directory.
     pub(super) fn of(
         index: Option<&'a DirectoryIndex>,
         state: Option<&'a SessionState>,
         key: &PupilKey,
     ) -> Self {
         let listed = index.and_then(|i| i.label(key));
-        let asserted = || {
-            state
-                .into_iter()
-                .flat_map(|s| &s.known)
-                .find(|(k, _)| k == key)
-                .and_then(|(_, name)| name.as_deref())
-        };
+        let asserted = state
+            .into_iter()
+            .flat_map(|s| &s.known)
+            .find(|k| &k.key == key);
         Label {
-            first_name: listed.map(|l| l.first_name.as_str()).or_else(asserted),
-            class: listed.and_then(|l| l.class.as_deref()),
+            first_name: listed
+                .map(|l| l.first_name.as_str())
+                .or_else(|| asserted.and_then(|k| k.first_name.as_deref())),
+            class: listed
+                .and_then(|l| l.class.as_deref())
+                .or_else(|| asserted.and_then(|k| k.class.as_deref())),
             establishment: index.and_then(|i| i.establishment_name(&key.uai)),
         }
     }
@@ -116,7 +117,7 @@ impl CasExchange {
     pub(super) fn known_children(&self, state: &SessionState) -> Vec<PupilKey> {
         match &state.principal {
             Some(principal) => self.inspector.known_children(principal, [], Some(state)),
-            None => state.known.iter().map(|(k, _)| k.clone()).collect(),
+            None => state.known.iter().map(|k| k.key.clone()).collect(),
         }
     }
 
@@ -224,13 +225,17 @@ impl CasExchange {
             .into_iter()
             .find(|k| chooser::child_token(&csrf, k) == form.child)
             .ok_or_else(|| refuse(ChooserError::UnknownChild, principal.clone()))?;
-        // The parent goes on to Pronote; only a service the establishment pattern
-        // recognises is a redirect target (no open redirect, T16).
-        let target = self
-            .inspector
-            .establishment
-            .expected(&form.service)
-            .map(|_| form.service.clone());
+        // The parent goes on to Pronote only at an allowed Pronote origin naming an
+        // establishment (no open redirect, T16); else the pin is only noted.
+        let admitted = self.config.service_targets.admit(&form.service);
+        let target = match &admitted {
+            Ok(()) => self
+                .inspector
+                .establishment
+                .expected(&form.service)
+                .map(|_| form.service.as_str()),
+            Err(_) => None,
+        };
         // The pin lands on the session as it is now: what a validation on another
         // instance taught it meanwhile is kept.
         let pinned = self
@@ -252,7 +257,7 @@ impl CasExchange {
             Some(service) => {
                 let index = self.inspector.index.load();
                 let child = Label::of(index.as_deref(), Some(&state), &chosen).first_name;
-                pages::opening(brand, child, &service)
+                pages::opening(brand, child, service)
             }
             None => pages::pin_noted(brand),
         };
@@ -264,6 +269,7 @@ impl CasExchange {
                 pupil: self.trace.pseudonyms().pupil(&chosen),
                 principal,
                 session: self.trace.pseudonyms().session(&cookie.id),
+                code: admitted.err().map(|refusal| refusal.code()),
             }),
         ))
     }

@@ -29,8 +29,9 @@ pub(super) struct FrontChannel {
     pub login_query: Option<String>,
     /// The login asked for `renew`: a forced primary authentication.
     pub renew: bool,
-    /// The browser posted its credentials (else the ticket came from single sign-on).
-    pub primary: bool,
+    /// The `/login` was a POST (a credentials form, or a bare POST some ENTs answer
+    /// from single sign-on: `pin::front::primary_login` asks the ENT which).
+    pub posted: bool,
     pub host: Option<HeaderValue>,
     /// The browser's cookies (joined): a server-side re-roll carries them to the ENT.
     pub cookie: Option<String>,
@@ -68,7 +69,7 @@ impl CasExchange {
             login_path: req.uri().path().to_owned(),
             login_query: query.map(str::to_owned),
             renew,
-            primary: super::is_post(&req),
+            posted: super::is_post(&req),
             // HTTP/2 names the host in `:authority`: bonenfant's own requests to the
             // ENT need it as a `Host` (else every early validation fails locally).
             host: req.headers().get(HOST).cloned().or_else(|| {

@@ -45,6 +45,15 @@ impl CasExchange {
                 started,
             );
         };
+        // Only for an allowed Pronote origin (T16): the ENT sends the browser there next.
+        if self.config.service_targets.admit(service).is_err() {
+            return self.refuse(
+                Code::PinServiceTarget.status(),
+                Code::PinServiceTarget,
+                None,
+                started,
+            );
+        }
         // Only back to the ENT's own login path: never a redirect built from input.
         let Some(login) = front::canonical_login_path(login, self.config.cas_prefix.as_deref())
         else {

@@ -81,7 +81,7 @@ impl CasExchange {
             let ticket = FrontTicket {
                 service: &redirect.service,
                 session: session.id,
-                primary: front.primary,
+                posted: front.posted,
                 now_ms: self.now_ms(),
             };
             let plan = plan::plan_front(
