@@ -17,10 +17,31 @@ pub struct Captured {
 
 /// Captures this thread's trace events until the guard drops. With tokio, use a
 /// current-thread runtime (the default of `#[tokio::test]`) so every task runs here.
-pub fn capture() -> (Captured, DefaultGuard) {
+pub fn capture() -> (Captured, CaptureGuard) {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::registry().with(super::layer(captured.clone()));
-    (captured, tracing::subscriber::set_default(subscriber))
+    // `tracing` caches each callsite's interest once for the whole process. With a
+    // single dispatcher registered, it asks the *registering thread's* default: a
+    // parallel test without a subscriber that first reaches the trace callsite would
+    // cache "never", and this capture would see nothing. A second live dispatcher
+    // makes every registration ask all of them, this one included.
+    let anchor = tracing::Dispatch::new(tracing_subscriber::registry());
+    let guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    (
+        captured,
+        CaptureGuard {
+            _default: guard,
+            _anchor: anchor,
+        },
+    )
+}
+
+/// Keeps a [`capture`] going; dropping it ends it.
+#[must_use = "the capture ends when the guard drops"]
+pub struct CaptureGuard {
+    _default: DefaultGuard,
+    _anchor: tracing::Dispatch,
 }
 
 impl Captured {
