@@ -30,11 +30,13 @@ if ((blocks == 0)); then
 fi
 
 # A loopback port nothing listens on and not handed out before, in $free (no
-# subshell: $taken must keep what was handed out).
+# subshell: $taken must keep what was handed out). Below the kernel's ephemeral range
+# (32768 and up by default), where parallel tests' own `:0` binds and outgoing
+# connections cannot take it between this check and the server's bind.
 taken=" "
 next_free_port() {
     while :; do
-        free=$((20000 + RANDOM % 40000))
+        free=$((20000 + RANDOM % 12000))
         [[ $taken == *" $free "* ]] && continue
         (exec 3<> "/dev/tcp/127.0.0.1/$free") 2> /dev/null && continue
         taken+="$free "
