@@ -244,3 +244,62 @@ async fn give_up_continue_to_https_where_only_http_is_allowed_is_refused() {
     .await;
     assert_give_up_refused(&answer, &captured);
 }
+
+/// Issue 11, finding 2: behind a front server that normalises paths,
+/// `//evil.example/..%2fcas/login` reached the ENT's real login form, and after the
+/// password POST the retry loop answered `302 Location: //evil.example/…`, a phishing
+/// redirect. Such a login path is now refused (400, `proxy.login_path`) before the ENT
+/// sees it, for the GET and for the credentials POST, and no answer points off-site.
+#[tokio::test(flavor = "current_thread")]
+async fn relogin_path_normalised_off_site_is_refused_before_the_password_post() {
+    let (captured, _guard) = capture::capture();
+    let stack = start(|_| {}).await;
+    let service = stack.pronote_page(COLLEGE);
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("service", service.as_str())
+        .finish();
+    for path in [
+        "//evil.example/..%2fcas/login",
+        "/cas/..%2f..%2fevil.example/cas/login",
+        "/cas\\..\\evil/login",
+        "/cas/;evil/login",
+        "/cas/./login",
+    ] {
+        for method in ["GET", "POST"] {
+            let body = if method == "POST" {
+                "username=julien.durand&password=demo-julien"
+            } else {
+                ""
+            };
+            let mut client = crate::support::client::RawClient::connect(stack.proxy.addr).await;
+            client
+                .send(
+                    format!(
+                        "{method} {path}?{query} HTTP/1.1\r\nHost: {}\r\n\
+                         Content-Type: application/x-www-form-urlencoded\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        stack.proxy.addr,
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+            let answer = client.read_response().await.expect("an answer");
+            assert_eq!(answer.status, 400, "{method} {path}");
+            assert!(answer.header("location").is_none(), "{method} {path}");
+        }
+    }
+    let refused = captured
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "rejected" && e["code"] == "proxy.login_path")
+        .count();
+    assert_eq!(refused, 10, "{}", captured.text());
+    let ent = stack.ent.ent.counters();
+    assert_eq!(
+        (ent.login_forms, ent.logins, ent.failed_logins),
+        (0, 0, 0),
+        "the ENT saw none of them"
+    );
+    stack.stop().await;
+}
