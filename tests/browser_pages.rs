@@ -358,6 +358,13 @@ async fn give_up_page_continue_and_try_again_work_after_the_tickets_expired() {
     browser.click(&lucas_button).await;
     on_the_give_up_page(&browser, "Lucas").await;
     browser.screenshot("give-up-phone").await;
+    assert!(
+        browser
+            .find_by_text("nav a", "Choisir un autre enfant")
+            .await
+            .is_some(),
+        "Chloé, at the same collège, is another choice"
+    );
     assert_eq!(captured.named("retry_gave_up").len(), 1);
 
     wait_past_the_ticket_lifetime().await;

@@ -231,6 +231,13 @@ async fn retry_budget_spent_gives_the_gave_up_page_and_event_without_loop() {
         !result.page.body.contains("ticket="),
         "no link carries a ticket"
     );
+    // Issue 10, point 4: the chooser would list only the child the ENT would not give
+    // (the other child is at another collège): not offered.
+    assert!(
+        !result.page.body.contains("Choisir un autre enfant"),
+        "{}",
+        result.page.body
+    );
 
     let gave_up = captured.named("retry_gave_up");
     assert_eq!(gave_up.len(), 1, "one give-up event");

@@ -3,8 +3,8 @@
 
 use maud::html;
 
+use super::local_href;
 use super::shell::{parent_page, Brand, ParentPage};
-use super::{local_href, web_href};
 
 /// Where the chooser page for `service` lives, under the control prefix.
 pub fn chooser_href(control_prefix: &str, service: &str) -> String {
@@ -64,21 +64,6 @@ pub fn give_up(brand: &Brand, offer: &GiveUp<'_>) -> String {
             primary: true,
             code: None,
             refresh: None,
-        },
-    )
-}
-
-/// The give-up page as the retry phase asks for it today: go on anyway
-/// (`continue_href`, the ENT's redirect to Pronote with its last ticket: a link only
-/// when it is an absolute `http(s)` URL) or choose again (`choose_href`, see
-/// [`chooser_href`]), in the default brand.
-pub fn gave_up(continue_href: &str, choose_href: &str) -> String {
-    give_up(
-        &Brand::default(),
-        &GiveUp {
-            continue_href: web_href(continue_href),
-            choose_href: Some(choose_href),
-            ..GiveUp::default()
         },
     )
 }
@@ -159,9 +144,23 @@ pub fn searching(brand: &Brand, next: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{escaped, skeleton, HOSTILE};
+    use super::super::web_href;
     use super::*;
 
     const CONTINUE: &str = "https://pronote.example/0330012a/pronote/?ticket=ST-1&x=2";
+
+    /// The give-up page with a "continue" link (only an absolute `http(s)` URL is one)
+    /// and a "choose" link, in the default brand.
+    fn gave_up(continue_href: &str, choose_href: &str) -> String {
+        give_up(
+            &Brand::default(),
+            &GiveUp {
+                continue_href: web_href(continue_href),
+                choose_href: Some(choose_href),
+                ..GiveUp::default()
+            },
+        )
+    }
 
     fn links(page: &str) -> Vec<&str> {
         page.split(" href=\"")

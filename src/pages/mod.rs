@@ -18,7 +18,7 @@ mod shell;
 pub mod status;
 
 pub use chooser::{chooser, Choice};
-pub use control::{chooser_href, gave_up, give_up, opening, pin_noted, searching, GiveUp};
+pub use control::{chooser_href, give_up, opening, pin_noted, searching, GiveUp};
 pub use error::error;
 pub use maud::{html, Markup, Render};
 pub use shell::{parent_page, Brand, Color, Logo, LogoError, ParentPage, MAX_LOGO_BYTES};

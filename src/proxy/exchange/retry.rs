@@ -427,11 +427,14 @@ fn searching_page(
 }
 
 impl CasExchange {
-    /// The first name of the child this session means for `service`: the pin, else the
-    /// only child known in the service's establishment. From the directory when it
-    /// names the child, else from what the ENT asserted in this session.
-    fn intended_first_name(&self, state: &SessionState, service: &str) -> Option<String> {
-        let expected = self.inspector.establishment.expected(service)?;
+    /// The first name of the child this session means for `service` (the pin, else the
+    /// only child known in the service's establishment; from the directory when it
+    /// names the child, else from what the ENT asserted in this session), and how many
+    /// children are known there.
+    fn intended_child(&self, state: &SessionState, service: &str) -> (Option<String>, usize) {
+        let Some(expected) = self.inspector.establishment.expected(service) else {
+            return (None, 0);
+        };
         let known: Vec<PupilKey> = self
             .known_children(state)
             .into_iter()
@@ -440,12 +443,13 @@ impl CasExchange {
         let intended = match &state.pin {
             Some(pin) if pin.uai == expected => pin,
             _ if known.len() == 1 => &known[0],
-            _ => return None,
+            _ => return (None, known.len()),
         };
         let index = self.inspector.index.load();
-        Label::of(index.as_deref(), Some(state), intended)
+        let name = Label::of(index.as_deref(), Some(state), intended)
             .first_name
-            .map(str::to_owned)
+            .map(str::to_owned);
+        (name, known.len())
     }
 
     /// The retry strategy ran out: tell the parent which child it looked for, and let
@@ -457,7 +461,7 @@ impl CasExchange {
         front: &FrontChannel,
         service: &str,
     ) -> Response<ProxyBody> {
-        let child = self.intended_first_name(state, service);
+        let (child, known_here) = self.intended_child(state, service);
         let choice = |choice: &str| {
             let query = form_urlencoded::Serializer::new(String::new())
                 .append_pair("choice", choice)
@@ -467,7 +471,10 @@ impl CasExchange {
                 .finish();
             format!("{}/give-up?{query}", self.config.control_prefix)
         };
+        // The chooser is a way out only when it has another child of this collège to
+        // offer: listing just the child the ENT would not give helps nobody.
         let choose = pages::chooser_href(&self.config.control_prefix, service);
+        let choose = (known_here > 1).then_some(choose.as_str());
         let (again, go_on) = (choice("retry"), choice("continue"));
         error::html(
             StatusCode::OK,
@@ -477,7 +484,7 @@ impl CasExchange {
                     child: child.as_deref(),
                     retry_href: Some(&again),
                     continue_href: Some(&go_on),
-                    choose_href: Some(&choose),
+                    choose_href: choose,
                 },
             ),
         )
