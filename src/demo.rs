@@ -731,13 +731,12 @@ fn print_table(report: &DemoReport, out: &mut (dyn Write + Send)) {
         "\nThe family mix predicts {:.1} % wrong-child landings for a random pick.",
         report.expected_wrong_share * 100.0
     );
-    if report.pinning.not_landed > 0 {
-        let _ = writeln!(
-            out,
-            "Pinning gave up (retry budget spent) on {} logins: those parents saw bonenfant's page instead of a wrong child.",
-            report.pinning.not_landed
-        );
-    }
+    // Said even when it is 0: that no parent met the give-up page is a result.
+    let _ = writeln!(
+        out,
+        "Pinning gave up (retry budget spent, bonenfant's page instead of a child) on {} of {} logins.",
+        report.pinning.not_landed, report.pinning.logins
+    );
     if report.pinning.failed_choices > 0 {
         let _ = writeln!(
             out,
