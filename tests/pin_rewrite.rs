@@ -3,8 +3,8 @@
 //! browser session, and every guard refused by an attempt that must be refused — another
 //! principal on a shared browser (T01), a transplanted cookie (T05), another browser of
 //! the same parent, a stale source, a chain of rewrites (T04), another service — checked
-//! on what Pronote receives
-//! and on the `rewrite_refused` codes. Reorder with an ENT that shuffles the children.
+//! on what Pronote receives and on the `rewrite_refused` codes. Reorder with an ENT that
+//! shuffles the children.
 
 use crate::pin_support;
 
