@@ -33,6 +33,7 @@ mod pin_budget;
 mod pin_chooser;
 mod pin_correlation;
 mod pin_http2;
+mod pin_minimisation;
 mod pin_other_host;
 mod pin_props;
 mod pin_renew;

@@ -558,6 +558,70 @@ async fn cookie_behind_a_tls_terminator_keeps_host_prefix_and_secure() {
     stack.stop().await;
 }
 
+/// Issue 11, finding 6 (T43): the Origin check compared the host and port but not the
+/// scheme, so a page served over plain HTTP (which a network attacker can forge) could
+/// post a pin for an `https` session, and the reverse. Through a real proxy, on the
+/// chooser POST with this session's token and a good child: an `https://` Origin (or
+/// Referer) on an `http` listener is refused, and an `http://` one where the public
+/// scheme is `https` (behind a TLS terminator); the same origin with the right scheme
+/// pins.
+#[tokio::test(flavor = "current_thread")]
+async fn pin_post_from_an_origin_of_the_other_scheme_is_refused() {
+    let (captured, _guard) = capture::capture();
+    for public_https in [false, true] {
+        let stack = Stack::start(
+            pin_support::fixture_directory(),
+            EntOptions {
+                pick: Pick::Random,
+                ..EntOptions::ose_random(3)
+            },
+            PinMode::Retry,
+            |raw| {
+                raw.retry_max = Some(32);
+                if public_https {
+                    raw.public_scheme = Some(bonenfant::config::PublicScheme::Https);
+                }
+            },
+        )
+        .await;
+        let (mut jar, action, fields) = julien_on_the_chooser(&stack).await;
+        let csrf = hidden(&fields, "csrf").expect("csrf");
+        let mut good = fields.clone();
+        good.push(child_field(&csrf, &chloe()));
+        // The test speaks plain HTTP to the listener; the browser's origin is the
+        // public scheme's, on the same host and port.
+        let http_origin = origin(&action);
+        let https_origin = http_origin.replacen("http://", "https://", 1);
+        let (ours, other) = if public_https {
+            (https_origin, http_origin)
+        } else {
+            (http_origin, https_origin)
+        };
+        let refused_before = codes(&captured).len();
+        let by_origin = jar.post(&action, &good, Some(&other), None).await;
+        assert_refused(&by_origin, StatusCode::FORBIDDEN);
+        let by_referer = jar
+            .post(
+                &action,
+                &good,
+                None,
+                Some(&format!("{other}/bonenfant/choose")),
+            )
+            .await;
+        assert_refused(&by_referer, StatusCode::FORBIDDEN);
+        assert_eq!(
+            codes(&captured)[refused_before..],
+            ["pin.origin", "pin.origin"],
+            "public https: {public_https}"
+        );
+        assert!(!pinned(&stack, &mut jar).await, "state unchanged");
+        let accepted = jar.post(&action, &good, Some(&ours), None).await;
+        assert!(accepted.sends_on(), "{}", accepted.body);
+        stack.stop().await;
+    }
+    assert_eq!(captured.named("pin_set").len(), 2);
+}
+
 /// Julien's chooser, bonenfant without a directory: it knows only what the ENT asserted,
 /// and this ENT names both children in each assertion (in random order), with the
 /// designated one's class when `asserts_class`.

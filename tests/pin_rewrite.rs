@@ -2,8 +2,9 @@
 //! attributes borrowed only from an earlier assertion of the same principal, service and
 //! browser session, and every guard refused by an attempt that must be refused — another
 //! principal on a shared browser (T01), a transplanted cookie (T05), another browser of
-//! the same parent, a stale source, another service — checked on what Pronote receives
-//! and on the `rewrite_refused` codes. Reorder with an ENT that shuffles the children.
+//! the same parent, a stale source, a chain of rewrites (T04), another service — checked
+//! on what Pronote receives and on the `rewrite_refused` codes. Reorder with an ENT that
+//! shuffles the children.
 
 use crate::pin_support;
 
@@ -280,6 +281,75 @@ async fn rewrite_refuses_a_stale_source() {
     assert!(
         refusals(&captured, "pin.rewrite.stale") >= 1,
         "refused as pin.rewrite.stale"
+    );
+    stack.stop().await;
+}
+
+/// Issue 11, finding 3 (T04): a rewritten assertion was kept as a new rewrite source
+/// stamped "now", so with logins closer together than `--rewrite-max-age` a chain of
+/// rewrites kept borrowing the pupil attributes long after the ENT last asserted them
+/// (14 s after the last genuine assertion with a 3 s bound). Sources are now the ENT's
+/// own assertions, aged from when the ENT made them.
+///
+/// Claire logs in again and again at Léa's Pronote, 600 ms apart, with a 1 s bound:
+/// each ENT pick is wrong half the time, so chains of rewrites form. Every login that
+/// starts more than the bound after the ENT last asserted Léa itself (measured from
+/// after that landing: the source can only be older) must not borrow; the test goes
+/// on until such a login met a wrong pick and was refused as stale. Before the fix the
+/// chain went on borrowing.
+#[tokio::test(flavor = "current_thread")]
+async fn rewrite_chained_logins_stop_borrowing_once_the_ents_own_assertion_is_older_than_the_max_age(
+) {
+    use std::time::{Duration, Instant};
+    const MAX_AGE: Duration = Duration::from_secs(1);
+    let (captured, _guard) = capture::capture();
+    let stack = start(Pick::Random, "1s").await;
+    let page = stack.pronote_page(LEA.0);
+    let mut jar = Jar::new();
+    // The first login has no source: it ends on the ENT's own Léa.
+    let answer = visit(&mut jar, &page, CLAIRE, &pupil(LEA)).await;
+    assert_eq!(shown(&answer), Some(pupil(LEA)));
+    assert_eq!(rewrites(&captured), 0);
+    let mut last_genuine = Instant::now();
+    let mut chained = 0;
+    let mut late_refused = false;
+    for round in 0..60 {
+        // Sequencing only: spaces the logins so that a chain can form.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let started = Instant::now();
+        let (rewrites_before, stale_before) = (
+            rewrites(&captured),
+            refusals(&captured, "pin.rewrite.stale"),
+        );
+        let answer = visit(&mut jar, &page, CLAIRE, &pupil(LEA)).await;
+        assert_eq!(shown(&answer), Some(pupil(LEA)), "round {round}");
+        let rewritten = rewrites(&captured) > rewrites_before;
+        if started.duration_since(last_genuine) > MAX_AGE {
+            assert!(
+                !rewritten,
+                "round {round}: borrowed {:?} after the ENT last asserted Léa",
+                started.duration_since(last_genuine)
+            );
+            late_refused |= refusals(&captured, "pin.rewrite.stale") > stale_before;
+        }
+        if rewritten {
+            chained += 1;
+        } else {
+            // The ENT's own Léa (at once or after re-logins): the new source.
+            let landing = stack.landings().pop().expect("a landing");
+            let info = stack.ent.ent.ticket(&landing.ticket).expect("issued");
+            assert_eq!(info.picked.first(), Some(&pupil(LEA)), "round {round}");
+            last_genuine = Instant::now();
+        }
+        // A chain first when the machine allows it (a login within the bound): what
+        // the fix changed; the assertion above holds however slow the logins are.
+        if late_refused && (chained > 0 || round >= 20) {
+            break;
+        }
+    }
+    assert!(
+        late_refused,
+        "a wrong pick came more than the bound after the last genuine assertion"
     );
     stack.stop().await;
 }
