@@ -317,8 +317,7 @@ impl ForwardPolicy {
                 headers.insert(X_FORWARDED_HOST, client_host.clone());
             }
         } else {
-            let doomed = present(headers, |name| FORWARDING.contains(name));
-            remove_each(headers, doomed);
+            remove_all(headers, &FORWARDING);
             if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(peer)) {
                 headers.insert(X_FORWARDED_FOR, value);
             }
@@ -390,41 +389,42 @@ pub fn downstream_response<B>(mut response: Response<B>) -> Response<B> {
 
 /// Removes `Connection`, every header it names, and the fixed hop-by-hop set.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let connection = headers.get_all(CONNECTION);
-    let listed = |name: &HeaderName| {
-        connection
+    if headers.contains_key(CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
             .iter()
             .flat_map(|value| value.as_bytes().split(|b| *b == b','))
-            .any(|token| {
-                token
-                    .trim_ascii()
-                    .eq_ignore_ascii_case(name.as_str().as_bytes())
-            })
-    };
-    let doomed = present(headers, |name| HOP_BY_HOP.contains(name) || listed(name));
-    remove_each(headers, doomed);
+            .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
+    }
+    remove_all(headers, &HOP_BY_HOP);
+}
+
+/// Removes every header named in `names`. Most requests carry none of them: one pass
+/// over the names present (comparisons, no hashing) finds that out, where a `remove`
+/// per name hashes each.
+fn remove_all(headers: &mut HeaderMap, names: &[HeaderName]) {
+    if headers.keys().any(|present| names.contains(present)) {
+        for name in names {
+            headers.remove(name);
+        }
+    }
 }
 
 /// Drops headers whose name has an underscore (nginx's `underscores_in_headers off`).
 fn drop_underscore_names(headers: &mut HeaderMap) {
-    let doomed = present(headers, |name| name.as_str().contains('_'));
-    remove_each(headers, doomed);
-}
-
-/// The names present that `doomed` picks. Deciding in one pass over the names present,
-/// by comparison, is what keeps hygiene cheap: a `remove` per candidate name would hash
-/// each one, and a `HeaderName` built per `Connection` token would allocate
-/// (`Connection: keep-alive` on most answers). Nothing is allocated when none is picked.
-fn present(headers: &HeaderMap, doomed: impl Fn(&HeaderName) -> bool) -> Vec<HeaderName> {
-    headers
+    if !headers.keys().any(|name| name.as_str().contains('_')) {
+        return;
+    }
+    let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| doomed(name))
+        .filter(|name| name.as_str().contains('_'))
         .cloned()
-        .collect()
-}
-
-fn remove_each(headers: &mut HeaderMap, names: Vec<HeaderName>) {
-    for name in names {
+        .collect();
+    for name in doomed {
         headers.remove(name);
     }
 }
