@@ -13,7 +13,9 @@
 # Environment: ROUNDS (throughput rounds, default 3); BENCH_PROFILE (cargo profile the
 # binaries are built with: release by default, dev for --smoke; bench-fast for quick
 # iterations); BONENFANT_BIN and BARE_HYPER_BIN (binaries already built: no build);
-# CAS_VS_NGINX_RAW (a file to keep wrk's raw output in).
+# BONENFANT_BASELINE (another bonenfant binary, e.g. the build before a change: adds
+# rows baseline and baseline-fwd, run like bonenfant and bonenfant-fwd in every round
+# and in the latency runs, on :18095 with its own trace); CAS_VS_NGINX_RAW (a file to keep wrk's raw output in).
 #
 # Run it where nothing else is busy: the machine is the instrument. It prints the load
 # average around every run; results are only comparable within one run. Installs what
@@ -157,10 +159,12 @@ CONF
 
 establishment='(?i)^https?://(?:[^/?#]*/)?(?P<uai>\d{7}[a-z])[./]'
 trace=$work/trace.jsonl
-# start_bonenfant PORT [serve flags…] [-- command prefix…]: its PID in $started
+baseline=${BONENFANT_BASELINE:-}
+# start_bonenfant PORT [serve flags…], under the command prefix ${prefix[@]}, with the
+# binary $use (default $bin): its PID in $started
 start_bonenfant() {
     local port=$1 && shift
-    "${prefix[@]}" "$bin" serve --listen "127.0.0.1:$port" --upstream http://127.0.0.1:18090 \
+    "${prefix[@]}" "${use:-$bin}" serve --listen "127.0.0.1:$port" --upstream http://127.0.0.1:18090 \
         --establishment-pattern "$establishment" "$@" 2>"$work/bonenfant-$port.stderr" &
     started=$!
     pids+=("$started")
@@ -264,14 +268,15 @@ if [ "$mode" = instructions ]; then
         dump=$(ls -t "$work"/cg."$pid".* | head -1)
         cp "$dump" "$out_dir/$name.callgrind"
         # Instructions (the `summary:` line) and calls to the allocator: `cfn=` names the
-        # function called (`(id) name` the first time, `(id)` after), `calls=` follows.
+        # function called, `calls=` follows; a function is named `(id) name` the first
+        # time, in an `fn=` or a `cfn=` line, and `(id)` after.
         awk -v name="$name" '
             /^CAS / { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } next }
             /^summary:/ { ir = $2 }
-            /^cfn=/ {
-                id = $1; sub(/^cfn=/, "", id)
+            /^c?fn=/ {
+                id = $1; sub(/^c?fn=/, "", id)
                 if (NF > 1) { fname[id] = $2 }
-                callee = fname[id]
+                if ($1 ~ /^cfn=/) callee = fname[id]
             }
             /^calls=/ {
                 split($1, c, "=")
@@ -302,7 +307,15 @@ start_bonenfant 18092 --trace-log "$trace"
 bon_pid=$started
 start_bonenfant 18093
 notrace_pid=$started
-for port in 18091 18092 18093 18094; do wait_port "$port"; check_answer "$port"; done
+ports=(18091 18092 18093 18094)
+targets=(ent nginx bare-hyper bonenfant-fwd bonenfant bonenfant-notrace)
+if [ -n "$baseline" ]; then
+    use=$baseline start_bonenfant 18095 --trace-log "$work/baseline.jsonl"
+    baseline_pid=$started
+    ports+=(18095)
+    targets+=(baseline-fwd baseline)
+fi
+for port in "${ports[@]}"; do wait_port "$port"; check_answer "$port"; done
 
 # CPU ticks (user + system) of the given processes.
 ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s + 0}'; }
@@ -321,6 +334,8 @@ run() {
         bonenfant-notrace) port=18093 && cpu_pids=("$notrace_pid") ;;
         bonenfant-fwd) port=18092 path=/static/answer.xml && cpu_pids=("$bon_pid") ;;
         bonenfant) port=18092 && cpu_pids=("$bon_pid") ;;
+        baseline-fwd) port=18095 path=/static/answer.xml && cpu_pids=("$baseline_pid") ;;
+        baseline) port=18095 && cpu_pids=("$baseline_pid") ;;
     esac
     before_cpu=$(ticks "${cpu_pids[@]}")
     before_val=$(validations)
@@ -349,7 +364,6 @@ header() {
         'load 1m before/after'
 }
 
-targets=(ent nginx bare-hyper bonenfant-fwd bonenfant bonenfant-notrace)
 results=$work/results
 {
     echo "# throughput, $connections connections, $threads wrk threads, $rounds interleaved rounds"
@@ -361,13 +375,13 @@ results=$work/results
     done
     echo "# one connection (p50 = latency per request, no queueing)"
     header
-    for name in ent nginx bare-hyper bonenfant; do run - "$name" 1 1; done
+    for name in ent nginx bare-hyper bonenfant ${baseline:+baseline}; do run - "$name" 1 1; done
     echo "# paced: 10 connections, 10 ms before each request (≈ 990 req/s)"
     header
-    for name in ent nginx bonenfant; do run - "$name" 10 2 10; done
+    for name in ent nginx bonenfant ${baseline:+baseline}; do run - "$name" 10 2 10; done
 } 2>"$work/wrk.raw" | tee "$results"
 
-awk '
+awk -v targets="${targets[*]}" '
     function median(list,    n, v, i, j, t) {
         n = split(list, v, " ")
         for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j] + 0 < v[j - 1] + 0; j--) {
@@ -386,8 +400,8 @@ awk '
     END {
         print "# medians over the rounds; ratio = median of each round'"'"'s req/s over nginx'"'"'s"
         printf "%-17s %10s %9s %13s\n", "target", "req/s", "cpuµs/req", "ratio/nginx"
-        split("ent nginx bare-hyper bonenfant-fwd bonenfant bonenfant-notrace", names, " ")
-        for (k = 1; k <= 6; k++) {
+        n = split(targets, names, " ")
+        for (k = 1; k <= n; k++) {
             name = names[k]; ratios = ""
             for (r in rounds) ratios = ratios " " at[r, name] / at[r, "nginx"]
             printf "%-17s %10.0f %9s %13.2f\n", name, median(rps[name]), \
