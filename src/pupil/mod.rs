@@ -103,8 +103,32 @@ pub enum PrincipalKind {
 }
 
 /// The expected establishment: a regex with a named group `uai`, applied to the service URL.
-#[derive(Clone, Debug)]
-pub struct EstablishmentPattern(regex::Regex);
+///
+/// Each answer is remembered per service URL: an académie has a few hundred services,
+/// asked about all day, and the capture runs on the regex's backtracker, the costliest
+/// step of judging a validation after the parse (`docs/performance.md`, "Proxy"). The
+/// memory is bounded (I5): at most [`CACHED_SERVICES`] URLs of at most
+/// [`CACHED_URL_BYTES`], forgotten all at once when full; clones share it.
+#[derive(Clone)]
+pub struct EstablishmentPattern {
+    regex: regex::Regex,
+    cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, Option<Uai>>>>,
+}
+
+/// Most service URLs [`EstablishmentPattern`] remembers.
+const CACHED_SERVICES: usize = 1024;
+
+/// Longest service URL [`EstablishmentPattern`] remembers (longer ones are matched each
+/// time): with [`CACHED_SERVICES`], at most 512 KiB of keys.
+const CACHED_URL_BYTES: usize = 512;
+
+impl std::fmt::Debug for EstablishmentPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EstablishmentPattern")
+            .field(&self.regex.as_str())
+            .finish()
+    }
+}
 
 impl EstablishmentPattern {
     /// The default (`docs/domain.md`, "Words"), case-insensitive.
@@ -120,18 +144,42 @@ impl EstablishmentPattern {
                 "establishment pattern has no named group `uai` (write `(?P<uai>…)`)".into(),
             );
         }
-        Ok(Self(regex))
+        Ok(Self::compiled(regex))
+    }
+
+    fn compiled(regex: regex::Regex) -> Self {
+        Self {
+            regex,
+            cache: Default::default(),
+        }
     }
 
     /// The UAI the service URL names, if any.
     pub fn expected(&self, service: &str) -> Option<Uai> {
-        let captures = self.0.captures(service)?;
+        // A poisoned lock only loses the memory: the regex still answers.
+        if let Some(known) = self.cache.lock().ok().and_then(|c| c.get(service).cloned()) {
+            return known;
+        }
+        let expected = self.matched(service);
+        if service.len() <= CACHED_URL_BYTES {
+            if let Ok(mut cache) = self.cache.lock() {
+                if cache.len() >= CACHED_SERVICES {
+                    cache.clear();
+                }
+                cache.insert(service.into(), expected.clone());
+            }
+        }
+        expected
+    }
+
+    fn matched(&self, service: &str) -> Option<Uai> {
+        let captures = self.regex.captures(service)?;
         Uai::parse(captures.name("uai")?.as_str())
     }
 
     /// Where the pattern's match ends when it starts at the very beginning of `service`.
     pub fn match_from_start(&self, service: &str) -> Option<usize> {
-        self.0
+        self.regex
             .find(service)
             .filter(|m| m.start() == 0)
             .map(|m| m.end())
@@ -139,7 +187,7 @@ impl EstablishmentPattern {
 
     /// The pattern as written, for logs and `check-config`.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        self.regex.as_str()
     }
 }
 
@@ -528,7 +576,9 @@ pub struct ExtractionRules {
 impl Default for EstablishmentPattern {
     fn default() -> Self {
         // The constant is covered by a unit test; failing here would be a build defect.
-        Self(regex::Regex::new(Self::DEFAULT).unwrap_or_else(|e| panic!("DEFAULT pattern: {e}")))
+        Self::compiled(
+            regex::Regex::new(Self::DEFAULT).unwrap_or_else(|e| panic!("DEFAULT pattern: {e}")),
+        )
     }
 }
 
@@ -938,6 +988,33 @@ mod tests {
                 .as_str(),
             EstablishmentPattern::DEFAULT
         );
+    }
+
+    #[test]
+    fn a_remembered_service_answers_as_the_regex_did() {
+        let p = EstablishmentPattern::default();
+        for service in [
+            "https://0330012a.index-education.net/pronote/",
+            "https://evil.example/0330012a.index-education.net/",
+        ] {
+            let first = p.expected(service);
+            assert_eq!(p.cache.lock().unwrap().get(service), Some(&first));
+            assert_eq!(p.expected(service), first);
+            assert_eq!(p.clone().expected(service), p.matched(service));
+        }
+    }
+
+    #[test]
+    fn a_flood_of_distinct_service_urls_keeps_the_establishment_memory_bounded() {
+        let p = EstablishmentPattern::default();
+        for n in 0..3 * CACHED_SERVICES {
+            let service = format!("https://{n:07}a.index-education.net/pronote/");
+            assert_eq!(p.expected(&service).unwrap().as_str(), format!("{n:07}A"));
+            assert!(p.cache.lock().unwrap().len() <= CACHED_SERVICES);
+        }
+        let long = format!("https://0330012a.index-education.net/{}", "a".repeat(600));
+        assert!(p.expected(&long).is_some());
+        assert!(!p.cache.lock().unwrap().contains_key(long.as_str()));
     }
 
     #[test]

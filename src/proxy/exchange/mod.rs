@@ -308,6 +308,9 @@ impl CasExchange {
         handled.response
     }
 
+    /// Each phase's future is boxed: held inline, the largest (the front channel's
+    /// re-rolls) set the size of every request's future, tens of KiB copied each time
+    /// hyper and the wrappers above move it (`docs/performance.md`, "Proxy").
     async fn dispatch(
         &self,
         route: Route,
@@ -316,15 +319,18 @@ impl CasExchange {
         started: Instant,
     ) -> Handled {
         match route {
-            Route::Control => self.control(req, started).await,
-            Route::Login => self.login(req, conn, started).await,
+            Route::Control => Box::pin(self.control(req, started)).await,
+            Route::Login => Box::pin(self.login(req, conn, started)).await,
             Route::Validation(endpoint, fallback) => {
-                self.validation(endpoint, fallback, req, conn, started)
-                    .await
+                Box::pin(self.validation(endpoint, fallback, req, conn, started)).await
             }
-            Route::Logout => self.browser_logout(req, conn).await,
-            Route::SingleLogout(endpoint) => self.single_logout(endpoint, req, conn, started).await,
-            Route::Passthrough(endpoint) => self.passthrough(endpoint, req, conn, started).await,
+            Route::Logout => Box::pin(self.browser_logout(req, conn)).await,
+            Route::SingleLogout(endpoint) => {
+                Box::pin(self.single_logout(endpoint, req, conn, started)).await
+            }
+            Route::Passthrough(endpoint) => {
+                Box::pin(self.passthrough(endpoint, req, conn, started)).await
+            }
         }
     }
 }
