@@ -173,3 +173,52 @@ async fn no_reuseport_socket_shares_the_address_either_way() {
     let joined = reuseport(addr).err().map(|e| e.kind());
     assert_eq!(joined, Some(std::io::ErrorKind::AddrInUse));
 }
+
+/// While `serve` waits (up to 30 s) for a Redis that is not up yet, its admin port was
+/// bound but served nothing: a load balancer's health check hung until it timed out.
+/// Now the admin server answers from the start: alive, not ready.
+#[tokio::test]
+async fn a_health_check_while_serve_waits_for_its_store_is_answered_not_ready() {
+    let upstream = ScriptedUpstream::start(|req| Reply::ok(req.target.clone())).await;
+    let keys = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_bonenfant"))
+        .args(["keygen", "--out"])
+        .arg(keys.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    // Nothing listens there: the store stays unavailable for the whole test.
+    let store = format!("redis://127.0.0.1:{}/0", free_port());
+    let mut serving = Serving(
+        std::process::Command::new(env!("CARGO_BIN_EXE_bonenfant"))
+            .args(["serve", "--listen", &listen, "--upstream", &upstream.url()])
+            .args(["--admin", &admin.to_string(), "--store", &store])
+            .arg("--store-key-file")
+            .arg(keys.path().join("keys/store.key"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let answer = |path: &'static str| async move {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                if let Some(answer) = get(admin, path).await {
+                    return answer;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{path}: no answer while serve waits for its store"))
+    };
+    assert_eq!(answer("/healthz").await.0, 200);
+    assert_eq!(answer("/readyz").await.0, 503);
+    assert_eq!(answer("/status").await.0, 200);
+    assert!(
+        serving.0.try_wait().unwrap().is_none(),
+        "still waiting for its store, not gone"
+    );
+}

@@ -4,7 +4,7 @@
 //! events that frame a run in the trace.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -190,8 +190,9 @@ pub async fn serve(
         None => None,
     };
     let metrics = Arc::new(Metrics::new());
+    let run = Run::start(&config, &metrics, &trace, admin);
     let exchange = exchange(&config, &trace, &metrics).await?;
-    let run = Run::start(&config, &exchange, &metrics, &trace, admin)?;
+    run.store_opened(&config, &exchange, &metrics)?;
     startup_event(&config, &trace);
     super::announce::log(&config, bound_proxy, bound_admin);
     let readiness = run.readiness.clone();
@@ -225,8 +226,9 @@ async fn serve_on(
         Some((cert, key)) => Some(super::tls::server_config(cert, key)?),
         None => None,
     };
+    let run = Run::start(&config, &metrics, &trace, admin);
     let exchange = exchange(&config, &trace, &metrics).await?;
-    let run = Run::start(&config, &exchange, &metrics, &trace, admin)?;
+    run.store_opened(&config, &exchange, &metrics)?;
     startup_event(&config, &trace);
     run.readiness.set_serving(true);
     let readiness = run.readiness.clone();
@@ -292,45 +294,69 @@ struct Run {
     readiness: crate::admin::Readiness,
     /// Stops the admin server and the probes.
     stop: tokio::sync::watch::Sender<bool>,
+    /// The session store once open; the admin server answers before that.
+    store: Arc<OnceLock<Arc<AnyStore>>>,
 }
 
 impl Run {
+    /// Starts the admin server at once, before the store is open: while `serve` waits for
+    /// a Redis that is not up yet, `/healthz` answers and `/readyz` says 503 (not
+    /// serving), rather than a connection that hangs until a load balancer times out.
     fn start(
         config: &Config,
-        exchange: &CasExchange,
         metrics: &Arc<Metrics>,
         trace: &TraceLog,
         admin: Option<tokio::net::TcpListener>,
-    ) -> Result<Self, ServeError> {
-        let health = metrics.health().clone();
+    ) -> Self {
         // Under --strict-correlation every validation the store cannot correlate is
         // refused: an instance cut off from its store should get no traffic
         // (docs/operations.md).
-        let readiness = crate::admin::Readiness::new(health.clone(), config.strict_correlation);
+        let readiness =
+            crate::admin::Readiness::new(metrics.health().clone(), config.strict_correlation);
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let store: Arc<OnceLock<Arc<AnyStore>>> = Arc::default();
         if let Some(listener) = admin {
-            let store = Arc::clone(exchange.store());
+            let opened = Arc::clone(&store);
             let state = crate::admin::AdminState::new(
                 Arc::clone(metrics),
                 readiness.clone(),
                 trace.losses().clone(),
-                move || store.stats(),
+                move || opened.get().map(|store| store.stats()).unwrap_or_default(),
             )
             .with_directory(config.directory_index.clone());
-            let mut admin_stopped = stopped.clone();
+            let mut admin_stopped = stopped;
             tokio::spawn(crate::admin::serve(listener, state, async move {
                 let _ = admin_stopped.wait_for(|stop| *stop).await;
             }));
+        }
+        Self {
+            readiness,
+            stop,
+            store,
+        }
+    }
+
+    /// The store is open: the status page counts it, and with `--admin` the probes start.
+    fn store_opened(
+        &self,
+        config: &Config,
+        exchange: &CasExchange,
+        metrics: &Metrics,
+    ) -> Result<(), ServeError> {
+        let store = Arc::clone(exchange.store());
+        let _ = self.store.set(Arc::clone(&store));
+        if config.admin.is_some() {
+            let health = metrics.health().clone();
             let upstream = super::Upstream::new(config)?.reporting_to(health.clone());
             tokio::spawn(probe(
                 upstream,
                 config.upstream.clone(),
-                Arc::clone(exchange.store()),
+                store,
                 health,
-                stopped,
+                self.stop.subscribe(),
             ));
         }
-        Ok(Self { readiness, stop })
+        Ok(())
     }
 
     /// Stops the admin server and the probes, and writes the last event of the run.
