@@ -452,6 +452,30 @@ async fn first_child_ent(directory: &Arc<Directory>) -> bonenfant::sim::EntHandl
         .unwrap()
 }
 
+/// bonenfant (`--pin retry`) with the directory read from the AAF files in `dir`, in
+/// front of a test ENT that always asserts a parent's first child in `ent_view`, and a
+/// test Pronote behind.
+async fn aaf_stack(
+    ent_view: Arc<Directory>,
+    dir: &tempfile::TempDir,
+    tweak: impl FnOnce(&mut RawConfig),
+) -> crate::pin_support::Stack {
+    let aaf = dir.path().to_owned();
+    crate::pin_support::Stack::start_without_index(
+        ent_view,
+        EntOptions {
+            pick: Pick::First,
+            ..EntOptions::ose_random(1)
+        },
+        PinMode::Retry,
+        |raw| {
+            raw.directory = Some(vec![aaf]);
+            tweak(raw);
+        },
+    )
+    .await
+}
+
 /// bonenfant in front of a test ENT (always asserting the first child) and a test
 /// Pronote, with the directory index loaded from AAF files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,27 +483,8 @@ async fn the_chooser_lists_every_child_from_the_index_on_a_first_visit() {
     let truth =
         Arc::new(Directory::load(&fixture("sim/directory.toml")).expect("committed directory"));
     let dir = written(&truth, &AafOptions::default());
-    let ent = first_child_ent(&truth).await;
-    let raw = RawConfig {
-        listen: Some(([127, 0, 0, 1], 0).into()),
-        upstream: Some(ent.base_url().clone()),
-        pin: Some(PinMode::Retry),
-        establishment_pattern: Some(SIM_SERVICE_PATTERN.to_owned()),
-        directory: Some(vec![dir.path().to_owned()]),
-        ..RawConfig::default()
-    };
-    let config = raw.validate().unwrap();
-    let trace = bonenfant::events::TraceLog::new(
-        bonenfant::events::Pseudonymizer::new(&[7; 32]).unwrap(),
-        bonenfant::events::LossCounter::default(),
-    );
-    let proxy = bonenfant::proxy::exchange::spawn(Arc::new(config), trace)
-        .await
-        .unwrap();
-    let cas = url::Url::parse(&format!("http://{}/cas", proxy.addr)).unwrap();
-    let pronote = TestPronote::spawn_local(Arc::clone(&truth), PronoteOptions::new(cas))
-        .await
-        .unwrap();
+    let stack = aaf_stack(truth, &dir, |_| {}).await;
+    let pronote = &stack.pronote;
     // Julien: Chloé and Lucas at 0330101A; the ENT asserts Chloé and nothing else.
     let page = pronote.parent_page("0330101A").unwrap();
     let mut browser = Browser::new();
@@ -497,9 +502,7 @@ async fn the_chooser_lists_every_child_from_the_index_on_a_first_visit() {
         labels[1].contains("Lucas") && labels[1].contains("5A"),
         "{labels:?}"
     );
-    let _ = pronote.stop().await;
-    let _ = proxy.stop().await;
-    let _ = ent.stop().await;
+    stack.stop().await;
 }
 
 /// An ENT that asserts another family's child (Léa) for Julien: bonenfant's index,
@@ -519,29 +522,10 @@ async fn a_stranger_the_ent_asserts_is_never_offered_on_the_chooser() {
         .unwrap();
     julien.children.insert(0, "2605001".to_owned());
     julien.records[0].children.insert(0, "2605001".to_owned());
-    let ent = first_child_ent(&Arc::new(Directory::from_data(broken).unwrap())).await;
     let (captured, _guard) = bonenfant::events::capture::capture();
-    let raw = RawConfig {
-        listen: Some(([127, 0, 0, 1], 0).into()),
-        upstream: Some(ent.base_url().clone()),
-        pin: Some(PinMode::Retry),
-        retry_max: Some(2),
-        establishment_pattern: Some(SIM_SERVICE_PATTERN.to_owned()),
-        directory: Some(vec![dir.path().to_owned()]),
-        ..RawConfig::default()
-    };
-    let config = raw.validate().unwrap();
-    let trace = bonenfant::events::TraceLog::new(
-        bonenfant::events::Pseudonymizer::new(&[7; 32]).unwrap(),
-        bonenfant::events::LossCounter::default(),
-    );
-    let proxy = bonenfant::proxy::exchange::spawn(Arc::new(config), trace)
-        .await
-        .unwrap();
-    let cas = url::Url::parse(&format!("http://{}/cas", proxy.addr)).unwrap();
-    let pronote = TestPronote::spawn_local(Arc::clone(&truth), PronoteOptions::new(cas))
-        .await
-        .unwrap();
+    let broken = Arc::new(Directory::from_data(broken).unwrap());
+    let stack = aaf_stack(broken, &dir, |raw| raw.retry_max = Some(2)).await;
+    let (pronote, proxy) = (&stack.pronote, &stack.proxy);
     let page = pronote.parent_page("0330101A").unwrap();
     let mut browser = Browser::new();
     let _ = browser::parent_login(&mut browser, &page, "julien.durand", "demo-julien").await;
@@ -561,9 +545,7 @@ async fn a_stranger_the_ent_asserts_is_never_offered_on_the_chooser() {
         "{}",
         captured.text()
     );
-    let _ = pronote.stop().await;
-    let _ = proxy.stop().await;
-    let _ = ent.stop().await;
+    stack.stop().await;
 }
 
 /// `demo --directory DIR`: the simulators read the AAF files whole, bonenfant through
