@@ -7,7 +7,7 @@
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use url::Url;
 
 use crate::admin_server::request;
 use crate::browser_support::{self, Browser, Options, PHONE_WIDTH};
+use crate::support::Serving;
 
 const JEAN_MOULIN: &str = "0330101A";
 const ROSA_BONHEUR: &str = "0330202B";
@@ -44,16 +45,6 @@ struct Run {
     pronote: PronoteHandle,
     admin: SocketAddr,
     _dir: tempfile::TempDir,
-}
-
-/// A `bonenfant serve` process, stopped by its PID when dropped (a failed test too).
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn free_addr() -> SocketAddr {

@@ -6,6 +6,8 @@
 
 use std::process::Command;
 
+use crate::support::Serving;
+
 fn bonenfant() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bonenfant"))
 }
@@ -270,18 +272,6 @@ fn serve_under(limits: &str, max_connections: &str) -> (Serving, tempfile::Named
         .spawn()
         .unwrap();
     (Serving(child), stderr)
-}
-
-/// A `bonenfant serve` process, killed when the test ends, passed or not.
-#[cfg(target_os = "linux")]
-pub(crate) struct Serving(pub(crate) std::process::Child);
-
-#[cfg(target_os = "linux")]
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Polls `condition` until it holds; the deadline only turns a hang into a failure.

@@ -7,7 +7,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use bonenfant::proxy::{server, Passthrough};
-use support::{proxy_config, RawClient, Reply, ScriptedUpstream, PATIENCE};
+use support::{proxy_config, RawClient, Reply, ScriptedUpstream, Serving, PATIENCE};
 
 #[tokio::test]
 async fn workers_share_the_port_and_drain_on_shutdown() {
@@ -40,16 +40,6 @@ async fn workers_share_the_port_and_drain_on_shutdown() {
         .expect("workers did not drain")
         .unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
-}
-
-/// A `bonenfant serve` process, killed when the test ends, passed or not.
-struct Serving(std::process::Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A loopback port nobody listens on right now.

@@ -20,7 +20,7 @@ use bonenfant::pupil::{EstablishmentPattern, ExtractionRules, PupilKey, SharedIn
 use bonenfant::session::SessionState;
 
 #[cfg(target_os = "linux")]
-use crate::cli::Serving;
+use crate::support::Serving;
 use bonenfant::sim::browser::{self, Browser};
 use bonenfant::sim::{
     write_aaf, AafOptions, DirectoryParams, EntOptions, Pick, PronoteOptions, Synthetic as _,

@@ -23,6 +23,17 @@ pub use pki::TestPki;
 pub use proxy::{proxy_config, TestProxy};
 pub use upstream::{Recorded, Reply, ScriptedUpstream};
 
+/// A `bonenfant serve` (or any) process a test started, killed by its PID when the test
+/// ends, passed or not.
+pub struct Serving(pub std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Generous bound for anything a test waits on, so a broken build fails instead of
 /// hanging; never an assertion about speed.
 pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
