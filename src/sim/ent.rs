@@ -112,6 +112,9 @@ pub struct EntOptions {
     /// Asserts the designated child's class (`ENTEleveClasses`,
     /// `<establishment>$<class>`), as some ENTs release for a parent.
     pub asserts_class: bool,
+    /// How long the ENT takes over each request before answering (a real ENT: tens of
+    /// milliseconds per login), for measuring what re-rolls cost.
+    pub latency: Duration,
 }
 
 /// What the ENT did, for tests and the demo.
@@ -253,6 +256,7 @@ impl Default for EntOptions {
             tells_new_login: false,
             login_via_other_host: false,
             asserts_class: false,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -391,6 +395,9 @@ impl EntState {
     }
 
     async fn route(&self, request: Request<Incoming>) -> Response<Body> {
+        if !self.options.latency.is_zero() {
+            tokio::time::sleep(self.options.latency).await;
+        }
         let (parts, body) = request.into_parts();
         let query = parts.uri.query().unwrap_or("").to_owned();
         let path = parts.uri.path();
