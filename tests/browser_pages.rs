@@ -355,7 +355,7 @@ async fn give_up_page_continue_and_try_again_work_after_the_tickets_expired() {
         .find_by_text("form button[name=child]", "Lucas")
         .await
         .expect("Lucas is offered");
-    browser.click(&lucas_button).await;
+    browser.click_and_leave(&lucas_button).await;
     on_the_give_up_page(&browser, "Lucas").await;
     browser.screenshot("give-up-phone").await;
     assert!(
@@ -372,7 +372,7 @@ async fn give_up_page_continue_and_try_again_work_after_the_tickets_expired() {
         .find_by_text("nav a", "Réessayer")
         .await
         .expect("a try-again link");
-    browser.click(&again).await;
+    browser.click_and_leave(&again).await;
     on_the_give_up_page(&browser, "Lucas").await;
     assert_eq!(
         captured.named("retry").len(),
@@ -387,7 +387,7 @@ async fn give_up_page_continue_and_try_again_work_after_the_tickets_expired() {
         .find_by_text("nav a", "Continuer vers Pronote")
         .await
         .expect("a continue link");
-    browser.click(&go_on).await;
+    browser.click_and_leave(&go_on).await;
     let landed = browser.landed().await;
     assert!(
         same_child(&landed, &chloe()),

@@ -437,6 +437,28 @@ impl Browser {
         self.command(Method::POST, &path, Some(json!({}))).await;
     }
 
+    /// Clicks `element`, a link or a button that leaves the page, and returns once the
+    /// page it was on is gone. The click may return before the next page loads (a
+    /// server-side re-roll takes a while); a page that follows can look the same as
+    /// the one it replaces (the give-up page after "Réessayer"), so only the clicked
+    /// element going stale says the browser moved on.
+    pub async fn click_and_leave(&self, element: &Element) {
+        self.click(element).await;
+        let session = self.driver.session.as_deref().expect("a session");
+        let path = format!("session/{session}/element/{}/text", element.0);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.request(Method::GET, &path, None).await {
+                Err(e) if e.contains("stale element") || e.contains("no such element") => return,
+                Err(e) => panic!("{}: {e}", self.test),
+                Ok(_) if Instant::now() > deadline => {
+                    panic!("{}: still on the page after {PATIENCE:?}", self.test)
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     /// The element whose visible text contains `text`, among those matching `selector`.
     pub async fn find_by_text(&self, selector: &str, text: &str) -> Option<Element> {
         for element in self.find_all(selector).await {
