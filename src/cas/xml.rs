@@ -589,7 +589,7 @@ const NAME_MARKS: &[u8] = b"\xEF";
 
 /// Whether any byte of `bytes` is a C0 control or one of `marks`, eight bytes a step:
 /// these scans run over every value and name of every answer, and a table lookup per
-/// byte was a tenth of the parse.
+/// byte cost about 5,000 of the 83,000 instructions of a 2.4 KB answer's parse.
 #[inline]
 fn has_control_or(bytes: &[u8], marks: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
