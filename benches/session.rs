@@ -123,7 +123,7 @@ fn memory_report() {
     let after_sessions = resident_bytes();
     let sessions_accounted = store.stats().bytes;
     for (i, id) in ids.iter().enumerate() {
-        now(store.remember_validated(&ticket(i), *id)).expect("within bounds");
+        now(store.remember_validated(&store.ticket_key(&ticket(i)), *id)).expect("within bounds");
         now(store.swap_last_pupil(
             &format!("principal-pseudonym-{i:016x}|0330012A"),
             states[i].landed[0].clone(),
@@ -170,8 +170,9 @@ fn parallel_report(threads: usize) {
                         service: SERVICE.to_owned(),
                         issued_at_ms: 1,
                     };
-                    assert!(now(store.bind_ticket(ticket, binding)).expect("bind"));
-                    assert!(now(store.take_ticket(ticket)).expect("take").is_some());
+                    let key = store.ticket_key(ticket);
+                    assert!(now(store.bind_ticket(&key, binding)).expect("bind"));
+                    assert!(now(store.take_ticket(&key)).expect("take").is_some());
                 }
             })
         })
@@ -206,9 +207,10 @@ fn hot_paths(c: &mut Criterion) {
             };
             // Tombstones block a rebind within the TTL: forget first so every
             // iteration binds.
-            let _ = now(store.forget_ticket(ticket));
-            black_box(now(store.bind_ticket(ticket, binding)).expect("bind"));
-            black_box(now(store.take_ticket(ticket)).expect("take"));
+            let key = store.ticket_key(ticket);
+            let _ = now(store.forget_ticket(&key));
+            black_box(now(store.bind_ticket(&key, binding)).expect("bind"));
+            black_box(now(store.take_ticket(&key)).expect("take"));
         })
     });
 

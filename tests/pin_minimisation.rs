@@ -149,9 +149,9 @@ async fn stash_holds_no_raw_ent_answer_under_answer_canonical() {
             .find(|(k, _)| k == "ticket")
             .map(|(_, v)| v.into_owned())
             .expect("a ticket");
-        let entry = store(&redis)
-            .await
-            .take_stash(&ServiceTicket::parse(&ticket).unwrap())
+        let store = store(&redis).await;
+        let entry = store
+            .take_stash(&store.ticket_key(&ServiceTicket::parse(&ticket).unwrap()))
             .await
             .unwrap()
             .expect("retry stashed the ticket");

@@ -301,14 +301,17 @@ async fn run_model<S: SessionStore>(store: &S, clock: Option<&ManualClock>, ops:
                     issued_at_ms: at,
                 };
                 let got = store
-                    .bind_ticket(&ticket(t), binding.clone())
+                    .bind_ticket(&store.ticket_key(&ticket(t)), binding.clone())
                     .await
                     .unwrap();
                 let want = insert_new(&mut m.tickets, t, binding, now, TICKET_TTL_MS);
                 assert_eq!(got, want, "step {step}: bind {op:?}");
             }
             Op::Validate { ticket: t } => {
-                let got = store.take_ticket(&ticket(t)).await.unwrap();
+                let got = store
+                    .take_ticket(&store.ticket_key(&ticket(t)))
+                    .await
+                    .unwrap();
                 let want = take(&mut m.tickets, t, now);
                 assert_eq!(got, want, "step {step}: take {op:?}");
             }
@@ -318,12 +321,18 @@ async fn run_model<S: SessionStore>(store: &S, clock: Option<&ManualClock>, ops:
                 service: v,
             } => {
                 let entry = stashed(v, s, at);
-                let got = store.stash(&ticket(t), entry.clone()).await.unwrap();
+                let got = store
+                    .stash(&store.ticket_key(&ticket(t)), entry.clone())
+                    .await
+                    .unwrap();
                 let want = insert_new(&mut m.stash, t, entry, now, TICKET_TTL_MS);
                 assert_eq!(got, want, "step {step}: stash {op:?}");
             }
             Op::TakeStash { ticket: t } => {
-                let got = store.take_stash(&ticket(t)).await.unwrap();
+                let got = store
+                    .take_stash(&store.ticket_key(&ticket(t)))
+                    .await
+                    .unwrap();
                 assert_eq!(got, take(&mut m.stash, t, now), "step {step}: {op:?}");
             }
             Op::Remember {
@@ -331,13 +340,16 @@ async fn run_model<S: SessionStore>(store: &S, clock: Option<&ManualClock>, ops:
                 session: s,
             } => {
                 store
-                    .remember_validated(&ticket(t), session(s))
+                    .remember_validated(&store.ticket_key(&ticket(t)), session(s))
                     .await
                     .unwrap();
                 put(&mut m.validated, t, session(s), now, SESSION_TTL_MS);
             }
             Op::Logout { ticket: t } => {
-                let got = store.forget_ticket(&ticket(t)).await.unwrap();
+                let got = store
+                    .forget_ticket(&store.ticket_key(&ticket(t)))
+                    .await
+                    .unwrap();
                 take(&mut m.tickets, t, now);
                 take(&mut m.stash, t, now);
                 let want = m
@@ -467,7 +479,7 @@ proptest! {
                 match *op {
                     Op::Login { ticket: t, session: s, service: v } => {
                         let binding = TicketBinding { session: s.map(session), service: service(v), issued_at_ms: step as u64 };
-                        if store.bind_ticket(&ticket(t), binding.clone()).await.unwrap() {
+                        if store.bind_ticket(&store.ticket_key(&ticket(t)), binding.clone()).await.unwrap() {
                             if let Some((_, at, taken)) = bound.get(&t) {
                                 // Rebinding a live ticket is refused unless it was evicted.
                                 prop_assert!(*taken || now >= at + TICKET_TTL_MS || store.stats().evictions > 0);
@@ -476,7 +488,7 @@ proptest! {
                         }
                     }
                     Op::Validate { ticket: t } => {
-                        if let Some(got) = store.take_ticket(&ticket(t)).await.unwrap() {
+                        if let Some(got) = store.take_ticket(&store.ticket_key(&ticket(t))).await.unwrap() {
                             let (want, at, taken) = bound.get_mut(&t).expect("taken ticket was bound");
                             prop_assert_eq!(&got, &*want);
                             prop_assert!(!*taken, "ticket attached twice");
@@ -633,12 +645,21 @@ async fn concurrent_takers_of_one_ticket_get_it_exactly_once() {
             service: service(0),
             issued_at_ms: 0,
         };
-        assert!(store.bind_ticket(&t, binding).await.unwrap());
+        assert!(store
+            .bind_ticket(&store.ticket_key(&t), binding)
+            .await
+            .unwrap());
         let takers: Vec<_> = (0..32)
             .map(|_| {
                 let store = Arc::clone(&store);
                 let t = t.clone();
-                tokio::spawn(async move { store.take_ticket(&t).await.unwrap().is_some() })
+                tokio::spawn(async move {
+                    store
+                        .take_ticket(&store.ticket_key(&t))
+                        .await
+                        .unwrap()
+                        .is_some()
+                })
             })
             .collect();
         let mut winners = 0;
@@ -661,7 +682,10 @@ async fn concurrent_binders_of_one_ticket_bind_it_once() {
                     service: service(0),
                     issued_at_ms: 0,
                 };
-                store.bind_ticket(&ticket(0), binding).await.unwrap()
+                store
+                    .bind_ticket(&store.ticket_key(&ticket(0)), binding)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -696,7 +720,7 @@ async fn concurrent_sessions_each_get_their_own_tickets_once() {
                         issued_at_ms: n as u64,
                     };
                     assert!(store
-                        .bind_ticket(&ticket(b * LOGINS + n), binding)
+                        .bind_ticket(&store.ticket_key(&ticket(b * LOGINS + n)), binding)
                         .await
                         .unwrap());
                     tokio::task::yield_now().await;
@@ -717,7 +741,11 @@ async fn concurrent_sessions_each_get_their_own_tickets_once() {
                     for i in 0..TOTAL {
                         // Each validator walks the tickets in its own order.
                         let t = (i * (2 * v + 1) + v) % TOTAL;
-                        if let Some(binding) = store.take_ticket(&ticket(t)).await.unwrap() {
+                        if let Some(binding) = store
+                            .take_ticket(&store.ticket_key(&ticket(t)))
+                            .await
+                            .unwrap()
+                        {
                             taken.lock().unwrap().push((t, binding.session));
                         }
                     }

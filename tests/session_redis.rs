@@ -58,17 +58,23 @@ async fn front_channel_on_one_instance_correlates_with_back_channel_on_another()
     let (a, b) = (store(&server).await, store(&server).await);
     let session = SessionId::random();
 
-    assert!(a.bind_ticket(&ticket(), binding(session)).await.unwrap());
+    assert!(a
+        .bind_ticket(&a.ticket_key(&ticket()), binding(session))
+        .await
+        .unwrap());
     assert!(!b
-        .bind_ticket(&ticket(), binding(SessionId::random()))
+        .bind_ticket(&b.ticket_key(&ticket()), binding(SessionId::random()))
         .await
         .unwrap());
     assert_eq!(
-        b.take_ticket(&ticket()).await.unwrap(),
+        b.take_ticket(&b.ticket_key(&ticket())).await.unwrap(),
         Some(binding(session))
     );
-    assert_eq!(a.take_ticket(&ticket()).await.unwrap(), None);
-    assert!(!a.bind_ticket(&ticket(), binding(session)).await.unwrap());
+    assert_eq!(a.take_ticket(&a.ticket_key(&ticket())).await.unwrap(), None);
+    assert!(!a
+        .bind_ticket(&a.ticket_key(&ticket()), binding(session))
+        .await
+        .unwrap());
 
     let stashed = StashedValidation {
         service: "https://s/".to_owned(),
@@ -83,9 +89,15 @@ async fn front_channel_on_one_instance_correlates_with_back_channel_on_another()
         primary: false,
         ent_answer: None,
     };
-    assert!(a.stash(&ticket(), stashed.clone()).await.unwrap());
-    assert_eq!(b.take_stash(&ticket()).await.unwrap(), Some(stashed));
-    assert_eq!(a.take_stash(&ticket()).await.unwrap(), None);
+    assert!(a
+        .stash(&a.ticket_key(&ticket()), stashed.clone())
+        .await
+        .unwrap());
+    assert_eq!(
+        b.take_stash(&b.ticket_key(&ticket())).await.unwrap(),
+        Some(stashed)
+    );
+    assert_eq!(a.take_stash(&a.ticket_key(&ticket())).await.unwrap(), None);
 
     let state = SessionState {
         principal: Some("p".to_owned()),
@@ -96,9 +108,17 @@ async fn front_channel_on_one_instance_correlates_with_back_channel_on_another()
     assert_eq!(b.session(&session).await.unwrap(), Some(state));
 
     // Single logout received by B ends what A validated.
-    a.remember_validated(&ticket(), session).await.unwrap();
-    assert_eq!(b.forget_ticket(&ticket()).await.unwrap(), Some(session));
-    assert_eq!(a.forget_ticket(&ticket()).await.unwrap(), None);
+    a.remember_validated(&a.ticket_key(&ticket()), session)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.forget_ticket(&b.ticket_key(&ticket())).await.unwrap(),
+        Some(session)
+    );
+    assert_eq!(
+        a.forget_ticket(&a.ticket_key(&ticket())).await.unwrap(),
+        None
+    );
     b.drop_session(&session).await.unwrap();
     assert_eq!(a.session(&session).await.unwrap(), None);
 }
@@ -109,10 +129,13 @@ async fn keys_are_prefixed_digests_and_never_hold_the_ticket() {
     let store = store(&server).await;
     let session = SessionId::random();
     store
-        .bind_ticket(&ticket(), binding(session))
+        .bind_ticket(&store.ticket_key(&ticket()), binding(session))
         .await
         .unwrap();
-    store.remember_validated(&ticket(), session).await.unwrap();
+    store
+        .remember_validated(&store.ticket_key(&ticket()), session)
+        .await
+        .unwrap();
     store
         .put_session(&session, SessionState::default())
         .await
@@ -151,7 +174,7 @@ async fn ttls_are_set_on_every_key_and_done_by_redis() {
     };
     let store = RedisStore::connect(&server.url(), &config).await.unwrap();
     store
-        .bind_ticket(&ticket(), binding(SessionId::random()))
+        .bind_ticket(&store.ticket_key(&ticket()), binding(SessionId::random()))
         .await
         .unwrap();
     store
@@ -182,9 +205,15 @@ async fn ttls_are_set_on_every_key_and_done_by_redis() {
     }
     // One direction only (no timed assertion): once the TTL has passed, it is gone.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(store.take_ticket(&ticket()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .take_ticket(&store.ticket_key(&ticket()))
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store
-        .bind_ticket(&ticket(), binding(SessionId::random()))
+        .bind_ticket(&store.ticket_key(&ticket()), binding(SessionId::random()))
         .await
         .unwrap());
 }
@@ -199,14 +228,20 @@ async fn concurrent_takers_across_instances_get_a_ticket_exactly_once() {
     for round in 0..20 {
         let t = ServiceTicket::parse(&format!("ST-{round}-concurrent")).unwrap();
         stores[0]
-            .bind_ticket(&t, binding(SessionId::random()))
+            .bind_ticket(&stores[0].ticket_key(&t), binding(SessionId::random()))
             .await
             .unwrap();
         let takers: Vec<_> = (0..16)
             .map(|i| {
                 let store = Arc::clone(&stores[i % 2]);
                 let t = t.clone();
-                tokio::spawn(async move { store.take_ticket(&t).await.unwrap().is_some() })
+                tokio::spawn(async move {
+                    store
+                        .take_ticket(&store.ticket_key(&t))
+                        .await
+                        .unwrap()
+                        .is_some()
+                })
             })
             .collect();
         let mut winners = 0;
@@ -228,10 +263,16 @@ async fn a_redis_that_goes_away_is_unavailable_not_a_panic() {
     server.kill();
     let session = SessionId::random();
     let errors = [
-        store.bind_ticket(&ticket(), binding(session)).await.err(),
-        store.take_ticket(&ticket()).await.err(),
+        store
+            .bind_ticket(&store.ticket_key(&ticket()), binding(session))
+            .await
+            .err(),
+        store.take_ticket(&store.ticket_key(&ticket())).await.err(),
         store.session(&session).await.err(),
-        store.forget_ticket(&ticket()).await.err(),
+        store
+            .forget_ticket(&store.ticket_key(&ticket()))
+            .await
+            .err(),
     ];
     for error in errors {
         let error = error.expect("an operation on a dead Redis fails");
@@ -267,7 +308,7 @@ async fn store_urls_choose_the_store() {
     let redis = AnyStore::from_url(&server.url(), &config).await.unwrap();
     assert!(matches!(redis, AnyStore::Redis(_)));
     assert!(redis
-        .bind_ticket(&ticket(), binding(SessionId::random()))
+        .bind_ticket(&redis.ticket_key(&ticket()), binding(SessionId::random()))
         .await
         .unwrap());
     for bad in [
@@ -360,24 +401,27 @@ async fn altered_moved_or_forged_values_never_open() {
     // Real entries of every map for `ticket()` and `session`, and of `other_ticket`.
     let write_all = || async {
         store
-            .bind_ticket(&ticket(), binding(session))
+            .bind_ticket(&store.ticket_key(&ticket()), binding(session))
             .await
             .unwrap();
         store
-            .bind_ticket(&other_ticket, binding(other))
+            .bind_ticket(&store.ticket_key(&other_ticket), binding(other))
             .await
             .unwrap();
         store
-            .stash(&ticket(), stashed(session, "parent"))
+            .stash(&store.ticket_key(&ticket()), stashed(session, "parent"))
             .await
             .unwrap();
         store
-            .stash(&other_ticket, stashed(other, "attacker"))
+            .stash(&store.ticket_key(&other_ticket), stashed(other, "attacker"))
             .await
             .unwrap();
-        store.remember_validated(&ticket(), session).await.unwrap();
         store
-            .remember_validated(&other_ticket, other)
+            .remember_validated(&store.ticket_key(&ticket()), session)
+            .await
+            .unwrap();
+        store
+            .remember_validated(&store.ticket_key(&other_ticket), other)
             .await
             .unwrap();
         store.put_session(&session, parent_state()).await.unwrap();
@@ -440,14 +484,27 @@ async fn altered_moved_or_forged_values_never_open() {
         }
         assert_eq!(count, 8, "{attack}");
         assert_eq!(
-            store.take_ticket(&ticket()).await.unwrap(),
+            store
+                .take_ticket(&store.ticket_key(&ticket()))
+                .await
+                .unwrap(),
             None,
             "{attack}"
         );
-        assert_eq!(store.take_stash(&ticket()).await.unwrap(), None, "{attack}");
+        assert_eq!(
+            store
+                .take_stash(&store.ticket_key(&ticket()))
+                .await
+                .unwrap(),
+            None,
+            "{attack}"
+        );
         assert_eq!(store.session(&session).await.unwrap(), None, "{attack}");
         assert_eq!(
-            store.forget_ticket(&ticket()).await.unwrap(),
+            store
+                .forget_ticket(&store.ticket_key(&ticket()))
+                .await
+                .unwrap(),
             None,
             "{attack}"
         );
@@ -536,12 +593,18 @@ async fn a_reader_of_redis_finds_no_identity_in_clear() {
     }
     entry.ent_answer = Some("<cas:user>AC-BORDEAUX$parent.durand</cas:user>".to_owned());
     store
-        .bind_ticket(&ticket(), binding(session))
+        .bind_ticket(&store.ticket_key(&ticket()), binding(session))
         .await
         .unwrap();
-    store.stash(&ticket(), entry).await.unwrap();
+    store
+        .stash(&store.ticket_key(&ticket()), entry)
+        .await
+        .unwrap();
     store.put_session(&session, parent_state()).await.unwrap();
-    store.remember_validated(&ticket(), session).await.unwrap();
+    store
+        .remember_validated(&store.ticket_key(&ticket()), session)
+        .await
+        .unwrap();
     store
         .swap_last_pupil("pseudonym", pupil("701294"), 1)
         .await
@@ -596,16 +659,26 @@ async fn a_stash_entry_written_back_after_its_lifetime_is_refused() {
     let mut conn = raw(&server).await;
     let session = SessionId([8; 16]);
     store
-        .stash(&ticket(), stashed(session, "parent"))
+        .stash(&store.ticket_key(&ticket()), stashed(session, "parent"))
         .await
         .unwrap();
     let keys = all_keys(&mut conn).await;
     let recorded = get(&mut conn, &keys[0]).await;
-    assert!(store.take_stash(&ticket()).await.unwrap().is_some());
+    assert!(store
+        .take_stash(&store.ticket_key(&ticket()))
+        .await
+        .unwrap()
+        .is_some());
     // Sequencing only: the entry's lifetime passes (the assertion holds however late).
     tokio::time::sleep(Duration::from_millis(300)).await;
     set(&mut conn, &keys[0], &recorded).await;
-    assert_eq!(store.take_stash(&ticket()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .take_stash(&store.ticket_key(&ticket()))
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.stats().unauthentic, 1);
 }
 
@@ -632,10 +705,22 @@ async fn a_value_planted_under_the_old_unkeyed_key_is_never_read() {
     )
     .await;
     set(&mut conn, &old("t"), br#"{"v":"https://s/","t":1}"#).await;
-    assert_eq!(store.take_stash(&ticket()).await.unwrap(), None);
-    assert_eq!(store.take_ticket(&ticket()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .take_stash(&store.ticket_key(&ticket()))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_ticket(&store.ticket_key(&ticket()))
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store
-        .bind_ticket(&ticket(), binding(SessionId([4; 16])))
+        .bind_ticket(&store.ticket_key(&ticket()), binding(SessionId([4; 16])))
         .await
         .unwrap());
     // The new binding went to a key of its own, beside the two planted ones.
@@ -692,29 +777,41 @@ async fn entries_written_under_the_old_key_are_read_while_it_is_second_in_the_li
     );
 
     before
-        .bind_ticket(&ticket(), binding(session))
+        .bind_ticket(&before.ticket_key(&ticket()), binding(session))
         .await
         .unwrap();
-    before.bind_ticket(&t2, binding(session)).await.unwrap();
     before
-        .stash(&ticket(), stashed(session, "parent"))
+        .bind_ticket(&before.ticket_key(&t2), binding(session))
+        .await
+        .unwrap();
+    before
+        .stash(&before.ticket_key(&ticket()), stashed(session, "parent"))
         .await
         .unwrap();
     before.put_session(&session, parent_state()).await.unwrap();
-    before.remember_validated(&ticket(), session).await.unwrap();
+    before
+        .remember_validated(&before.ticket_key(&ticket()), session)
+        .await
+        .unwrap();
     before
         .swap_last_pupil("k", pupil("701294"), 7)
         .await
         .unwrap();
 
     // A ticket binds once, whichever key its first binding used.
-    assert!(!during.bind_ticket(&t2, binding(session)).await.unwrap());
+    assert!(!during
+        .bind_ticket(&during.ticket_key(&t2), binding(session))
+        .await
+        .unwrap());
     assert_eq!(
-        during.take_ticket(&t2).await.unwrap(),
+        during.take_ticket(&during.ticket_key(&t2)).await.unwrap(),
         Some(binding(session))
     );
     assert_eq!(
-        during.take_stash(&ticket()).await.unwrap(),
+        during
+            .take_stash(&during.ticket_key(&ticket()))
+            .await
+            .unwrap(),
         Some(stashed(session, "parent"))
     );
     assert_eq!(
@@ -722,7 +819,10 @@ async fn entries_written_under_the_old_key_are_read_while_it_is_second_in_the_li
         Some(parent_state())
     );
     assert_eq!(
-        during.forget_ticket(&ticket()).await.unwrap(),
+        during
+            .forget_ticket(&during.ticket_key(&ticket()))
+            .await
+            .unwrap(),
         Some(session)
     );
     assert_eq!(
@@ -785,18 +885,38 @@ async fn an_acl_user_limited_to_bonenfants_prefix_is_enough() {
         let store = RedisStore::connect(&url, &config).await.unwrap();
         let session = SessionId::random();
         assert!(store
-            .bind_ticket(&ticket(), binding(session))
+            .bind_ticket(&store.ticket_key(&ticket()), binding(session))
             .await
             .unwrap());
-        assert!(store.take_ticket(&ticket()).await.unwrap().is_some());
-        assert!(store.stash(&ticket(), stashed(session, "p")).await.unwrap());
-        assert!(store.take_stash(&ticket()).await.unwrap().is_some());
+        assert!(store
+            .take_ticket(&store.ticket_key(&ticket()))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .stash(&store.ticket_key(&ticket()), stashed(session, "p"))
+            .await
+            .unwrap());
+        assert!(store
+            .take_stash(&store.ticket_key(&ticket()))
+            .await
+            .unwrap()
+            .is_some());
         store.put_session(&session, parent_state()).await.unwrap();
         assert!(store.session(&session).await.unwrap().is_some());
         let learn = session_support::learn_and_count(session_support::child("acl", 0));
         store.update_session(&session, learn).await.unwrap();
-        store.remember_validated(&ticket(), session).await.unwrap();
-        assert_eq!(store.forget_ticket(&ticket()).await.unwrap(), Some(session));
+        store
+            .remember_validated(&store.ticket_key(&ticket()), session)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .forget_ticket(&store.ticket_key(&ticket()))
+                .await
+                .unwrap(),
+            Some(session)
+        );
         store.swap_last_pupil("k", pupil("1"), 1).await.unwrap();
         store.drop_session(&session).await.unwrap();
         let _: () = redis::cmd("FLUSHDB").query_async(&mut admin).await.unwrap();
@@ -828,11 +948,14 @@ async fn rediss_connects_through_tls_verified_against_the_given_ca() {
     };
     let store = AnyStore::from_url(&server.url(), &config).await.unwrap();
     assert!(store
-        .bind_ticket(&ticket(), binding(SessionId([7; 16])))
+        .bind_ticket(&store.ticket_key(&ticket()), binding(SessionId([7; 16])))
         .await
         .unwrap());
     assert_eq!(
-        store.take_ticket(&ticket()).await.unwrap(),
+        store
+            .take_ticket(&store.ticket_key(&ticket()))
+            .await
+            .unwrap(),
         Some(binding(SessionId([7; 16])))
     );
 
@@ -903,13 +1026,16 @@ async fn the_store_works_again_once_redis_is_back() {
     };
     let store = RedisStore::connect(&server.url(), &config).await.unwrap();
     server.kill();
-    assert!(store.take_ticket(&ticket()).await.is_err());
+    assert!(store
+        .take_ticket(&store.ticket_key(&ticket()))
+        .await
+        .is_err());
     server.restart();
     // The connection comes back on its own; a few calls may still see the old one fail.
     let mut bound = None;
     for _ in 0..20 {
         match store
-            .bind_ticket(&ticket(), binding(SessionId::random()))
+            .bind_ticket(&store.ticket_key(&ticket()), binding(SessionId::random()))
             .await
         {
             Ok(result) => {

@@ -4,7 +4,7 @@ use super::memory::MemoryStore;
 use super::redis::RedisStore;
 use super::{
     SessionChange, SessionId, SessionState, SessionStore, SessionUpdate, StashedValidation,
-    StoreConfig, StoreError, StoreStats, TicketBinding,
+    StoreConfig, StoreError, StoreStats, TicketBinding, TicketKey,
 };
 use crate::cas::ServiceTicket;
 use crate::pupil::PupilKey;
@@ -46,24 +46,28 @@ macro_rules! dispatch {
 }
 
 impl SessionStore for AnyStore {
+    fn ticket_key(&self, ticket: &ServiceTicket) -> TicketKey {
+        match self {
+            AnyStore::Memory(store) => store.ticket_key(ticket),
+            AnyStore::Redis(store) => store.ticket_key(ticket),
+        }
+    }
+
     async fn bind_ticket(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         binding: TicketBinding,
     ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.bind_ticket(ticket, binding))
     }
 
-    async fn take_ticket(
-        &self,
-        ticket: &ServiceTicket,
-    ) -> Result<Option<TicketBinding>, StoreError> {
+    async fn take_ticket(&self, ticket: &TicketKey) -> Result<Option<TicketBinding>, StoreError> {
         dispatch!(self, s => s.take_ticket(ticket))
     }
 
     async fn stash(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         entry: StashedValidation,
     ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.stash(ticket, entry))
@@ -71,7 +75,7 @@ impl SessionStore for AnyStore {
 
     async fn take_stash(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
     ) -> Result<Option<StashedValidation>, StoreError> {
         dispatch!(self, s => s.take_stash(ticket))
     }
@@ -102,13 +106,13 @@ impl SessionStore for AnyStore {
 
     async fn remember_validated(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         session: SessionId,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.remember_validated(ticket, session))
     }
 
-    async fn forget_ticket(&self, ticket: &ServiceTicket) -> Result<Option<SessionId>, StoreError> {
+    async fn forget_ticket(&self, ticket: &TicketKey) -> Result<Option<SessionId>, StoreError> {
         dispatch!(self, s => s.forget_ticket(ticket))
     }
 

@@ -25,35 +25,73 @@ use crate::pupil::{PupilKey, Uai};
 
 pub(crate) use super::seal::Digest;
 
+/// A ticket as the store names it: its keyed digests under every accepted store key,
+/// current first. A validation asks the store about one ticket up to four times (the
+/// stash, the binding, the claim and its take); each digest is an HMAC-SHA256, so the
+/// caller computes them once ([`super::SessionStore::ticket_key`]) and passes this to
+/// every call about that ticket. `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct TicketKey {
+    /// Never empty: there is at least the current key.
+    digests: Vec<Digest>,
+}
+
+impl TicketKey {
+    /// The digests of `ticket` under `keys`.
+    pub(crate) fn new(keys: &StoreKeys, ticket: &ServiceTicket) -> Self {
+        let (domain, input) = Subject::ticket_parts(ticket);
+        Self {
+            digests: keys.digests(domain, input),
+        }
+    }
+}
+
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketKey(<redacted>)")
+    }
+}
+
 /// What an entry is about, as its store key stands for it: a domain and the secret
 /// bytes, digested under the store key.
 #[derive(Clone, Copy)]
 pub(crate) enum Subject<'a> {
-    Ticket(&'a ServiceTicket),
+    /// Digested already, by [`TicketKey::new`].
+    Ticket(&'a TicketKey),
     Session(&'a SessionId),
     /// A caller-built key (last-pupil map): fixed length whatever the caller passes.
     CallerKey(&'a str),
 }
 
 impl Subject<'_> {
-    fn parts(&self) -> (&'static [u8], &[u8]) {
+    fn ticket_parts(ticket: &ServiceTicket) -> (&'static [u8], &[u8]) {
+        (b"bonenfant.ticket", ticket.expose().as_bytes())
+    }
+
+    /// The domain and the bytes to digest; a ticket's digests are already computed.
+    fn parts(&self) -> Result<(&'static [u8], &[u8]), &TicketKey> {
         match self {
-            Subject::Ticket(ticket) => (b"bonenfant.ticket", ticket.expose().as_bytes()),
-            Subject::Session(id) => (b"bonenfant.session", &id.0),
-            Subject::CallerKey(key) => (b"bonenfant.last_pupil", key.as_bytes()),
+            Subject::Ticket(key) => Err(key),
+            Subject::Session(id) => Ok((b"bonenfant.session", &id.0)),
+            Subject::CallerKey(key) => Ok((b"bonenfant.last_pupil", key.as_bytes())),
         }
     }
 
     /// The digest under the current key: where a new entry goes.
     pub(crate) fn digest(&self, keys: &StoreKeys) -> Digest {
-        let (domain, input) = self.parts();
-        keys.digest(domain, input)
+        match self.parts() {
+            // `TicketKey::new` never leaves the list empty (`StoreKeys` is never empty).
+            Err(ticket) => ticket.digests[0],
+            Ok((domain, input)) => keys.digest(domain, input),
+        }
     }
 
     /// The digests under every accepted key, current first: where an entry may be.
     pub(crate) fn digests(&self, keys: &StoreKeys) -> Vec<Digest> {
-        let (domain, input) = self.parts();
-        keys.digests(domain, input)
+        match self.parts() {
+            Err(ticket) => ticket.digests.clone(),
+            Ok((domain, input)) => keys.digests(domain, input),
+        }
     }
 }
 
@@ -580,7 +618,7 @@ mod tests {
         let ticket = ServiceTicket::parse("ST-00000000000000000000").unwrap();
         let session = SessionId([0; 16]);
         let digests = [
-            Subject::Ticket(&ticket).digest(&keys),
+            Subject::Ticket(&TicketKey::new(&keys, &ticket)).digest(&keys),
             Subject::Session(&session).digest(&keys),
             Subject::CallerKey("ST-00000000000000000000").digest(&keys),
         ];

@@ -15,7 +15,7 @@ use super::codec::{self, Digest, Subject};
 use super::expiring::{Change, ExpiringMap, Insert};
 use super::{
     Clock, SessionChange, SessionId, SessionState, SessionStore, SessionUpdate, StashedValidation,
-    StoreConfig, StoreError, StoreKeys, StoreStats, SystemClock, TicketBinding,
+    StoreConfig, StoreError, StoreKeys, StoreStats, SystemClock, TicketBinding, TicketKey,
 };
 use crate::cas::ServiceTicket;
 use crate::pupil::PupilKey;
@@ -64,7 +64,7 @@ impl MemoryStore {
         self.clock.now_ms()
     }
 
-    fn ticket(&self, ticket: &ServiceTicket) -> Digest {
+    fn ticket(&self, ticket: &TicketKey) -> Digest {
         Subject::Ticket(ticket).digest(&self.keys)
     }
 
@@ -84,9 +84,13 @@ impl MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
+    fn ticket_key(&self, ticket: &ServiceTicket) -> TicketKey {
+        TicketKey::new(&self.keys, ticket)
+    }
+
     async fn bind_ticket(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         binding: TicketBinding,
     ) -> Result<bool, StoreError> {
         let inserted = self.tickets.insert_new(
@@ -97,10 +101,7 @@ impl SessionStore for MemoryStore {
         Ok(inserted == Insert::Inserted)
     }
 
-    async fn take_ticket(
-        &self,
-        ticket: &ServiceTicket,
-    ) -> Result<Option<TicketBinding>, StoreError> {
+    async fn take_ticket(&self, ticket: &TicketKey) -> Result<Option<TicketBinding>, StoreError> {
         self.tickets
             .take(&self.ticket(ticket), self.now())
             .map(|bytes| codec::decode_binding(&bytes))
@@ -109,7 +110,7 @@ impl SessionStore for MemoryStore {
 
     async fn stash(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         entry: StashedValidation,
     ) -> Result<bool, StoreError> {
         let inserted =
@@ -120,7 +121,7 @@ impl SessionStore for MemoryStore {
 
     async fn take_stash(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
     ) -> Result<Option<StashedValidation>, StoreError> {
         self.stash
             .take(&self.ticket(ticket), self.now())
@@ -190,7 +191,7 @@ impl SessionStore for MemoryStore {
 
     async fn remember_validated(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         session: SessionId,
     ) -> Result<(), StoreError> {
         self.validated.put(
@@ -200,7 +201,7 @@ impl SessionStore for MemoryStore {
         )
     }
 
-    async fn forget_ticket(&self, ticket: &ServiceTicket) -> Result<Option<SessionId>, StoreError> {
+    async fn forget_ticket(&self, ticket: &TicketKey) -> Result<Option<SessionId>, StoreError> {
         let key = self.ticket(ticket);
         let now = self.now();
         self.tickets.tombstone(&key, now);
@@ -308,6 +309,7 @@ mod tests {
             service: "https://s/".to_owned(),
             issued_at_ms: 0,
         };
+        let ticket = store.ticket_key(&ticket);
         assert!(run(store.bind_ticket(&ticket, binding)).unwrap());
         clock.advance(StoreConfig::MAX_TICKET_TTL);
         assert_eq!(run(store.take_ticket(&ticket)).unwrap(), None);

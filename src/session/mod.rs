@@ -48,6 +48,7 @@ use std::time::Duration;
 
 pub use any::AnyStore;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use codec::TicketKey;
 pub use seal::{StoreKeyError, StoreKeys, MIN_KEY_BYTES};
 
 use crate::cas::{Outcome, ServiceTicket};
@@ -371,12 +372,16 @@ impl Default for StoreConfig {
 
 /// The session map. Every method is atomic with respect to the others.
 pub trait SessionStore: Send + Sync + 'static {
+    /// How this store names `ticket`: computed once and passed to every call about it
+    /// (each computation is a keyed digest per accepted store key).
+    fn ticket_key(&self, ticket: &ServiceTicket) -> TicketKey;
+
     /// Records the front channel's ticket → binding. A ticket binds at most once:
     /// returns `false` (and changes nothing) when it is already bound, or was taken or
     /// forgotten less than the ticket TTL ago.
     fn bind_ticket(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         binding: TicketBinding,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
@@ -384,20 +389,20 @@ pub trait SessionStore: Send + Sync + 'static {
     /// binding is never returned). Exactly one of concurrent takers gets it.
     fn take_ticket(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
     ) -> impl Future<Output = Result<Option<TicketBinding>, StoreError>> + Send;
 
     /// One-shot stash for a ticket validated early (retry strategy).
     fn stash(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         entry: StashedValidation,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Atomically removes and returns the stash entry (one-shot, like `take_ticket`).
     fn take_stash(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
     ) -> impl Future<Output = Result<Option<StashedValidation>, StoreError>> + Send;
 
     /// The session's state; a read extends its idle TTL.
@@ -481,7 +486,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// naming that ticket can drop the session's state.
     fn remember_validated(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         session: SessionId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -490,7 +495,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The caller drops that session's state.
     fn forget_ticket(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
     ) -> impl Future<Output = Result<Option<SessionId>, StoreError>> + Send;
 
     /// Back-channel-only correlation and flip detection: the last pupil asserted for a

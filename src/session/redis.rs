@@ -51,7 +51,7 @@ use super::clock::{Clock as _, SystemClock};
 use super::codec::{self, within_bound, Digest, Subject};
 use super::{
     SessionChange, SessionId, SessionState, SessionStore, SessionUpdate, StashedValidation,
-    StoreConfig, StoreError, StoreKeys, StoreStats, TicketBinding,
+    StoreConfig, StoreError, StoreKeys, StoreStats, TicketBinding, TicketKey,
 };
 use crate::cas::ServiceTicket;
 use crate::code::Code;
@@ -515,9 +515,13 @@ fn unavailable(error: RedisError) -> StoreError {
 }
 
 impl SessionStore for RedisStore {
+    fn ticket_key(&self, ticket: &ServiceTicket) -> TicketKey {
+        TicketKey::new(&self.keys, ticket)
+    }
+
     async fn bind_ticket(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         binding: TicketBinding,
     ) -> Result<bool, StoreError> {
         let plain = codec::encode_binding(&binding);
@@ -530,10 +534,7 @@ impl SessionStore for RedisStore {
         .await
     }
 
-    async fn take_ticket(
-        &self,
-        ticket: &ServiceTicket,
-    ) -> Result<Option<TicketBinding>, StoreError> {
+    async fn take_ticket(&self, ticket: &TicketKey) -> Result<Option<TicketBinding>, StoreError> {
         self.take(Map::Tickets, Subject::Ticket(ticket))
             .await?
             .map(|plain| codec::decode_binding(&plain))
@@ -542,7 +543,7 @@ impl SessionStore for RedisStore {
 
     async fn stash(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         entry: StashedValidation,
     ) -> Result<bool, StoreError> {
         let plain = codec::encode_stash(&entry);
@@ -557,7 +558,7 @@ impl SessionStore for RedisStore {
 
     async fn take_stash(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
     ) -> Result<Option<StashedValidation>, StoreError> {
         self.take(Map::Stash, Subject::Ticket(ticket))
             .await?
@@ -657,7 +658,7 @@ impl SessionStore for RedisStore {
 
     async fn remember_validated(
         &self,
-        ticket: &ServiceTicket,
+        ticket: &TicketKey,
         session: SessionId,
     ) -> Result<(), StoreError> {
         let (key, digest) = self.place(Map::Validated, Subject::Ticket(ticket));
@@ -667,7 +668,7 @@ impl SessionStore for RedisStore {
         self.query::<()>(&cmd).await
     }
 
-    async fn forget_ticket(&self, ticket: &ServiceTicket) -> Result<Option<SessionId>, StoreError> {
+    async fn forget_ticket(&self, ticket: &TicketKey) -> Result<Option<SessionId>, StoreError> {
         let subject = Subject::Ticket(ticket);
         let validated = self.places(Map::Validated, subject);
         let mut pipe = ::redis::pipe();

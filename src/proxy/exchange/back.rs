@@ -23,7 +23,9 @@ use crate::pin::{self, Inspection};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::ConnInfo;
 use crate::pupil::{PupilKey, Uai};
-use crate::session::{SessionChange, SessionId, SessionStore, StashedValidation, TicketBinding};
+use crate::session::{
+    SessionChange, SessionId, SessionStore, StashedValidation, TicketBinding, TicketKey,
+};
 use crate::verdict::{rule, Judgement, Verdict};
 
 /// The fields of one validation's summary event, filled as the phase goes.
@@ -125,15 +127,21 @@ impl CasExchange {
         // A store outage degrades to observing, never to refusing logins: the ticket goes
         // to the ENT, which refuses it if bonenfant already validated it (a stash it can
         // no longer read), so no identity is made up either way.
-        match self.store.take_stash(&request.ticket).await {
-            Ok(Some(stashed)) => return self.answer_stashed(summary, &request, stashed).await,
+        // The ticket's store key, once for every call below (a keyed digest each).
+        let ticket = self.store.ticket_key(&request.ticket);
+        match self.store.take_stash(&ticket).await {
+            Ok(Some(stashed)) => {
+                return self
+                    .answer_stashed(summary, &request, &ticket, stashed)
+                    .await
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(
                 code = %e.code(),
                 "session store unavailable; validation forwarded to the ENT"
             ),
         }
-        let binding = match self.store.take_ticket(&request.ticket).await {
+        let binding = match self.store.take_ticket(&ticket).await {
             Ok(binding) => binding,
             Err(e) => {
                 tracing::warn!(
@@ -152,7 +160,7 @@ impl CasExchange {
                 Failure::new("INVALID_TICKET", "ticket not issued through this proxy"),
             );
         }
-        if binding.is_none() && !self.claim_unbound(&request).await {
+        if binding.is_none() && !self.claim_unbound(&request, &ticket).await {
             summary.error = Some(Code::ProxyTicketReplayed);
             return self.fail(
                 summary,
@@ -213,7 +221,7 @@ impl CasExchange {
             }
             Outcome::Success(assertion) => {
                 let inspection = self
-                    .observe_success(&mut summary, &request, &assertion, session)
+                    .observe_success(&mut summary, &request, &ticket, &assertion, session)
                     .await;
                 let body = pin::success_answer(
                     &assertion,
@@ -233,16 +241,16 @@ impl CasExchange {
     /// strategy validated itself — so the ENT is never asked twice about one ticket
     /// (I1d). A store outage lets the validation through, uncorrelated, as
     /// `take_ticket`'s does: the ENT still refuses a spent ticket.
-    async fn claim_unbound(&self, request: &ValidationRequest) -> bool {
+    async fn claim_unbound(&self, request: &ValidationRequest, ticket: &TicketKey) -> bool {
         let claim = TicketBinding {
             session: None,
             service: request.service.clone(),
             issued_at_ms: self.now_ms(),
         };
-        match self.store.bind_ticket(&request.ticket, claim).await {
+        match self.store.bind_ticket(ticket, claim).await {
             Ok(true) => {
                 // Taken at once: the tombstone it leaves is what refuses a replay.
-                let _ = self.store.take_ticket(&request.ticket).await;
+                let _ = self.store.take_ticket(ticket).await;
                 true
             }
             Ok(false) => false,
@@ -259,6 +267,7 @@ impl CasExchange {
         &self,
         mut summary: ValidationSummary,
         request: &ValidationRequest,
+        ticket: &TicketKey,
         stashed: StashedValidation,
     ) -> Handled {
         summary.session = stashed.session;
@@ -293,7 +302,7 @@ impl CasExchange {
             }
             Outcome::Success(assertion) => {
                 let inspection = self
-                    .observe_success(&mut summary, request, &assertion, stashed.session)
+                    .observe_success(&mut summary, request, ticket, &assertion, stashed.session)
                     .await;
                 let body = pin::success_answer(
                     &assertion,
@@ -317,6 +326,7 @@ impl CasExchange {
         &self,
         summary: &mut ValidationSummary,
         request: &ValidationRequest,
+        ticket: &TicketKey,
         assertion: &Assertion,
         session: Option<SessionId>,
     ) -> Inspection {
@@ -380,7 +390,7 @@ impl CasExchange {
                     (SessionChange::Put(state), ())
                 })
                 .await;
-            let _ = self.store.remember_validated(&request.ticket, id).await;
+            let _ = self.store.remember_validated(ticket, id).await;
         }
         summary.expected = inspection.expected.clone();
         inspection

@@ -190,7 +190,11 @@ impl CasExchange {
             service: redirect.service.clone(),
             issued_at_ms: now,
         };
-        let bound = match self.store.bind_ticket(&redirect.ticket, binding).await {
+        let bound = match self
+            .store
+            .bind_ticket(&self.store.ticket_key(&redirect.ticket), binding)
+            .await
+        {
             Ok(bound) => bound,
             Err(e) => {
                 tracing::warn!(code = %e.code(), "could not bind a ticket to its session");

@@ -91,7 +91,12 @@ impl CasExchange {
     }
 
     async fn forget(&self, ticket: &ServiceTicket) -> Option<SessionId> {
-        let session = self.store.forget_ticket(ticket).await.ok().flatten()?;
+        let session = self
+            .store
+            .forget_ticket(&self.store.ticket_key(ticket))
+            .await
+            .ok()
+            .flatten()?;
         let _ = self.store.drop_session(&session).await;
         Some(session)
     }

@@ -76,7 +76,10 @@ impl CasExchange {
         let checked = loop {
             // Ours now: Pronote's validation of this ticket is answered from the stash,
             // so the ENT is asked about it exactly once (I1d).
-            let _ = self.store.take_ticket(&redirect.ticket).await;
+            let _ = self
+                .store
+                .take_ticket(&self.store.ticket_key(&redirect.ticket))
+                .await;
             let early = self.early_validation(&redirect, front).await;
             let ticket = FrontTicket {
                 service: &redirect.service,
@@ -110,7 +113,10 @@ impl CasExchange {
                                 service: next.service.clone(),
                                 issued_at_ms: self.now_ms(),
                             };
-                            let _ = self.store.bind_ticket(&next.ticket, binding).await;
+                            let _ = self
+                                .store
+                                .bind_ticket(&self.store.ticket_key(&next.ticket), binding)
+                                .await;
                             jar.absorb(&cookies);
                             set_cookies.extend(cookies);
                             answer = EntAnswer::Reroll { location };
@@ -355,13 +361,14 @@ impl CasExchange {
     /// Keeps an early validation for Pronote's. The ENT's bytes are a courtesy: an
     /// answer too large to keep twice is kept parsed.
     async fn stash(&self, redirect: &LoginRedirect, entry: StashedValidation) {
-        let stashed = match self.store.stash(&redirect.ticket, entry.clone()).await {
+        let ticket = self.store.ticket_key(&redirect.ticket);
+        let stashed = match self.store.stash(&ticket, entry.clone()).await {
             Err(StoreError::TooLarge { .. }) if entry.ent_answer.is_some() => {
                 let parsed = StashedValidation {
                     ent_answer: None,
                     ..entry
                 };
-                self.store.stash(&redirect.ticket, parsed).await
+                self.store.stash(&ticket, parsed).await
             }
             stashed => stashed,
         };
