@@ -24,6 +24,20 @@ pub use maud::{html, Markup, Render};
 pub use shell::{parent_page, Brand, Color, Logo, LogoError, ParentPage, MAX_LOGO_BYTES};
 pub use status::status;
 
+/// A verdict as the DSI and the helpdesk read it, in French: one wording for the
+/// report, `lookup` and the status page.
+pub fn verdict_label(verdict: &str) -> &'static str {
+    match verdict {
+        "ok" => "correct",
+        "wrong_establishment" => "mauvais établissement",
+        "wrong_child" => "mauvais enfant",
+        "flip" => "changement d'enfant",
+        "ambiguous" => "ambigu",
+        "unresolved" => "non résolu",
+        _ => "autre",
+    }
+}
+
 /// What a page's `<head>` holds besides `<meta charset="utf-8">`.
 #[derive(Clone, Copy, Debug)]
 pub struct Head<'a> {

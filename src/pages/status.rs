@@ -330,18 +330,12 @@ fn state_label(state: &str) -> &'static str {
 fn row_label(what: &str) -> &'static str {
     match what {
         "validations" => "validations",
-        "ok" => "correct",
-        "wrong_establishment" => "mauvais établissement",
-        "wrong_child" => "mauvais enfant",
-        "flip" => "changement d'enfant",
-        "ambiguous" => "ambigu",
-        "unresolved" => "non résolu",
         "wrong_landings" => "mauvais enfant ou établissement",
         "corrected" => "corrigées par l'épinglage",
         "chooser" => "choix proposé au parent",
         "gave_up" => "abandons (retry)",
         "failed" => "validations en échec",
-        _ => "autre",
+        verdict => super::verdict_label(verdict),
     }
 }
 

@@ -11,7 +11,8 @@ use std::io::{self, Write};
 
 use crate::pages::{self, html, Css, Head, Markup, Printable};
 
-use super::{verdict_label, Figures, Report, Row, Run, StrategyGroup};
+use super::{Figures, Report, Row, Run, StrategyGroup};
+use crate::pages::verdict_label;
 
 const STYLE: Css = Css("
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:0;color:#1d2733;background:#f5f6f8;line-height:1.4}

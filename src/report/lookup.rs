@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{read_lines, verdict_label, Format, ReportError, Zone};
+use super::{read_lines, Format, ReportError, Zone};
+use crate::pages::verdict_label;
 use crate::pages::{self, html, Css, Head, Markup, Printable};
 
 /// A login's events further apart than this are two logins (a parent who left the

@@ -826,19 +826,6 @@ fn skip_rest_of_line(input: &mut impl BufRead) -> Result<(), ReportError> {
     }
 }
 
-/// A verdict as the DSI and the helpdesk read it, in French.
-fn verdict_label(verdict: &str) -> &'static str {
-    match verdict {
-        "ok" => "correct",
-        "wrong_establishment" => "mauvais établissement",
-        "wrong_child" => "mauvais enfant",
-        "flip" => "changement d'enfant",
-        "ambiguous" => "ambigu",
-        "unresolved" => "non résolu",
-        _ => "autre",
-    }
-}
-
 fn rate(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
