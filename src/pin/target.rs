@@ -228,47 +228,43 @@ fn host_then_slash(mut rest: &str) -> bool {
 
 /// The offset just past the `)` closing a group whose inside starts `text`.
 fn group_end(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut chars = text.char_indices();
-    let mut in_class = false;
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '[' if !in_class => in_class = true,
-            ']' if in_class => in_class = false,
-            '(' if !in_class => depth += 1,
-            ')' if !in_class => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return Some(i + 1),
-            },
-            _ => {}
-        }
-    }
-    None
+    regex_structure(text)
+        .find(|&(_, c, depth)| c == ')' && depth == 0)
+        .map(|(i, _, _)| i + 1)
 }
 
 /// Whether the pattern has a `|` outside every group and class (an alternative that
 /// would not start with the pinned prefix).
 fn top_level_alternative(pattern: &str) -> bool {
-    let mut depth = 0usize;
-    let mut chars = pattern.chars();
-    let mut in_class = false;
-    while let Some(c) = chars.next() {
+    regex_structure(pattern).any(|(_, c, depth)| c == '|' && depth == 0)
+}
+
+/// A regex's characters outside escapes and character classes, each with its offset
+/// and the group depth before it: a `)` at depth 0 closes nothing opened in `text`.
+fn regex_structure(text: &str) -> impl Iterator<Item = (usize, char, usize)> + '_ {
+    let mut chars = text.char_indices();
+    let (mut depth, mut in_class) = (0usize, false);
+    std::iter::from_fn(move || loop {
+        let (i, c) = chars.next()?;
         match c {
             '\\' => {
                 chars.next();
             }
             '[' if !in_class => in_class = true,
             ']' if in_class => in_class = false,
-            '(' if !in_class => depth += 1,
-            ')' if !in_class => depth = depth.saturating_sub(1),
-            '|' if !in_class && depth == 0 => return true,
-            _ => {}
+            _ if in_class => {}
+            '(' => {
+                depth += 1;
+                return Some((i, c, depth - 1));
+            }
+            ')' => {
+                let before = depth;
+                depth = depth.saturating_sub(1);
+                return Some((i, c, before));
+            }
+            _ => return Some((i, c, depth)),
         }
-    }
-    false
+    })
 }
 
 #[cfg(test)]
