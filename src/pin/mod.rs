@@ -15,8 +15,8 @@ use crate::cas::{self, AnswerContext, Assertion, ResponseFormat};
 use crate::config::{PinMode, PinSettings};
 use crate::events::PinOutcome;
 use crate::pupil::{
-    self, Designations, EstablishmentPattern, ExtractionRules, Intent, PrincipalKind, PupilKey,
-    SharedIndex, Uai,
+    self, Designations, EstablishmentPattern, ExtractionRules, Intent, PrincipalChildren,
+    PrincipalKind, PupilKey, SharedIndex, Uai,
 };
 use crate::session::clock::duration_ms;
 use crate::session::{KnownChild, ObservedAssertion, SessionState};
@@ -78,8 +78,9 @@ impl Inspector {
         // A session's memory counts only for the principal it belongs to (T05: a cookie
         // carried to another person's login says nothing about their children).
         let session = session.filter(|s| s.principal.as_deref() == Some(&assertion.principal));
-        let known = self.known_children(
-            &assertion.principal,
+        let directory = index.and_then(|i| i.principal(&assertion.principal));
+        let known = known_children(
+            directory.as_ref(),
             designations.0.iter().map(|d| &d.key),
             session,
         );
@@ -95,7 +96,6 @@ impl Inspector {
                 .find(|k| expected.as_ref().is_some_and(|e| &k.uai == e))
         });
         let intent = pupil::intent(pin, &known, expected.as_ref(), sticky);
-        let directory = index.and_then(|i| i.principal(&assertion.principal));
         let judgement = verdict::judge(&VerdictInput {
             kind,
             expected: expected.as_ref(),
@@ -126,24 +126,33 @@ impl Inspector {
     ) -> Vec<PupilKey> {
         let index = self.index.load();
         let listed = index.as_ref().and_then(|i| i.principal(principal));
-        let mut known: Vec<PupilKey> = Vec::new();
-        let mut add = |key: &PupilKey| {
-            // A child the directory says is another family's is never offered, nor
-            // aimed at: the ENT asserting it does not make it this parent's.
-            let stranger = listed.as_ref().is_some_and(|l| l.rules_out(key));
-            if !stranger && !known.contains(key) {
-                known.push(key.clone());
-            }
-        };
-        first.into_iter().for_each(&mut add);
-        for known in session.iter().flat_map(|s| &s.known) {
-            add(&known.key);
-        }
-        for key in listed.iter().flat_map(|l| &l.children) {
-            add(key);
-        }
-        known
+        known_children(listed.as_ref(), first, session)
     }
+}
+
+/// [`Inspector::known_children`], given what the directory says of the principal.
+fn known_children<'a>(
+    listed: Option<&PrincipalChildren>,
+    first: impl IntoIterator<Item = &'a PupilKey>,
+    session: Option<&SessionState>,
+) -> Vec<PupilKey> {
+    let mut known: Vec<PupilKey> = Vec::new();
+    let mut add = |key: &PupilKey| {
+        // A child the directory says is another family's is never offered, nor aimed
+        // at: the ENT asserting it does not make it this parent's.
+        let stranger = listed.is_some_and(|l| l.rules_out(key));
+        if !stranger && !known.contains(key) {
+            known.push(key.clone());
+        }
+    };
+    first.into_iter().for_each(&mut add);
+    for known in session.iter().flat_map(|s| &s.known) {
+        add(&known.key);
+    }
+    for key in listed.iter().flat_map(|l| &l.children) {
+        add(key);
+    }
+    known
 }
 
 /// The front-channel decision of the retry and rewrite strategies, after bonenfant
