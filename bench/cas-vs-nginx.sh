@@ -15,7 +15,10 @@
 # iterations); BONENFANT_BIN and BARE_HYPER_BIN (binaries already built: no build);
 # BONENFANT_BASELINE (another bonenfant binary, e.g. the build before a change: adds
 # rows baseline and baseline-fwd, run like bonenfant and bonenfant-fwd in every round
-# and in the latency runs, on :18095 with its own trace); CAS_VS_NGINX_RAW (a file to keep wrk's raw output in).
+# and in the latency runs, on :18095 with its own trace); RUNTIME_SHAPES=1 (adds rows
+# bare-reuseport and bare-multi: the bare proxy with one SO_REUSEPORT socket per
+# worker, and on one multi-thread runtime, on :18096 and :18097); CAS_VS_NGINX_RAW (a
+# file to keep wrk's raw output in).
 #
 # Run it where nothing else is busy: the machine is the instrument. It prints the load
 # average around every run; results are only comparable within one run. Installs what
@@ -35,6 +38,8 @@
 #           JSON line; the answer goes back verbatim (the default)
 #   :18093  the same without --trace-log (row bonenfant-notrace: what the trace costs)
 #   :18094  benches/bare_hyper_proxy.rs: hyper alone, bonenfant's runtime shape (the floor)
+#   :18096, :18097  (RUNTIME_SHAPES=1) the same with one SO_REUSEPORT socket per worker,
+#           and on one multi-thread runtime
 #
 # Throughput: ROUNDS rounds, each running every target once with CONNECTIONS
 # connections, in an order that rotates from round to round; per target the median
@@ -267,9 +272,10 @@ if [ "$mode" = instructions ]; then
         callgrind_control --dump="$name" "$pid" >/dev/null 2>&1
         dump=$(ls -t "$work"/cg."$pid".* | head -1)
         cp "$dump" "$out_dir/$name.callgrind"
-        # Instructions (the `summary:` line) and calls to the allocator: `cfn=` names the
-        # function called, `calls=` follows; a function is named `(id) name` the first
-        # time, in an `fn=` or a `cfn=` line, and `(id)` after.
+        # Instructions (the `summary:` line) and calls to the allocator (glibc's, or
+        # mimalloc's aligned entry points that bonenfant's global allocator calls): `cfn=`
+        # names the function called, `calls=` follows; a function is named `(id) name`
+        # the first time, in an `fn=` or a `cfn=` line, and `(id)` after.
         awk -v name="$name" '
             /^CAS / { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } next }
             /^summary:/ { ir = $2 }
@@ -280,7 +286,7 @@ if [ "$mode" = instructions ]; then
             }
             /^calls=/ {
                 split($1, c, "=")
-                if (callee == "malloc" || callee == "calloc" || callee == "realloc") allocs += c[2]
+                if (callee ~ /^(malloc|calloc|realloc|mi_(malloc|zalloc|realloc)_aligned)$/) allocs += c[2]
             }
             END {
                 printf "%-14s %8d %12.0f %10.1f %s\n", name, f["requests"], ir / f["requests"],
@@ -309,6 +315,14 @@ start_bonenfant 18093
 notrace_pid=$started
 ports=(18091 18092 18093 18094)
 targets=(ent nginx bare-hyper bonenfant-fwd bonenfant bonenfant-notrace)
+if [ -n "${RUNTIME_SHAPES:-}" ]; then
+    "$bare_bin" 127.0.0.1:18096 127.0.0.1:18090 auto reuseport 2>"$work/bare-reuseport.stderr" &
+    reuseport_pid=$! && pids+=("$reuseport_pid")
+    "$bare_bin" 127.0.0.1:18097 127.0.0.1:18090 auto multi 2>"$work/bare-multi.stderr" &
+    multi_pid=$! && pids+=("$multi_pid")
+    ports+=(18096 18097)
+    targets+=(bare-reuseport bare-multi)
+fi
 if [ -n "$baseline" ]; then
     use=$baseline start_bonenfant 18095 --trace-log "$work/baseline.jsonl"
     baseline_pid=$started
@@ -331,6 +345,8 @@ run() {
         ent) port=18090 ;;
         nginx) port=18091 && read -ra cpu_pids <<<"$proxy_workers" ;;
         bare-hyper) port=18094 && cpu_pids=("$bare_pid") ;;
+        bare-reuseport) port=18096 && cpu_pids=("$reuseport_pid") ;;
+        bare-multi) port=18097 && cpu_pids=("$multi_pid") ;;
         bonenfant-notrace) port=18093 && cpu_pids=("$notrace_pid") ;;
         bonenfant-fwd) port=18092 path=/static/answer.xml && cpu_pids=("$bon_pid") ;;
         bonenfant) port=18092 && cpu_pids=("$bon_pid") ;;
