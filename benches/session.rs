@@ -24,6 +24,11 @@ use bonenfant::session::{
 use criterion::{criterion_group, Criterion, Throughput};
 use futures_util::FutureExt as _;
 
+// The allocator `bonenfant serve` runs with (src/main.rs): resident memory per session
+// depends on it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Live sessions in the memory measurement: enough for the per-session figure to
 /// dwarf the fixed costs.
 const SESSIONS: usize = 200_000;

@@ -17,6 +17,11 @@ use bonenfant::pupil::aaf::LoadReport;
 use bonenfant::pupil::directory::{self, Directory, DirectoryError};
 use bonenfant::sim::{self, Synthetic as _};
 
+// mimalloc: about 5 % fewer instructions per proxied request than glibc's allocator, and
+// no more resident memory per session (docs/performance.md, third round).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "bonenfant",
