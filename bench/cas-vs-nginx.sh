@@ -43,8 +43,9 @@
 #
 # Throughput: ROUNDS rounds, each running every target once with CONNECTIONS
 # connections, in an order that rotates from round to round; per target the median
-# req/s and CPU time per request of the proxy's own processes (from /proc, steadier than
-# throughput on a shared machine), and the median of each round's ratio to nginx.
+# req/s, CPU time and context switches per request of the proxy's own processes (from
+# /proc, steadier than throughput on a shared machine), and the median of each round's
+# ratio to nginx.
 # Row bonenfant-fwd sends the same requests through the same bonenfant under a path
 # that names no CAS endpoint: forwarded and streamed back, not inspected.
 # Latency, once per target: p50 on one connection (added latency = p50 − the ENT's own
@@ -333,6 +334,12 @@ for port in "${ports[@]}"; do wait_port "$port"; check_answer "$port"; done
 
 # CPU ticks (user + system) of the given processes.
 ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s + 0}'; }
+# Context switches (voluntary and involuntary, all threads) of the given processes: a
+# request that sleeps and wakes more often pays the scheduler more, in the kernel.
+switches() {
+    for p in "$@"; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+        awk '/ctxt_switches/ {s += $2} END {print s + 0}'
+}
 proxy_workers=$(pgrep -P "$(cat "$work/proxy.pid")" | tr '\n' ' ')
 hz=$(getconf CLK_TCK)
 validations() { grep -c '"event":"validate"' "$trace" || true; }
@@ -354,30 +361,33 @@ run() {
         baseline) port=18095 && cpu_pids=("$baseline_pid") ;;
     esac
     before_cpu=$(ticks "${cpu_pids[@]}")
+    local before_csw && before_csw=$(switches "${cpu_pids[@]}")
     before_val=$(validations)
     load_before=$(cut -d' ' -f1 /proc/loadavg)
     next_run && out=$(wrk_run "$port" "$conns" "$thr" "$path" "$pace")
     sleep 0.2
     local cpu=$(($(ticks "${cpu_pids[@]}") - before_cpu))
+    local csw=$(($(switches "${cpu_pids[@]}") - before_csw))
     local served=$(($(validations) - before_val))
     printf '### %s round %s c=%s t=%s pace=%s\n%s\n' "$name" "$round" "$conns" "$thr" "${pace:-none}" "$out" >&2
     awk -v round="$round" -v name="$name" -v conns="$conns" -v cpu="$cpu" -v hz="$hz" \
-        -v served="$served" -v load="$load_before/$(cut -d' ' -f1 /proc/loadavg)" '
+        -v served="$served" -v csw="$csw" -v load="$load_before/$(cut -d' ' -f1 /proc/loadavg)" '
         /^CAS / { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
         END {
             rps = f["requests"] / f["seconds"]
             cpu_us = (name == "ent") ? "-" : sprintf("%.1f", cpu / hz * 1e6 / f["requests"])
             trace = (name == "bonenfant") ? served : "-"
-            printf "%5s %-17s %5s %10.0f %7d %7d %7d %7d %7d %9s %8d %6s %9s %s\n", round, name,
+            csw_req = (name == "ent") ? "-" : sprintf("%.2f", csw / f["requests"])
+            printf "%5s %-17s %5s %10.0f %7d %7d %7d %7d %7d %9s %8d %6s %9s %7s %s\n", round, name,
                 conns, rps, f["p50"], f["p90"], f["p99"], f["p999"], f["max"], cpu_us,
-                f["requests"], f["non2xx"] + f["errors"], trace, load
+                f["requests"], f["non2xx"] + f["errors"], trace, csw_req, load
         }' <<<"$out"
 }
 
 header() {
-    printf '%5s %-17s %5s %10s %7s %7s %7s %7s %7s %9s %8s %6s %9s %s\n' round target conns \
+    printf '%5s %-17s %5s %10s %7s %7s %7s %7s %7s %9s %8s %6s %9s %7s %s\n' round target conns \
         'req/s' 'p50µs' 'p90µs' 'p99µs' 'p99.9µs' 'maxµs' 'cpuµs/req' requests errors validates \
-        'load 1m before/after'
+        'csw/req' 'load 1m before/after'
 }
 
 results=$work/results
@@ -409,19 +419,21 @@ awk -v targets="${targets[*]}" '
     $1 == "round" { next }
     { errors += $12 }
     section == "throughput," {
-        rps[$2] = rps[$2] " " $4; cpu[$2] = cpu[$2] " " $10; at[$1, $2] = $4; rounds[$1] = 1
+        rps[$2] = rps[$2] " " $4; cpu[$2] = cpu[$2] " " $10; csw[$2] = csw[$2] " " $14
+        at[$1, $2] = $4; rounds[$1] = 1
     }
     section == "one" { p50[$2] = $5 }
     section == "paced:" { p99[$2] = $7; rate[$2] = $4 }
     END {
         print "# medians over the rounds; ratio = median of each round'"'"'s req/s over nginx'"'"'s"
-        printf "%-17s %10s %9s %13s\n", "target", "req/s", "cpuµs/req", "ratio/nginx"
+        printf "%-17s %10s %9s %8s %13s\n", "target", "req/s", "cpuµs/req", "csw/req", "ratio/nginx"
         n = split(targets, names, " ")
         for (k = 1; k <= n; k++) {
             name = names[k]; ratios = ""
             for (r in rounds) ratios = ratios " " at[r, name] / at[r, "nginx"]
-            printf "%-17s %10.0f %9s %13.2f\n", name, median(rps[name]), \
-                name == "ent" ? "-" : median(cpu[name]), median(ratios)
+            printf "%-17s %10.0f %9s %8s %13.2f\n", name, median(rps[name]), \
+                name == "ent" ? "-" : median(cpu[name]), name == "ent" ? "-" : median(csw[name]),
+                median(ratios)
         }
         printf "added p50 latency (c=1): bonenfant %d us, nginx %d us, bare hyper %d us (target bonenfant <= nginx)\n",
             p50["bonenfant"] - p50["ent"], p50["nginx"] - p50["ent"], p50["bare-hyper"] - p50["ent"]
