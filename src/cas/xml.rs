@@ -109,6 +109,9 @@ pub(crate) struct XmlReader<'a> {
     /// The whole answer, validated as UTF-8 once: text slices are cut from it.
     body: &'a str,
     bindings: Vec<Binding>,
+    /// Depth of the innermost binding (0: none), so that the scope check at every
+    /// event is one comparison.
+    scope_depth: usize,
     /// Reused for every text value: decoding allocates once per answer, not per value.
     scratch: String,
     /// Open elements.
@@ -144,6 +147,7 @@ impl<'a> XmlReader<'a> {
             inner,
             body: text,
             bindings: Vec::new(),
+            scope_depth: 0,
             scratch: String::new(),
             depth: 0,
             phase: Phase::Prolog,
@@ -168,8 +172,11 @@ impl<'a> XmlReader<'a> {
     #[inline(always)]
     fn next(&mut self) -> Result<Event<'a>, ParseError> {
         // Declarations of elements that ended (or were empty) go out of scope.
-        while self.bindings.last().is_some_and(|b| b.depth > self.depth) {
-            self.bindings.pop();
+        if self.scope_depth > self.depth {
+            while self.bindings.last().is_some_and(|b| b.depth > self.depth) {
+                self.bindings.pop();
+            }
+            self.scope_depth = self.bindings.last().map_or(0, |b| b.depth);
         }
         let event = self.inner.read_event().map_err(malformed)?;
         match &event {
@@ -305,6 +312,7 @@ impl<'a> XmlReader<'a> {
             ns,
             depth,
         });
+        self.scope_depth = depth;
         Ok(())
     }
 
