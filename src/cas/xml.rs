@@ -12,6 +12,8 @@
 //! [`XmlReader::skip`]; [`XmlReader::finish`] checks the epilogue. Text is decoded
 //! straight into the `String` the model keeps: no allocation per event.
 
+use std::borrow::Cow;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
@@ -60,9 +62,9 @@ impl Ns {
 
 /// One namespace declaration in scope. The namespace is classified once, when
 /// declared, so resolving an element is a short scan of a few prefixes.
-struct Binding {
-    /// Empty for the default namespace (`xmlns="…"`).
-    prefix: Box<[u8]>,
+struct Binding<'a> {
+    /// Empty for the default namespace (`xmlns="…"`). Borrowed from the answer.
+    prefix: &'a [u8],
     ns: Ns,
     /// Depth of the element that declared it.
     depth: usize,
@@ -108,7 +110,7 @@ pub(crate) struct XmlReader<'a> {
     inner: Reader<&'a [u8]>,
     /// The whole answer, validated as UTF-8 once: text slices are cut from it.
     body: &'a str,
-    bindings: Vec<Binding>,
+    bindings: Vec<Binding<'a>>,
     /// Depth of the innermost binding (0: none), so that the scope check at every
     /// event is one comparison.
     scope_depth: usize,
@@ -258,15 +260,22 @@ impl<'a> XmlReader<'a> {
             let key = attribute.key.as_ref();
             let prefix = match key.strip_prefix(b"xmlns") {
                 Some([]) => Some(&[][..]),
-                Some([b':', prefix @ ..]) => Some(prefix),
+                Some([b':', prefix @ ..]) => Some(self.as_str(prefix)?.as_bytes()),
                 _ => None,
             };
             let Some(prefix) = prefix else {
                 prefixed |= key.contains(&b':');
                 continue;
             };
-            let mut uri = String::new();
-            push_decoded(&mut uri, self.as_str(&attribute.value)?, true)?;
+            // A namespace name is nearly always plain: compared in place, not copied.
+            let raw = self.as_str(&attribute.value)?;
+            let uri = if is_plain_text(raw) {
+                Cow::Borrowed(raw)
+            } else {
+                let mut uri = String::new();
+                push_decoded(&mut uri, raw, true)?;
+                Cow::Owned(uri)
+            };
             self.declare(prefix, uri.as_bytes(), depth)?;
         }
         if prefixed {
@@ -293,7 +302,7 @@ impl<'a> XmlReader<'a> {
 
     /// One `xmlns[:prefix]="uri"`. Undeclaring a prefix (`xmlns:p=""`) is not XML
     /// Namespaces 1.0 and is refused as leaving the prefix unbound (T24).
-    fn declare(&mut self, prefix: &[u8], uri: &[u8], depth: usize) -> Result<(), ParseError> {
+    fn declare(&mut self, prefix: &'a [u8], uri: &[u8], depth: usize) -> Result<(), ParseError> {
         let ns = match (prefix, uri) {
             (b"xmlns", _) => return Err(ParseError::Malformed("`xmlns` prefix declared")),
             (b"xml", u) if u == XML_NS.as_bytes() => return Ok(()),
@@ -307,11 +316,7 @@ impl<'a> XmlReader<'a> {
                 limit: MAX_BINDINGS,
             });
         }
-        self.bindings.push(Binding {
-            prefix: prefix.into(),
-            ns,
-            depth,
-        });
+        self.bindings.push(Binding { prefix, ns, depth });
         self.scope_depth = depth;
         Ok(())
     }
