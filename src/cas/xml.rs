@@ -617,26 +617,42 @@ fn has_control_or(bytes: &[u8], marks: &[u8]) -> bool {
     // Per byte, the high bit of `x - n` without the high bit of `x`: some byte is below
     // `n` (n ≤ 0x80). Exact as a yes/no: a borrow only spills past a byte that matched.
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS != 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-            // Cannot happen (exact chunks); "yes" sends the caller to its exact path.
-            return true;
-        };
+    // A byte equal to `mark` is a zero byte of `x ^ mark…mark`: below 1.
+    let hit = |word: [u8; 8]| {
         let x = u64::from_ne_bytes(word);
-        // A byte equal to `mark` is a zero byte of `x ^ mark…mark`: below 1.
-        if below(x, 0x20)
+        below(x, 0x20)
             || marks
                 .iter()
                 .any(|&mark| below(x ^ (ONES * u64::from(mark)), 1))
-        {
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        // Cannot fail (exact chunks); "yes" sends the caller to its exact path.
+        if <[u8; 8]>::try_from(chunk).map_or(true, hit) {
             return true;
         }
     }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || marks.contains(&b))
+    if chunks.remainder().is_empty() {
+        return false;
+    }
+    // The tail as one word too, not byte by byte (most values and names are short, and
+    // that loop was two thirds of the scan's cost): the last eight bytes, which re-reads
+    // bytes already found clean, or a slice shorter than a word padded with `a` (no
+    // control, no mark).
+    let last = bytes
+        .len()
+        .checked_sub(8)
+        .and_then(|start| bytes.get(start..));
+    let word = match last.map(<[u8; 8]>::try_from) {
+        Some(Ok(word)) => word,
+        Some(Err(_)) => return true,
+        None => {
+            let mut word = [b'a'; 8];
+            word.iter_mut().zip(bytes).for_each(|(w, &b)| *w = b);
+            word
+        }
+    };
+    hit(word)
 }
 
 fn in_table(table: &[bool; 256], b: u8) -> bool {
@@ -827,6 +843,23 @@ mod tests {
                     // Bytes with the high bit set around it change nothing.
                     bytes[len - 1] = if at == len - 1 { b } else { 0xFF };
                     assert_eq!(has_control_or(&bytes, TEXT_MARKS), expected, "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_word_scan_reads_a_tail_shorter_than_a_word_whatever_surrounds_it() {
+        // The tail is read as the slice's last eight bytes or, in a slice shorter than a
+        // word, padded: neither the overlap nor the padding may hide or invent a hit.
+        for len in 0..=24usize {
+            let clean: Vec<u8> = (0..len).map(|i| 0x80 | i as u8).collect();
+            assert!(!has_control_or(&clean, TEXT_MARKS), "{clean:?}");
+            for at in len.saturating_sub(8)..len {
+                for &b in b"\0\t\x1f&<\xEF" {
+                    let mut bytes = clean.clone();
+                    bytes[at] = b;
+                    assert!(has_control_or(&bytes, TEXT_MARKS), "{bytes:?}");
                 }
             }
         }
