@@ -437,26 +437,6 @@ impl CasExchange {
     }
 }
 
-/// The answer format a validation expects, before its parameters are checked (for the
-/// failure answering a malformed request).
-pub(super) fn fallback_format(endpoint: Endpoint, query: Option<&str>) -> ResponseFormat {
-    match endpoint {
-        Endpoint::Validate => ResponseFormat::Cas1Text,
-        Endpoint::SamlValidate => ResponseFormat::Saml11,
-        _ => {
-            let json = query.is_some_and(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .any(|(k, v)| k == "format" && v.eq_ignore_ascii_case("json"))
-            });
-            if json {
-                ResponseFormat::Json
-            } else {
-                ResponseFormat::Xml
-            }
-        }
-    }
-}
-
 fn content_type(format: ResponseFormat) -> &'static str {
     match format {
         ResponseFormat::Cas1Text => "text/plain; charset=UTF-8",
