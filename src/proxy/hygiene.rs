@@ -429,11 +429,19 @@ pub fn downstream_response<B>(mut response: Response<B>) -> Response<B> {
 /// Removes `Connection`, every header it names, and the fixed hop-by-hop set.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(CONNECTION) {
+        // A listed name of the fixed set goes with it below: no name of its own to
+        // build (`keep-alive`, on nearly every answer of the ENT).
         let listed: Vec<HeaderName> = headers
             .get_all(CONNECTION)
             .iter()
             .flat_map(|value| value.as_bytes().split(|b| *b == b','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
+            .map(<[u8]>::trim_ascii)
+            .filter(|name| {
+                !HOP_BY_HOP
+                    .iter()
+                    .any(|fixed| fixed.as_str().as_bytes().eq_ignore_ascii_case(name))
+            })
+            .filter_map(|name| HeaderName::from_bytes(name).ok())
             .collect();
         for name in listed {
             headers.remove(name);
