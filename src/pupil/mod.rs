@@ -892,7 +892,12 @@ fn category_kind(category: &str) -> Option<PrincipalKind> {
 
 /// The Pronote espace a service URL names: `…/pronote/parent.html`, `mobile.eleve.html`.
 fn page_kind(service: &str) -> PrincipalKind {
-    let path = service.split(['?', '#']).next().unwrap_or(service);
+    // A byte scan: the two marks are ASCII (a `char` pattern set decodes every char).
+    let path = service
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .and_then(|end| service.get(..end))
+        .unwrap_or(service);
     let page = path.rsplit('/').next().unwrap_or(path);
     let page = page.strip_prefix("mobile.").unwrap_or(page);
     match page {
