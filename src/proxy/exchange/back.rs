@@ -250,7 +250,7 @@ impl CasExchange {
         match self.store.bind_ticket(ticket, claim).await {
             Ok(true) => {
                 // Taken at once: the tombstone it leaves is what refuses a replay.
-                let _ = self.store.take_ticket(ticket).await;
+                let _ = self.store.spend_ticket(ticket).await;
                 true
             }
             Ok(false) => false,
