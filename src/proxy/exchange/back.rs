@@ -345,14 +345,11 @@ impl CasExchange {
         // would judge exactly as `first`, so it is not inspected again.
         let previous = match first.designated() {
             Some(pupil) => {
-                let key = format!(
-                    "{}|{}",
-                    principal,
-                    first
-                        .expected
-                        .as_ref()
-                        .map_or(request.service.as_str(), |uai| uai.as_str())
-                );
+                let place = first
+                    .expected
+                    .as_ref()
+                    .map_or(request.service.as_str(), |uai| uai.as_str());
+                let key = [principal.as_str(), "|", place].concat();
                 let swapped = self.store.swap_last_pupil(&key, pupil.clone(), now).await;
                 plan::flip_from(
                     swapped.ok().flatten(),
