@@ -69,12 +69,11 @@ impl<'q, const N: usize> Params<'q, N> {
     /// twice is refused, other names are ignored.
     fn read(query: &'q str, names: [&'static str; N]) -> Result<Self, RequestError> {
         let mut values: [Option<Cow<'q, str>>; N] = std::array::from_fn(|_| None);
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-            let Some(i) = names
-                .iter()
-                .position(|n| decode(raw_name).is_ok_and(|d| d == *n))
-            else {
+        for (raw_name, raw_value) in pairs(query) {
+            let Ok(decoded) = decode(raw_name) else {
+                continue;
+            };
+            let Some(i) = names.iter().position(|n| decoded == *n) else {
                 continue;
             };
             let (Some(name), Some(slot)) = (names.get(i), values.get_mut(i)) else {
@@ -94,18 +93,75 @@ impl<'q, const N: usize> Params<'q, N> {
     }
 }
 
+/// The `name=value` pairs of a query string, raw; a pair without `=` has an empty value.
+fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+}
+
 /// `application/x-www-form-urlencoded` decoding of one name or value; invalid UTF-8
-/// after percent-decoding is refused rather than replaced.
+/// after percent-decoding is refused rather than replaced. One pass and one allocation,
+/// and none for the plain names and values most parameters are.
 fn decode(raw: &str) -> Result<Cow<'_, str>, ()> {
     if !raw.bytes().any(|b| b == b'%' || b == b'+') {
         return Ok(Cow::Borrowed(raw));
     }
-    let spaced = raw.replace('+', " ");
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
-    String::from_utf8(bytes).map(Cow::Owned).map_err(|_| ())
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = match (b, bytes.get(i + 1..i + 3)) {
+            (b'%', Some(&[high, low])) => hex_digit(high).zip(hex_digit(low)),
+            _ => None,
+        };
+        match escaped {
+            Some((high, low)) => {
+                decoded.push(high << 4 | low);
+                i += 3;
+            }
+            None => {
+                // A `%` not followed by two hex digits stays as it is.
+                decoded.push(if b == b'+' { b' ' } else { b });
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).map(Cow::Owned).map_err(|_| ())
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
 }
 
 impl ValidationRequest {
+    /// The answer format a validation asks for, before its parameters are checked: what
+    /// a failure answering a malformed request (or a handler that panicked) is written
+    /// in. JSON when any `format` parameter says so; only `format`'s values are decoded.
+    pub fn fallback_format(endpoint: Endpoint, query: Option<&str>) -> ResponseFormat {
+        match endpoint {
+            Endpoint::Validate => ResponseFormat::Cas1Text,
+            Endpoint::SamlValidate => ResponseFormat::Saml11,
+            _ => {
+                let json = pairs(query.unwrap_or("")).any(|(name, value)| {
+                    decode(name).is_ok_and(|n| n == "format")
+                        && decode(value).is_ok_and(|v| v.eq_ignore_ascii_case("json"))
+                });
+                if json {
+                    ResponseFormat::Json
+                } else {
+                    ResponseFormat::Xml
+                }
+            }
+        }
+    }
+
     /// From a GET validation's query string (`/validate`, `/serviceValidate`, …) or, for
     /// `/samlValidate`, the query (`TARGET`) and the SOAP body (`AssertionArtifact`).
     pub fn parse(
@@ -308,4 +364,61 @@ fn session_index_text(xml: &[u8]) -> Result<String, ParseError> {
     }
     reader.finish()?;
     index.ok_or(ParseError::MissingAttribute("LogoutRequest"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What `decode` replaced: `+` to spaces, then percent-decoding, then strict UTF-8.
+    fn decode_in_three_passes(raw: &str) -> Result<String, ()> {
+        let spaced = raw.replace('+', " ");
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
+        String::from_utf8(bytes).map_err(|_| ())
+    }
+
+    #[test]
+    fn decode_reads_plus_escapes_and_stray_percent_signs() {
+        for raw in [
+            "",
+            "plain",
+            "a+b",
+            "%2B",
+            "%2b+%20",
+            "%",
+            "%4",
+            "%zz",
+            "50%",
+            "%%41",
+            "%C3%A9",
+            "%FF",
+            "%C3",
+            "https%3A%2F%2F0330012a.index-education.net%2Fpronote%2F",
+        ] {
+            assert_eq!(
+                decode(raw).map(Cow::into_owned),
+                decode_in_three_passes(raw),
+                "{raw:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decode_agrees_with_the_three_passes(raw in "[a-zA-Z0-9%+&=éF]{0,24}") {
+            prop_assert_eq!(decode(&raw).map(Cow::into_owned), decode_in_three_passes(&raw));
+        }
+
+        #[test]
+        fn fallback_format_agrees_with_a_full_form_parse(
+            query in "((format|fo%72mat|service|%FF)(=(json|JSON|js%6Fn|xml|%FF|a+b)?)?&?){0,4}"
+        ) {
+            let json = form_urlencoded::parse(query.as_bytes())
+                .any(|(k, v)| k == "format" && v.eq_ignore_ascii_case("json"));
+            let expected = if json { ResponseFormat::Json } else { ResponseFormat::Xml };
+            let endpoint = Endpoint::ServiceValidate;
+            prop_assert_eq!(ValidationRequest::fallback_format(endpoint, Some(&query)), expected);
+        }
+    }
 }

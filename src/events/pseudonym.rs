@@ -159,14 +159,34 @@ impl Pseudonymizer {
         }
         let digest = mac.finalize().into_bytes();
         let kept = digest.get(..PSEUDONYM_BYTES).unwrap_or(&digest);
-        Pseudonym(hex::encode(kept))
+        Pseudonym(lower_hex(kept))
     }
+}
+
+/// `hex::encode`'s text, written as bytes into a buffer of the right size
+/// (`hex::encode` collects one `char` at a time from an iterator).
+fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = Vec::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(DIGITS[usize::from(byte >> 4)]);
+        text.push(DIGITS[usize::from(byte & 0xf)]);
+    }
+    // Only ASCII digits and letters were written: the check cannot fail.
+    String::from_utf8(text).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use sha2::Digest;
+
+    proptest::proptest! {
+        #[test]
+        fn lower_hex_is_hex_encode(bytes: Vec<u8>) {
+            proptest::prop_assert_eq!(lower_hex(&bytes), hex::encode(&bytes));
+        }
+    }
 
     fn key(byte: u8) -> Vec<u8> {
         vec![byte; 32]

@@ -622,10 +622,18 @@ const VALUE_SEPARATOR: char = ';';
 /// Values of `name`, matched case-insensitively (the académie chain upper-cases names:
 /// `ENTELEVESTRUCTRATTACHID`), each split on the `;` separator, in assertion order.
 fn values_named<'a>(assertion: &'a Assertion, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    values_where(assertion, move |n| n.eq_ignore_ascii_case(name))
+}
+
+/// Values of the attributes whose name `named` accepts, split as [`values_named`]'s.
+fn values_where<'a>(
+    assertion: &'a Assertion,
+    named: impl Fn(&str) -> bool + 'a,
+) -> impl Iterator<Item = &'a str> + 'a {
     assertion
         .attributes
         .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .filter(move |(n, _)| named(n))
         .flat_map(|(_, v)| v.split(VALUE_SEPARATOR))
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -737,23 +745,40 @@ const MAX_FIRST_NAME: usize = 40;
 /// (one person has one first name), or first names that all differ from the holder's
 /// own (`prenom`, `givenName`).
 fn children_named_in_vectors(assertion: &Assertion, vectors: &[FrEduVecteur<'_>]) -> bool {
-    let names: Vec<String> = vectors
-        .iter()
-        .filter(|v| v.is_parent())
-        .map(|v| v.first_name.trim().to_lowercase())
-        .collect();
-    if names.is_empty() || names.iter().any(String::is_empty) {
+    let names = || {
+        vectors
+            .iter()
+            .filter(|v| v.is_parent())
+            .map(|v| v.first_name.trim())
+    };
+    let Some(first) = names().next() else {
+        return false;
+    };
+    if names().any(str::is_empty) {
         return false;
     }
-    if names.iter().any(|n| n != &names[0]) {
+    if names().any(|n| !same_first_name(n, first)) {
         return true;
     }
-    let holder: Vec<String> = HOLDER_FIRST_NAMES
-        .iter()
-        .flat_map(|attribute| values_named(assertion, attribute))
-        .map(str::to_lowercase)
-        .collect();
-    !holder.is_empty() && names.iter().all(|n| !holder.contains(n))
+    // Every parent value names `first`: the children's names unless it is the holder's.
+    // In any order, so one walk over the attributes finds every holder name.
+    let mut holder = values_where(assertion, |name| {
+        HOLDER_FIRST_NAMES
+            .iter()
+            .any(|holder| name.eq_ignore_ascii_case(holder))
+    })
+    .peekable();
+    holder.peek().is_some() && holder.all(|h| !same_first_name(h, first))
+}
+
+/// Whether two first names are the same but for case (Unicode lower case); without
+/// lower-cased copies for ASCII names, which most are.
+fn same_first_name(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
 }
 
 /// Longest class name kept (a session stays small).
@@ -840,9 +865,8 @@ pub fn principal_kind(assertion: &Assertion, service: &str) -> PrincipalKind {
     let mut from_categories = values_named(assertion, "categories").filter_map(category_kind);
     if let Some(first) = from_categories.next() {
         // Several profiles (`National_1;National_2`): the service page breaks the tie.
-        let mut all = vec![first];
-        all.extend(from_categories);
-        return if all.contains(&page) { page } else { first };
+        let page_listed = first == page || from_categories.any(|kind| kind == page);
+        return if page_listed { page } else { first };
     }
     let from_vector = assertion
         .attributes
@@ -868,7 +892,12 @@ fn category_kind(category: &str) -> Option<PrincipalKind> {
 
 /// The Pronote espace a service URL names: `…/pronote/parent.html`, `mobile.eleve.html`.
 fn page_kind(service: &str) -> PrincipalKind {
-    let path = service.split(['?', '#']).next().unwrap_or(service);
+    // A byte scan: the two marks are ASCII (a `char` pattern set decodes every char).
+    let path = service
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .and_then(|end| service.get(..end))
+        .unwrap_or(service);
     let page = path.rsplit('/').next().unwrap_or(path);
     let page = page.strip_prefix("mobile.").unwrap_or(page);
     match page {

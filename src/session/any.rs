@@ -65,6 +65,10 @@ impl SessionStore for AnyStore {
         dispatch!(self, s => s.take_ticket(ticket))
     }
 
+    async fn spend_ticket(&self, ticket: &TicketKey) -> Result<(), StoreError> {
+        dispatch!(self, s => s.spend_ticket(ticket))
+    }
+
     async fn stash(
         &self,
         ticket: &TicketKey,

@@ -108,6 +108,11 @@ impl SessionStore for MemoryStore {
             .transpose()
     }
 
+    async fn spend_ticket(&self, ticket: &TicketKey) -> Result<(), StoreError> {
+        self.tickets.take(&self.ticket(ticket), self.now());
+        Ok(())
+    }
+
     async fn stash(
         &self,
         ticket: &TicketKey,

@@ -392,6 +392,13 @@ pub trait SessionStore: Send + Sync + 'static {
         ticket: &TicketKey,
     ) -> impl Future<Output = Result<Option<TicketBinding>, StoreError>> + Send;
 
+    /// [`Self::take_ticket`] for a caller that wants only the tombstone it leaves (a
+    /// claimed ticket): the binding is removed the same way, and not decoded.
+    fn spend_ticket(
+        &self,
+        ticket: &TicketKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// One-shot stash for a ticket validated early (retry strategy).
     fn stash(
         &self,

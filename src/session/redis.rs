@@ -541,6 +541,11 @@ impl SessionStore for RedisStore {
             .transpose()
     }
 
+    async fn spend_ticket(&self, ticket: &TicketKey) -> Result<(), StoreError> {
+        self.take(Map::Tickets, Subject::Ticket(ticket)).await?;
+        Ok(())
+    }
+
     async fn stash(
         &self,
         ticket: &TicketKey,

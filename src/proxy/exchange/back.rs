@@ -250,7 +250,7 @@ impl CasExchange {
         match self.store.bind_ticket(ticket, claim).await {
             Ok(true) => {
                 // Taken at once: the tombstone it leaves is what refuses a replay.
-                let _ = self.store.take_ticket(ticket).await;
+                let _ = self.store.spend_ticket(ticket).await;
                 true
             }
             Ok(false) => false,
@@ -345,14 +345,11 @@ impl CasExchange {
         // would judge exactly as `first`, so it is not inspected again.
         let previous = match first.designated() {
             Some(pupil) => {
-                let key = format!(
-                    "{}|{}",
-                    principal,
-                    first
-                        .expected
-                        .as_ref()
-                        .map_or(request.service.as_str(), |uai| uai.as_str())
-                );
+                let place = first
+                    .expected
+                    .as_ref()
+                    .map_or(request.service.as_str(), |uai| uai.as_str());
+                let key = [principal.as_str(), "|", place].concat();
                 let swapped = self.store.swap_last_pupil(&key, pupil.clone(), now).await;
                 plan::flip_from(
                     swapped.ok().flatten(),
@@ -434,26 +431,6 @@ impl CasExchange {
         let pupil = self.pseudo_pupil(summary.pupil.as_ref());
         let session = self.pseudo_session(summary.session.as_ref());
         Handled::new(response, summary.into_event(pupil, session))
-    }
-}
-
-/// The answer format a validation expects, before its parameters are checked (for the
-/// failure answering a malformed request).
-pub(super) fn fallback_format(endpoint: Endpoint, query: Option<&str>) -> ResponseFormat {
-    match endpoint {
-        Endpoint::Validate => ResponseFormat::Cas1Text,
-        Endpoint::SamlValidate => ResponseFormat::Saml11,
-        _ => {
-            let json = query.is_some_and(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .any(|(k, v)| k == "format" && v.eq_ignore_ascii_case("json"))
-            });
-            if json {
-                ResponseFormat::Json
-            } else {
-                ResponseFormat::Xml
-            }
-        }
     }
 }
 

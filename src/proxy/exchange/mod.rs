@@ -42,7 +42,7 @@ use super::error::{self, ProxyError};
 use super::passthrough::Passthrough;
 use super::{hygiene, ConnInfo, Handler};
 use crate::admin::Metrics;
-use crate::cas::{self, Endpoint, Failure, ResponseFormat};
+use crate::cas::{self, Endpoint, Failure, ResponseFormat, ValidationRequest};
 use crate::code::Code;
 use crate::config::{Config, PublicScheme};
 use crate::events::{self, LatencyMs, Pseudonym, TraceEvent, TraceLog};
@@ -274,9 +274,10 @@ impl CasExchange {
         }
         match self.classify(path) {
             Some(Endpoint::Login) => Route::Login,
-            Some(endpoint) if endpoint.is_validation() => {
-                Route::Validation(endpoint, back::fallback_format(endpoint, req.uri().query()))
-            }
+            Some(endpoint) if endpoint.is_validation() => Route::Validation(
+                endpoint,
+                ValidationRequest::fallback_format(endpoint, req.uri().query()),
+            ),
             Some(Endpoint::Logout) => Route::Logout,
             endpoint
                 if logout::is_single_logout_candidate(req, self.config.limits.max_request_body) =>
