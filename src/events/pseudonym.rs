@@ -163,17 +163,15 @@ impl Pseudonymizer {
     }
 }
 
-/// `hex::encode`'s text, written as bytes into a buffer of the right size
-/// (`hex::encode` collects one `char` at a time from an iterator).
+/// Lower-case hex, written into one buffer of the right size (`hex::encode` collects
+/// one `char` at a time).
 fn lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = Vec::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(DIGITS[usize::from(byte >> 4)]);
-        text.push(DIGITS[usize::from(byte & 0xf)]);
+    let mut text = vec![0; bytes.len() * 2];
+    // Twice the input's length, and hex digits are ASCII: neither step can fail.
+    match hex::encode_to_slice(bytes, &mut text) {
+        Ok(()) => String::from_utf8(text).unwrap_or_default(),
+        Err(_) => String::new(),
     }
-    // Only ASCII digits and letters were written: the check cannot fail.
-    String::from_utf8(text).unwrap_or_default()
 }
 
 #[cfg(test)]
