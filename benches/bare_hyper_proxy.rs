@@ -44,9 +44,11 @@ fn main() {
         [listen, upstream, workers] => (listen, upstream, Some(workers), "shared"),
         [listen, upstream, workers, shape] => (listen, upstream, Some(workers), shape.as_str()),
         // `cargo bench` runs every bench target with `--bench`: nothing to do alone.
-        _ => return eprintln!(
+        _ => {
+            return eprintln!(
             "usage: bare_hyper_proxy LISTEN UPSTREAM_AUTHORITY [WORKERS [shared|reuseport|multi]]"
-        ),
+        )
+        }
     };
     let listen: SocketAddr = listen.parse().unwrap();
     let upstream: Authority = upstream.parse().unwrap();

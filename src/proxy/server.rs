@@ -190,8 +190,10 @@ where
 /// worker, here, so a setup error is returned at once; each handler has its own
 /// upstream pool). Each worker accepts from the shared queue when it is free, and a
 /// request is handled start to end on one thread, with no cross-thread wake-ups
-/// (nginx's worker model). On the 2-vCPU test machine this matched nginx's throughput
-/// where one multi-threaded runtime reached about 0.7–0.9 of it (`bench/results/`).
+/// (nginx's worker model). In the bare hyper proxy on the 2-vCPU test machine this shape
+/// did at least as well as one multi-thread runtime and as one `SO_REUSEPORT` socket
+/// per worker, measured side by side
+/// (`bench/results/2026-12-06-runtime-shapes.txt`).
 /// The connection cap is split evenly between the workers.
 ///
 /// Returns the bound address, and a future that completes when all workers have
