@@ -27,7 +27,9 @@ use crate::proxy::body::ProxyBody;
 use crate::proxy::error;
 use crate::pupil::PupilKey;
 use crate::session::cookie::SessionCookie;
-use crate::session::{SessionState, SessionStore, StashedValidation, StoreError, TicketBinding};
+use crate::session::{
+    SessionState, SessionStore, StashedValidation, StoreError, TicketBinding, TicketKey,
+};
 
 /// Re-rolls in flight across the process: each holds an ENT login and validation
 /// open, so their number is bounded whatever the number of parents (the ENT's load).
@@ -71,15 +73,15 @@ impl CasExchange {
         let permit = Arc::clone(&self.rerolls).try_acquire_owned().ok();
         let mut answer = EntAnswer::First(upstream);
         let mut redirect = first;
+        // The current ticket's store key, once per ticket (a keyed digest per store key)
+        // for its take, its stash and, after a re-roll, the next ticket's binding.
+        let mut ticket_key = self.store.ticket_key(&redirect.ticket);
         let mut state = state.unwrap_or_default();
         let mut details = Vec::new();
         let checked = loop {
             // Ours now: Pronote's validation of this ticket is answered from the stash,
             // so the ENT is asked about it exactly once (I1d).
-            let _ = self
-                .store
-                .take_ticket(&self.store.ticket_key(&redirect.ticket))
-                .await;
+            let _ = self.store.spend_ticket(&ticket_key).await;
             let early = self.early_validation(&redirect, front).await;
             let ticket = FrontTicket {
                 service: &redirect.service,
@@ -96,7 +98,7 @@ impl CasExchange {
                 state,
             );
             if let Some(entry) = plan.stash.clone() {
-                self.stash(&redirect, entry).await;
+                self.stash(&ticket_key, entry).await;
             }
             let principal = self.pseudo_principal(plan.principal.as_deref());
             details.extend(self.front_details(&plan, principal.as_ref(), session, front));
@@ -113,10 +115,8 @@ impl CasExchange {
                                 service: next.service.clone(),
                                 issued_at_ms: self.now_ms(),
                             };
-                            let _ = self
-                                .store
-                                .bind_ticket(&self.store.ticket_key(&next.ticket), binding)
-                                .await;
+                            ticket_key = self.store.ticket_key(&next.ticket);
+                            let _ = self.store.bind_ticket(&ticket_key, binding).await;
                             jar.absorb(&cookies);
                             set_cookies.extend(cookies);
                             answer = EntAnswer::Reroll { location };
@@ -360,15 +360,14 @@ impl CasExchange {
 
     /// Keeps an early validation for Pronote's. The ENT's bytes are a courtesy: an
     /// answer too large to keep twice is kept parsed.
-    async fn stash(&self, redirect: &LoginRedirect, entry: StashedValidation) {
-        let ticket = self.store.ticket_key(&redirect.ticket);
-        let stashed = match self.store.stash(&ticket, entry.clone()).await {
+    async fn stash(&self, ticket: &TicketKey, entry: StashedValidation) {
+        let stashed = match self.store.stash(ticket, entry.clone()).await {
             Err(StoreError::TooLarge { .. }) if entry.ent_answer.is_some() => {
                 let parsed = StashedValidation {
                     ent_answer: None,
                     ..entry
                 };
-                self.store.stash(&ticket, parsed).await
+                self.store.stash(ticket, parsed).await
             }
             stashed => stashed,
         };
