@@ -231,23 +231,7 @@ async fn concurrent_takers_across_instances_get_a_ticket_exactly_once() {
             .bind_ticket(&stores[0].ticket_key(&t), binding(SessionId::random()))
             .await
             .unwrap();
-        let takers: Vec<_> = (0..16)
-            .map(|i| {
-                let store = Arc::clone(&stores[i % 2]);
-                let t = t.clone();
-                tokio::spawn(async move {
-                    store
-                        .take_ticket(&store.ticket_key(&t))
-                        .await
-                        .unwrap()
-                        .is_some()
-                })
-            })
-            .collect();
-        let mut winners = 0;
-        for taker in takers {
-            winners += usize::from(taker.await.unwrap());
-        }
+        let winners = session_support::ticket_take_winners(&stores, 16, &t).await;
         assert_eq!(winners, 1, "round {round}");
     }
 }
@@ -483,31 +467,11 @@ async fn altered_moved_or_forged_values_never_open() {
             count += 1;
         }
         assert_eq!(count, 8, "{attack}");
-        assert_eq!(
-            store
-                .take_ticket(&store.ticket_key(&ticket()))
-                .await
-                .unwrap(),
-            None,
-            "{attack}"
-        );
-        assert_eq!(
-            store
-                .take_stash(&store.ticket_key(&ticket()))
-                .await
-                .unwrap(),
-            None,
-            "{attack}"
-        );
+        let key = store.ticket_key(&ticket());
+        assert_eq!(store.take_ticket(&key).await.unwrap(), None, "{attack}");
+        assert_eq!(store.take_stash(&key).await.unwrap(), None, "{attack}");
         assert_eq!(store.session(&session).await.unwrap(), None, "{attack}");
-        assert_eq!(
-            store
-                .forget_ticket(&store.ticket_key(&ticket()))
-                .await
-                .unwrap(),
-            None,
-            "{attack}"
-        );
+        assert_eq!(store.forget_ticket(&key).await.unwrap(), None, "{attack}");
         assert_eq!(
             store.swap_last_pupil("k", pupil("1"), 2).await.unwrap(),
             None,

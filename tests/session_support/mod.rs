@@ -206,3 +206,32 @@ pub fn assert_holds_exactly(state: Option<&SessionState>, mut added: Vec<PupilKe
     assert_eq!(known, added, "an update was lost (or applied twice)");
     assert_eq!(count, added.len(), "the update count is off");
 }
+
+// === concurrent ticket takes ===
+
+/// Races `takers` tasks, spread in turn over `stores` (instances sharing one map), to
+/// take `ticket`; returns how many got its binding. A ticket is taken exactly once: 1.
+pub async fn ticket_take_winners<S: bonenfant::session::SessionStore>(
+    stores: &[std::sync::Arc<S>],
+    takers: usize,
+    ticket: &bonenfant::cas::ServiceTicket,
+) -> usize {
+    let takers: Vec<_> = (0..takers)
+        .map(|i| {
+            let store = std::sync::Arc::clone(&stores[i % stores.len()]);
+            let ticket = ticket.clone();
+            tokio::spawn(async move {
+                store
+                    .take_ticket(&store.ticket_key(&ticket))
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for taker in takers {
+        winners += usize::from(taker.await.unwrap());
+    }
+    winners
+}
