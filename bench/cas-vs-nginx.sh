@@ -10,7 +10,8 @@
 #   bench/cas-vs-nginx.sh --instructions [DURATION]   instructions and allocations per
 #                                                     request under callgrind (default 10s)
 #
-# Environment: ROUNDS (throughput rounds, default 3); BENCH_PROFILE (cargo profile the
+# Environment: ROUNDS (throughput rounds, default 3); LATENCY_ROUNDS (rounds of the
+# latency runs, default ROUNDS); BENCH_PROFILE (cargo profile the
 # binaries are built with: release by default, dev for --smoke; bench-fast for quick
 # iterations); BONENFANT_BIN and BARE_HYPER_BIN (binaries already built: no build);
 # BONENFANT_BASELINE (another bonenfant binary, e.g. the build before a change: adds
@@ -48,8 +49,9 @@
 # ratio to nginx.
 # Row bonenfant-fwd sends the same requests through the same bonenfant under a path
 # that names no CAS endpoint: forwarded and streamed back, not inspected.
-# Latency, once per target: p50 on one connection (added latency = p50 − the ENT's own
-# p50); a paced run at about 1,000 req/s (wrk has no fixed-rate mode and wrk2 is not in
+# Latency, in LATENCY_ROUNDS interleaved rounds (one 10 s run of each is as much the
+# machine's noise as the proxy's; the summary gives medians over the rounds): p50 on one
+# connection (added latency = p50 − the ENT's own p50 in the same round); a paced run at about 1,000 req/s (wrk has no fixed-rate mode and wrk2 is not in
 # Debian: 10 connections each wait 10 ms before every request, so the rate is
 # 10 × 1000 / (10 ms + latency) ≈ 990 req/s; a stall shorter than the 10 ms pacing
 # delays no request, so coordinated omission only hides stalls longer than that).
@@ -72,9 +74,10 @@ esac
 duration=${1:-10s}
 connections=${2:-50}
 rounds=${ROUNDS:-3}
+latency_rounds=${LATENCY_ROUNDS:-$rounds}
 profile=${BENCH_PROFILE:-release}
 if [ "$mode" = smoke ]; then
-    duration=1s rounds=1 profile=${BENCH_PROFILE:-dev}
+    duration=1s rounds=1 latency_rounds=1 profile=${BENCH_PROFILE:-dev}
 fi
 threads=2
 fixture=tests/fixtures/cas/xml/ose-parent.xml
@@ -399,12 +402,21 @@ results=$work/results
             run "$((r + 1))" "${targets[(i + r) % ${#targets[@]}]}" "$connections" "$threads"
         done
     done
-    echo "# one connection (p50 = latency per request, no queueing)"
+    latency_targets=(ent nginx bare-hyper bonenfant ${baseline:+baseline})
+    echo "# one connection (p50 = latency per request, no queueing), $latency_rounds interleaved rounds"
     header
-    for name in ent nginx bare-hyper bonenfant ${baseline:+baseline}; do run - "$name" 1 1; done
-    echo "# paced: 10 connections, 10 ms before each request (≈ 990 req/s)"
+    for ((r = 0; r < latency_rounds; r++)); do
+        for ((i = 0; i < ${#latency_targets[@]}; i++)); do
+            run "$((r + 1))" "${latency_targets[(i + r) % ${#latency_targets[@]}]}" 1 1
+        done
+    done
+    echo "# paced: 10 connections, 10 ms before each request (≈ 990 req/s), $latency_rounds interleaved rounds"
     header
-    for name in ent nginx bonenfant ${baseline:+baseline}; do run - "$name" 10 2 10; done
+    for ((r = 0; r < latency_rounds; r++)); do
+        for ((i = 0; i < ${#latency_targets[@]}; i++)); do
+            run "$((r + 1))" "${latency_targets[(i + r) % ${#latency_targets[@]}]}" 10 2 10
+        done
+    done
 } 2>"$work/wrk.raw" | tee "$results"
 
 awk -v targets="${targets[*]}" '
@@ -422,8 +434,8 @@ awk -v targets="${targets[*]}" '
         rps[$2] = rps[$2] " " $4; cpu[$2] = cpu[$2] " " $10; csw[$2] = csw[$2] " " $14
         at[$1, $2] = $4; rounds[$1] = 1
     }
-    section == "one" { p50[$2] = $5 }
-    section == "paced:" { p99[$2] = $7; rate[$2] = $4 }
+    section == "one" { p50[$2] = p50[$2] " " $5; one[$1, $2] = $5 }
+    section == "paced:" { p99[$2] = p99[$2] " " $7; rate[$2] = rate[$2] " " $4; paced[$1, $2] = $7 }
     END {
         print "# medians over the rounds; ratio = median of each round'"'"'s req/s over nginx'"'"'s"
         printf "%-17s %10s %9s %8s %13s\n", "target", "req/s", "cpuµs/req", "csw/req", "ratio/nginx"
@@ -435,10 +447,21 @@ awk -v targets="${targets[*]}" '
                 name == "ent" ? "-" : median(cpu[name]), name == "ent" ? "-" : median(csw[name]),
                 median(ratios)
         }
-        printf "added p50 latency (c=1): bonenfant %d us, nginx %d us, bare hyper %d us (target bonenfant <= nginx)\n",
-            p50["bonenfant"] - p50["ent"], p50["nginx"] - p50["ent"], p50["bare-hyper"] - p50["ent"]
-        printf "p99 paced at %.0f req/s: bonenfant %d us, nginx %d us, ent %d us (target < 1000 us)\n",
-            rate["bonenfant"], p99["bonenfant"], p99["nginx"], p99["ent"]
+        # Latency: medians over the latency rounds; added = the p50 of a round less
+        # the p50 of the ENT alone in that round.
+        for (key in one) {
+            split(key, rn, SUBSEP)
+            if (rn[2] != "ent") added[rn[2]] = added[rn[2]] " " one[key] - one[rn[1], "ent"]
+        }
+        for (key in paced) {
+            split(key, rn, SUBSEP)
+            if (rn[2] == "bonenfant") p99_ratio = p99_ratio " " paced[key] / paced[rn[1], "nginx"]
+        }
+        printf "added p50 latency (c=1, median of %d rounds): bonenfant %d us, nginx %d us, bare hyper %d us (target bonenfant <= nginx)\n",
+            split(p50["ent"], tmp, " "), median(added["bonenfant"]), median(added["nginx"]), median(added["bare-hyper"])
+        printf "p99 paced at %.0f req/s (median of %d rounds): bonenfant %d us, nginx %d us, bare hyper %d us, ent %d us (target < 1000 us); bonenfant/nginx %.2f\n",
+            median(rate["bonenfant"]), split(p99["ent"], tmp, " "), median(p99["bonenfant"]),
+            median(p99["nginx"]), median(p99["bare-hyper"]), median(p99["ent"]), median(p99_ratio)
         if (errors) { printf "%d requests failed\n", errors; exit 1 }
     }' "$results"
 
