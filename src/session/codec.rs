@@ -68,12 +68,12 @@ impl Subject<'_> {
         (b"bonenfant.ticket", ticket.expose().as_bytes())
     }
 
-    /// The domain and the bytes to digest; a ticket's digests are already computed.
-    fn parts(&self) -> Result<(&'static [u8], &[u8]), &TicketKey> {
+    /// What digesting this subject starts from.
+    fn parts(&self) -> Parts<'_> {
         match self {
-            Subject::Ticket(key) => Err(key),
-            Subject::Session(id) => Ok((b"bonenfant.session", &id.0)),
-            Subject::CallerKey(key) => Ok((b"bonenfant.last_pupil", key.as_bytes())),
+            Subject::Ticket(key) => Parts::Digested(key),
+            Subject::Session(id) => Parts::Secret(b"bonenfant.session", &id.0),
+            Subject::CallerKey(key) => Parts::Secret(b"bonenfant.last_pupil", key.as_bytes()),
         }
     }
 
@@ -81,18 +81,25 @@ impl Subject<'_> {
     pub(crate) fn digest(&self, keys: &StoreKeys) -> Digest {
         match self.parts() {
             // `TicketKey::new` never leaves the list empty (`StoreKeys` is never empty).
-            Err(ticket) => ticket.digests[0],
-            Ok((domain, input)) => keys.digest(domain, input),
+            Parts::Digested(ticket) => ticket.digests[0],
+            Parts::Secret(domain, input) => keys.digest(domain, input),
         }
     }
 
     /// The digests under every accepted key, current first: where an entry may be.
     pub(crate) fn digests(&self, keys: &StoreKeys) -> Vec<Digest> {
         match self.parts() {
-            Err(ticket) => ticket.digests.clone(),
-            Ok((domain, input)) => keys.digests(domain, input),
+            Parts::Digested(ticket) => ticket.digests.clone(),
+            Parts::Secret(domain, input) => keys.digests(domain, input),
         }
     }
+}
+
+/// A subject's digests computed already (a ticket's, once per request), or its domain
+/// and the secret bytes to digest under it.
+enum Parts<'a> {
+    Digested(&'a TicketKey),
+    Secret(&'static [u8], &'a [u8]),
 }
 
 /// `value` if it is within `max` bytes, else `TooLarge`.
