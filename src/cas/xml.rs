@@ -243,18 +243,32 @@ impl<'a> XmlReader<'a> {
         }
     }
 
-    /// Declares the element's namespaces, checks its XML attributes (count,
-    /// duplicates, bound prefixes) and resolves its name.
+    /// Declares the element's namespaces, checks its XML attributes and resolves its
+    /// name.
     fn element(&mut self, start: BytesStart<'a>, empty: bool) -> Result<Element<'a>, ParseError> {
+        // Most elements carry no XML attribute: the attribute parser is not even set up.
+        if !is_xml_whitespace(start.attributes_raw()) {
+            self.xml_attributes(&start, empty)?;
+        }
+        let (ns, local_start) = match split_qname(start.name().as_ref()) {
+            Some((prefix, _)) => (self.lookup(prefix)?, prefix.len() + 1),
+            None => (self.lookup(b"")?, 0),
+        };
+        Ok(Element {
+            ns,
+            start,
+            local_start,
+            empty,
+        })
+    }
+
+    /// Declares the namespaces of an element with XML attributes and checks those
+    /// (count, duplicates, bound prefixes).
+    fn xml_attributes(&mut self, start: &BytesStart<'a>, empty: bool) -> Result<(), ParseError> {
         // Bindings live at the element's own depth (an empty one never opened).
         let depth = if empty { self.depth + 1 } else { self.depth };
         let mut prefixed = false;
-        // Most elements carry no XML attribute: skip the attribute parser for them.
-        let bare = is_xml_whitespace(start.attributes_raw());
-        let mut attributes = start.attributes();
-        attributes.with_checks(true);
-        let attributes = (!bare).then_some(attributes);
-        for (count, attribute) in attributes.into_iter().flatten().enumerate() {
+        for (count, attribute) in start.attributes().with_checks(true).enumerate() {
             if count >= MAX_XML_ATTRIBUTES {
                 return Err(ParseError::TooManyAttributes {
                     limit: MAX_XML_ATTRIBUTES,
@@ -297,16 +311,7 @@ impl<'a> XmlReader<'a> {
                 }
             }
         }
-        let (ns, local_start) = match split_qname(start.name().as_ref()) {
-            Some((prefix, _)) => (self.lookup(prefix)?, prefix.len() + 1),
-            None => (self.lookup(b"")?, 0),
-        };
-        Ok(Element {
-            ns,
-            start,
-            local_start,
-            empty,
-        })
+        Ok(())
     }
 
     /// One `xmlns[:prefix]="uri"`. Undeclaring a prefix (`xmlns:p=""`) is not XML
