@@ -462,7 +462,9 @@ impl<'a> XmlReader<'a> {
                     }
                     push_reference(out, &reference)?
                 }
-                Event::End(_) => return Ok(plain),
+                // Bound, not `_`: the end tag alone is dropped inline, where the whole
+                // event's drop was a call per value.
+                Event::End(_end) => return Ok(plain),
                 Event::Comment(_) | Event::PI(_) | Event::CData(_) => {
                     return Err(ParseError::SplitText)
                 }
