@@ -709,7 +709,7 @@ fn by_freduvecteur(assertion: &Assertion, found: &mut Designations) {
     // Most values hold no `|`: not even split.
     let vectors: Vec<FrEduVecteur<'_>> = assertion
         .attributes
-        .with_value_holding('|')
+        .with_value_holding(b'|')
         .flat_map(|(_, value)| value.split(VALUE_SEPARATOR))
         .filter_map(|part| FrEduVecteur::parse(part.trim()))
         .collect();
