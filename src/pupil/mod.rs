@@ -706,11 +706,10 @@ impl<'a> FrEduVecteur<'a> {
 
 /// Rule 1: every FrEduVecteur-shaped value of any attribute.
 fn by_freduvecteur(assertion: &Assertion, found: &mut Designations) {
-    // Most values hold no `|`: one byte scan, no splitting.
+    // Most values hold no `|`: not even split.
     let vectors: Vec<FrEduVecteur<'_>> = assertion
         .attributes
-        .iter()
-        .filter(|(_, v)| v.contains('|'))
+        .with_value_holding(b'|')
         .flat_map(|(_, value)| value.split(VALUE_SEPARATOR))
         .filter_map(|part| FrEduVecteur::parse(part.trim()))
         .collect();
