@@ -50,6 +50,10 @@ enum Op {
     Validate {
         ticket: usize,
     },
+    /// The claim's take of `ticket`: only the tombstone is wanted (`spend_ticket`).
+    Spend {
+        ticket: usize,
+    },
     Stash {
         ticket: usize,
         session: Option<usize>,
@@ -137,6 +141,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (ticket.clone(), proptest::option::of(session.clone()), 0..2usize)
             .prop_map(|(ticket, session, service)| Op::Login { ticket, session, service }),
         4 => ticket.clone().prop_map(|ticket| Op::Validate { ticket }),
+        1 => ticket.clone().prop_map(|ticket| Op::Spend { ticket }),
         2 => (ticket.clone(), proptest::option::of(session.clone()), 0..2usize)
             .prop_map(|(ticket, session, service)| Op::Stash { ticket, session, service }),
         2 => ticket.clone().prop_map(|ticket| Op::TakeStash { ticket }),
@@ -314,6 +319,13 @@ async fn run_model<S: SessionStore>(store: &S, clock: Option<&ManualClock>, ops:
                     .unwrap();
                 let want = take(&mut m.tickets, t, now);
                 assert_eq!(got, want, "step {step}: take {op:?}");
+            }
+            Op::Spend { ticket: t } => {
+                store
+                    .spend_ticket(&store.ticket_key(&ticket(t)))
+                    .await
+                    .unwrap();
+                take(&mut m.tickets, t, now);
             }
             Op::Stash {
                 ticket: t,
@@ -493,6 +505,13 @@ proptest! {
                             prop_assert_eq!(&got, &*want);
                             prop_assert!(!*taken, "ticket attached twice");
                             prop_assert!(now < *at + TICKET_TTL_MS, "binding returned after its TTL");
+                            *taken = true;
+                        }
+                    }
+                    Op::Spend { ticket: t } => {
+                        store.spend_ticket(&store.ticket_key(&ticket(t))).await.unwrap();
+                        // Whatever was bound is spent: a later take must not return it.
+                        if let Some((_, _, taken)) = bound.get_mut(&t) {
                             *taken = true;
                         }
                     }
